@@ -1,0 +1,3 @@
+//! Authorization-request building blocks.
+
+pub mod pkce;

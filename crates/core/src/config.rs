@@ -1,0 +1,142 @@
+//! Deployment configuration: the Worker reads it from wrangler.toml vars and secrets.
+
+use crate::b64;
+use crate::http::Request;
+use crate::secret::{SecretBytes, SecretString};
+
+/// Defaults, each with the rule that motivates it.
+pub mod defaults {
+    /// Retired signing keys stay in the JWKS this long after rotation, so every token they
+    /// signed can still be verified until it expires (RFC 7517 §5; OIDC Core §10.1.1 on
+    /// rotation). It must cover the longest token lifetime Gatehouse issues (Auth0's access
+    /// token default is 86,400 s) plus clock-skew leeway.
+    pub const RETIRED_KEY_GRACE_SECONDS: i64 = 86_400 + 300;
+    /// PBKDF2-HMAC-SHA256 iterations for user passwords: the most Cloudflare's WebCrypto allows
+    /// (100,000), below OWASP's 600,000 for this KDF — the price of running in a Worker.
+    pub const PASSWORD_ITERATIONS: u32 = 100_000;
+    /// How long a reader may serve the signing-key set from its KV copy before re-reading the
+    /// Durable Object (bounds how stale a rotation can look).
+    pub const KEY_SET_CACHE_SECONDS: u64 = 600;
+    /// `Cache-Control: max-age` of discovery and the JWKS. Next keys are published a whole
+    /// rotation ahead, so a cached JWKS already holds the key that will sign next.
+    pub const METADATA_MAX_AGE_SECONDS: u64 = 600;
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+/// The deployment's configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `ISSUER`: the issuer identifier. Unset: the request's origin followed by `/` (Auth0's
+    /// form, which auth0-spa-js compares the ID token's `iss` against).
+    pub issuer: Option<String>,
+    /// `KEY_ENCRYPTION_KEY` (secret): 32 bytes, base64url. Seals private signing keys at rest.
+    pub key_encryption_key: Option<SecretBytes>,
+    /// `ADMIN_TOKEN` (secret): bearer token for the operator endpoints under `/admin/`.
+    /// Unset: those endpoints do not exist (404).
+    pub admin_token: Option<SecretString>,
+    pub retired_key_grace_seconds: i64,
+    pub password_iterations: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            key_encryption_key: None,
+            admin_token: None,
+            retired_key_grace_seconds: defaults::RETIRED_KEY_GRACE_SECONDS,
+            password_iterations: defaults::PASSWORD_ITERATIONS,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the configuration through `var` (the Worker passes its vars and secrets).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let set = |name: &str| var(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let issuer = match set("ISSUER") {
+            Some(issuer) => Some(validate_issuer(&issuer)?),
+            None => None,
+        };
+        let key_encryption_key = match set("KEY_ENCRYPTION_KEY") {
+            Some(text) => Some(parse_kek(&text)?),
+            None => None,
+        };
+        Ok(Self {
+            issuer,
+            key_encryption_key,
+            admin_token: set("ADMIN_TOKEN").map(SecretString::new),
+            ..Self::default()
+        })
+    }
+
+    /// The issuer identifier for this request.
+    pub fn issuer_for(&self, request: &Request) -> String {
+        match &self.issuer {
+            Some(issuer) => issuer.clone(),
+            None => format!("{}/", request.origin),
+        }
+    }
+}
+
+/// An issuer is an https URL (or http on loopback, for local development) with no query or
+/// fragment (OIDC Discovery §3, RFC 8414 §2).
+fn validate_issuer(issuer: &str) -> Result<String, ConfigError> {
+    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| issuer.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/'])));
+    if !(issuer.starts_with("https://") || loopback) || issuer.contains(['?', '#']) {
+        return Err(ConfigError(
+            "ISSUER must be an https URL (or http on loopback) without query or fragment".into(),
+        ));
+    }
+    Ok(issuer.to_string())
+}
+
+fn parse_kek(text: &str) -> Result<SecretBytes, ConfigError> {
+    match b64::decode(text) {
+        Some(bytes) if bytes.len() == 32 => Ok(SecretBytes::new(bytes)),
+        _ => Err(ConfigError("KEY_ENCRYPTION_KEY must be 32 bytes, base64url without padding".into())),
+    }
+}
+
+/// Joins the issuer and an endpoint path: `http://h/` + `oauth/token` → `http://h/oauth/token`.
+pub fn endpoint_url(issuer: &str, path: &str) -> String {
+    format!("{}/{}", issuer.trim_end_matches('/'), path.trim_start_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn issuer_defaults_to_origin_with_slash() {
+        let c = Config::from_vars(vars(&[])).unwrap();
+        let r = Request::from_url("GET", "http://127.0.0.1:8787/.well-known/jwks.json").unwrap();
+        assert_eq!(c.issuer_for(&r), "http://127.0.0.1:8787/");
+        let c = Config::from_vars(vars(&[("ISSUER", "https://auth.example.com/")])).unwrap();
+        assert_eq!(c.issuer_for(&r), "https://auth.example.com/");
+        assert_eq!(endpoint_url("https://a.example/", "/oauth/token"), "https://a.example/oauth/token");
+        assert_eq!(endpoint_url("https://a.example/t1", "jwks"), "https://a.example/t1/jwks");
+    }
+
+    #[test]
+    fn refuses_bad_issuers_and_keys() {
+        for bad in ["http://example.com/", "https://a.example/?x", "https://a#b", "ftp://x", "http://127.0.0.1.evil/"] {
+            assert!(Config::from_vars(vars(&[("ISSUER", bad)])).is_err(), "{bad}");
+        }
+        assert!(Config::from_vars(vars(&[("ISSUER", "http://localhost:8787/")])).is_ok());
+        assert!(Config::from_vars(vars(&[("KEY_ENCRYPTION_KEY", "c2hvcnQ")])).is_err());
+        let kek = b64::encode([7u8; 32]);
+        let c = Config::from_vars(vars(&[("KEY_ENCRYPTION_KEY", &kek), ("ADMIN_TOKEN", "t")])).unwrap();
+        assert_eq!(c.key_encryption_key.unwrap().expose(), &[7u8; 32]);
+        assert!(format!("{:?}", c.admin_token).contains("redacted"));
+    }
+}

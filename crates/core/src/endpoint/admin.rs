@@ -1,0 +1,68 @@
+//! Operator endpoints under `/admin/`, behind the `ADMIN_TOKEN` secret (a bearer token,
+//! compared in constant time). Without the secret they do not exist.
+
+use serde_json::json;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::http::{Request, Response};
+use crate::keys::{self, KeySet};
+use crate::records;
+use crate::ports::Host;
+
+/// The largest tenant file accepted.
+pub const MAX_TENANT_BYTES: usize = 1024 * 1024;
+
+/// Checks the operator's bearer token.
+pub fn authorize(config: &Config, request: &Request) -> Result<(), Error> {
+    let expected = config.admin_token.as_ref().ok_or(Error::NotFound)?;
+    let presented = request
+        .header("authorization")
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    match presented {
+        Some(token) if expected.matches(token) => Ok(()),
+        _ => Err(Error::AdminUnauthorized),
+    }
+}
+
+fn describe(set: &KeySet) -> serde_json::Value {
+    json!({
+        "generation": set.generation,
+        "keys": set.keys.iter().map(|k| json!({
+            "kid": k.kid,
+            "alg": k.alg,
+            "status": k.status,
+            "created_at": k.created_at,
+            "retired_until": k.retired_until,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn no_store(value: &serde_json::Value) -> Response {
+    Response::json(200, value).with_header("cache-control", "no-store")
+}
+
+/// `GET /admin/keys`: the key set's public state.
+pub async fn list_keys<H: Host>(host: &H, config: &Config) -> Result<Response, Error> {
+    Ok(no_store(&describe(&keys::load(host, config).await?)))
+}
+
+/// `POST /admin/keys/rotate`.
+pub async fn rotate_keys<H: Host>(host: &H, config: &Config) -> Result<Response, Error> {
+    Ok(no_store(&describe(&keys::rotate(host, config).await?)))
+}
+
+/// `PUT /admin/tenant`: imports a declarative tenant file (JSON).
+pub async fn import_tenant<H: Host>(host: &H, config: &Config, request: &Request) -> Result<Response, Error> {
+    let content_type = request.header("content-type").unwrap_or("");
+    if !content_type.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")) {
+        return Err(Error::invalid_request("the tenant file must be sent as application/json"));
+    }
+    if request.body.len() > MAX_TENANT_BYTES {
+        return Err(Error::invalid_request("the tenant file is too large"));
+    }
+    let summary = records::import(host, config, &request.body).await?;
+    Ok(no_store(&json!({ "imported": summary })))
+}

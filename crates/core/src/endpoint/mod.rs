@@ -1,0 +1,18 @@
+//! The endpoints, one module each.
+
+pub mod admin;
+pub mod discovery;
+pub mod jwks;
+
+use crate::config::defaults;
+use crate::http::Response;
+
+/// Public, cacheable metadata (discovery, JWKS): any origin may read it (CORS `*`).
+pub(crate) fn public_json(value: &serde_json::Value) -> Response {
+    Response::json(200, value)
+        .with_header(
+            "cache-control",
+            &format!("public, max-age={}", defaults::METADATA_MAX_AGE_SECONDS),
+        )
+        .with_header("access-control-allow-origin", "*")
+}

@@ -1,0 +1,198 @@
+//! The core's one error type and the one place it is mapped to the wire.
+
+use serde_json::json;
+
+use crate::http::Response;
+use crate::ports::PortError;
+
+/// Wire error codes: RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, OIDC Core §3.1.2.6, RFC 8628
+/// §3.5, CIBA Core §11 and §13, plus Gatehouse's own for non-OAuth routes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+    AccessDenied,
+    UnsupportedResponseType,
+    InvalidToken,
+    InsufficientScope,
+    LoginRequired,
+    ConsentRequired,
+    InteractionRequired,
+    InvalidRequestUri,
+    InvalidRequestObject,
+    AuthorizationPending,
+    SlowDown,
+    ExpiredToken,
+    ServerError,
+    TemporarilyUnavailable,
+    /// Not an OAuth code: unknown path.
+    NotFound,
+    /// Not an OAuth code: wrong method for a known path.
+    MethodNotAllowed,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::AccessDenied => "access_denied",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::InteractionRequired => "interaction_required",
+            Self::InvalidRequestUri => "invalid_request_uri",
+            Self::InvalidRequestObject => "invalid_request_object",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+        }
+    }
+
+    /// The HTTP status when the error is returned directly (not redirected).
+    pub fn status(self) -> u16 {
+        match self {
+            // RFC 6749 §5.2: 400, except invalid_client with HTTP authentication → 401.
+            Self::InvalidClient => 401,
+            // RFC 6750 §3.1.
+            Self::InvalidToken => 401,
+            Self::InsufficientScope | Self::AccessDenied => 403,
+            Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
+            Self::ServerError => 500,
+            Self::TemporarilyUnavailable => 503,
+            _ => 400,
+        }
+    }
+}
+
+/// Every failure the core can produce.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Error {
+    /// A protocol error with a description safe to show the client.
+    OAuth { code: ErrorCode, description: String },
+    /// Unknown path.
+    NotFound,
+    /// Known path, wrong method; `allow` lists the methods for the `Allow` header (RFC 9110 §15.5.6).
+    MethodNotAllowed { allow: &'static str },
+    /// An operator endpoint called without the right credentials.
+    AdminUnauthorized,
+    /// The deployment lacks a required secret or setting (named, for the operator's log).
+    Misconfigured(&'static str),
+    /// A port failed; details go to the log only.
+    Port(PortError),
+    /// A bug-shaped condition (a stored record that does not parse, ...); logged, never shown.
+    Internal(String),
+}
+
+impl Error {
+    pub fn oauth(code: ErrorCode, description: impl Into<String>) -> Self {
+        Self::OAuth { code, description: description.into() }
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::oauth(ErrorCode::InvalidRequest, description)
+    }
+
+    /// The wire code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::OAuth { code, .. } => *code,
+            Self::NotFound => ErrorCode::NotFound,
+            Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
+            Self::AdminUnauthorized => ErrorCode::InvalidToken,
+            Self::Misconfigured(_) | Self::Port(_) | Self::Internal(_) => ErrorCode::ServerError,
+        }
+    }
+
+    /// What the operator's log should say (never secrets).
+    pub fn log_line(&self) -> Option<String> {
+        match self {
+            Self::Misconfigured(what) => Some(format!("misconfigured: {what}")),
+            Self::Port(e) => Some(format!("port failure: {e}")),
+            Self::Internal(e) => Some(format!("internal error: {e}")),
+            _ => None,
+        }
+    }
+
+    /// The one mapping from errors to HTTP responses. Internal failures say `server_error` and
+    /// nothing more.
+    pub fn to_response(&self) -> Response {
+        let code = self.code();
+        let description = match self {
+            Self::OAuth { description, .. } => description.clone(),
+            Self::NotFound => "no such endpoint".into(),
+            Self::MethodNotAllowed { .. } => "method not allowed for this endpoint".into(),
+            Self::AdminUnauthorized => "a valid operator token is required".into(),
+            Self::Misconfigured(_) | Self::Port(_) | Self::Internal(_) => {
+                "the server could not complete the request".into()
+            }
+        };
+        let mut response = Response::json(
+            code.status(),
+            &json!({ "error": code.as_str(), "error_description": description }),
+        )
+        .with_header("cache-control", "no-store");
+        match self {
+            Self::MethodNotAllowed { allow } => response = response.with_header("allow", allow),
+            // RFC 6750 §3: a 401 for a bearer token names the scheme and the error.
+            Self::AdminUnauthorized => {
+                response = response.with_header(
+                    "www-authenticate",
+                    "Bearer realm=\"gatehouse-admin\", error=\"invalid_token\"",
+                )
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<PortError> for Error {
+    fn from(e: PortError) -> Self {
+        Self::Port(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_failures_leak_nothing() {
+        let r = Error::Port(PortError::new("KV binding exploded: secret=abc")).to_response();
+        assert_eq!(r.status, 500);
+        let body = String::from_utf8(r.body).unwrap();
+        assert!(body.contains("server_error"));
+        assert!(!body.contains("secret"));
+    }
+
+    #[test]
+    fn method_not_allowed_names_the_methods() {
+        let r = Error::MethodNotAllowed { allow: "GET, HEAD, OPTIONS" }.to_response();
+        assert_eq!(r.status, 405);
+        assert_eq!(r.header("allow"), Some("GET, HEAD, OPTIONS"));
+    }
+
+    #[test]
+    fn oauth_statuses_follow_the_rfcs() {
+        assert_eq!(ErrorCode::InvalidClient.status(), 401);
+        assert_eq!(ErrorCode::InvalidGrant.status(), 400);
+        assert_eq!(ErrorCode::InvalidToken.status(), 401);
+        assert_eq!(ErrorCode::InsufficientScope.status(), 403);
+    }
+}

@@ -1,0 +1,130 @@
+//! HTTP-shaped values that cross the core's boundary. Header names are kept lower-case.
+
+/// An incoming (or, for [`crate::ports::HttpClient`], outgoing) request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// Upper-case method, e.g. `GET`.
+    pub method: String,
+    /// `scheme://host[:port]` as the client reached us, e.g. `http://127.0.0.1:8787`.
+    pub origin: String,
+    /// The path, percent-encoded as received, e.g. `/authorize`.
+    pub path: String,
+    /// The raw query string without `?`, if any.
+    pub query: Option<String>,
+    /// Lower-case names, values as received, in order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// Builds a request from an absolute URL (`scheme://authority/path?query#fragment`).
+    /// Returns `None` for anything that is not an absolute http(s) URL.
+    pub fn from_url(method: &str, url: &str) -> Option<Self> {
+        let (scheme, rest) = url.split_once("://")?;
+        if !matches!(scheme, "http" | "https") {
+            return None;
+        }
+        let rest = rest.split('#').next().unwrap_or("");
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, path_and_query) = rest.split_at(authority_end);
+        if authority.is_empty() {
+            return None;
+        }
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((p, q)) => (p, Some(q.to_string())),
+            None => (path_and_query, None),
+        };
+        Some(Self {
+            method: method.to_ascii_uppercase(),
+            origin: format!("{scheme}://{authority}"),
+            path: if path.is_empty() { "/".to_string() } else { path.to_string() },
+            query,
+            headers: Vec::new(),
+            body: Vec::new(),
+        })
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.to_string()));
+        self
+    }
+
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The first header of that (case-insensitive) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The full URL.
+    pub fn url(&self) -> String {
+        match &self.query {
+            Some(q) => format!("{}{}?{}", self.origin, self.path, q),
+            None => format!("{}{}", self.origin, self.path),
+        }
+    }
+}
+
+/// An outgoing response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn new(status: u16) -> Self {
+        Self { status, headers: Vec::new(), body: Vec::new() }
+    }
+
+    /// A JSON response.
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        Self::new(status)
+            .with_header("content-type", "application/json")
+            .with_body(serde_json::to_vec(value).unwrap_or_default())
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.to_string()));
+        self
+    }
+
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The body parsed as JSON (for tests and outbound calls).
+    pub fn json_body(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_absolute_urls() {
+        let r = Request::from_url("get", "http://127.0.0.1:8787/a/b?x=1#frag").unwrap();
+        assert_eq!(r.method, "GET");
+        assert_eq!(r.origin, "http://127.0.0.1:8787");
+        assert_eq!(r.path, "/a/b");
+        assert_eq!(r.query.as_deref(), Some("x=1"));
+        let r = Request::from_url("GET", "https://example.com").unwrap();
+        assert_eq!(r.path, "/");
+        let r = Request::from_url("GET", "https://example.com?q").unwrap();
+        assert_eq!((r.path.as_str(), r.query.as_deref()), ("/", Some("q")));
+        assert!(Request::from_url("GET", "ftp://x/").is_none());
+        assert!(Request::from_url("GET", "http:///path").is_none());
+        assert!(Request::from_url("GET", "garbage").is_none());
+    }
+}

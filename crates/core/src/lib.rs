@@ -1,0 +1,28 @@
+//! Gatehouse's protocol engine: an OAuth 2.0 / OpenID Connect authorization server that takes an
+//! HTTP-shaped [`http::Request`] and returns an HTTP-shaped [`http::Response`].
+//!
+//! The core is sans-I/O: clock, randomness, storage, the single-use ledger, crypto and outbound
+//! HTTP are reached only through the traits in [`ports`], which each host implements (the
+//! Cloudflare Worker, the in-memory test host in [`memory`]).
+#![forbid(unsafe_code)]
+
+pub mod authorization;
+pub mod b64;
+pub mod config;
+pub mod endpoint;
+pub mod error;
+pub mod http;
+pub mod jose;
+pub mod keys;
+pub mod memory;
+pub mod ports;
+pub mod records;
+pub mod router;
+#[cfg(feature = "rust-crypto")]
+pub mod rust_crypto;
+pub mod secret;
+
+pub use config::Config;
+pub use error::Error;
+pub use ports::Host;
+pub use router::handle;

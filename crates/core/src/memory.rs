@@ -1,0 +1,317 @@
+//! In-memory implementations of the ports, for tests of the core's logic (and for hosts that
+//! want a throwaway instance). They are exact: the ledger is a single-threaded map, so its
+//! consume-once and compare-and-set are trivially atomic.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use sha2::{Digest, Sha256};
+
+use crate::http::{Request, Response};
+use crate::ports::{Clock, Crypto, Host, HttpClient, Ledger, PortError, Rng, Store, UnixTime};
+
+/// A clock that moves only when told to.
+#[derive(Clone, Debug)]
+pub struct FixedClock(Rc<Cell<UnixTime>>);
+
+impl FixedClock {
+    pub fn at(now: UnixTime) -> Self {
+        Self(Rc::new(Cell::new(now)))
+    }
+    pub fn advance(&self, seconds: i64) {
+        self.0.set(self.0.get() + seconds);
+    }
+    pub fn set(&self, now: UnixTime) {
+        self.0.set(now);
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> UnixTime {
+        self.0.get()
+    }
+}
+
+/// A deterministic RNG for tests: SHA-256 of a seed and a counter. Not for production use.
+#[derive(Debug)]
+pub struct SeededRng {
+    seed: [u8; 32],
+    counter: Cell<u64>,
+}
+
+impl SeededRng {
+    pub fn new(seed: u64) -> Self {
+        Self { seed: Sha256::digest(seed.to_be_bytes()).into(), counter: Cell::new(0) }
+    }
+}
+
+impl Rng for SeededRng {
+    fn fill(&self, dest: &mut [u8]) {
+        for chunk in dest.chunks_mut(32) {
+            let n = self.counter.get();
+            self.counter.set(n + 1);
+            let block = Sha256::new().chain_update(self.seed).chain_update(n.to_be_bytes()).finalize();
+            chunk.copy_from_slice(&block[..chunk.len()]);
+        }
+    }
+}
+
+/// A KV-shaped store in memory, with TTLs measured on a shared clock.
+#[derive(Debug)]
+pub struct MemoryStore {
+    clock: FixedClock,
+    entries: RefCell<HashMap<String, (Vec<u8>, Option<UnixTime>)>>,
+    /// Counts writes (tests assert that read paths do not write).
+    pub writes: Cell<u64>,
+}
+
+impl MemoryStore {
+    pub fn new(clock: FixedClock) -> Self {
+        Self { clock, entries: RefCell::default(), writes: Cell::new(0) }
+    }
+    /// Every live key, sorted (for tests).
+    pub fn keys(&self) -> Vec<String> {
+        let now = self.clock.now();
+        let mut keys: Vec<String> = self
+            .entries
+            .borrow()
+            .iter()
+            .filter(|(_, (_, exp))| exp.is_none_or(|e| e > now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.sort();
+        keys
+    }
+}
+
+impl Store for MemoryStore {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+        let now = self.clock.now();
+        Ok(self
+            .entries
+            .borrow()
+            .get(key)
+            .filter(|(_, exp)| exp.is_none_or(|e| e > now))
+            .map(|(v, _)| v.clone()))
+    }
+    async fn put(&self, key: &str, value: &[u8], ttl_seconds: Option<u64>) -> Result<(), PortError> {
+        let expires = ttl_seconds.map(|t| self.clock.now().saturating_add(t as i64));
+        self.writes.set(self.writes.get() + 1);
+        self.entries.borrow_mut().insert(key.to_string(), (value.to_vec(), expires));
+        Ok(())
+    }
+    async fn delete(&self, key: &str) -> Result<(), PortError> {
+        self.entries.borrow_mut().remove(key);
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+enum LedgerValue {
+    Used,
+    Text(String),
+    Count(u64),
+}
+
+/// The single-use ledger in memory.
+#[derive(Debug, Default)]
+pub struct MemoryLedger {
+    entries: RefCell<HashMap<String, (LedgerValue, Option<UnixTime>)>>,
+}
+
+impl MemoryLedger {
+    fn live(&self, key: &str, now: UnixTime) -> Option<LedgerValue> {
+        self.entries
+            .borrow()
+            .get(key)
+            .filter(|(_, exp)| exp.is_none_or(|e| e > now))
+            .map(|(v, _)| v.clone())
+    }
+}
+
+impl Ledger for MemoryLedger {
+    async fn consume_once(&self, key: &str, now: UnixTime, expires_at: UnixTime) -> Result<bool, PortError> {
+        if self.live(key, now).is_some() {
+            return Ok(false);
+        }
+        self.entries.borrow_mut().insert(key.to_string(), (LedgerValue::Used, Some(expires_at)));
+        Ok(true)
+    }
+    async fn get(&self, key: &str, now: UnixTime) -> Result<Option<String>, PortError> {
+        Ok(match self.live(key, now) {
+            Some(LedgerValue::Text(t)) => Some(t),
+            _ => None,
+        })
+    }
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        new: &str,
+        now: UnixTime,
+        expires_at: Option<UnixTime>,
+    ) -> Result<bool, PortError> {
+        let current = match self.live(key, now) {
+            Some(LedgerValue::Text(t)) => Some(t),
+            Some(_) => return Ok(false),
+            None => None,
+        };
+        if current.as_deref() != expected {
+            return Ok(false);
+        }
+        self.entries.borrow_mut().insert(key.to_string(), (LedgerValue::Text(new.to_string()), expires_at));
+        Ok(true)
+    }
+    async fn increment(&self, key: &str, now: UnixTime, expires_at: UnixTime) -> Result<u64, PortError> {
+        let next = match self.live(key, now) {
+            Some(LedgerValue::Count(n)) => n + 1,
+            _ => 1,
+        };
+        let expiry = match self.entries.borrow().get(key) {
+            Some((LedgerValue::Count(_), exp)) if next > 1 => *exp,
+            _ => Some(expires_at),
+        };
+        self.entries.borrow_mut().insert(key.to_string(), (LedgerValue::Count(next), expiry));
+        Ok(next)
+    }
+}
+
+/// Outbound HTTP in memory: canned responses by URL; anything else fails like a closed port.
+#[derive(Debug, Default)]
+pub struct MemoryHttp {
+    pub responses: RefCell<HashMap<String, Response>>,
+    pub requests: RefCell<Vec<Request>>,
+}
+
+impl HttpClient for MemoryHttp {
+    async fn fetch(&self, request: Request) -> Result<Response, PortError> {
+        let url = request.url();
+        self.requests.borrow_mut().push(request);
+        self.responses.borrow().get(&url).cloned().ok_or_else(|| PortError::new("connection refused"))
+    }
+}
+
+/// A whole host in memory, with a fixed clock and a seeded RNG.
+#[derive(Debug)]
+pub struct MemoryHost<C> {
+    pub clock: FixedClock,
+    pub rng: SeededRng,
+    pub store: MemoryStore,
+    pub ledger: MemoryLedger,
+    pub http: MemoryHttp,
+    pub crypto: C,
+    pub log: RefCell<Vec<String>>,
+}
+
+impl<C: Crypto> MemoryHost<C> {
+    pub fn new(crypto: C, now: UnixTime, seed: u64) -> Self {
+        let clock = FixedClock::at(now);
+        Self {
+            store: MemoryStore::new(clock.clone()),
+            clock,
+            rng: SeededRng::new(seed),
+            ledger: MemoryLedger::default(),
+            http: MemoryHttp::default(),
+            crypto,
+            log: RefCell::default(),
+        }
+    }
+}
+
+impl<C: Crypto> Host for MemoryHost<C> {
+    type Store = MemoryStore;
+    type Ledger = MemoryLedger;
+    type Crypto = C;
+    type Http = MemoryHttp;
+    type Clock = FixedClock;
+    type Rng = SeededRng;
+    fn store(&self) -> &MemoryStore {
+        &self.store
+    }
+    fn ledger(&self) -> &MemoryLedger {
+        &self.ledger
+    }
+    fn crypto(&self) -> &C {
+        &self.crypto
+    }
+    fn http(&self) -> &MemoryHttp {
+        &self.http
+    }
+    fn clock(&self) -> &FixedClock {
+        &self.clock
+    }
+    fn rng(&self) -> &SeededRng {
+        &self.rng
+    }
+    fn log(&self, line: &str) {
+        self.log.borrow_mut().push(line.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pollster::block_on;
+
+    #[test]
+    fn ledger_consumes_once_until_expiry() {
+        let l = MemoryLedger::default();
+        block_on(async {
+            assert!(l.consume_once("code:a", 100, 160).await.unwrap());
+            assert!(!l.consume_once("code:a", 120, 160).await.unwrap());
+            assert!(l.consume_once("code:b", 120, 160).await.unwrap());
+            // After expiry the record is gone (callers also check their own record's expiry).
+            assert!(l.consume_once("code:a", 160, 220).await.unwrap());
+        });
+    }
+
+    #[test]
+    fn ledger_compare_and_set() {
+        let l = MemoryLedger::default();
+        block_on(async {
+            assert!(l.compare_and_set("k", None, "1", 0, None).await.unwrap());
+            assert!(!l.compare_and_set("k", None, "2", 0, None).await.unwrap());
+            assert!(!l.compare_and_set("k", Some("0"), "2", 0, None).await.unwrap());
+            assert!(l.compare_and_set("k", Some("1"), "2", 0, None).await.unwrap());
+            assert_eq!(l.get("k", 0).await.unwrap().as_deref(), Some("2"));
+        });
+    }
+
+    #[test]
+    fn ledger_counts_in_windows() {
+        let l = MemoryLedger::default();
+        block_on(async {
+            assert_eq!(l.increment("n", 0, 60).await.unwrap(), 1);
+            assert_eq!(l.increment("n", 30, 90).await.unwrap(), 2);
+            // The window is fixed by the first increment: it ends at 60, not 90.
+            assert_eq!(l.increment("n", 60, 120).await.unwrap(), 1);
+        });
+    }
+
+    #[test]
+    fn store_expires_entries() {
+        let clock = FixedClock::at(1000);
+        let s = MemoryStore::new(clock.clone());
+        block_on(async {
+            s.put("a", b"1", Some(60)).await.unwrap();
+            s.put("b", b"2", None).await.unwrap();
+            clock.advance(59);
+            assert_eq!(s.get("a").await.unwrap().as_deref(), Some(&b"1"[..]));
+            clock.advance(1);
+            assert_eq!(s.get("a").await.unwrap(), None);
+            assert_eq!(s.get("b").await.unwrap().as_deref(), Some(&b"2"[..]));
+        });
+    }
+
+    #[test]
+    fn seeded_rng_is_deterministic_and_fills_any_length() {
+        let (a, b) = (SeededRng::new(7), SeededRng::new(7));
+        let mut x = [0u8; 45];
+        let mut y = [0u8; 45];
+        a.fill(&mut x);
+        b.fill(&mut y);
+        assert_eq!(x, y);
+        assert_ne!(x[..32], x[32..].repeat(3)[..32]);
+    }
+}

@@ -1,0 +1,171 @@
+//! The ports: everything outside the core, reached through small traits that each host
+//! implements. The traits' futures carry no `Send` bound, because the Worker's are `!Send`.
+#![allow(async_fn_in_trait)]
+
+use std::fmt;
+
+use crate::http::{Request, Response};
+use crate::jose::jwk::Jwk;
+use crate::jose::Algorithm;
+use crate::secret::SecretBytes;
+
+/// Seconds since the Unix epoch.
+pub type UnixTime = i64;
+
+/// A host failure (storage down, a binding missing, WebCrypto refusing). It becomes
+/// `server_error` on the wire, with no detail leaked; the detail is for the host's log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PortError(pub String);
+
+impl PortError {
+    pub fn new(detail: impl Into<String>) -> Self {
+        Self(detail.into())
+    }
+}
+
+impl fmt::Debug for PortError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PortError({})", self.0)
+    }
+}
+
+impl fmt::Display for PortError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The wall clock.
+pub trait Clock {
+    fn now(&self) -> UnixTime;
+}
+
+/// A cryptographically secure random number generator.
+pub trait Rng {
+    fn fill(&self, dest: &mut [u8]);
+}
+
+/// Key/value records with an optional time to live, shaped like Workers KV: eventually
+/// consistent, last write wins, so nothing that must happen once is decided here (that is the
+/// [`Ledger`]'s job). Hosts may round a TTL up to their minimum (Workers KV: 60 s).
+pub trait Store {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError>;
+    async fn put(&self, key: &str, value: &[u8], ttl_seconds: Option<u64>) -> Result<(), PortError>;
+    async fn delete(&self, key: &str) -> Result<(), PortError>;
+}
+
+/// The strongly consistent primitive: consume-once, compare-and-set and counters. The Worker
+/// backs it with a Durable Object; tests with memory. `now` is passed in so that the ledger needs
+/// no clock of its own; a record whose `expires_at` has passed counts as absent.
+pub trait Ledger {
+    /// Marks `key` used. `true` exactly once per key until `expires_at`; `false` afterwards.
+    async fn consume_once(
+        &self,
+        key: &str,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<bool, PortError>;
+
+    /// The current value of a compare-and-set record.
+    async fn get(&self, key: &str, now: UnixTime) -> Result<Option<String>, PortError>;
+
+    /// Sets `key` to `new` if its current value is `expected` (`None`: absent or expired).
+    /// Returns whether the swap happened.
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        new: &str,
+        now: UnixTime,
+        expires_at: Option<UnixTime>,
+    ) -> Result<bool, PortError>;
+
+    /// Adds one to the counter `key` (created at 0 if absent or expired, living until
+    /// `expires_at`) and returns the new count. Rate-limit windows are keys the core names.
+    async fn increment(
+        &self,
+        key: &str,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<u64, PortError>;
+}
+
+/// Signing, verification, key-wrapping and password hashing. The pure-Rust implementation
+/// (`rust_crypto`, RustCrypto crates) is the reference; the Worker and the browser use WebCrypto.
+/// Both pass the same vectors and verify each other's signatures. SHA-256 is computed in the core
+/// directly (`sha2`): it is cheap, synchronous and identical everywhere.
+pub trait Crypto {
+    /// Generates a private signing key for `alg` as a JWK (private members included). `seed`
+    /// comes from the core's [`Rng`]; hosts with their own CSPRNG (WebCrypto) may ignore it.
+    async fn generate_signing_key(&self, alg: Algorithm, seed: [u8; 32]) -> Result<Jwk, PortError>;
+
+    /// Signs `input` with a private JWK. ES256 signatures are the 64-byte `r‖s` of RFC 7518 §3.4.
+    async fn sign(&self, key: &Jwk, alg: Algorithm, input: &[u8]) -> Result<Vec<u8>, PortError>;
+
+    /// Verifies a signature with a public JWK. Malformed keys or signatures give `Ok(false)`.
+    async fn verify(
+        &self,
+        key: &Jwk,
+        alg: Algorithm,
+        input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, PortError>;
+
+    /// AES-256-GCM encryption; returns ciphertext ‖ 16-byte tag.
+    async fn aes_gcm_seal(
+        &self,
+        key: &SecretBytes,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, PortError>;
+
+    /// AES-256-GCM decryption; `Ok(None)` when the tag does not verify.
+    async fn aes_gcm_open(
+        &self,
+        key: &SecretBytes,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Option<SecretBytes>, PortError>;
+
+    /// PBKDF2-HMAC-SHA256 (RFC 8018 §5.2) with a 32-byte output.
+    async fn pbkdf2_sha256(
+        &self,
+        password: &[u8],
+        salt: &[u8],
+        iterations: u32,
+    ) -> Result<[u8; 32], PortError>;
+}
+
+/// Outbound HTTP: a client's `jwks_uri` or `request_uri`, CIBA notifications.
+pub trait HttpClient {
+    async fn fetch(&self, request: Request) -> Result<Response, PortError>;
+}
+
+/// Everything a host provides. One value per request (the Worker) or per test.
+pub trait Host {
+    type Store: Store;
+    type Ledger: Ledger;
+    type Crypto: Crypto;
+    type Http: HttpClient;
+    type Clock: Clock;
+    type Rng: Rng;
+
+    fn store(&self) -> &Self::Store;
+    fn ledger(&self) -> &Self::Ledger;
+    fn crypto(&self) -> &Self::Crypto;
+    fn http(&self) -> &Self::Http;
+    fn clock(&self) -> &Self::Clock;
+    fn rng(&self) -> &Self::Rng;
+
+    /// A line for the operator's log (never secrets: callers pass only codes and ids).
+    fn log(&self, _line: &str) {}
+}
+
+/// Draws `N` random bytes from the host's RNG.
+pub fn random_bytes<const N: usize>(rng: &impl Rng) -> [u8; N] {
+    let mut bytes = [0u8; N];
+    rng.fill(&mut bytes);
+    bytes
+}

@@ -1,0 +1,408 @@
+//! The tenant's records (clients, APIs, users) as stored, and the declarative tenant file an
+//! operator imports (`PUT /admin/tenant`; `npm start` imports `demo/tenant.json`).
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::b64;
+use crate::config::Config;
+use crate::error::Error;
+use crate::jose::Algorithm;
+use crate::ports::{random_bytes, Crypto, Host, Store};
+
+const RECORD_VERSION: u32 = 1;
+
+/// Store keys.
+pub fn client_key(client_id: &str) -> String {
+    format!("client/{client_id}")
+}
+pub fn api_key(identifier: &str) -> String {
+    format!("api/{identifier}")
+}
+pub fn user_key(user_id: &str) -> String {
+    format!("user/{user_id}")
+}
+pub fn user_email_key(email: &str) -> String {
+    format!("user-email/{}", email.to_lowercase())
+}
+
+/// Auth0's application types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppType {
+    /// A public browser client (PKCE, no secret).
+    Spa,
+    /// A confidential server-side web app.
+    RegularWeb,
+    /// A public native or device app.
+    Native,
+    /// A machine-to-machine client (client credentials).
+    NonInteractive,
+}
+
+/// A registered client (RFC 7591 §2 metadata, Auth0 names where they differ).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRecord {
+    pub v: u32,
+    pub client_id: String,
+    pub name: String,
+    pub app_type: AppType,
+    /// RFC 7591 §2: `none`, `client_secret_basic`, `client_secret_post`, `private_key_jwt`.
+    pub token_endpoint_auth_method: String,
+    /// SHA-256 of the client secret (secrets are high-entropy, so a fast hash suffices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_sha256: Option<String>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub grant_types: Vec<String>,
+    /// Origins allowed to call the token, revoke and userinfo endpoints from a browser (CORS).
+    #[serde(default)]
+    pub web_origins: Vec<String>,
+    /// Where `/v2/logout` and `/oidc/logout` may send the user back to.
+    #[serde(default)]
+    pub allowed_logout_urls: Vec<String>,
+}
+
+/// A scope an API defines.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeDefinition {
+    pub value: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A resource server ("API" in Auth0): the audience of JWT access tokens (RFC 9068).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiRecord {
+    pub v: u32,
+    /// The audience / RFC 8707 resource indicator.
+    pub identifier: String,
+    pub name: String,
+    #[serde(default)]
+    pub scopes: Vec<ScopeDefinition>,
+    /// The access tokens' signing algorithm; ES256 is ~20× cheaper to sign than RS256.
+    pub signing_alg: Algorithm,
+    pub token_lifetime_seconds: u64,
+    #[serde(default)]
+    pub allow_offline_access: bool,
+}
+
+/// A password hash: PBKDF2-HMAC-SHA256 (RFC 8018 §5.2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordHash {
+    pub alg: String,
+    pub iterations: u32,
+    pub salt: String,
+    pub hash: String,
+}
+
+/// An end user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub v: u32,
+    /// The stable `sub`.
+    pub user_id: String,
+    pub email: String,
+    #[serde(default)]
+    pub email_verified: bool,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    pub password: PasswordHash,
+}
+
+/// The declarative tenant file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantFile {
+    #[serde(default)]
+    pub clients: Vec<ClientInput>,
+    #[serde(default)]
+    pub apis: Vec<ApiInput>,
+    #[serde(default)]
+    pub users: Vec<UserInput>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientInput {
+    pub client_id: String,
+    pub name: String,
+    pub app_type: AppType,
+    pub token_endpoint_auth_method: Option<String>,
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub grant_types: Vec<String>,
+    #[serde(default)]
+    pub web_origins: Vec<String>,
+    #[serde(default)]
+    pub allowed_logout_urls: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiInput {
+    pub identifier: String,
+    pub name: String,
+    #[serde(default)]
+    pub scopes: Vec<ScopeDefinition>,
+    pub signing_alg: Option<Algorithm>,
+    pub token_lifetime_seconds: Option<u64>,
+    #[serde(default)]
+    pub allow_offline_access: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserInput {
+    pub user_id: String,
+    pub email: String,
+    pub password: crate::secret::SecretString,
+    #[serde(default)]
+    pub email_verified: bool,
+    #[serde(default)]
+    pub name: String,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub picture: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for crate::secret::SecretString {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Self::new)
+    }
+}
+
+/// What an import wrote.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ImportSummary {
+    pub clients: usize,
+    pub apis: usize,
+    pub users: usize,
+}
+
+fn invalid(what: String) -> Error {
+    Error::invalid_request(what)
+}
+
+/// A short id-like string: 1–128 printable ASCII characters without `/` or whitespace.
+fn check_id(kind: &str, value: &str) -> Result<(), Error> {
+    if value.is_empty() || value.len() > 128 || !value.bytes().all(|b| b.is_ascii_graphic() && b != b'/') {
+        return Err(invalid(format!("{kind} must be 1-128 visible ASCII characters without '/'")));
+    }
+    Ok(())
+}
+
+/// Exact-match URLs: absolute, no fragment (RFC 6749 §3.1.2), https or loopback http, or a
+/// private-use scheme for native apps (RFC 8252 §7.1).
+fn check_url(kind: &str, url: &str) -> Result<(), Error> {
+    let ok = url.len() <= 2048
+        && !url.contains('#')
+        && !url.chars().any(char::is_whitespace)
+        && (url.starts_with("https://")
+            || url.starts_with("http://127.0.0.1")
+            || url.starts_with("http://localhost")
+            || url.starts_with("http://[::1]")
+            || url.split_once(":/").is_some_and(|(s, _)| s.contains('.')));
+    if !ok {
+        return Err(invalid(format!("{kind} {url:?} must be https (or loopback http), without a fragment")));
+    }
+    Ok(())
+}
+
+/// The SHA-256 under which a client secret is stored.
+pub fn client_secret_digest(secret: &str) -> String {
+    b64::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Hashes a password with a fresh salt.
+pub async fn hash_password<H: Host>(host: &H, config: &Config, password: &str) -> Result<PasswordHash, Error> {
+    let salt: [u8; 16] = random_bytes(host.rng());
+    let hash = host.crypto().pbkdf2_sha256(password.as_bytes(), &salt, config.password_iterations).await?;
+    Ok(PasswordHash {
+        alg: "pbkdf2-sha256".into(),
+        iterations: config.password_iterations,
+        salt: b64::encode(salt),
+        hash: b64::encode(hash),
+    })
+}
+
+/// Validates a whole tenant file, then writes it (upserting by id). Nothing is written when any
+/// record is invalid.
+pub async fn import<H: Host>(host: &H, config: &Config, body: &[u8]) -> Result<ImportSummary, Error> {
+    let file: TenantFile = serde_json::from_slice(body)
+        .map_err(|e| invalid(format!("the tenant file does not parse: {e}")))?;
+    let mut clients = Vec::new();
+    for c in &file.clients {
+        check_id("client_id", &c.client_id)?;
+        let confidential = matches!(c.app_type, AppType::RegularWeb | AppType::NonInteractive);
+        let method = c.token_endpoint_auth_method.clone().unwrap_or_else(|| {
+            if confidential { "client_secret_basic" } else { "none" }.to_string()
+        });
+        match (method.as_str(), &c.client_secret) {
+            ("none", None) => {}
+            ("client_secret_basic" | "client_secret_post", Some(s)) if s.len() >= 32 => {}
+            ("client_secret_basic" | "client_secret_post", _) => {
+                return Err(invalid(format!("client {} needs a client_secret of 32+ characters", c.client_id)))
+            }
+            ("none", Some(_)) => return Err(invalid(format!("public client {} has a secret", c.client_id))),
+            _ => return Err(invalid(format!("client {}: unsupported token_endpoint_auth_method", c.client_id))),
+        }
+        for uri in &c.redirect_uris {
+            check_url("redirect_uri", uri)?;
+        }
+        for uri in &c.allowed_logout_urls {
+            check_url("allowed_logout_url", uri)?;
+        }
+        clients.push(ClientRecord {
+            v: RECORD_VERSION,
+            client_id: c.client_id.clone(),
+            name: c.name.clone(),
+            app_type: c.app_type,
+            token_endpoint_auth_method: method,
+            client_secret_sha256: c.client_secret.as_deref().map(client_secret_digest),
+            redirect_uris: c.redirect_uris.clone(),
+            grant_types: c.grant_types.clone(),
+            web_origins: c.web_origins.clone(),
+            allowed_logout_urls: c.allowed_logout_urls.clone(),
+        });
+    }
+    let mut apis = Vec::new();
+    for a in &file.apis {
+        if a.identifier.is_empty() || a.identifier.len() > 256 {
+            return Err(invalid("an API identifier must be 1-256 characters".into()));
+        }
+        apis.push(ApiRecord {
+            v: RECORD_VERSION,
+            identifier: a.identifier.clone(),
+            name: a.name.clone(),
+            scopes: a.scopes.clone(),
+            signing_alg: a.signing_alg.unwrap_or(Algorithm::RS256),
+            token_lifetime_seconds: a.token_lifetime_seconds.unwrap_or(86_400),
+            allow_offline_access: a.allow_offline_access,
+        });
+    }
+    for u in &file.users {
+        check_id("user_id", &u.user_id)?;
+        if !u.email.contains('@') || u.email.len() > 254 {
+            return Err(invalid(format!("user {}: email is not an address", u.user_id)));
+        }
+        if u.password.expose().chars().count() < 8 {
+            return Err(invalid(format!("user {}: password must have 8+ characters", u.user_id)));
+        }
+    }
+    let put = |key: String, value: Vec<u8>| async move { host.store().put(&key, &value, None).await };
+    for c in &clients {
+        put(client_key(&c.client_id), to_json(c)?).await?;
+    }
+    for a in &apis {
+        put(api_key(&a.identifier), to_json(a)?).await?;
+    }
+    for u in &file.users {
+        let record = UserRecord {
+            v: RECORD_VERSION,
+            user_id: u.user_id.clone(),
+            email: u.email.clone(),
+            email_verified: u.email_verified,
+            name: u.name.clone(),
+            given_name: u.given_name.clone(),
+            family_name: u.family_name.clone(),
+            picture: u.picture.clone(),
+            password: hash_password(host, config, u.password.expose()).await?,
+        };
+        put(user_key(&u.user_id), to_json(&record)?).await?;
+        put(user_email_key(&u.email), u.user_id.as_bytes().to_vec()).await?;
+    }
+    Ok(ImportSummary { clients: clients.len(), apis: apis.len(), users: file.users.len() })
+}
+
+/// Reads a stored record.
+pub async fn read<T: serde::de::DeserializeOwned>(store: &impl Store, key: &str) -> Result<Option<T>, Error> {
+    match store.get(key).await? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Internal(format!("record {key} does not parse: {e}"))),
+    }
+}
+
+/// Verifies a password against a stored hash in constant time.
+pub async fn verify_password(crypto: &impl Crypto, stored: &PasswordHash, password: &str) -> Result<bool, Error> {
+    let (Some(salt), Some(expected)) = (b64::decode(&stored.salt), b64::decode(&stored.hash)) else {
+        return Err(Error::Internal("stored password hash is malformed".into()));
+    };
+    if stored.alg != "pbkdf2-sha256" {
+        return Err(Error::Internal("unknown password hash".into()));
+    }
+    let actual = crypto.pbkdf2_sha256(password.as_bytes(), &salt, stored.iterations).await?;
+    Ok(crate::secret::constant_time_eq(&actual, &expected))
+}
+
+/// Serializes a record to JSON bytes.
+fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(value).map_err(|e| Error::Internal(e.to_string()))
+}
+
+#[cfg(all(test, feature = "rust-crypto"))]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryHost;
+    use crate::rust_crypto::RustCrypto;
+    use pollster::block_on;
+
+    fn config() -> Config {
+        Config { password_iterations: 1_000, ..Config::default() }
+    }
+
+    #[test]
+    fn imports_and_hashes_secrets() {
+        let host = MemoryHost::new(RustCrypto, 1_700_000_000, 1);
+        let body = br#"{
+          "clients":[{"client_id":"web","name":"Web","app_type":"regular_web",
+                      "client_secret":"0123456789abcdef0123456789abcdef",
+                      "redirect_uris":["https://app.example/cb"]}],
+          "apis":[{"identifier":"https://api.example/","name":"API","signing_alg":"ES256"}],
+          "users":[{"user_id":"u1","email":"Ada@Example.com","password":"correct horse"}]
+        }"#;
+        block_on(async {
+            let summary = import(&host, &config(), body).await.unwrap();
+            assert_eq!(summary, ImportSummary { clients: 1, apis: 1, users: 1 });
+            let c: ClientRecord = read(&host.store, &client_key("web")).await.unwrap().unwrap();
+            assert_eq!(c.token_endpoint_auth_method, "client_secret_basic");
+            assert_eq!(c.client_secret_sha256.unwrap(), client_secret_digest("0123456789abcdef0123456789abcdef"));
+            let u: UserRecord = read(&host.store, &user_key("u1")).await.unwrap().unwrap();
+            assert!(verify_password(&RustCrypto, &u.password, "correct horse").await.unwrap());
+            assert!(!verify_password(&RustCrypto, &u.password, "correct horsf").await.unwrap());
+            let raw = String::from_utf8(host.store.get(&user_key("u1")).await.unwrap().unwrap()).unwrap();
+            assert!(!raw.contains("correct horse"));
+            assert_eq!(host.store.get(&user_email_key("ada@example.com")).await.unwrap().unwrap(), b"u1");
+        });
+    }
+
+    #[test]
+    fn refuses_invalid_files_and_writes_nothing() {
+        let host = MemoryHost::new(RustCrypto, 1_700_000_000, 1);
+        for body in [
+            &br#"{"clients":[{"client_id":"a","name":"A","app_type":"spa","redirect_uris":["http://evil.example/cb"]}]}"#[..],
+            br#"{"clients":[{"client_id":"a","name":"A","app_type":"spa","redirect_uris":["https://a.example/#x"]}]}"#,
+            br#"{"clients":[{"client_id":"a","name":"A","app_type":"regular_web","client_secret":"short"}]}"#,
+            br#"{"clients":[{"client_id":"a/b","name":"A","app_type":"spa"}]}"#,
+            br#"{"users":[{"user_id":"u","email":"nope","password":"longenough"}]}"#,
+            br#"{"users":[{"user_id":"u","email":"a@b","password":"short"}]}"#,
+            br#"{"unknown":[]}"#,
+            b"not json",
+        ] {
+            let err = block_on(import(&host, &config(), body)).unwrap_err();
+            assert_eq!(err.code(), crate::error::ErrorCode::InvalidRequest);
+        }
+        assert!(host.store.keys().is_empty());
+    }
+}

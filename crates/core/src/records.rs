@@ -238,7 +238,13 @@ pub async fn hash_password<H: Host>(host: &H, config: &Config, password: &str) -
 /// Validates a whole tenant file, then writes it (upserting by id). Nothing is written when any
 /// record is invalid.
 pub async fn import<H: Host>(host: &H, config: &Config, body: &[u8]) -> Result<ImportSummary, Error> {
-    let file: TenantFile = serde_json::from_slice(body)
+    // An object, not any JSON that serde could map onto the struct (a `[]` would be).
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| invalid(format!("the tenant file does not parse: {e}")))?;
+    if !value.is_object() {
+        return Err(invalid("the tenant file must be a JSON object".into()));
+    }
+    let file: TenantFile = serde_json::from_value(value)
         .map_err(|e| invalid(format!("the tenant file does not parse: {e}")))?;
     let mut clients = Vec::new();
     for c in &file.clients {
@@ -398,6 +404,8 @@ mod tests {
             br#"{"users":[{"user_id":"u","email":"nope","password":"longenough"}]}"#,
             br#"{"users":[{"user_id":"u","email":"a@b","password":"short"}]}"#,
             br#"{"unknown":[]}"#,
+            b"[]",
+            br#"[[],[],[]]"#,
             b"not json",
         ] {
             let err = block_on(import(&host, &config(), body)).unwrap_err();

@@ -1,0 +1,179 @@
+//! The core's ports on Cloudflare's bindings.
+
+use gatehouse_core::http;
+use gatehouse_core::ports::{Clock, Host, HttpClient, Ledger, PortError, Rng, Store, UnixTime};
+use gatehouse_webcrypto::WebCrypto;
+use serde_json::{json, Value};
+use worker::kv::KvStore;
+use worker::{console_error, console_log, Env, Fetch, Headers, Method, ObjectNamespace, Request, RequestInit};
+
+/// The KV namespace binding (wrangler.toml `[[kv_namespaces]]`).
+pub const KV_BINDING: &str = "GATEHOUSE_KV";
+/// The ledger Durable Object binding (wrangler.toml `[[durable_objects.bindings]]`).
+pub const LEDGER_BINDING: &str = "GATEHOUSE_LEDGER";
+
+/// Workers KV refuses TTLs under 60 s; shorter-lived records simply live a little longer there
+/// (their own expiry is also checked by the core wherever it matters).
+const KV_MIN_TTL_SECONDS: u64 = 60;
+
+fn port(context: &str, e: impl std::fmt::Display) -> PortError {
+    PortError::new(format!("{context}: {e}"))
+}
+
+pub struct KvPort(KvStore);
+
+impl Store for KvPort {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+        self.0.get(key).bytes().await.map_err(|e| port("KV get", e))
+    }
+    async fn put(&self, key: &str, value: &[u8], ttl_seconds: Option<u64>) -> Result<(), PortError> {
+        let mut put = self.0.put_bytes(key, value).map_err(|e| port("KV put", e))?;
+        if let Some(ttl) = ttl_seconds {
+            put = put.expiration_ttl(ttl.max(KV_MIN_TTL_SECONDS));
+        }
+        put.execute().await.map_err(|e| port("KV put", e))
+    }
+    async fn delete(&self, key: &str) -> Result<(), PortError> {
+        self.0.delete(key).await.map_err(|e| port("KV delete", e))
+    }
+}
+
+/// The ledger, one Durable Object per key family (the text before the first `:`), so that
+/// unrelated families (authorization codes, refresh-token rotation, rate limits) do not queue
+/// behind one object.
+pub struct DurableLedger(ObjectNamespace);
+
+impl DurableLedger {
+    async fn call(&self, key: &str, command: Value) -> Result<Value, PortError> {
+        let family = key.split(':').next().unwrap_or("default");
+        let stub = self.0.get_by_name(family).map_err(|e| port("ledger stub", e))?;
+        let headers = Headers::new();
+        headers.set("content-type", "application/json").map_err(|e| port("ledger", e))?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_headers(headers).with_body(Some(command.to_string().into()));
+        let request = Request::new_with_init("https://ledger.internal/", &init).map_err(|e| port("ledger", e))?;
+        let mut response = stub.fetch_with_request(request).await.map_err(|e| port("ledger fetch", e))?;
+        let body: Value = response.json().await.map_err(|e| port("ledger response", e))?;
+        if response.status_code() != 200 {
+            return Err(PortError::new(format!("ledger refused: {body}")));
+        }
+        Ok(body)
+    }
+}
+
+impl Ledger for DurableLedger {
+    async fn consume_once(&self, key: &str, now: UnixTime, expires_at: UnixTime) -> Result<bool, PortError> {
+        let r = self.call(key, json!({"op": "consume", "key": key, "now": now, "exp": expires_at})).await?;
+        Ok(r["ok"].as_bool().unwrap_or(false))
+    }
+    async fn get(&self, key: &str, now: UnixTime) -> Result<Option<String>, PortError> {
+        let r = self.call(key, json!({"op": "get", "key": key, "now": now})).await?;
+        Ok(r["value"].as_str().map(str::to_string))
+    }
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        new: &str,
+        now: UnixTime,
+        expires_at: Option<UnixTime>,
+    ) -> Result<bool, PortError> {
+        let r = self
+            .call(key, json!({"op": "cas", "key": key, "expected": expected, "new": new, "now": now, "exp": expires_at}))
+            .await?;
+        Ok(r["ok"].as_bool().unwrap_or(false))
+    }
+    async fn increment(&self, key: &str, now: UnixTime, expires_at: UnixTime) -> Result<u64, PortError> {
+        let r = self.call(key, json!({"op": "incr", "key": key, "now": now, "exp": expires_at})).await?;
+        r["n"].as_u64().ok_or_else(|| PortError::new("ledger counter missing"))
+    }
+}
+
+pub struct WorkerClock;
+
+impl Clock for WorkerClock {
+    fn now(&self) -> UnixTime {
+        (js_sys::Date::now() / 1000.0) as UnixTime
+    }
+}
+
+/// `crypto.getRandomValues` through getrandom.
+pub struct WorkerRng;
+
+impl Rng for WorkerRng {
+    fn fill(&self, dest: &mut [u8]) {
+        if let Err(e) = getrandom::fill(dest) {
+            // Without randomness nothing secure can be made: fail loudly rather than emit zeros.
+            console_error!("getrandom failed: {e}");
+            panic!("no randomness available");
+        }
+    }
+}
+
+/// Outbound `fetch`.
+pub struct WorkerHttp;
+
+impl HttpClient for WorkerHttp {
+    async fn fetch(&self, request: http::Request) -> Result<http::Response, PortError> {
+        let headers = Headers::new();
+        for (name, value) in &request.headers {
+            headers.append(name, value).map_err(|e| port("fetch", e))?;
+        }
+        let method = Method::from(request.method.clone());
+        let mut init = RequestInit::new();
+        init.with_method(method).with_headers(headers);
+        if !request.body.is_empty() {
+            init.with_body(Some(js_sys::Uint8Array::from(request.body.as_slice()).into()));
+        }
+        let outbound = Request::new_with_init(&request.url(), &init).map_err(|e| port("fetch", e))?;
+        let mut response = Fetch::Request(outbound).send().await.map_err(|e| port("fetch", e))?;
+        let mut out = http::Response::new(response.status_code());
+        for (name, value) in response.headers().entries() {
+            out.headers.push((name, value));
+        }
+        out.body = response.bytes().await.map_err(|e| port("fetch body", e))?;
+        Ok(out)
+    }
+}
+
+pub struct WorkerHost {
+    store: KvPort,
+    ledger: DurableLedger,
+}
+
+impl WorkerHost {
+    pub fn new(env: &Env) -> worker::Result<Self> {
+        Ok(Self { store: KvPort(env.kv(KV_BINDING)?), ledger: DurableLedger(env.durable_object(LEDGER_BINDING)?) })
+    }
+}
+
+impl Host for WorkerHost {
+    type Store = KvPort;
+    type Ledger = DurableLedger;
+    type Crypto = WebCrypto;
+    type Http = WorkerHttp;
+    type Clock = WorkerClock;
+    type Rng = WorkerRng;
+
+    fn store(&self) -> &KvPort {
+        &self.store
+    }
+    fn ledger(&self) -> &DurableLedger {
+        &self.ledger
+    }
+    fn crypto(&self) -> &WebCrypto {
+        &WebCrypto
+    }
+    fn http(&self) -> &WorkerHttp {
+        &WorkerHttp
+    }
+    fn clock(&self) -> &WorkerClock {
+        &WorkerClock
+    }
+    fn rng(&self) -> &WorkerRng {
+        &WorkerRng
+    }
+    fn log(&self, line: &str) {
+        console_log!("gatehouse: {line}");
+    }
+}

@@ -85,9 +85,9 @@ impl Config {
 /// An issuer is an https URL (or http on loopback, for local development) with no query or
 /// fragment (OIDC Discovery §3, RFC 8414 §2).
 fn validate_issuer(issuer: &str) -> Result<String, ConfigError> {
-    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|p| issuer.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/'])));
+    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"].iter().any(|p| {
+        issuer.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+    });
     if !(issuer.starts_with("https://") || loopback) || issuer.contains(['?', '#']) {
         return Err(ConfigError(
             "ISSUER must be an https URL (or http on loopback) without query or fragment".into(),
@@ -99,7 +99,9 @@ fn validate_issuer(issuer: &str) -> Result<String, ConfigError> {
 fn parse_kek(text: &str) -> Result<SecretBytes, ConfigError> {
     match b64::decode(text) {
         Some(bytes) if bytes.len() == 32 => Ok(SecretBytes::new(bytes)),
-        _ => Err(ConfigError("KEY_ENCRYPTION_KEY must be 32 bytes, base64url without padding".into())),
+        _ => Err(ConfigError(
+            "KEY_ENCRYPTION_KEY must be 32 bytes, base64url without padding".into(),
+        )),
     }
 }
 
@@ -123,19 +125,29 @@ mod tests {
         assert_eq!(c.issuer_for(&r), "http://127.0.0.1:8787/");
         let c = Config::from_vars(vars(&[("ISSUER", "https://auth.example.com/")])).unwrap();
         assert_eq!(c.issuer_for(&r), "https://auth.example.com/");
-        assert_eq!(endpoint_url("https://a.example/", "/oauth/token"), "https://a.example/oauth/token");
+        assert_eq!(
+            endpoint_url("https://a.example/", "/oauth/token"),
+            "https://a.example/oauth/token"
+        );
         assert_eq!(endpoint_url("https://a.example/t1", "jwks"), "https://a.example/t1/jwks");
     }
 
     #[test]
     fn refuses_bad_issuers_and_keys() {
-        for bad in ["http://example.com/", "https://a.example/?x", "https://a#b", "ftp://x", "http://127.0.0.1.evil/"] {
+        for bad in [
+            "http://example.com/",
+            "https://a.example/?x",
+            "https://a#b",
+            "ftp://x",
+            "http://127.0.0.1.evil/",
+        ] {
             assert!(Config::from_vars(vars(&[("ISSUER", bad)])).is_err(), "{bad}");
         }
         assert!(Config::from_vars(vars(&[("ISSUER", "http://localhost:8787/")])).is_ok());
         assert!(Config::from_vars(vars(&[("KEY_ENCRYPTION_KEY", "c2hvcnQ")])).is_err());
         let kek = b64::encode([7u8; 32]);
-        let c = Config::from_vars(vars(&[("KEY_ENCRYPTION_KEY", &kek), ("ADMIN_TOKEN", "t")])).unwrap();
+        let c =
+            Config::from_vars(vars(&[("KEY_ENCRYPTION_KEY", &kek), ("ADMIN_TOKEN", "t")])).unwrap();
         assert_eq!(c.key_encryption_key.unwrap().expose(), &[7u8; 32]);
         assert!(format!("{:?}", c.admin_token).contains("redacted"));
     }

@@ -84,7 +84,9 @@ impl KeySet {
             keys: self
                 .keys
                 .iter()
-                .filter(|k| k.status != KeyStatus::Retired || k.retired_until.is_some_and(|u| u > now))
+                .filter(|k| {
+                    k.status != KeyStatus::Retired || k.retired_until.is_some_and(|u| u > now)
+                })
                 .map(|k| k.public.to_public())
                 .collect(),
         }
@@ -115,7 +117,9 @@ async fn new_key<H: Host>(
     let plaintext = serde_json::to_vec(&private).map_err(|e| Error::Internal(e.to_string()))?;
     let nonce: [u8; 12] = random_bytes(host.rng());
     let mut sealed = nonce.to_vec();
-    sealed.extend(host.crypto().aes_gcm_seal(kek(config)?, &nonce, kid.as_bytes(), &plaintext).await?);
+    sealed.extend(
+        host.crypto().aes_gcm_seal(kek(config)?, &nonce, kid.as_bytes(), &plaintext).await?,
+    );
     Ok(StoredKey {
         kid,
         alg,
@@ -285,7 +289,8 @@ mod tests {
         let config = config();
         block_on(async {
             for alg in Algorithm::ALL {
-                let token = sign(&host, &config, alg, Some("JWT"), br#"{"sub":"x"}"#).await.unwrap();
+                let token =
+                    sign(&host, &config, alg, Some("JWT"), br#"{"sub":"x"}"#).await.unwrap();
                 let set = load(&host, &config).await.unwrap();
                 let parsed = jws::Jws::parse(&token, &[alg]).unwrap();
                 assert_eq!(parsed.kid(), set.current(alg).map(|k| k.kid.as_str()));
@@ -300,7 +305,8 @@ mod tests {
         let host = MemoryHost::new(RustCrypto, 1_700_000_000, 3);
         block_on(async {
             load(&host, &config()).await.unwrap();
-            let other = Config { key_encryption_key: Some(SecretBytes::new(vec![1; 32])), ..config() };
+            let other =
+                Config { key_encryption_key: Some(SecretBytes::new(vec![1; 32])), ..config() };
             let err = sign(&host, &other, Algorithm::ES256, None, b"{}").await.unwrap_err();
             assert!(matches!(err, Error::Misconfigured(_)));
             let none = Config::default();
@@ -334,7 +340,10 @@ mod tests {
             assert_eq!(published.len(), 6);
             // Tokens now carry the promoted key's kid.
             let token = sign(&host, &config, Algorithm::ES256, None, b"{}").await.unwrap();
-            assert_eq!(jws::Jws::parse(&token, &[Algorithm::ES256]).unwrap().kid(), Some(old_next.as_str()));
+            assert_eq!(
+                jws::Jws::parse(&token, &[Algorithm::ES256]).unwrap().kid(),
+                Some(old_next.as_str())
+            );
             // Past the grace period the retired key leaves the JWKS, and the next rotation drops it.
             let later = now + config.retired_key_grace_seconds;
             assert!(!after.jwks(later).keys.iter().any(|k| k.kid.as_deref() == Some(&old_current)));

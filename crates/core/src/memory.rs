@@ -51,17 +51,21 @@ impl Rng for SeededRng {
         for chunk in dest.chunks_mut(32) {
             let n = self.counter.get();
             self.counter.set(n + 1);
-            let block = Sha256::new().chain_update(self.seed).chain_update(n.to_be_bytes()).finalize();
+            let block =
+                Sha256::new().chain_update(self.seed).chain_update(n.to_be_bytes()).finalize();
             chunk.copy_from_slice(&block[..chunk.len()]);
         }
     }
 }
 
+/// A stored value and when it expires.
+type Entry = (Vec<u8>, Option<UnixTime>);
+
 /// A KV-shaped store in memory, with TTLs measured on a shared clock.
 #[derive(Debug)]
 pub struct MemoryStore {
     clock: FixedClock,
-    entries: RefCell<HashMap<String, (Vec<u8>, Option<UnixTime>)>>,
+    entries: RefCell<HashMap<String, Entry>>,
     /// Counts writes (tests assert that read paths do not write).
     pub writes: Cell<u64>,
 }
@@ -95,7 +99,12 @@ impl Store for MemoryStore {
             .filter(|(_, exp)| exp.is_none_or(|e| e > now))
             .map(|(v, _)| v.clone()))
     }
-    async fn put(&self, key: &str, value: &[u8], ttl_seconds: Option<u64>) -> Result<(), PortError> {
+    async fn put(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl_seconds: Option<u64>,
+    ) -> Result<(), PortError> {
         let expires = ttl_seconds.map(|t| self.clock.now().saturating_add(t as i64));
         self.writes.set(self.writes.get() + 1);
         self.entries.borrow_mut().insert(key.to_string(), (value.to_vec(), expires));
@@ -131,7 +140,12 @@ impl MemoryLedger {
 }
 
 impl Ledger for MemoryLedger {
-    async fn consume_once(&self, key: &str, now: UnixTime, expires_at: UnixTime) -> Result<bool, PortError> {
+    async fn consume_once(
+        &self,
+        key: &str,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<bool, PortError> {
         if self.live(key, now).is_some() {
             return Ok(false);
         }
@@ -160,10 +174,17 @@ impl Ledger for MemoryLedger {
         if current.as_deref() != expected {
             return Ok(false);
         }
-        self.entries.borrow_mut().insert(key.to_string(), (LedgerValue::Text(new.to_string()), expires_at));
+        self.entries
+            .borrow_mut()
+            .insert(key.to_string(), (LedgerValue::Text(new.to_string()), expires_at));
         Ok(true)
     }
-    async fn increment(&self, key: &str, now: UnixTime, expires_at: UnixTime) -> Result<u64, PortError> {
+    async fn increment(
+        &self,
+        key: &str,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<u64, PortError> {
         let next = match self.live(key, now) {
             Some(LedgerValue::Count(n)) => n + 1,
             _ => 1,
@@ -188,7 +209,11 @@ impl HttpClient for MemoryHttp {
     async fn fetch(&self, request: Request) -> Result<Response, PortError> {
         let url = request.url();
         self.requests.borrow_mut().push(request);
-        self.responses.borrow().get(&url).cloned().ok_or_else(|| PortError::new("connection refused"))
+        self.responses
+            .borrow()
+            .get(&url)
+            .cloned()
+            .ok_or_else(|| PortError::new("connection refused"))
     }
 }
 

@@ -50,7 +50,8 @@ pub trait Rng {
 /// [`Ledger`]'s job). Hosts may round a TTL up to their minimum (Workers KV: 60 s).
 pub trait Store {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError>;
-    async fn put(&self, key: &str, value: &[u8], ttl_seconds: Option<u64>) -> Result<(), PortError>;
+    async fn put(&self, key: &str, value: &[u8], ttl_seconds: Option<u64>)
+        -> Result<(), PortError>;
     async fn delete(&self, key: &str) -> Result<(), PortError>;
 }
 

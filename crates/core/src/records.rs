@@ -195,7 +195,10 @@ fn invalid(what: String) -> Error {
 
 /// A short id-like string: 1–128 printable ASCII characters without `/` or whitespace.
 fn check_id(kind: &str, value: &str) -> Result<(), Error> {
-    if value.is_empty() || value.len() > 128 || !value.bytes().all(|b| b.is_ascii_graphic() && b != b'/') {
+    if value.is_empty()
+        || value.len() > 128
+        || !value.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
+    {
         return Err(invalid(format!("{kind} must be 1-128 visible ASCII characters without '/'")));
     }
     Ok(())
@@ -213,7 +216,9 @@ fn check_url(kind: &str, url: &str) -> Result<(), Error> {
             || url.starts_with("http://[::1]")
             || url.split_once(":/").is_some_and(|(s, _)| s.contains('.')));
     if !ok {
-        return Err(invalid(format!("{kind} {url:?} must be https (or loopback http), without a fragment")));
+        return Err(invalid(format!(
+            "{kind} {url:?} must be https (or loopback http), without a fragment"
+        )));
     }
     Ok(())
 }
@@ -224,9 +229,14 @@ pub fn client_secret_digest(secret: &str) -> String {
 }
 
 /// Hashes a password with a fresh salt.
-pub async fn hash_password<H: Host>(host: &H, config: &Config, password: &str) -> Result<PasswordHash, Error> {
+pub async fn hash_password<H: Host>(
+    host: &H,
+    config: &Config,
+    password: &str,
+) -> Result<PasswordHash, Error> {
     let salt: [u8; 16] = random_bytes(host.rng());
-    let hash = host.crypto().pbkdf2_sha256(password.as_bytes(), &salt, config.password_iterations).await?;
+    let hash =
+        host.crypto().pbkdf2_sha256(password.as_bytes(), &salt, config.password_iterations).await?;
     Ok(PasswordHash {
         alg: "pbkdf2-sha256".into(),
         iterations: config.password_iterations,
@@ -237,7 +247,11 @@ pub async fn hash_password<H: Host>(host: &H, config: &Config, password: &str) -
 
 /// Validates a whole tenant file, then writes it (upserting by id). Nothing is written when any
 /// record is invalid.
-pub async fn import<H: Host>(host: &H, config: &Config, body: &[u8]) -> Result<ImportSummary, Error> {
+pub async fn import<H: Host>(
+    host: &H,
+    config: &Config,
+    body: &[u8],
+) -> Result<ImportSummary, Error> {
     // An object, not any JSON that serde could map onto the struct (a `[]` would be).
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| invalid(format!("the tenant file does not parse: {e}")))?;
@@ -257,10 +271,20 @@ pub async fn import<H: Host>(host: &H, config: &Config, body: &[u8]) -> Result<I
             ("none", None) => {}
             ("client_secret_basic" | "client_secret_post", Some(s)) if s.len() >= 32 => {}
             ("client_secret_basic" | "client_secret_post", _) => {
-                return Err(invalid(format!("client {} needs a client_secret of 32+ characters", c.client_id)))
+                return Err(invalid(format!(
+                    "client {} needs a client_secret of 32+ characters",
+                    c.client_id
+                )))
             }
-            ("none", Some(_)) => return Err(invalid(format!("public client {} has a secret", c.client_id))),
-            _ => return Err(invalid(format!("client {}: unsupported token_endpoint_auth_method", c.client_id))),
+            ("none", Some(_)) => {
+                return Err(invalid(format!("public client {} has a secret", c.client_id)))
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "client {}: unsupported token_endpoint_auth_method",
+                    c.client_id
+                )))
+            }
         }
         for uri in &c.redirect_uris {
             check_url("redirect_uri", uri)?;
@@ -305,7 +329,8 @@ pub async fn import<H: Host>(host: &H, config: &Config, body: &[u8]) -> Result<I
             return Err(invalid(format!("user {}: password must have 8+ characters", u.user_id)));
         }
     }
-    let put = |key: String, value: Vec<u8>| async move { host.store().put(&key, &value, None).await };
+    let put =
+        |key: String, value: Vec<u8>| async move { host.store().put(&key, &value, None).await };
     for c in &clients {
         put(client_key(&c.client_id), to_json(c)?).await?;
     }
@@ -331,7 +356,10 @@ pub async fn import<H: Host>(host: &H, config: &Config, body: &[u8]) -> Result<I
 }
 
 /// Reads a stored record.
-pub async fn read<T: serde::de::DeserializeOwned>(store: &impl Store, key: &str) -> Result<Option<T>, Error> {
+pub async fn read<T: serde::de::DeserializeOwned>(
+    store: &impl Store,
+    key: &str,
+) -> Result<Option<T>, Error> {
     match store.get(key).await? {
         None => Ok(None),
         Some(bytes) => serde_json::from_slice(&bytes)
@@ -341,8 +369,13 @@ pub async fn read<T: serde::de::DeserializeOwned>(store: &impl Store, key: &str)
 }
 
 /// Verifies a password against a stored hash in constant time.
-pub async fn verify_password(crypto: &impl Crypto, stored: &PasswordHash, password: &str) -> Result<bool, Error> {
-    let (Some(salt), Some(expected)) = (b64::decode(&stored.salt), b64::decode(&stored.hash)) else {
+pub async fn verify_password(
+    crypto: &impl Crypto,
+    stored: &PasswordHash,
+    password: &str,
+) -> Result<bool, Error> {
+    let (Some(salt), Some(expected)) = (b64::decode(&stored.salt), b64::decode(&stored.hash))
+    else {
         return Err(Error::Internal("stored password hash is malformed".into()));
     };
     if stored.alg != "pbkdf2-sha256" {
@@ -383,13 +416,20 @@ mod tests {
             assert_eq!(summary, ImportSummary { clients: 1, apis: 1, users: 1 });
             let c: ClientRecord = read(&host.store, &client_key("web")).await.unwrap().unwrap();
             assert_eq!(c.token_endpoint_auth_method, "client_secret_basic");
-            assert_eq!(c.client_secret_sha256.unwrap(), client_secret_digest("0123456789abcdef0123456789abcdef"));
+            assert_eq!(
+                c.client_secret_sha256.unwrap(),
+                client_secret_digest("0123456789abcdef0123456789abcdef")
+            );
             let u: UserRecord = read(&host.store, &user_key("u1")).await.unwrap().unwrap();
             assert!(verify_password(&RustCrypto, &u.password, "correct horse").await.unwrap());
             assert!(!verify_password(&RustCrypto, &u.password, "correct horsf").await.unwrap());
-            let raw = String::from_utf8(host.store.get(&user_key("u1")).await.unwrap().unwrap()).unwrap();
+            let raw =
+                String::from_utf8(host.store.get(&user_key("u1")).await.unwrap().unwrap()).unwrap();
             assert!(!raw.contains("correct horse"));
-            assert_eq!(host.store.get(&user_email_key("ada@example.com")).await.unwrap().unwrap(), b"u1");
+            assert_eq!(
+                host.store.get(&user_email_key("ada@example.com")).await.unwrap().unwrap(),
+                b"u1"
+            );
         });
     }
 

@@ -50,7 +50,13 @@ const ROUTES: &[Route] = &[
         allow: "GET, HEAD, OPTIONS",
         cors: true,
     },
-    Route { path: "/admin/keys", endpoint: Endpoint::AdminKeys, methods: &["GET"], allow: "GET", cors: false },
+    Route {
+        path: "/admin/keys",
+        endpoint: Endpoint::AdminKeys,
+        methods: &["GET"],
+        allow: "GET",
+        cors: false,
+    },
     Route {
         path: "/admin/keys/rotate",
         endpoint: Endpoint::AdminRotateKeys,
@@ -58,7 +64,13 @@ const ROUTES: &[Route] = &[
         allow: "POST",
         cors: false,
     },
-    Route { path: "/admin/tenant", endpoint: Endpoint::AdminTenant, methods: &["PUT"], allow: "PUT", cors: false },
+    Route {
+        path: "/admin/tenant",
+        endpoint: Endpoint::AdminTenant,
+        methods: &["PUT"],
+        allow: "PUT",
+        cors: false,
+    },
 ];
 
 /// Answers a CORS preflight for public metadata (Fetch standard, CORS protocol).
@@ -69,10 +81,17 @@ fn preflight(route: &Route) -> Response {
         .with_header("access-control-max-age", "86400")
 }
 
-async fn dispatch<H: Host>(host: &H, config: &Config, route: &Route, request: &Request) -> Result<Response, Error> {
+async fn dispatch<H: Host>(
+    host: &H,
+    config: &Config,
+    route: &Route,
+    request: &Request,
+) -> Result<Response, Error> {
     match route.endpoint {
         Endpoint::OpenIdConfiguration => Ok(discovery::openid_configuration(config, request)),
-        Endpoint::AuthorizationServerMetadata => discovery::authorization_server(host, config, request).await,
+        Endpoint::AuthorizationServerMetadata => {
+            discovery::authorization_server(host, config, request).await
+        }
         Endpoint::Jwks => jwks::jwks(host, config).await,
         Endpoint::AdminKeys => {
             admin::authorize(config, request)?;
@@ -99,7 +118,8 @@ pub async fn handle<H: Host>(host: &H, config: &Config, request: &Request) -> Re
     if method == "OPTIONS" && route.cors {
         return preflight(route);
     }
-    let served = route.methods.contains(&method) || (method == "HEAD" && route.methods.contains(&"GET"));
+    let served =
+        route.methods.contains(&method) || (method == "HEAD" && route.methods.contains(&"GET"));
     if !served {
         return Error::MethodNotAllowed { allow: route.allow }.to_response();
     }

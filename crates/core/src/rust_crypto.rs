@@ -5,11 +5,15 @@
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use p256::ecdsa::signature::{Signer, Verifier};
-use p256::ecdsa::{Signature as EcSignature, SigningKey as EcSigningKey, VerifyingKey as EcVerifyingKey};
+use p256::ecdsa::{
+    Signature as EcSignature, SigningKey as EcSigningKey, VerifyingKey as EcVerifyingKey,
+};
 use p256::EncodedPoint;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use rsa::pkcs1v15::{Signature as RsaSignature, SigningKey as RsaSigningKey, VerifyingKey as RsaVerifyingKey};
+use rsa::pkcs1v15::{
+    Signature as RsaSignature, SigningKey as RsaSigningKey, VerifyingKey as RsaVerifyingKey,
+};
 use rsa::signature::SignatureEncoding;
 use rsa::traits::{PrivateKeyParts, PublicKeyParts};
 use rsa::{BigUint, RsaPrivateKey, RsaPublicKey};
@@ -42,7 +46,8 @@ fn ec_verifying_key(key: &Jwk) -> Option<EcVerifyingKey> {
     if x.len() != 32 || y.len() != 32 {
         return None;
     }
-    let point = EncodedPoint::from_affine_coordinates(x.as_slice().into(), y.as_slice().into(), false);
+    let point =
+        EncodedPoint::from_affine_coordinates(x.as_slice().into(), y.as_slice().into(), false);
     EcVerifyingKey::from_encoded_point(&point).ok()
 }
 

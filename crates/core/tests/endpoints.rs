@@ -1,11 +1,14 @@
 //! In-process tests of the core's HTTP entry point with the in-memory host and a fixed clock.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a failed test
 
 use gatehouse_core::http::{Request, Response};
 use gatehouse_core::jose::jwk::JwkSet;
 use gatehouse_core::jose::jws::Jws;
 use gatehouse_core::jose::Algorithm;
 use gatehouse_core::keys;
-use gatehouse_core::memory::{FixedClock, MemoryHost, MemoryHttp, MemoryLedger, MemoryStore, SeededRng};
+use gatehouse_core::memory::{
+    FixedClock, MemoryHost, MemoryHttp, MemoryLedger, MemoryStore, SeededRng,
+};
 use gatehouse_core::ports::{Host, Ledger, PortError, UnixTime};
 use gatehouse_core::rust_crypto::RustCrypto;
 use gatehouse_core::secret::{SecretBytes, SecretString};
@@ -54,7 +57,9 @@ fn discovery_names_the_issuer_and_jwks() {
     assert_eq!(doc["jwks_uri"], "http://127.0.0.1:8787/.well-known/jwks.json");
     assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256", "ES256"]));
     // Nothing unimplemented is advertised.
-    for absent in ["authorization_endpoint", "token_endpoint", "userinfo_endpoint", "registration_endpoint"] {
+    for absent in
+        ["authorization_endpoint", "token_endpoint", "userinfo_endpoint", "registration_endpoint"]
+    {
         assert!(doc.get(absent).is_none(), "{absent}");
     }
     // A configured issuer wins over the request origin.
@@ -78,7 +83,10 @@ fn jwks_publishes_rsa_and_p256_public_keys_with_thumbprint_kids() {
     }
     let set: JwkSet = serde_json::from_value(raw).unwrap();
     assert_eq!(set.keys.iter().filter(|k| k.kty == "RSA").count(), 2, "current and next RSA keys");
-    assert_eq!(set.keys.iter().filter(|k| k.kty == "EC" && k.crv.as_deref() == Some("P-256")).count(), 2);
+    assert_eq!(
+        set.keys.iter().filter(|k| k.kty == "EC" && k.crv.as_deref() == Some("P-256")).count(),
+        2
+    );
     for key in &set.keys {
         assert_eq!(key.kid, key.thumbprint());
     }
@@ -91,10 +99,12 @@ fn signed_metadata_verifies_against_the_jwks() {
     let host = host();
     let doc = json(&call(&host, get("/.well-known/oauth-authorization-server")));
     assert_eq!(doc["issuer"], "http://127.0.0.1:8787/");
-    let jwks: JwkSet = serde_json::from_value(json(&call(&host, get("/.well-known/jwks.json")))).unwrap();
+    let jwks: JwkSet =
+        serde_json::from_value(json(&call(&host, get("/.well-known/jwks.json")))).unwrap();
     let jws = Jws::parse(doc["signed_metadata"].as_str().unwrap(), &[Algorithm::RS256]).unwrap();
     assert_eq!(jws.typ(), Some("JWT"));
-    let claims: Value = serde_json::from_slice(&block_on(jws.verify(&RustCrypto, &jwks.keys)).unwrap()).unwrap();
+    let claims: Value =
+        serde_json::from_slice(&block_on(jws.verify(&RustCrypto, &jwks.keys)).unwrap()).unwrap();
     assert_eq!(claims["iss"], "http://127.0.0.1:8787/");
     assert_eq!(claims["iat"], NOW);
     assert_eq!(claims["jwks_uri"], doc["jwks_uri"]);
@@ -103,18 +113,31 @@ fn signed_metadata_verifies_against_the_jwks() {
 #[test]
 fn unknown_paths_and_wrong_methods() {
     let host = host();
-    for path in ["/", "/nope", "/.well-known/jwks.json/", "/.well-known/JWKS.json", "/%2e%2e/admin/keys", "/\u{202e}"] {
+    for path in [
+        "/",
+        "/nope",
+        "/.well-known/jwks.json/",
+        "/.well-known/JWKS.json",
+        "/%2e%2e/admin/keys",
+        "/\u{202e}",
+    ] {
         let r = call(&host, get(path));
         assert_eq!(r.status, 404, "{path}");
         assert_eq!(json(&r)["error"], "not_found");
     }
     for method in ["POST", "PUT", "DELETE", "PATCH", "TRACE", "BREW"] {
-        let r = call(&host, Request::from_url(method, &format!("{ORIGIN}/.well-known/jwks.json")).unwrap());
+        let r = call(
+            &host,
+            Request::from_url(method, &format!("{ORIGIN}/.well-known/jwks.json")).unwrap(),
+        );
         assert_eq!(r.status, 405, "{method}");
         assert_eq!(r.header("allow"), Some("GET, HEAD, OPTIONS"));
         assert_eq!(json(&r)["error"], "method_not_allowed");
     }
-    let head = call(&host, Request::from_url("HEAD", &format!("{ORIGIN}/.well-known/openid-configuration")).unwrap());
+    let head = call(
+        &host,
+        Request::from_url("HEAD", &format!("{ORIGIN}/.well-known/openid-configuration")).unwrap(),
+    );
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
     let preflight = call(
@@ -147,7 +170,8 @@ fn admin_endpoints_need_the_operator_token() {
         assert_eq!(r.status, 401, "{token:?}");
         assert!(r.header("www-authenticate").unwrap().starts_with("Bearer"));
     }
-    let basic = admin("GET", "/admin/keys", None).with_header("authorization", "Basic b3BlcmF0b3ItdG9rZW4=");
+    let basic = admin("GET", "/admin/keys", None)
+        .with_header("authorization", "Basic b3BlcmF0b3ItdG9rZW4=");
     assert_eq!(call(&host, basic).status, 401);
     // Without an ADMIN_TOKEN configured the endpoints do not exist.
     let open = Config { admin_token: None, ..config() };
@@ -159,18 +183,21 @@ fn admin_endpoints_need_the_operator_token() {
 #[test]
 fn rotation_through_the_admin_endpoint() {
     let host = host();
-    let before: JwkSet = serde_json::from_value(json(&call(&host, get("/.well-known/jwks.json")))).unwrap();
+    let before: JwkSet =
+        serde_json::from_value(json(&call(&host, get("/.well-known/jwks.json")))).unwrap();
     let r = call(&host, admin("POST", "/admin/keys/rotate", Some("operator-token")));
     assert_eq!(r.status, 200);
     assert_eq!(json(&r)["generation"], 2);
     // The store's copy was refreshed, so readers see the rotation at once.
-    let after: JwkSet = serde_json::from_value(json(&call(&host, get("/.well-known/jwks.json")))).unwrap();
+    let after: JwkSet =
+        serde_json::from_value(json(&call(&host, get("/.well-known/jwks.json")))).unwrap();
     assert_eq!(after.keys.len(), 6);
     for key in &before.keys {
         assert!(after.keys.contains(key), "every earlier key is still published");
     }
     let listed = json(&call(&host, admin("GET", "/admin/keys", Some("operator-token"))));
-    let retired = listed["keys"].as_array().unwrap().iter().filter(|k| k["status"] == "retired").count();
+    let retired =
+        listed["keys"].as_array().unwrap().iter().filter(|k| k["status"] == "retired").count();
     assert_eq!(retired, 2);
     assert!(!listed.to_string().contains("sealed"), "no key material in the listing");
 }
@@ -181,7 +208,9 @@ fn tenant_import() {
     let body = br#"{"clients":[{"client_id":"spa","name":"SPA","app_type":"spa","redirect_uris":["http://127.0.0.1:5173/"]}],
                     "users":[{"user_id":"u1","email":"a@example.com","password":"longenough"}]}"#;
     let put = |ct: &str, body: &[u8]| {
-        admin("PUT", "/admin/tenant", Some("operator-token")).with_header("content-type", ct).with_body(body.to_vec())
+        admin("PUT", "/admin/tenant", Some("operator-token"))
+            .with_header("content-type", ct)
+            .with_body(body.to_vec())
     };
     let r = call(&host, put("application/json", body));
     assert_eq!(r.status, 200);
@@ -201,7 +230,10 @@ fn port_failures_become_server_error_without_detail() {
     assert_eq!(r.status, 500);
     assert_eq!(json(&r)["error"], "server_error");
     assert!(!String::from_utf8_lossy(&r.body).contains("KEY_ENCRYPTION_KEY"));
-    assert!(host.log.borrow().iter().any(|l| l.contains("KEY_ENCRYPTION_KEY")), "the operator's log says why");
+    assert!(
+        host.log.borrow().iter().any(|l| l.contains("KEY_ENCRYPTION_KEY")),
+        "the operator's log says why"
+    );
 }
 
 /// A ledger on which another isolate wins the first compare-and-set race.
@@ -211,13 +243,25 @@ struct RacingLedger {
 }
 
 impl Ledger for RacingLedger {
-    async fn consume_once(&self, key: &str, now: UnixTime, exp: UnixTime) -> Result<bool, PortError> {
+    async fn consume_once(
+        &self,
+        key: &str,
+        now: UnixTime,
+        exp: UnixTime,
+    ) -> Result<bool, PortError> {
         self.inner.consume_once(key, now, exp).await
     }
     async fn get(&self, key: &str, now: UnixTime) -> Result<Option<String>, PortError> {
         self.inner.get(key, now).await
     }
-    async fn compare_and_set(&self, key: &str, expected: Option<&str>, new: &str, now: UnixTime, exp: Option<UnixTime>) -> Result<bool, PortError> {
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        new: &str,
+        now: UnixTime,
+        exp: Option<UnixTime>,
+    ) -> Result<bool, PortError> {
         if let Some(theirs) = self.competitor.take() {
             assert!(self.inner.compare_and_set(key, None, &theirs, now, None).await?);
         }
@@ -240,12 +284,24 @@ impl Host for RacingHost {
     type Http = MemoryHttp;
     type Clock = FixedClock;
     type Rng = SeededRng;
-    fn store(&self) -> &MemoryStore { &self.base.store }
-    fn ledger(&self) -> &RacingLedger { &self.ledger }
-    fn crypto(&self) -> &RustCrypto { &self.base.crypto }
-    fn http(&self) -> &MemoryHttp { &self.base.http }
-    fn clock(&self) -> &FixedClock { &self.base.clock }
-    fn rng(&self) -> &SeededRng { &self.base.rng }
+    fn store(&self) -> &MemoryStore {
+        &self.base.store
+    }
+    fn ledger(&self) -> &RacingLedger {
+        &self.ledger
+    }
+    fn crypto(&self) -> &RustCrypto {
+        &self.base.crypto
+    }
+    fn http(&self) -> &MemoryHttp {
+        &self.base.http
+    }
+    fn clock(&self) -> &FixedClock {
+        &self.base.clock
+    }
+    fn rng(&self) -> &SeededRng {
+        &self.base.rng
+    }
 }
 
 #[test]
@@ -256,11 +312,19 @@ fn a_lost_creation_race_adopts_the_winners_keys() {
     let theirs_text = block_on(other.ledger.get(keys::LEDGER_KEY, NOW)).unwrap().unwrap();
     let racing = RacingHost {
         base: host(),
-        ledger: RacingLedger { inner: MemoryLedger::default(), competitor: Cell::new(Some(theirs_text)) },
+        ledger: RacingLedger {
+            inner: MemoryLedger::default(),
+            competitor: Cell::new(Some(theirs_text)),
+        },
     };
     let ours = block_on(keys::load(&racing, &config())).unwrap();
     assert_eq!(ours, theirs, "the loser uses the winner's keys");
-    let jwks: JwkSet = serde_json::from_value(json(&block_on(handle(&racing, &config(), &get("/.well-known/jwks.json"))))).unwrap();
+    let jwks: JwkSet = serde_json::from_value(json(&block_on(handle(
+        &racing,
+        &config(),
+        &get("/.well-known/jwks.json"),
+    ))))
+    .unwrap();
     assert_eq!(jwks, theirs.jwks(NOW));
     // And it can sign with them (the winner sealed them under the same key-encryption key).
     let token = block_on(keys::sign(&racing, &config(), Algorithm::ES256, None, b"{}")).unwrap();

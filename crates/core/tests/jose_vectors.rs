@@ -1,4 +1,5 @@
 //! Spec vectors for JOSE and PKCE, run against the pure-Rust crypto port.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a failed test
 
 use gatehouse_core::b64;
 use gatehouse_core::jose::jwk::Jwk;
@@ -32,11 +33,14 @@ fn rfc7515_a2_rs256() {
     let v = vector("rfc7515_a2.json");
     let key = jwk(&v);
     block_on(async {
-        let sig = RustCrypto.sign(&key, Algorithm::RS256, signing_input(&v).as_bytes()).await.unwrap();
+        let sig =
+            RustCrypto.sign(&key, Algorithm::RS256, signing_input(&v).as_bytes()).await.unwrap();
         assert_eq!(b64::encode(&sig), text(&v, "signature_b64"));
         let parsed = Jws::parse(text(&v, "compact"), &[Algorithm::RS256]).unwrap();
         let payload = parsed.verify(&RustCrypto, &[key.to_public()]).await.unwrap();
-        assert!(String::from_utf8(payload).unwrap().contains("\"http://example.com/is_root\":true"));
+        assert!(String::from_utf8(payload)
+            .unwrap()
+            .contains("\"http://example.com/is_root\":true"));
     });
 }
 
@@ -49,16 +53,29 @@ fn rfc7515_a3_es256() {
     block_on(async {
         let parsed = Jws::parse(text(&v, "compact"), &[Algorithm::ES256]).unwrap();
         parsed.verify(&RustCrypto, &[key.to_public()]).await.unwrap();
-        let ours = RustCrypto.sign(&key, Algorithm::ES256, signing_input(&v).as_bytes()).await.unwrap();
+        let ours =
+            RustCrypto.sign(&key, Algorithm::ES256, signing_input(&v).as_bytes()).await.unwrap();
         assert_eq!(ours.len(), 64, "JWS ES256 signatures are r‖s, 64 octets (RFC 7518 §3.4)");
-        assert!(RustCrypto.verify(&key.to_public(), Algorithm::ES256, signing_input(&v).as_bytes(), &ours).await.unwrap());
+        assert!(RustCrypto
+            .verify(&key.to_public(), Algorithm::ES256, signing_input(&v).as_bytes(), &ours)
+            .await
+            .unwrap());
         // A flipped bit in the signature or the input fails.
         let mut bad = ours.clone();
         bad[10] ^= 1;
-        assert!(!RustCrypto.verify(&key.to_public(), Algorithm::ES256, signing_input(&v).as_bytes(), &bad).await.unwrap());
-        assert!(!RustCrypto.verify(&key.to_public(), Algorithm::ES256, b"other input", &ours).await.unwrap());
+        assert!(!RustCrypto
+            .verify(&key.to_public(), Algorithm::ES256, signing_input(&v).as_bytes(), &bad)
+            .await
+            .unwrap());
+        assert!(!RustCrypto
+            .verify(&key.to_public(), Algorithm::ES256, b"other input", &ours)
+            .await
+            .unwrap());
         // DER-encoded or truncated signatures are refused.
-        assert!(!RustCrypto.verify(&key.to_public(), Algorithm::ES256, signing_input(&v).as_bytes(), &ours[..63]).await.unwrap());
+        assert!(!RustCrypto
+            .verify(&key.to_public(), Algorithm::ES256, signing_input(&v).as_bytes(), &ours[..63])
+            .await
+            .unwrap());
     });
 }
 
@@ -69,7 +86,10 @@ fn rfc7520_4_1_rs256_compact() {
     let key = jwk(&v);
     assert_eq!(b64::encode(text(&v, "payload")), text(&v, "payload_b64"));
     block_on(async {
-        let compact = jws::sign(&RustCrypto, &key, Algorithm::RS256, None, text(&v, "payload").as_bytes()).await.unwrap();
+        let compact =
+            jws::sign(&RustCrypto, &key, Algorithm::RS256, None, text(&v, "payload").as_bytes())
+                .await
+                .unwrap();
         assert_eq!(compact, text(&v, "compact"));
         let parsed = Jws::parse(&compact, &[Algorithm::RS256]).unwrap();
         assert_eq!(parsed.kid(), Some("bilbo.baggins@hobbiton.example"));
@@ -89,7 +109,9 @@ fn rfc7638_3_1_thumbprint() {
 #[test]
 fn rfc6979_a2_5_deterministic_es256() {
     let v = vector("rfc6979_a2_5.json");
-    let hex = |s: &str| -> Vec<u8> { (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect() };
+    let hex = |s: &str| -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    };
     let key = Jwk {
         kty: "EC".into(),
         crv: Some("P-256".into()),
@@ -105,7 +127,10 @@ fn rfc6979_a2_5_deterministic_es256() {
             let mut expected = hex(text(case, "r"));
             expected.extend(hex(text(case, "s")));
             assert_eq!(sig, expected, "message {:?}", text(case, "message"));
-            assert!(RustCrypto.verify(&key.to_public(), Algorithm::ES256, message, &sig).await.unwrap());
+            assert!(RustCrypto
+                .verify(&key.to_public(), Algorithm::ES256, message, &sig)
+                .await
+                .unwrap());
         }
     });
 }
@@ -116,25 +141,48 @@ fn verification_picks_keys_by_kid_and_refuses_wrong_ones() {
     let a3 = jwk(&vector("rfc7515_a3.json"));
     block_on(async {
         // A JWS signed by the RSA key does not verify with an EC key, nor with the key's private form.
-        let compact = jws::sign(&RustCrypto, &a2, Algorithm::RS256, Some("JWT"), b"{}").await.unwrap();
-        let err = Jws::parse(&compact, &Algorithm::ALL).unwrap().verify(&RustCrypto, &[a3.to_public()]).await.unwrap_err();
+        let compact =
+            jws::sign(&RustCrypto, &a2, Algorithm::RS256, Some("JWT"), b"{}").await.unwrap();
+        let err = Jws::parse(&compact, &Algorithm::ALL)
+            .unwrap()
+            .verify(&RustCrypto, &[a3.to_public()])
+            .await
+            .unwrap_err();
         assert_eq!(err, JwsError::NoMatchingKey);
-        let err = Jws::parse(&compact, &Algorithm::ALL).unwrap().verify(&RustCrypto, &[a2.clone()]).await.unwrap_err();
+        let err = Jws::parse(&compact, &Algorithm::ALL)
+            .unwrap()
+            .verify(&RustCrypto, std::slice::from_ref(&a2))
+            .await
+            .unwrap_err();
         assert_eq!(err, JwsError::NoMatchingKey);
         // The right key type but another key: a bad signature.
         let other = RustCrypto.generate_signing_key(Algorithm::RS256, [3; 32]).await.unwrap();
-        let err = Jws::parse(&compact, &Algorithm::ALL).unwrap().verify(&RustCrypto, &[other.to_public()]).await.unwrap_err();
+        let err = Jws::parse(&compact, &Algorithm::ALL)
+            .unwrap()
+            .verify(&RustCrypto, &[other.to_public()])
+            .await
+            .unwrap_err();
         assert_eq!(err, JwsError::BadSignature);
         // A kid that names no key of the set.
         let with_kid = Jwk { kid: Some("k1".into()), ..a3.clone() };
-        let compact = jws::sign(&RustCrypto, &with_kid, Algorithm::ES256, None, b"{}").await.unwrap();
+        let compact =
+            jws::sign(&RustCrypto, &with_kid, Algorithm::ES256, None, b"{}").await.unwrap();
         let wrong_kid = Jwk { kid: Some("k2".into()), ..a3.to_public() };
-        let err = Jws::parse(&compact, &Algorithm::ALL).unwrap().verify(&RustCrypto, &[wrong_kid]).await.unwrap_err();
+        let err = Jws::parse(&compact, &Algorithm::ALL)
+            .unwrap()
+            .verify(&RustCrypto, &[wrong_kid])
+            .await
+            .unwrap_err();
         assert_eq!(err, JwsError::NoMatchingKey);
         // Swapping in an alg the key does not fit (RS256 header over an ES256 signature) fails.
         let parts: Vec<&str> = compact.split('.').collect();
-        let forged = format!("{}.{}.{}", b64::encode(r#"{"alg":"RS256","kid":"k1"}"#), parts[1], parts[2]);
-        let err = Jws::parse(&forged, &Algorithm::ALL).unwrap().verify(&RustCrypto, &[with_kid.to_public()]).await.unwrap_err();
+        let forged =
+            format!("{}.{}.{}", b64::encode(r#"{"alg":"RS256","kid":"k1"}"#), parts[1], parts[2]);
+        let err = Jws::parse(&forged, &Algorithm::ALL)
+            .unwrap()
+            .verify(&RustCrypto, &[with_kid.to_public()])
+            .await
+            .unwrap_err();
         assert_eq!(err, JwsError::NoMatchingKey);
     });
 }
@@ -149,6 +197,9 @@ fn rsa_keys_below_2048_bits_are_refused_for_verification() {
     let small = Jwk { n: Some(b64::encode(&n[..128])), ..key.to_public() };
     block_on(async {
         let sig = b64::decode(text(&v, "signature_b64")).unwrap();
-        assert!(!RustCrypto.verify(&small, Algorithm::RS256, signing_input(&v).as_bytes(), &sig).await.unwrap());
+        assert!(!RustCrypto
+            .verify(&small, Algorithm::RS256, signing_input(&v).as_bytes(), &sig)
+            .await
+            .unwrap());
     });
 }

@@ -62,7 +62,10 @@ fn usages(list: &[&str]) -> JsValue {
     list.iter().map(|u| JsValue::from_str(u)).collect::<Array>().into()
 }
 
-async fn call(context: &str, promise: Result<js_sys::Promise, JsValue>) -> Result<JsValue, PortError> {
+async fn call(
+    context: &str,
+    promise: Result<js_sys::Promise, JsValue>,
+) -> Result<JsValue, PortError> {
     let promise = promise.map_err(|e| err(context, e))?;
     JsFuture::from(promise).await.map_err(|e| err(context, e))
 }
@@ -74,10 +77,9 @@ fn bytes(value: JsValue) -> Vec<u8> {
 /// The import / sign parameters for each algorithm.
 fn key_algorithm(alg: Algorithm) -> Result<Object, PortError> {
     match alg {
-        Algorithm::RS256 => object(&[
-            ("name", "RSASSA-PKCS1-v1_5".into()),
-            ("hash", "SHA-256".into()),
-        ]),
+        Algorithm::RS256 => {
+            object(&[("name", "RSASSA-PKCS1-v1_5".into()), ("hash", "SHA-256".into())])
+        }
         Algorithm::ES256 => object(&[("name", "ECDSA".into()), ("namedCurve", "P-256".into())]),
     }
 }
@@ -124,7 +126,11 @@ async fn import_jwk(key: &Jwk, alg: Algorithm, usage: &str) -> Result<CryptoKey,
     Ok(imported)
 }
 
-async fn import_raw(key: &[u8], algorithm: &str, key_usages: &[&str]) -> Result<CryptoKey, PortError> {
+async fn import_raw(
+    key: &[u8],
+    algorithm: &str,
+    key_usages: &[&str],
+) -> Result<CryptoKey, PortError> {
     let data: Object = Uint8Array::from(key).into();
     let promise = subtle()?.import_key_with_object(
         "raw",
@@ -147,7 +153,11 @@ fn gcm_params(nonce: &[u8; 12], aad: &[u8]) -> Result<Object, PortError> {
 
 impl Crypto for WebCrypto {
     /// WebCrypto draws from its own CSPRNG; `seed` is not used.
-    async fn generate_signing_key(&self, alg: Algorithm, _seed: [u8; 32]) -> Result<Jwk, PortError> {
+    async fn generate_signing_key(
+        &self,
+        alg: Algorithm,
+        _seed: [u8; 32],
+    ) -> Result<Jwk, PortError> {
         let params = match alg {
             Algorithm::RS256 => object(&[
                 ("name", "RSASSA-PKCS1-v1_5".into()),
@@ -157,8 +167,11 @@ impl Crypto for WebCrypto {
             ])?,
             Algorithm::ES256 => key_algorithm(alg)?,
         };
-        let pair = call("generateKey", subtle()?.generate_key_with_object(&params, true, &usages(&["sign", "verify"])))
-            .await?;
+        let pair = call(
+            "generateKey",
+            subtle()?.generate_key_with_object(&params, true, &usages(&["sign", "verify"])),
+        )
+        .await?;
         let private: CryptoKey = Reflect::get(&pair, &JsValue::from_str("privateKey"))
             .map_err(|e| err("generateKey", e))?
             .unchecked_into();
@@ -173,11 +186,18 @@ impl Crypto for WebCrypto {
             return Err(PortError::new(format!("unusable {alg} private key")));
         }
         let crypto_key = import_jwk(key, alg, "sign").await?;
-        let promise = subtle()?.sign_with_object_and_u8_array(&sign_algorithm(alg)?, &crypto_key, input);
+        let promise =
+            subtle()?.sign_with_object_and_u8_array(&sign_algorithm(alg)?, &crypto_key, input);
         Ok(bytes(call("sign", promise).await?))
     }
 
-    async fn verify(&self, key: &Jwk, alg: Algorithm, input: &[u8], signature: &[u8]) -> Result<bool, PortError> {
+    async fn verify(
+        &self,
+        key: &Jwk,
+        alg: Algorithm,
+        input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, PortError> {
         if !key.fits(alg) || key.is_private() {
             return Ok(false);
         }
@@ -185,7 +205,8 @@ impl Crypto for WebCrypto {
             Algorithm::ES256 if signature.len() != 64 => return Ok(false),
             Algorithm::RS256 => {
                 // RFC 7518 §3.3: 2048-bit keys or larger; the signature is as long as the modulus.
-                let modulus = key.n.as_deref().and_then(gatehouse_core::b64::decode).unwrap_or_default();
+                let modulus =
+                    key.n.as_deref().and_then(gatehouse_core::b64::decode).unwrap_or_default();
                 let modulus = modulus.iter().skip_while(|b| **b == 0).count();
                 if modulus < 256 || signature.len() != modulus {
                     return Ok(false);
@@ -212,7 +233,8 @@ impl Crypto for WebCrypto {
         plaintext: &[u8],
     ) -> Result<Vec<u8>, PortError> {
         let aes = import_raw(key.expose(), "AES-GCM", &["encrypt"]).await?;
-        let promise = subtle()?.encrypt_with_object_and_u8_array(&gcm_params(nonce, aad)?, &aes, plaintext);
+        let promise =
+            subtle()?.encrypt_with_object_and_u8_array(&gcm_params(nonce, aad)?, &aes, plaintext);
         Ok(bytes(call("encrypt", promise).await?))
     }
 
@@ -224,15 +246,23 @@ impl Crypto for WebCrypto {
         ciphertext: &[u8],
     ) -> Result<Option<SecretBytes>, PortError> {
         let aes = import_raw(key.expose(), "AES-GCM", &["decrypt"]).await?;
-        let promise = subtle()?.decrypt_with_object_and_u8_array(&gcm_params(nonce, aad)?, &aes, ciphertext);
+        let promise =
+            subtle()?.decrypt_with_object_and_u8_array(&gcm_params(nonce, aad)?, &aes, ciphertext);
         let promise = promise.map_err(|e| err("decrypt", e))?;
         // An OperationError here means the tag did not verify.
         Ok(JsFuture::from(promise).await.ok().map(|v| SecretBytes::new(bytes(v))))
     }
 
-    async fn pbkdf2_sha256(&self, password: &[u8], salt: &[u8], iterations: u32) -> Result<[u8; 32], PortError> {
+    async fn pbkdf2_sha256(
+        &self,
+        password: &[u8],
+        salt: &[u8],
+        iterations: u32,
+    ) -> Result<[u8; 32], PortError> {
         if iterations == 0 || iterations > MAX_PBKDF2_ITERATIONS {
-            return Err(PortError::new(format!("PBKDF2 iterations must be 1..={MAX_PBKDF2_ITERATIONS}")));
+            return Err(PortError::new(format!(
+                "PBKDF2 iterations must be 1..={MAX_PBKDF2_ITERATIONS}"
+            )));
         }
         let base = import_raw(password, "PBKDF2", &["deriveBits"]).await?;
         let params = object(&[
@@ -241,7 +271,9 @@ impl Crypto for WebCrypto {
             ("iterations", iterations.into()),
             ("hash", "SHA-256".into()),
         ])?;
-        let derived = bytes(call("deriveBits", subtle()?.derive_bits_with_object(&params, &base, 256)).await?);
+        let derived = bytes(
+            call("deriveBits", subtle()?.derive_bits_with_object(&params, &base, 256)).await?,
+        );
         derived.try_into().map_err(|_| PortError::new("deriveBits returned the wrong length"))
     }
 }

@@ -5,7 +5,9 @@ use gatehouse_core::ports::{Clock, Host, HttpClient, Ledger, PortError, Rng, Sto
 use gatehouse_webcrypto::WebCrypto;
 use serde_json::{json, Value};
 use worker::kv::KvStore;
-use worker::{console_error, console_log, Env, Fetch, Headers, Method, ObjectNamespace, Request, RequestInit};
+use worker::{
+    console_error, console_log, Env, Fetch, Headers, Method, ObjectNamespace, Request, RequestInit,
+};
 
 /// The KV namespace binding (wrangler.toml `[[kv_namespaces]]`).
 pub const KV_BINDING: &str = "GATEHOUSE_KV";
@@ -26,7 +28,12 @@ impl Store for KvPort {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
         self.0.get(key).bytes().await.map_err(|e| port("KV get", e))
     }
-    async fn put(&self, key: &str, value: &[u8], ttl_seconds: Option<u64>) -> Result<(), PortError> {
+    async fn put(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl_seconds: Option<u64>,
+    ) -> Result<(), PortError> {
         let mut put = self.0.put_bytes(key, value).map_err(|e| port("KV put", e))?;
         if let Some(ttl) = ttl_seconds {
             put = put.expiration_ttl(ttl.max(KV_MIN_TTL_SECONDS));
@@ -50,9 +57,13 @@ impl DurableLedger {
         let headers = Headers::new();
         headers.set("content-type", "application/json").map_err(|e| port("ledger", e))?;
         let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_headers(headers).with_body(Some(command.to_string().into()));
-        let request = Request::new_with_init("https://ledger.internal/", &init).map_err(|e| port("ledger", e))?;
-        let mut response = stub.fetch_with_request(request).await.map_err(|e| port("ledger fetch", e))?;
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(command.to_string().into()));
+        let request = Request::new_with_init("https://ledger.internal/", &init)
+            .map_err(|e| port("ledger", e))?;
+        let mut response =
+            stub.fetch_with_request(request).await.map_err(|e| port("ledger fetch", e))?;
         let body: Value = response.json().await.map_err(|e| port("ledger response", e))?;
         if response.status_code() != 200 {
             return Err(PortError::new(format!("ledger refused: {body}")));
@@ -62,8 +73,15 @@ impl DurableLedger {
 }
 
 impl Ledger for DurableLedger {
-    async fn consume_once(&self, key: &str, now: UnixTime, expires_at: UnixTime) -> Result<bool, PortError> {
-        let r = self.call(key, json!({"op": "consume", "key": key, "now": now, "exp": expires_at})).await?;
+    async fn consume_once(
+        &self,
+        key: &str,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<bool, PortError> {
+        let r = self
+            .call(key, json!({"op": "consume", "key": key, "now": now, "exp": expires_at}))
+            .await?;
         Ok(r["ok"].as_bool().unwrap_or(false))
     }
     async fn get(&self, key: &str, now: UnixTime) -> Result<Option<String>, PortError> {
@@ -83,8 +101,15 @@ impl Ledger for DurableLedger {
             .await?;
         Ok(r["ok"].as_bool().unwrap_or(false))
     }
-    async fn increment(&self, key: &str, now: UnixTime, expires_at: UnixTime) -> Result<u64, PortError> {
-        let r = self.call(key, json!({"op": "incr", "key": key, "now": now, "exp": expires_at})).await?;
+    async fn increment(
+        &self,
+        key: &str,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<u64, PortError> {
+        let r = self
+            .call(key, json!({"op": "incr", "key": key, "now": now, "exp": expires_at}))
+            .await?;
         r["n"].as_u64().ok_or_else(|| PortError::new("ledger counter missing"))
     }
 }
@@ -125,7 +150,8 @@ impl HttpClient for WorkerHttp {
         if !request.body.is_empty() {
             init.with_body(Some(js_sys::Uint8Array::from(request.body.as_slice()).into()));
         }
-        let outbound = Request::new_with_init(&request.url(), &init).map_err(|e| port("fetch", e))?;
+        let outbound =
+            Request::new_with_init(&request.url(), &init).map_err(|e| port("fetch", e))?;
         let mut response = Fetch::Request(outbound).send().await.map_err(|e| port("fetch", e))?;
         let mut out = http::Response::new(response.status_code());
         for (name, value) in response.headers().entries() {
@@ -143,7 +169,10 @@ pub struct WorkerHost {
 
 impl WorkerHost {
     pub fn new(env: &Env) -> worker::Result<Self> {
-        Ok(Self { store: KvPort(env.kv(KV_BINDING)?), ledger: DurableLedger(env.durable_object(LEDGER_BINDING)?) })
+        Ok(Self {
+            store: KvPort(env.kv(KV_BINDING)?),
+            ledger: DurableLedger(env.durable_object(LEDGER_BINDING)?),
+        })
     }
 }
 

@@ -7,7 +7,10 @@
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State};
+use worker::{
+    durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue,
+    State,
+};
 
 #[durable_object]
 #[allow(missing_debug_implementations)] // holds a JS handle with nothing useful to print
@@ -53,7 +56,10 @@ impl LedgerObject {
 
     /// Drops this key's row if it has expired, and purges a few other expired rows.
     fn expire(&self, key: &str, now: i64) -> Result<()> {
-        self.sql.exec("DELETE FROM ledger WHERE k = ? AND exp IS NOT NULL AND exp <= ?", vec![key.into(), now.into()])?;
+        self.sql.exec(
+            "DELETE FROM ledger WHERE k = ? AND exp IS NOT NULL AND exp <= ?",
+            vec![key.into(), now.into()],
+        )?;
         self.sql.exec(
             "DELETE FROM ledger WHERE k IN (SELECT k FROM ledger WHERE exp IS NOT NULL AND exp <= ? LIMIT 16)",
             vec![now.into()],

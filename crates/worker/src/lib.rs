@@ -18,10 +18,7 @@ const MAX_BODY_BYTES: usize = 1024 * 1024 + 1024;
 
 /// Reads a var or secret (wrangler.toml `[vars]`, `wrangler secret put`, or `.dev.vars`).
 fn setting(env: &Env, name: &str) -> Option<String> {
-    env.secret(name)
-        .map(|s| s.to_string())
-        .or_else(|_| env.var(name).map(|v| v.to_string()))
-        .ok()
+    env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok()
 }
 
 fn wire(response: http::Response) -> Result<Response> {
@@ -39,17 +36,19 @@ fn wire(response: http::Response) -> Result<Response> {
 
 async fn to_core(mut req: Request) -> std::result::Result<http::Request, Error> {
     let url = req.url().map_err(|_| Error::invalid_request("unreadable URL"))?;
-    let mut request = http::Request::from_url(&req.method().to_string(), url.as_str())
+    let mut request = http::Request::from_url(req.method().as_ref(), url.as_str())
         .ok_or_else(|| Error::invalid_request("unsupported URL"))?;
     for (name, value) in req.headers().entries() {
         request.headers.push((name.to_ascii_lowercase(), value));
     }
-    let declared = req.headers().get("content-length").ok().flatten().and_then(|l| l.parse::<usize>().ok());
+    let declared =
+        req.headers().get("content-length").ok().flatten().and_then(|l| l.parse::<usize>().ok());
     if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
         return Err(Error::oauth(ErrorCode::InvalidRequest, "request body too large"));
     }
     if !matches!(request.method.as_str(), "GET" | "HEAD" | "OPTIONS") {
-        let body = req.bytes().await.map_err(|_| Error::invalid_request("unreadable request body"))?;
+        let body =
+            req.bytes().await.map_err(|_| Error::invalid_request("unreadable request body"))?;
         if body.len() > MAX_BODY_BYTES {
             return Err(Error::oauth(ErrorCode::InvalidRequest, "request body too large"));
         }

@@ -89,7 +89,8 @@ mod tests {
     #[test]
     fn rfc7636_appendix_b() {
         // RFC 7636 Appendix B: the example verifier and its S256 challenge.
-        let verifier = PkceCodeVerifier::parse("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk").unwrap();
+        let verifier =
+            PkceCodeVerifier::parse("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk").unwrap();
         let challenge = verifier.challenge();
         assert_eq!(challenge.as_str(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
         let parsed = PkceCodeChallenge::parse(challenge.as_str(), Some("S256")).unwrap();
@@ -115,7 +116,11 @@ mod tests {
         assert!(PkceCodeChallenge::parse(c, None).is_err());
         assert!(PkceCodeChallenge::parse(c, Some("s256")).is_err());
         assert!(PkceCodeChallenge::parse(&c[..42], Some("S256")).is_err());
-        assert!(PkceCodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw+cM", Some("S256")).is_err());
+        assert!(PkceCodeChallenge::parse(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw+cM",
+            Some("S256")
+        )
+        .is_err());
         assert!(PkceCodeVerifier::parse(&"a".repeat(42)).is_none());
         assert!(PkceCodeVerifier::parse(&"a".repeat(129)).is_none());
         assert!(PkceCodeVerifier::parse(&format!("{}+", "a".repeat(43))).is_none());

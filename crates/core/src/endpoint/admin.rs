@@ -7,8 +7,8 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::http::{Request, Response};
 use crate::keys::{self, KeySet};
-use crate::records;
 use crate::ports::Host;
+use crate::records;
 
 /// The largest tenant file accepted.
 pub const MAX_TENANT_BYTES: usize = 1024 * 1024;
@@ -55,9 +55,17 @@ pub async fn rotate_keys<H: Host>(host: &H, config: &Config) -> Result<Response,
 }
 
 /// `PUT /admin/tenant`: imports a declarative tenant file (JSON).
-pub async fn import_tenant<H: Host>(host: &H, config: &Config, request: &Request) -> Result<Response, Error> {
+pub async fn import_tenant<H: Host>(
+    host: &H,
+    config: &Config,
+    request: &Request,
+) -> Result<Response, Error> {
     let content_type = request.header("content-type").unwrap_or("");
-    if !content_type.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")) {
+    if !content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+    {
         return Err(Error::invalid_request("the tenant file must be sent as application/json"));
     }
     if request.body.len() > MAX_TENANT_BYTES {

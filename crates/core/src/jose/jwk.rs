@@ -109,7 +109,9 @@ impl Jwk {
                 member(&self.x)?,
                 member(&self.y)?
             ),
-            "RSA" => format!(r#"{{"e":{},"kty":"RSA","n":{}}}"#, member(&self.e)?, member(&self.n)?),
+            "RSA" => {
+                format!(r#"{{"e":{},"kty":"RSA","n":{}}}"#, member(&self.e)?, member(&self.n)?)
+            }
             _ => return None,
         };
         Some(b64::encode(Sha256::digest(canonical.as_bytes())))

@@ -49,13 +49,14 @@ impl Jws {
             return Err(JwsError::TooLarge);
         }
         let mut parts = compact.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(JwsError::Malformed("a JWS has exactly three parts"));
         };
         let header_bytes = b64::decode(h).ok_or(JwsError::Malformed("header is not base64url"))?;
-        let header =
-            json::parse_object(&header_bytes).ok_or(JwsError::Malformed("header is not a JSON object"))?;
+        let header = json::parse_object(&header_bytes)
+            .ok_or(JwsError::Malformed("header is not a JSON object"))?;
         let alg_name = header
             .get("alg")
             .and_then(Value::as_str)
@@ -210,9 +211,9 @@ mod tests {
             "a.b.c.d",
             "a.b.c",
             "eyJ.eyJ.eyJ",
-            "e30.e30.AA", // header {} has no alg
-            "W10.e30.AA", // header [] is not an object
-            "eyJhbGciOiJFUzI1NiJ9.e30.",  // empty signature
+            "e30.e30.AA",                   // header {} has no alg
+            "W10.e30.AA",                   // header [] is not an object
+            "eyJhbGciOiJFUzI1NiJ9.e30.",    // empty signature
             "eyJhbGciOiJFUzI1NiJ9=.e30.AA", // padding
             "eyJhbGciOiJFUzI1NiJ9.e3+/.AA", // standard alphabet
             "\u{0}\u{1}.\u{202e}.\u{feff}",

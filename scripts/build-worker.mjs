@@ -3,7 +3,10 @@
 // traces: it costs ~140 KB raw / ~37 KB gzipped. GATEHOUSE_KEEP_NAMES=1 keeps it.
 // Also wrangler.toml's [build] command, so `wrangler dev` / `wrangler deploy` build the same way.
 import { join } from 'node:path';
-import { ROOT, WORKER_DIR, WORKER_WASM, run, setup } from './lib.mjs';
+import { ROOT, WORKER_DIR, WORKER_WASM, run, setup, workerBuilt } from './lib.mjs';
+
+// `npm start` builds once and then starts wrangler dev, whose [build] step would build again.
+if (process.env.GATEHOUSE_SKIP_BUILD === '1' && workerBuilt()) process.exit(0);
 
 if (!process.argv.includes('--no-setup')) setup();
 run('worker-build', ['--release'], { cwd: WORKER_DIR });

@@ -31,8 +31,10 @@ test('openid-client discovers the Worker; the issuer is the origin followed by "
   assert.equal(metadata.issuer, worker.url);
   assert.equal(metadata.jwks_uri, `${worker.origin}/.well-known/jwks.json`);
   assert.deepEqual(metadata.id_token_signing_alg_values_supported, ['RS256', 'ES256']);
+  assert.equal(metadata.authorization_endpoint, `${worker.origin}/authorize`);
+  assert.equal(metadata.token_endpoint, `${worker.origin}/oauth/token`);
   // Nothing unimplemented is advertised.
-  for (const absent of ['authorization_endpoint', 'token_endpoint', 'userinfo_endpoint', 'registration_endpoint']) {
+  for (const absent of ['pushed_authorization_request_endpoint', 'device_authorization_endpoint']) {
     assert.equal(metadata[absent], undefined, absent);
   }
 });

@@ -24,6 +24,15 @@ pub enum ErrorCode {
     InteractionRequired,
     InvalidRequestUri,
     InvalidRequestObject,
+    RequestNotSupported,
+    RequestUriNotSupported,
+    /// RFC 8707 §2: the requested resource is unknown or not allowed.
+    InvalidTarget,
+    /// RFC 7009 §2.2.1.
+    UnsupportedTokenType,
+    /// RFC 7591 §3.2.2.
+    InvalidRedirectUri,
+    InvalidClientMetadata,
     AuthorizationPending,
     SlowDown,
     ExpiredToken,
@@ -53,6 +62,12 @@ impl ErrorCode {
             Self::InteractionRequired => "interaction_required",
             Self::InvalidRequestUri => "invalid_request_uri",
             Self::InvalidRequestObject => "invalid_request_object",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InvalidTarget => "invalid_target",
+            Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
@@ -91,6 +106,14 @@ pub enum Error {
     MethodNotAllowed { allow: &'static str },
     /// An operator endpoint called without the right credentials.
     AdminUnauthorized,
+    /// A protected resource (userinfo, registration management) called without a bearer token
+    /// (RFC 6750 §3.1: no error code then).
+    BearerMissing,
+    /// A bearer token that is invalid, expired, revoked, or lacks scope (RFC 6750 §3.1).
+    Bearer { code: ErrorCode, description: String },
+    /// An error shown to the user as a page, never redirected: an unknown client, an
+    /// unregistered `redirect_uri` (RFC 6749 §4.1.2.1), a broken login form.
+    Page { code: ErrorCode, description: String },
     /// The deployment lacks a required secret or setting (named, for the operator's log).
     Misconfigured(&'static str),
     /// A port failed; details go to the log only.
@@ -114,7 +137,8 @@ impl Error {
             Self::OAuth { code, .. } => *code,
             Self::NotFound => ErrorCode::NotFound,
             Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
-            Self::AdminUnauthorized => ErrorCode::InvalidToken,
+            Self::AdminUnauthorized | Self::BearerMissing => ErrorCode::InvalidToken,
+            Self::Bearer { code, .. } | Self::Page { code, .. } => *code,
             Self::Misconfigured(_) | Self::Port(_) | Self::Internal(_) => ErrorCode::ServerError,
         }
     }
@@ -133,8 +157,14 @@ impl Error {
     /// nothing more.
     pub fn to_response(&self) -> Response {
         let code = self.code();
+        if let Self::Page { code, description } = self {
+            return crate::pages::error_page(code.status(), code.as_str(), description);
+        }
         let description = match self {
-            Self::OAuth { description, .. } => description.clone(),
+            Self::OAuth { description, .. }
+            | Self::Bearer { description, .. }
+            | Self::Page { description, .. } => description.clone(),
+            Self::BearerMissing => "a bearer access token is required".into(),
             Self::NotFound => "no such endpoint".into(),
             Self::MethodNotAllowed { .. } => "method not allowed for this endpoint".into(),
             Self::AdminUnauthorized => "a valid operator token is required".into(),
@@ -155,6 +185,24 @@ impl Error {
                     "www-authenticate",
                     "Bearer realm=\"gatehouse-admin\", error=\"invalid_token\"",
                 )
+            }
+            Self::BearerMissing => {
+                response = response.with_header("www-authenticate", "Bearer realm=\"gatehouse\"")
+            }
+            Self::Bearer { code, description } => {
+                let description: String =
+                    description.chars().filter(|c| *c != '"' && *c != '\\').collect();
+                response = response.with_header(
+                    "www-authenticate",
+                    &format!(
+                        "Bearer realm=\"gatehouse\", error=\"{}\", error_description=\"{description}\"",
+                        code.as_str()
+                    ),
+                )
+            }
+            // RFC 6749 §5.2: a 401 names the authentication scheme the client may use.
+            Self::OAuth { code: ErrorCode::InvalidClient, .. } => {
+                response = response.with_header("www-authenticate", "Basic realm=\"gatehouse\"")
             }
             _ => {}
         }

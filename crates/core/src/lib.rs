@@ -8,19 +8,23 @@
 
 pub mod authorization;
 pub mod b64;
+pub mod client_auth;
 pub mod config;
 pub mod endpoint;
 pub mod error;
+pub mod grant;
 pub mod http;
 pub mod jose;
 pub mod keys;
 pub mod memory;
+pub mod pages;
 pub mod ports;
 pub mod records;
 pub mod router;
 #[cfg(feature = "rust-crypto")]
 pub mod rust_crypto;
 pub mod secret;
+pub mod tokens;
 
 pub use config::Config;
 pub use error::Error;

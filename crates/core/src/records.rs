@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use crate::b64;
 use crate::config::Config;
 use crate::error::Error;
+use crate::jose::jwk::JwkSet;
 use crate::jose::Algorithm;
 use crate::ports::{random_bytes, Crypto, Host, Store};
 
@@ -24,6 +25,10 @@ pub fn user_key(user_id: &str) -> String {
 }
 pub fn user_email_key(email: &str) -> String {
     format!("user-email/{}", email.to_lowercase())
+}
+/// Which clients allow a browser origin (CORS on the token, revocation and userinfo endpoints).
+pub fn web_origin_key(origin: &str) -> String {
+    format!("web-origin/{origin}")
 }
 
 /// Auth0's application types.
@@ -59,9 +64,51 @@ pub struct ClientRecord {
     /// Origins allowed to call the token, revoke and userinfo endpoints from a browser (CORS).
     #[serde(default)]
     pub web_origins: Vec<String>,
-    /// Where `/v2/logout` and `/oidc/logout` may send the user back to.
+    /// Where `/v2/logout` and `/oidc/logout` may send the user back to (OIDC RP-Initiated
+    /// Logout's `post_logout_redirect_uris`).
     #[serde(default)]
     pub allowed_logout_urls: Vec<String>,
+    /// `private_key_jwt` keys (RFC 7591 §2): inline, or fetched from `jwks_uri`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<JwkSet>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// OIDC Registration §2: the ID token's algorithm (RS256 unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_signed_response_alg: Option<Algorithm>,
+    /// First-party clients (the operator's own, Auth0's default) skip the consent page;
+    /// dynamically registered clients are third-party.
+    #[serde(default = "yes")]
+    pub is_first_party: bool,
+    /// RFC 7592: SHA-256 of the registration access token, for dynamically registered clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_access_token_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id_issued_at: Option<i64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl ClientRecord {
+    /// Public clients hold no secret and cannot authenticate (RFC 6749 §2.1).
+    pub fn is_public(&self) -> bool {
+        self.token_endpoint_auth_method == "none"
+    }
+
+    /// Whether the client may use a grant type. An empty list means the code flow with refresh.
+    pub fn allows_grant(&self, grant_type: &str) -> bool {
+        if self.grant_types.is_empty() {
+            return matches!(grant_type, "authorization_code" | "refresh_token");
+        }
+        self.grant_types.iter().any(|g| g == grant_type)
+    }
+
+    /// The ID token algorithm.
+    pub fn id_token_alg(&self) -> Algorithm {
+        self.id_token_signed_response_alg.unwrap_or(Algorithm::RS256)
+    }
 }
 
 /// A scope an API defines.
@@ -145,6 +192,10 @@ pub struct ClientInput {
     pub web_origins: Vec<String>,
     #[serde(default)]
     pub allowed_logout_urls: Vec<String>,
+    pub jwks: Option<JwkSet>,
+    pub jwks_uri: Option<String>,
+    pub id_token_signed_response_alg: Option<Algorithm>,
+    pub is_first_party: Option<bool>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -223,6 +274,67 @@ fn check_url(kind: &str, url: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// A web origin: `scheme://host[:port]`, nothing else.
+fn check_origin(origin: &str) -> Result<(), Error> {
+    let ok = origin.split_once("://").is_some_and(|(scheme, rest)| {
+        matches!(scheme, "http" | "https")
+            && !rest.is_empty()
+            && !rest.contains(['/', '?', '#', ' '])
+    });
+    if !ok {
+        return Err(invalid(format!("web origin {origin:?} must be scheme://host[:port]")));
+    }
+    Ok(())
+}
+
+/// Records that `client_id` allows `origin` (the index CORS preflights consult).
+pub async fn add_web_origin<H: Host>(host: &H, origin: &str, client_id: &str) -> Result<(), Error> {
+    let key = web_origin_key(origin);
+    let mut clients: Vec<String> = read(host.store(), &key).await?.unwrap_or_default();
+    if !clients.iter().any(|c| c == client_id) {
+        clients.push(client_id.to_string());
+        host.store().put(&key, &to_json(&clients)?, None).await?;
+    }
+    Ok(())
+}
+
+/// Whether any client allows a browser origin.
+pub async fn origin_allowed(store: &impl Store, origin: &str) -> Result<bool, Error> {
+    Ok(read::<Vec<String>>(store, &web_origin_key(origin)).await?.is_some_and(|c| !c.is_empty()))
+}
+
+/// A client by id.
+pub async fn client(store: &impl Store, client_id: &str) -> Result<Option<ClientRecord>, Error> {
+    if client_id.is_empty() || client_id.len() > 128 || client_id.contains('/') {
+        return Ok(None);
+    }
+    read(store, &client_key(client_id)).await
+}
+
+/// An API by identifier (audience).
+pub async fn api(store: &impl Store, identifier: &str) -> Result<Option<ApiRecord>, Error> {
+    if identifier.is_empty() || identifier.len() > 256 {
+        return Ok(None);
+    }
+    read(store, &api_key(identifier)).await
+}
+
+/// A user by id.
+pub async fn user(store: &impl Store, user_id: &str) -> Result<Option<UserRecord>, Error> {
+    read(store, &user_key(user_id)).await
+}
+
+/// A user by email (case-insensitive).
+pub async fn user_by_email(store: &impl Store, email: &str) -> Result<Option<UserRecord>, Error> {
+    if email.is_empty() || email.len() > 254 {
+        return Ok(None);
+    }
+    match store.get(&user_email_key(email)).await? {
+        Some(id) => user(store, &String::from_utf8_lossy(&id)).await,
+        None => Ok(None),
+    }
+}
+
 /// The SHA-256 under which a client secret is stored.
 pub fn client_secret_digest(secret: &str) -> String {
     b64::encode(Sha256::digest(secret.as_bytes()))
@@ -279,6 +391,13 @@ pub async fn import<H: Host>(
             ("none", Some(_)) => {
                 return Err(invalid(format!("public client {} has a secret", c.client_id)))
             }
+            ("private_key_jwt", None) if c.jwks.is_some() || c.jwks_uri.is_some() => {}
+            ("private_key_jwt", _) => {
+                return Err(invalid(format!(
+                    "client {}: private_key_jwt needs jwks or jwks_uri, and no secret",
+                    c.client_id
+                )))
+            }
             _ => {
                 return Err(invalid(format!(
                     "client {}: unsupported token_endpoint_auth_method",
@@ -292,6 +411,12 @@ pub async fn import<H: Host>(
         for uri in &c.allowed_logout_urls {
             check_url("allowed_logout_url", uri)?;
         }
+        if let Some(uri) = &c.jwks_uri {
+            check_url("jwks_uri", uri)?;
+        }
+        for origin in &c.web_origins {
+            check_origin(origin)?;
+        }
         clients.push(ClientRecord {
             v: RECORD_VERSION,
             client_id: c.client_id.clone(),
@@ -303,12 +428,25 @@ pub async fn import<H: Host>(
             grant_types: c.grant_types.clone(),
             web_origins: c.web_origins.clone(),
             allowed_logout_urls: c.allowed_logout_urls.clone(),
+            jwks: c.jwks.clone(),
+            jwks_uri: c.jwks_uri.clone(),
+            id_token_signed_response_alg: c.id_token_signed_response_alg,
+            is_first_party: c.is_first_party.unwrap_or(true),
+            registration_access_token_sha256: None,
+            client_id_issued_at: None,
         });
     }
     let mut apis = Vec::new();
     for a in &file.apis {
         if a.identifier.is_empty() || a.identifier.len() > 256 {
             return Err(invalid("an API identifier must be 1-256 characters".into()));
+        }
+        // Retired signing keys stay published for a day; no token may outlive that.
+        if a.token_lifetime_seconds.is_some_and(|t| t == 0 || t > 86_400) {
+            return Err(invalid(format!(
+                "API {}: token_lifetime_seconds must be 1..=86400",
+                a.identifier
+            )));
         }
         apis.push(ApiRecord {
             v: RECORD_VERSION,
@@ -333,6 +471,9 @@ pub async fn import<H: Host>(
         |key: String, value: Vec<u8>| async move { host.store().put(&key, &value, None).await };
     for c in &clients {
         put(client_key(&c.client_id), to_json(c)?).await?;
+        for origin in &c.web_origins {
+            add_web_origin(host, origin, &c.client_id).await?;
+        }
     }
     for a in &apis {
         put(api_key(&a.identifier), to_json(a)?).await?;
@@ -386,7 +527,7 @@ pub async fn verify_password(
 }
 
 /// Serializes a record to JSON bytes.
-fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
+pub fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
     serde_json::to_vec(value).map_err(|e| Error::Internal(e.to_string()))
 }
 

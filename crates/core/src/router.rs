@@ -1,20 +1,47 @@
-//! The routing table: one row per endpoint, its methods and whether browsers may read it
-//! cross-origin. `handle` is the core's HTTP entry point.
+//! The routing table: one row per endpoint, its methods and who may call it from a browser.
+//! `handle` is the core's HTTP entry point.
 
 use crate::config::Config;
-use crate::endpoint::{admin, discovery, jwks};
+use crate::endpoint::{
+    admin, authorize, discovery, introspection, jwks, logout, revocation, token, userinfo,
+};
 use crate::error::Error;
 use crate::http::{Request, Response};
+use crate::pages;
 use crate::ports::Host;
+use crate::records;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Endpoint {
     OpenIdConfiguration,
     AuthorizationServerMetadata,
     Jwks,
+    Authorize,
+    AuthorizeResume,
+    Login,
+    Consent,
+    Token,
+    Userinfo,
+    Revocation,
+    Introspection,
+    OidcLogout,
+    Auth0Logout,
+    Stylesheet,
     AdminKeys,
     AdminRotateKeys,
     AdminTenant,
+}
+
+/// Who may read a response cross-origin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cors {
+    /// Same-origin only (pages, operator endpoints).
+    No,
+    /// Public metadata: any origin.
+    Public,
+    /// The web origins registered by clients (Auth0's "Allowed Web Origins"): SPAs call the
+    /// token, revocation and userinfo endpoints from the browser.
+    Clients,
 }
 
 struct Route {
@@ -24,61 +51,87 @@ struct Route {
     methods: &'static [&'static str],
     /// The `Allow` header for a 405.
     allow: &'static str,
-    /// Public metadata any origin may read (answers CORS preflights).
-    cors: bool,
+    cors: Cors,
 }
 
+const fn route(
+    path: &'static str,
+    endpoint: Endpoint,
+    methods: &'static [&'static str],
+    allow: &'static str,
+    cors: Cors,
+) -> Route {
+    Route { path, endpoint, methods, allow, cors }
+}
+
+const GET: &[&str] = &["GET", "HEAD"];
+const POST: &[&str] = &["POST"];
+const GET_POST: &[&str] = &["GET", "HEAD", "POST"];
+
 const ROUTES: &[Route] = &[
-    Route {
-        path: "/.well-known/openid-configuration",
-        endpoint: Endpoint::OpenIdConfiguration,
-        methods: &["GET", "HEAD"],
-        allow: "GET, HEAD, OPTIONS",
-        cors: true,
-    },
-    Route {
-        path: "/.well-known/oauth-authorization-server",
-        endpoint: Endpoint::AuthorizationServerMetadata,
-        methods: &["GET", "HEAD"],
-        allow: "GET, HEAD, OPTIONS",
-        cors: true,
-    },
-    Route {
-        path: "/.well-known/jwks.json",
-        endpoint: Endpoint::Jwks,
-        methods: &["GET", "HEAD"],
-        allow: "GET, HEAD, OPTIONS",
-        cors: true,
-    },
-    Route {
-        path: "/admin/keys",
-        endpoint: Endpoint::AdminKeys,
-        methods: &["GET"],
-        allow: "GET",
-        cors: false,
-    },
-    Route {
-        path: "/admin/keys/rotate",
-        endpoint: Endpoint::AdminRotateKeys,
-        methods: &["POST"],
-        allow: "POST",
-        cors: false,
-    },
-    Route {
-        path: "/admin/tenant",
-        endpoint: Endpoint::AdminTenant,
-        methods: &["PUT"],
-        allow: "PUT",
-        cors: false,
-    },
+    route(
+        "/.well-known/openid-configuration",
+        Endpoint::OpenIdConfiguration,
+        GET,
+        "GET, HEAD, OPTIONS",
+        Cors::Public,
+    ),
+    route(
+        "/.well-known/oauth-authorization-server",
+        Endpoint::AuthorizationServerMetadata,
+        GET,
+        "GET, HEAD, OPTIONS",
+        Cors::Public,
+    ),
+    route("/.well-known/jwks.json", Endpoint::Jwks, GET, "GET, HEAD, OPTIONS", Cors::Public),
+    route("/authorize", Endpoint::Authorize, GET_POST, "GET, HEAD, POST", Cors::No),
+    route("/authorize/resume", Endpoint::AuthorizeResume, GET, "GET, HEAD", Cors::No),
+    route("/login", Endpoint::Login, GET_POST, "GET, HEAD, POST", Cors::No),
+    route("/consent", Endpoint::Consent, GET_POST, "GET, HEAD, POST", Cors::No),
+    route("/oauth/token", Endpoint::Token, POST, "POST, OPTIONS", Cors::Clients),
+    route("/userinfo", Endpoint::Userinfo, GET_POST, "GET, HEAD, POST, OPTIONS", Cors::Clients),
+    route("/oauth/revoke", Endpoint::Revocation, POST, "POST, OPTIONS", Cors::Clients),
+    route("/oauth/introspect", Endpoint::Introspection, POST, "POST", Cors::No),
+    route("/oidc/logout", Endpoint::OidcLogout, GET_POST, "GET, HEAD, POST", Cors::No),
+    route("/v2/logout", Endpoint::Auth0Logout, GET, "GET, HEAD", Cors::No),
+    route(pages::STYLESHEET_PATH, Endpoint::Stylesheet, GET, "GET, HEAD", Cors::No),
+    route("/admin/keys", Endpoint::AdminKeys, &["GET"], "GET", Cors::No),
+    route("/admin/keys/rotate", Endpoint::AdminRotateKeys, POST, "POST", Cors::No),
+    route("/admin/tenant", Endpoint::AdminTenant, &["PUT"], "PUT", Cors::No),
 ];
 
-/// Answers a CORS preflight for public metadata (Fetch standard, CORS protocol).
-fn preflight(route: &Route) -> Response {
-    Response::new(204)
-        .with_header("access-control-allow-origin", "*")
+/// Headers that let `origin` read the response (Fetch standard, CORS protocol).
+fn allow_origin(mut response: Response, origin: &str) -> Response {
+    response.set_header("access-control-allow-origin", origin);
+    response.headers.push(("vary".into(), "Origin".into()));
+    response
+}
+
+async fn client_origin_allowed<H: Host>(host: &H, request: &Request) -> Option<String> {
+    let origin = request.header("origin")?;
+    match records::origin_allowed(host.store(), origin).await {
+        Ok(true) => Some(origin.to_string()),
+        _ => None,
+    }
+}
+
+/// Answers a CORS preflight.
+async fn preflight<H: Host>(host: &H, route: &Route, request: &Request) -> Response {
+    let response = Response::new(204)
         .with_header("access-control-allow-methods", route.allow)
-        .with_header("access-control-max-age", "86400")
+        .with_header("access-control-max-age", "86400");
+    match route.cors {
+        Cors::Public => response.with_header("access-control-allow-origin", "*"),
+        Cors::Clients => match client_origin_allowed(host, request).await {
+            // auth0-spa-js sends an `Auth0-Client` header with every call.
+            Some(origin) => allow_origin(response, &origin).with_header(
+                "access-control-allow-headers",
+                "Authorization, Content-Type, Auth0-Client",
+            ),
+            None => response,
+        },
+        Cors::No => Error::MethodNotAllowed { allow: route.allow }.to_response(),
+    }
 }
 
 async fn dispatch<H: Host>(
@@ -87,12 +140,26 @@ async fn dispatch<H: Host>(
     route: &Route,
     request: &Request,
 ) -> Result<Response, Error> {
+    let post = request.method == "POST";
     match route.endpoint {
         Endpoint::OpenIdConfiguration => Ok(discovery::openid_configuration(config, request)),
         Endpoint::AuthorizationServerMetadata => {
             discovery::authorization_server(host, config, request).await
         }
         Endpoint::Jwks => jwks::jwks(host, config).await,
+        Endpoint::Authorize => authorize::authorize(host, config, request).await,
+        Endpoint::AuthorizeResume => authorize::resume(host, config, request).await,
+        Endpoint::Login if post => authorize::login_submit(host, config, request).await,
+        Endpoint::Login => authorize::login_form(host, request).await,
+        Endpoint::Consent if post => authorize::consent_submit(host, config, request).await,
+        Endpoint::Consent => authorize::consent_form(host, request).await,
+        Endpoint::Token => token::token(host, config, request).await,
+        Endpoint::Userinfo => userinfo::userinfo(host, config, request).await,
+        Endpoint::Revocation => revocation::revoke(host, config, request).await,
+        Endpoint::Introspection => introspection::introspect(host, config, request).await,
+        Endpoint::OidcLogout => logout::oidc_logout(host, config, request).await,
+        Endpoint::Auth0Logout => logout::auth0_logout(host, request).await,
+        Endpoint::Stylesheet => Ok(pages::stylesheet()),
         Endpoint::AdminKeys => {
             admin::authorize(config, request)?;
             admin::list_keys(host, config).await
@@ -115,8 +182,8 @@ pub async fn handle<H: Host>(host: &H, config: &Config, request: &Request) -> Re
         return Error::NotFound.to_response();
     };
     let method = request.method.as_str();
-    if method == "OPTIONS" && route.cors {
-        return preflight(route);
+    if method == "OPTIONS" && route.cors != Cors::No {
+        return preflight(host, route, request).await;
     }
     let served =
         route.methods.contains(&method) || (method == "HEAD" && route.methods.contains(&"GET"));
@@ -132,6 +199,11 @@ pub async fn handle<H: Host>(host: &H, config: &Config, request: &Request) -> Re
             error.to_response()
         }
     };
+    if route.cors == Cors::Clients {
+        if let Some(origin) = client_origin_allowed(host, request).await {
+            response = allow_origin(response, &origin);
+        }
+    }
     if method == "HEAD" {
         response.body.clear();
     }

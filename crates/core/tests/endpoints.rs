@@ -56,10 +56,21 @@ fn discovery_names_the_issuer_and_jwks() {
     assert_eq!(doc["issuer"], "http://127.0.0.1:8787/");
     assert_eq!(doc["jwks_uri"], "http://127.0.0.1:8787/.well-known/jwks.json");
     assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256", "ES256"]));
+    for (name, path) in [
+        ("authorization_endpoint", "authorize"),
+        ("token_endpoint", "oauth/token"),
+        ("userinfo_endpoint", "userinfo"),
+        ("revocation_endpoint", "oauth/revoke"),
+        ("introspection_endpoint", "oauth/introspect"),
+        ("end_session_endpoint", "oidc/logout"),
+    ] {
+        assert_eq!(doc[name], format!("http://127.0.0.1:8787/{path}"), "{name}");
+    }
+    assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     // Nothing unimplemented is advertised.
-    for absent in
-        ["authorization_endpoint", "token_endpoint", "userinfo_endpoint", "registration_endpoint"]
-    {
+    for absent in ["registration_endpoint", "pushed_authorization_request_endpoint", "device_authorization_endpoint"] {
         assert!(doc.get(absent).is_none(), "{absent}");
     }
     // A configured issuer wins over the request origin.

@@ -12,16 +12,38 @@ use crate::ports::{Clock, Host};
 
 use super::public_json;
 
-/// The metadata both documents share.
+/// The metadata both documents share: exactly what is implemented.
 pub fn metadata(issuer: &str) -> Map<String, Value> {
     let algs: Vec<&str> = Algorithm::ALL.iter().map(|a| a.as_str()).collect();
+    let url = |path: &str| endpoint_url(issuer, path);
     let value = json!({
         "issuer": issuer,
-        "jwks_uri": endpoint_url(issuer, ".well-known/jwks.json"),
-        // No authorization or token endpoint is served yet, so no response type either.
-        "response_types_supported": [],
+        "authorization_endpoint": url("authorize"),
+        "token_endpoint": url("oauth/token"),
+        "userinfo_endpoint": url("userinfo"),
+        "jwks_uri": url(".well-known/jwks.json"),
+        "revocation_endpoint": url("oauth/revoke"),
+        "introspection_endpoint": url("oauth/introspect"),
+        "end_session_endpoint": url("oidc/logout"),
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "fragment"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": algs,
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
+            "name", "given_name", "family_name", "nickname", "picture", "email", "email_verified"],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        // RFC 9207: every authorization response carries iss.
+        "authorization_response_iss_parameter_supported": true,
     });
     match value {
         Value::Object(map) => map,

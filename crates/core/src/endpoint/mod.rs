@@ -1,8 +1,14 @@
 //! The endpoints, one module each.
 
 pub mod admin;
+pub mod authorize;
 pub mod discovery;
+pub mod introspection;
 pub mod jwks;
+pub mod logout;
+pub mod revocation;
+pub mod token;
+pub mod userinfo;
 
 use crate::config::defaults;
 use crate::http::Response;

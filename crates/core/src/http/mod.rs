@@ -1,5 +1,7 @@
 //! HTTP-shaped values that cross the core's boundary. Header names are kept lower-case.
 
+pub mod params;
+
 /// An incoming (or, for [`crate::ports::HttpClient`], outgoing) request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
@@ -59,6 +61,35 @@ impl Request {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
+    /// The media type of the body, lower-case, without parameters.
+    pub fn media_type(&self) -> String {
+        self.header("content-type")
+            .and_then(|v| v.split(';').next())
+            .map(|t| t.trim().to_ascii_lowercase())
+            .unwrap_or_default()
+    }
+
+    /// A cookie's value (RFC 6265 §5.4: `name=value` pairs separated by `; `).
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == "cookie")
+            .flat_map(|(_, v)| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.trim_matches('"'))
+    }
+
+    /// The client's IP as Cloudflare reports it (`CF-Connecting-IP`), for rate limits.
+    pub fn client_ip(&self) -> &str {
+        self.header("cf-connecting-ip").unwrap_or("unknown")
+    }
+
+    /// Whether the request came over https (cookies get `Secure` and the `__Host-` prefix).
+    pub fn is_https(&self) -> bool {
+        self.origin.starts_with("https://")
+    }
+
     /// The full URL.
     pub fn url(&self) -> String {
         match &self.query {
@@ -88,9 +119,27 @@ impl Response {
             .with_body(serde_json::to_vec(value).unwrap_or_default())
     }
 
+    /// A redirect (302 Found, or 303 See Other after a POST).
+    pub fn redirect(status: u16, location: &str) -> Self {
+        Self::new(status).with_header("location", location).with_header("cache-control", "no-store")
+    }
+
+    /// A JSON response that must not be cached (RFC 6749 §5.1: token responses).
+    pub fn json_no_store(status: u16, value: &serde_json::Value) -> Self {
+        Self::json(status, value)
+            .with_header("cache-control", "no-store")
+            .with_header("pragma", "no-cache")
+    }
+
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_ascii_lowercase(), value.to_string()));
         self
+    }
+
+    /// Replaces a header's value (or adds it).
+    pub fn set_header(&mut self, name: &str, value: &str) {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.headers.push((name.to_ascii_lowercase(), value.to_string()));
     }
 
     pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
@@ -111,6 +160,19 @@ impl Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_cookies_and_media_types() {
+        let r = Request::from_url("POST", "https://a.example/x")
+            .unwrap()
+            .with_header("Cookie", "a=1; __Host-s=abc; b=\"q\"")
+            .with_header("content-type", "Application/X-WWW-Form-Urlencoded; charset=UTF-8");
+        assert_eq!(r.cookie("__Host-s"), Some("abc"));
+        assert_eq!(r.cookie("b"), Some("q"));
+        assert_eq!(r.cookie("c"), None);
+        assert_eq!(r.media_type(), "application/x-www-form-urlencoded");
+        assert!(r.is_https());
+    }
 
     #[test]
     fn parses_absolute_urls() {

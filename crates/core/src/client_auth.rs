@@ -1,0 +1,218 @@
+//! Client authentication at the token, revocation and introspection endpoints (RFC 6749 §2.3,
+//! OIDC Core §9, RFC 7523 §2.2 / §3): `client_secret_basic`, `client_secret_post`,
+//! `private_key_jwt` and `none`. The method the client registered is the only one it may use.
+//! Every failure is `invalid_client` (401, with `WWW-Authenticate`).
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::Value;
+
+use crate::config::{endpoint_url, Config};
+use crate::error::{Error, ErrorCode};
+use crate::http::params::Params;
+use crate::http::{Request, Response};
+use crate::jose::jwk::JwkSet;
+use crate::jose::jws::Jws;
+use crate::jose::Algorithm;
+use crate::ports::{Clock, Host, HttpClient, Ledger, Store};
+use crate::records::{self, client_secret_digest, ClientRecord};
+use crate::secret::constant_time_eq;
+
+/// RFC 7523 §2.2.
+pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// A client assertion may not claim to live longer than this.
+const MAX_ASSERTION_SECONDS: i64 = 3_600;
+/// How long a fetched `jwks_uri` is cached.
+const JWKS_CACHE_SECONDS: u64 = 300;
+
+fn invalid_client(description: &str) -> Error {
+    Error::oauth(ErrorCode::InvalidClient, description)
+}
+
+/// Splits `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
+fn basic_credentials(request: &Request) -> Result<Option<(String, String)>, Error> {
+    let Some(header) = request.header("authorization") else { return Ok(None) };
+    let Some((scheme, value)) = header.split_once(' ') else {
+        return Err(invalid_client("malformed Authorization header"));
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let decoded =
+        STANDARD.decode(value.trim()).map_err(|_| invalid_client("malformed Basic credentials"))?;
+    let text =
+        String::from_utf8(decoded).map_err(|_| invalid_client("malformed Basic credentials"))?;
+    let (id, secret) =
+        text.split_once(':').ok_or_else(|| invalid_client("malformed Basic credentials"))?;
+    let decode = |s: &str| -> String {
+        form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Ok(Some((decode(id), decode(secret))))
+}
+
+/// Authenticates the client of a token, revocation or introspection request. `endpoint` is the
+/// path it was sent to (a client assertion's `aud` may name it, the token endpoint, or the
+/// issuer).
+pub async fn authenticate<H: Host>(
+    host: &H,
+    config: &Config,
+    request: &Request,
+    params: &Params,
+    issuer: &str,
+    endpoint: &str,
+) -> Result<ClientRecord, Error> {
+    let basic = basic_credentials(request)?;
+    let assertion_type = params.get("client_assertion_type")?;
+    let assertion = params.get("client_assertion")?;
+    let post_secret = params.get("client_secret")?;
+    let body_id = params.get("client_id")?;
+    // RFC 6749 §2.3: a client MUST NOT use more than one authentication method per request.
+    let methods = usize::from(basic.is_some())
+        + usize::from(assertion.is_some())
+        + usize::from(post_secret.is_some());
+    if methods > 1 {
+        return Err(invalid_client("use exactly one client authentication method"));
+    }
+    if let Some((id, secret)) = basic {
+        if body_id.is_some_and(|b| b != id) {
+            return Err(invalid_client("client_id does not match the credentials"));
+        }
+        let client = load(host, &id).await?;
+        return check_secret(client, "client_secret_basic", &secret);
+    }
+    if let Some(secret) = post_secret {
+        let id = body_id.ok_or_else(|| invalid_client("client_id is required"))?;
+        let client = load(host, id).await?;
+        return check_secret(client, "client_secret_post", secret);
+    }
+    if let Some(assertion) = assertion {
+        if assertion_type != Some(JWT_BEARER_ASSERTION) {
+            return Err(invalid_client("unsupported client_assertion_type"));
+        }
+        return private_key_jwt(host, config, assertion, body_id, issuer, endpoint).await;
+    }
+    let id = body_id.ok_or_else(|| invalid_client("client authentication is required"))?;
+    let client = load(host, id).await?;
+    if client.token_endpoint_auth_method != "none" {
+        return Err(invalid_client("this client must authenticate"));
+    }
+    Ok(client)
+}
+
+async fn load<H: Host>(host: &H, client_id: &str) -> Result<ClientRecord, Error> {
+    records::client(host.store(), client_id)
+        .await?
+        .ok_or_else(|| invalid_client("client authentication failed"))
+}
+
+fn check_secret(client: ClientRecord, method: &str, secret: &str) -> Result<ClientRecord, Error> {
+    let expected = client.client_secret_sha256.as_deref().unwrap_or("");
+    let matches = constant_time_eq(client_secret_digest(secret).as_bytes(), expected.as_bytes());
+    if !matches || client.token_endpoint_auth_method != method {
+        return Err(invalid_client("client authentication failed"));
+    }
+    Ok(client)
+}
+
+/// RFC 7523 §3 / OIDC Core §9: a JWT signed with one of the client's registered keys.
+async fn private_key_jwt<H: Host>(
+    host: &H,
+    _config: &Config,
+    assertion: &str,
+    body_id: Option<&str>,
+    issuer: &str,
+    endpoint: &str,
+) -> Result<ClientRecord, Error> {
+    let jws = Jws::parse(assertion, &Algorithm::ALL)
+        .map_err(|_| invalid_client("the client assertion is malformed"))?;
+    let unverified = crate::jose::json::parse_object(&jws.payload)
+        .ok_or_else(|| invalid_client("the client assertion is malformed"))?;
+    let iss = unverified.get("iss").and_then(Value::as_str).unwrap_or("");
+    let sub = unverified.get("sub").and_then(Value::as_str).unwrap_or("");
+    // RFC 7523 §3: iss and sub are both the client_id.
+    if iss.is_empty() || iss != sub || body_id.is_some_and(|b| b != iss) {
+        return Err(invalid_client("the client assertion's iss and sub must be the client_id"));
+    }
+    let client = load(host, iss).await?;
+    if client.token_endpoint_auth_method != "private_key_jwt" {
+        return Err(invalid_client("client authentication failed"));
+    }
+    let keys = client_keys(host, &client).await?;
+    let payload = jws.verify(host.crypto(), &keys.keys).await.map_err(|e| match e {
+        crate::jose::jws::JwsError::Port(p) => Error::Port(p),
+        _ => invalid_client("the client assertion's signature does not verify"),
+    })?;
+    let claims = crate::jose::json::parse_object(&payload)
+        .ok_or_else(|| invalid_client("the client assertion is malformed"))?;
+    let now = host.clock().now();
+    // aud: the token endpoint (OIDC Core §9), the endpoint used, or the issuer (RFC 7523bis).
+    let accepted =
+        [endpoint_url(issuer, "oauth/token"), endpoint_url(issuer, endpoint), issuer.to_string()];
+    let aud_ok = match claims.get("aud") {
+        Some(Value::String(a)) => accepted.contains(a),
+        Some(Value::Array(list)) => {
+            list.iter().any(|a| a.as_str().is_some_and(|a| accepted.iter().any(|x| x == a)))
+        }
+        _ => false,
+    };
+    if !aud_ok {
+        return Err(invalid_client(
+            "the client assertion's aud must be the token endpoint or the issuer",
+        ));
+    }
+    let exp = claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| invalid_client("the client assertion needs exp"))?;
+    if exp <= now || exp > now + MAX_ASSERTION_SECONDS {
+        return Err(invalid_client("the client assertion is expired or lives too long"));
+    }
+    if claims.get("nbf").and_then(Value::as_i64).is_some_and(|nbf| nbf > now + 60) {
+        return Err(invalid_client("the client assertion is not yet valid"));
+    }
+    let jti = claims.get("jti").and_then(Value::as_str).filter(|j| !j.is_empty() && j.len() <= 256);
+    let jti = jti.ok_or_else(|| invalid_client("the client assertion needs a jti"))?;
+    // RFC 7523 §3 item 7: a jti may be used once.
+    let key = format!(
+        "jti:{}:{}",
+        client.client_id,
+        crate::b64::encode(sha2::Sha256::digest(jti.as_bytes()))
+    );
+    if !host.ledger().consume_once(&key, now, exp).await? {
+        return Err(invalid_client("the client assertion was already used"));
+    }
+    Ok(client)
+}
+
+use sha2::Digest;
+
+/// The client's verification keys: inline `jwks`, or `jwks_uri` (cached for a few minutes).
+async fn client_keys<H: Host>(host: &H, client: &ClientRecord) -> Result<JwkSet, Error> {
+    if let Some(jwks) = &client.jwks {
+        return Ok(jwks.clone());
+    }
+    let uri = client.jwks_uri.as_deref().ok_or_else(|| invalid_client("the client has no keys"))?;
+    let cache_key = format!("jwks-cache/{}", client.client_id);
+    if let Some(bytes) = host.store().get(&cache_key).await? {
+        if let Some(set) = JwkSet::parse(&bytes) {
+            return Ok(set);
+        }
+    }
+    let request = Request::from_url("GET", uri)
+        .ok_or_else(|| invalid_client("the client's jwks_uri is invalid"))?
+        .with_header("accept", "application/json");
+    let response: Response = host.http().fetch(request).await.map_err(|e| {
+        host.log(&format!("jwks_uri of {}: {e}", client.client_id));
+        invalid_client("the client's jwks_uri could not be fetched")
+    })?;
+    if response.status != 200 || response.body.len() > 64 * 1024 {
+        return Err(invalid_client("the client's jwks_uri could not be fetched"));
+    }
+    let set = JwkSet::parse(&response.body)
+        .ok_or_else(|| invalid_client("the client's jwks_uri is not a JWK Set"))?;
+    host.store().put(&cache_key, &response.body, Some(JWKS_CACHE_SECONDS)).await?;
+    Ok(set)
+}

@@ -1,0 +1,443 @@
+//! `/authorize` (RFC 6749 §4.1.1, OIDC Core §3.1.2), and the hosted login and consent steps it
+//! hands over to: `/login`, `/consent`, `/authorize/resume`.
+//!
+//! The checks run as a table, in order. Until the client and its `redirect_uri` are known to be
+//! good, errors are pages; after that, they go back to the client with `state` and `iss`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::authorization::request::{self, AuthRequest, ResponseMode};
+use crate::authorization::session::{self, Session};
+use crate::b64;
+use crate::config::Config;
+use crate::error::{Error, ErrorCode};
+use crate::grant;
+use crate::http::params::Params;
+use crate::http::{Request, Response};
+use crate::pages;
+use crate::ports::{random_bytes, Clock, Host, Ledger, Store};
+use crate::records::{self, ClientRecord, UserRecord};
+use crate::secret::constant_time_eq;
+
+/// Login attempts allowed per account and per client IP in one window.
+pub const LOGIN_ATTEMPTS_PER_ACCOUNT: u64 = 10;
+pub const LOGIN_ATTEMPTS_PER_IP: u64 = 30;
+pub const LOGIN_WINDOW_SECONDS: i64 = 300;
+
+/// The message for any failed login: it never says which of the two was wrong.
+pub const WRONG_CREDENTIALS: &str = "Wrong email or password.";
+
+/// `GET|POST /authorize`.
+pub async fn authorize<H: Host>(
+    host: &H,
+    config: &Config,
+    req: &Request,
+) -> Result<Response, Error> {
+    let params = match req.method.as_str() {
+        "POST" => Params::from_body(req, false).map_err(page)?,
+        _ => Params::from_query(req).map_err(page)?,
+    };
+    let issuer = config.issuer_for(req);
+    // Who asks, and where the answer goes: errors here are pages, never redirects.
+    let client = request::check_client(host, &params).await?;
+    let (redirect_uri, given) = request::check_redirect_uri(&client, &params)?;
+    let state = params.get("state").ok().flatten().map(str::to_string);
+    let mode = request::check_response_mode(&params);
+    let response_mode = *mode.as_ref().unwrap_or(&ResponseMode::Query);
+    let back = |e: Error| {
+        Ok(request::respond_error(&redirect_uri, response_mode, &issuer, state.as_deref(), &e))
+    };
+    if let Err(e) = mode {
+        return back(e);
+    }
+    let checked = async {
+        request::check_response_type(&params)?;
+        request::check_request_objects(&params)?;
+        let state = request::check_text(&params, "state", 2048)?;
+        let nonce = request::check_text(&params, "nonce", 512)?;
+        let login_hint = request::check_text(&params, "login_hint", 254)?;
+        let scope = request::parse_scope(params.get("scope")?)?;
+        let api = request::check_audience(host, &params).await?;
+        let code_challenge = request::check_pkce(&params, &client)?;
+        let prompt = request::check_prompt(&params)?;
+        let max_age = request::check_max_age(&params)?;
+        Ok::<AuthRequest, Error>(AuthRequest {
+            v: 1,
+            id: b64::encode(random_bytes::<18>(host.rng())),
+            csrf: b64::encode(random_bytes::<18>(host.rng())),
+            client_id: client.client_id.clone(),
+            redirect_uri: redirect_uri.clone(),
+            redirect_uri_given: given,
+            response_mode,
+            state,
+            nonce,
+            scope: request::grantable_scopes(&scope, &client, api.as_ref()),
+            audience: api.map(|a| a.identifier),
+            code_challenge,
+            prompt,
+            max_age,
+            login_hint,
+            created_at: host.clock().now(),
+            login_done: false,
+            consent_done: false,
+        })
+    }
+    .await;
+    match checked {
+        Ok(pending) => proceed(host, config, req, pending, &client).await,
+        Err(e @ Error::OAuth { .. }) => back(e),
+        Err(e) => Err(e),
+    }
+}
+
+fn page(e: Error) -> Error {
+    match e {
+        Error::OAuth { code, description } => Error::Page { code, description },
+        other => other,
+    }
+}
+
+fn expired() -> Error {
+    Error::Page {
+        code: ErrorCode::InvalidRequest,
+        description: "This sign-in request has expired or is unknown. Go back to the application and try again.".into(),
+    }
+}
+
+/// The origin of the client's redirect URI, for the pages' CSP `form-action`.
+fn redirect_origin(uri: &str) -> String {
+    match uri.split_once("://") {
+        Some((scheme, rest)) => {
+            format!("{scheme}://{}", rest.split(['/', '?']).next().unwrap_or(""))
+        }
+        None => uri.split(':').next().map(|s| format!("{s}:")).unwrap_or_default(),
+    }
+}
+
+/// Per-flow cookie binding the forms to the browser that started the request.
+fn flow_cookie(pending: &AuthRequest) -> String {
+    format!("gatehouse_tx_{}", &pending.id[..8])
+}
+
+/// Consent a user gave a client, remembered per user and client.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Consent {
+    scopes: Vec<String>,
+    audiences: Vec<String>,
+}
+
+fn consent_key(user_id: &str, client_id: &str) -> String {
+    format!("consent/{user_id}/{client_id}")
+}
+
+async fn consent_covers<H: Host>(
+    host: &H,
+    user: &UserRecord,
+    pending: &AuthRequest,
+) -> Result<bool, Error> {
+    let consent: Consent =
+        records::read(host.store(), &consent_key(&user.user_id, &pending.client_id))
+            .await?
+            .unwrap_or_default();
+    Ok(pending.scope.iter().all(|s| consent.scopes.contains(s))
+        && pending.audience.as_ref().is_none_or(|a| consent.audiences.contains(a)))
+}
+
+/// Moves a pending request on: to the login page, to the consent page, or back to the client
+/// with a code.
+async fn proceed<H: Host>(
+    host: &H,
+    config: &Config,
+    req: &Request,
+    pending: AuthRequest,
+    client: &ClientRecord,
+) -> Result<Response, Error> {
+    let issuer = config.issuer_for(req);
+    let back = |e: Error| {
+        Ok(request::respond_error(
+            &pending.redirect_uri,
+            pending.response_mode,
+            &issuer,
+            pending.state.as_deref(),
+            &e,
+        ))
+    };
+    let now = host.clock().now();
+    let prompt_none = pending.prompt.iter().any(|p| p == "none");
+    let session: Option<Session> = session::current(host, req).await?;
+    let user = match &session {
+        Some(s) => records::user(host.store(), &s.user_id).await?,
+        None => None,
+    };
+    let too_old = |s: &Session| pending.max_age.is_some_and(|max| now - s.auth_time > max);
+    let needs_login = match (&session, &user) {
+        (Some(s), Some(_)) => {
+            !pending.login_done && (pending.prompt.iter().any(|p| p == "login") || too_old(s))
+        }
+        _ => true,
+    };
+    if needs_login {
+        if prompt_none {
+            return back(Error::oauth(ErrorCode::LoginRequired, "the user is not logged in"));
+        }
+        return redirect_to_step(host, req, &pending, "/login").await;
+    }
+    let (Some(session), Some(user)) = (session, user) else { return Err(expired()) };
+    let wants_consent = pending.prompt.iter().any(|p| p == "consent") && !pending.consent_done;
+    let needs_consent = wants_consent
+        || (!client.is_first_party
+            && !pending.consent_done
+            && !consent_covers(host, &user, &pending).await?);
+    if needs_consent {
+        if prompt_none {
+            return back(Error::oauth(ErrorCode::ConsentRequired, "the user has not consented"));
+        }
+        return redirect_to_step(host, req, &pending, "/consent").await;
+    }
+    let code = grant::issue_code(host, &pending, &user.user_id, session.auth_time).await?;
+    host.store().delete(&request::store_key(&pending.id)).await?;
+    let mut response = request::respond(
+        &pending.redirect_uri,
+        pending.response_mode,
+        &issuer,
+        pending.state.as_deref(),
+        &[("code", &code)],
+    );
+    if req.cookie(&flow_cookie(&pending)).is_some() {
+        response = response
+            .with_header("set-cookie", &session::set_cookie(req, &flow_cookie(&pending), "", 0));
+    }
+    Ok(response)
+}
+
+async fn redirect_to_step<H: Host>(
+    host: &H,
+    req: &Request,
+    pending: &AuthRequest,
+    path: &str,
+) -> Result<Response, Error> {
+    pending.save(host.store()).await?;
+    let cookie = session::set_cookie(
+        req,
+        &flow_cookie(pending),
+        &pending.csrf,
+        request::PENDING_SECONDS as i64,
+    );
+    Ok(Response::redirect(302, &format!("{path}?req={}", pending.id))
+        .with_header("set-cookie", &cookie))
+}
+
+async fn pending_and_client<H: Host>(
+    host: &H,
+    id: Option<&str>,
+) -> Result<(AuthRequest, ClientRecord), Error> {
+    let pending = AuthRequest::load(host.store(), id.unwrap_or(""), host.clock().now())
+        .await?
+        .ok_or_else(expired)?;
+    let client = records::client(host.store(), &pending.client_id).await?.ok_or_else(expired)?;
+    Ok((pending, client))
+}
+
+/// Checks a form's CSRF token against the pending request and the browser's flow cookie.
+fn check_csrf(req: &Request, pending: &AuthRequest, presented: Option<&str>) -> Result<(), Error> {
+    let presented = presented.unwrap_or("");
+    let cookie = req.cookie(&flow_cookie(pending)).unwrap_or("");
+    if !(constant_time_eq(presented.as_bytes(), pending.csrf.as_bytes())
+        && constant_time_eq(cookie.as_bytes(), pending.csrf.as_bytes()))
+    {
+        return Err(Error::Page {
+            code: ErrorCode::AccessDenied,
+            description: "This form has expired or was not sent by this browser. Go back to the application and try again.".into(),
+        });
+    }
+    Ok(())
+}
+
+/// `GET /authorize/resume?req=…`: continue after login or consent.
+pub async fn resume<H: Host>(host: &H, config: &Config, req: &Request) -> Result<Response, Error> {
+    let params = Params::from_query(req).map_err(page)?;
+    let (pending, client) = pending_and_client(host, params.get("req").map_err(page)?).await?;
+    proceed(host, config, req, pending, &client).await
+}
+
+/// `GET /login?req=…`: the login form.
+pub async fn login_form<H: Host>(host: &H, req: &Request) -> Result<Response, Error> {
+    let params = Params::from_query(req).map_err(page)?;
+    let (pending, client) = pending_and_client(host, params.get("req").map_err(page)?).await?;
+    let target = redirect_origin(&pending.redirect_uri);
+    Ok(pages::login_page(
+        &client.name,
+        &pending.id,
+        &pending.csrf,
+        pending.login_hint.as_deref(),
+        None,
+        &[&target],
+    ))
+}
+
+/// `POST /login`: checks the password (rate-limited per account and per IP), starts a session.
+pub async fn login_submit<H: Host>(
+    host: &H,
+    config: &Config,
+    req: &Request,
+) -> Result<Response, Error> {
+    let params = Params::from_body(req, false).map_err(page)?;
+    let (mut pending, client) = pending_and_client(host, params.get("req").map_err(page)?).await?;
+    check_csrf(req, &pending, params.get("csrf").map_err(page)?)?;
+    let target = redirect_origin(&pending.redirect_uri);
+    let username = params.get("username").map_err(page)?.unwrap_or("").trim().to_string();
+    let password = params.get("password").map_err(page)?.unwrap_or("");
+    let retry = |message: &str, status: u16| {
+        let mut r = pages::login_page(
+            &client.name,
+            &pending.id,
+            &pending.csrf,
+            Some(&username),
+            Some(message),
+            &[&target],
+        );
+        r.status = status;
+        r
+    };
+    let now = host.clock().now();
+    let window = now / LOGIN_WINDOW_SECONDS;
+    let window_end = (window + 1) * LOGIN_WINDOW_SECONDS;
+    let account = b64::encode(sha2::Sha256::digest(username.to_lowercase().as_bytes()));
+    let per_ip = host
+        .ledger()
+        .increment(&format!("rate:login-ip:{}:{window}", req.client_ip()), now, window_end)
+        .await?;
+    let per_account = host
+        .ledger()
+        .increment(&format!("rate:login-account:{account}:{window}"), now, window_end)
+        .await?;
+    if per_ip > LOGIN_ATTEMPTS_PER_IP || per_account > LOGIN_ATTEMPTS_PER_ACCOUNT {
+        return Ok(retry("Too many attempts. Wait a few minutes, then try again.", 429));
+    }
+    let user = records::user_by_email(host.store(), &username).await?;
+    let verified = match &user {
+        Some(user) => records::verify_password(host.crypto(), &user.password, password).await?,
+        None => {
+            // Spend the same time as a real check, so timing does not reveal who has an account.
+            let dummy = records::PasswordHash {
+                alg: "pbkdf2-sha256".into(),
+                iterations: config.password_iterations,
+                salt: "AAAAAAAAAAAAAAAAAAAAAA".into(),
+                hash: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+            };
+            records::verify_password(host.crypto(), &dummy, password).await?;
+            false
+        }
+    };
+    let Some(user) = user.filter(|_| verified) else {
+        return Ok(retry(WRONG_CREDENTIALS, 400));
+    };
+    let cookie = session::start(host, req, &user.user_id).await?;
+    pending.login_done = true;
+    pending.save(host.store()).await?;
+    Ok(Response::redirect(303, &format!("/authorize/resume?req={}", pending.id))
+        .with_header("set-cookie", &cookie))
+}
+
+use sha2::Digest;
+
+fn scope_descriptions(
+    pending: &AuthRequest,
+    api: Option<&records::ApiRecord>,
+) -> Vec<(String, String)> {
+    pending
+        .scope
+        .iter()
+        .map(|s| {
+            let text = match s.as_str() {
+                "openid" => "Know who you are".to_string(),
+                "profile" => "See your name and profile picture".to_string(),
+                "email" => "See your email address".to_string(),
+                "offline_access" => "Stay signed in (refresh tokens)".to_string(),
+                other => api
+                    .and_then(|a| a.scopes.iter().find(|d| d.value == other))
+                    .map(|d| d.description.clone())
+                    .unwrap_or_default(),
+            };
+            (s.clone(), text)
+        })
+        .collect()
+}
+
+/// `GET /consent?req=…`: what the client asks for.
+pub async fn consent_form<H: Host>(host: &H, req: &Request) -> Result<Response, Error> {
+    let params = Params::from_query(req).map_err(page)?;
+    let (pending, client) = pending_and_client(host, params.get("req").map_err(page)?).await?;
+    let Some(session) = session::current(host, req).await? else {
+        return Ok(Response::redirect(302, &format!("/login?req={}", pending.id)));
+    };
+    let user = records::user(host.store(), &session.user_id).await?.ok_or_else(expired)?;
+    let api = match &pending.audience {
+        Some(a) => records::api(host.store(), a).await?,
+        None => None,
+    };
+    let target = redirect_origin(&pending.redirect_uri);
+    Ok(pages::consent_page(
+        &client.name,
+        &user.email,
+        api.as_ref().map(|a| a.name.as_str()),
+        &scope_descriptions(&pending, api.as_ref()),
+        &pending.id,
+        &pending.csrf,
+        &[&target],
+    ))
+}
+
+/// `POST /consent`: allow (remembered per user and client) or deny (`access_denied`).
+pub async fn consent_submit<H: Host>(
+    host: &H,
+    config: &Config,
+    req: &Request,
+) -> Result<Response, Error> {
+    let params = Params::from_body(req, false).map_err(page)?;
+    let (mut pending, client) = pending_and_client(host, params.get("req").map_err(page)?).await?;
+    check_csrf(req, &pending, params.get("csrf").map_err(page)?)?;
+    let issuer = config.issuer_for(req);
+    let Some(session) = session::current(host, req).await? else {
+        return Ok(Response::redirect(303, &format!("/login?req={}", pending.id)));
+    };
+    match params.get("decision").map_err(page)? {
+        Some("allow") => {}
+        Some("deny") => {
+            host.store().delete(&request::store_key(&pending.id)).await?;
+            let e = Error::oauth(ErrorCode::AccessDenied, "the user denied the request");
+            return Ok(request::respond_error(
+                &pending.redirect_uri,
+                pending.response_mode,
+                &issuer,
+                pending.state.as_deref(),
+                &e,
+            ));
+        }
+        _ => {
+            return Err(Error::Page {
+                code: ErrorCode::InvalidRequest,
+                description: "choose Allow or Deny".into(),
+            })
+        }
+    }
+    let key = consent_key(&session.user_id, &client.client_id);
+    let mut consent: Consent = records::read(host.store(), &key).await?.unwrap_or_default();
+    for s in &pending.scope {
+        if !consent.scopes.contains(s) {
+            consent.scopes.push(s.clone());
+        }
+    }
+    if let Some(a) = &pending.audience {
+        if !consent.audiences.contains(a) {
+            consent.audiences.push(a.clone());
+        }
+    }
+    host.store().put(&key, &records::to_json(&consent)?, None).await?;
+    pending.consent_done = true;
+    let mut response = proceed(host, config, req, pending, &client).await?;
+    if response.status == 302 {
+        response.status = 303;
+    }
+    Ok(response)
+}

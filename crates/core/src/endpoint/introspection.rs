@@ -1,0 +1,65 @@
+//! `POST /oauth/introspect` (RFC 7662). Callers authenticate as confidential clients. Anything
+//! unknown, expired, revoked or malformed is `{"active": false}` (§2.2); a refresh token is
+//! described only to the client it was issued to.
+
+use serde_json::{json, Map, Value};
+
+use crate::client_auth;
+use crate::config::Config;
+use crate::error::{Error, ErrorCode};
+use crate::grant;
+use crate::http::params::Params;
+use crate::http::{Request, Response};
+use crate::ports::Host;
+use crate::tokens;
+
+pub async fn introspect<H: Host>(
+    host: &H,
+    config: &Config,
+    req: &Request,
+) -> Result<Response, Error> {
+    let params = Params::from_body(req, false)?;
+    let issuer = config.issuer_for(req);
+    let client =
+        client_auth::authenticate(host, config, req, &params, &issuer, "oauth/introspect").await?;
+    if client.is_public() {
+        return Err(Error::oauth(
+            ErrorCode::InvalidClient,
+            "introspection requires a confidential client",
+        ));
+    }
+    let token = params.require("token")?;
+    let inactive = || Ok(Response::json_no_store(200, &json!({ "active": false })));
+    if grant::refresh_grant_id(token).is_some() {
+        let Some(record) = grant::refresh_token_state(host, token).await? else {
+            return inactive();
+        };
+        if record.client_id != client.client_id {
+            return inactive();
+        }
+        return Ok(Response::json_no_store(
+            200,
+            &json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "client_id": record.client_id,
+                "sub": record.user_id,
+                "scope": record.scope.join(" "),
+                "exp": record.expires_at,
+                "iss": issuer,
+            }),
+        ));
+    }
+    let Ok(claims) = tokens::verify_access_token(host, config, &issuer, token, None).await else {
+        return inactive();
+    };
+    let mut body = Map::new();
+    body.insert("active".into(), true.into());
+    body.insert("token_type".into(), "access_token".into());
+    for name in ["scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "auth_time"] {
+        if let Some(v) = claims.get(name) {
+            body.insert(name.into(), v.clone());
+        }
+    }
+    Ok(Response::json_no_store(200, &Value::Object(body)))
+}

@@ -1,0 +1,75 @@
+//! `GET|POST /userinfo` (OIDC Core §5.3), a protected resource (RFC 6750).
+
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::error::{Error, ErrorCode};
+use crate::http::params::Params;
+use crate::http::{Request, Response};
+use crate::ports::Host;
+use crate::records;
+use crate::tokens;
+
+/// The bearer token: `Authorization: Bearer` (RFC 6750 §2.1) or a form body `access_token`
+/// (§2.2), never both (§2).
+pub fn bearer_token(req: &Request) -> Result<Option<String>, Error> {
+    let header = match req.header("authorization") {
+        Some(h) => match h.split_once(' ') {
+            Some((scheme, token))
+                if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+            {
+                Some(token.trim().to_string())
+            }
+            _ => {
+                return Err(Error::Bearer {
+                    code: ErrorCode::InvalidRequest,
+                    description: "malformed Authorization header".into(),
+                })
+            }
+        },
+        None => None,
+    };
+    let body = if req.method == "POST" && req.media_type() == "application/x-www-form-urlencoded" {
+        Params::parse(&req.body)?.get("access_token")?.map(str::to_string)
+    } else {
+        None
+    };
+    match (header, body) {
+        (Some(_), Some(_)) => Err(Error::Bearer {
+            code: ErrorCode::InvalidRequest,
+            description: "send the token one way only".into(),
+        }),
+        (h, b) => Ok(h.or(b)),
+    }
+}
+
+pub async fn userinfo<H: Host>(
+    host: &H,
+    config: &Config,
+    req: &Request,
+) -> Result<Response, Error> {
+    let token = bearer_token(req)?.ok_or(Error::BearerMissing)?;
+    let issuer = config.issuer_for(req);
+    let claims = tokens::verify_access_token(
+        host,
+        config,
+        &issuer,
+        &token,
+        Some(&tokens::userinfo_url(&issuer)),
+    )
+    .await?;
+    let scope = tokens::scopes_of(&claims);
+    if !scope.iter().any(|s| s == "openid") {
+        return Err(Error::Bearer {
+            code: ErrorCode::InsufficientScope,
+            description: "the token lacks the openid scope".into(),
+        });
+    }
+    let sub = claims.get("sub").and_then(Value::as_str).unwrap_or("");
+    let user = records::user(host.store(), sub).await?.ok_or_else(|| Error::Bearer {
+        code: ErrorCode::InvalidToken,
+        description: "the user no longer exists".into(),
+    })?;
+    Ok(Response::json(200, &Value::Object(tokens::user_claims(&user, &scope)))
+        .with_header("cache-control", "no-store"))
+}

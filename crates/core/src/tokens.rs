@@ -1,0 +1,230 @@
+//! The tokens Gatehouse mints: ID tokens (OIDC Core §2), JWT access tokens (RFC 9068), and the
+//! checks on access tokens presented back to it (userinfo, introspection, revocation).
+
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::b64;
+use crate::config::{endpoint_url, Config};
+use crate::error::{Error, ErrorCode};
+use crate::grant;
+use crate::jose::jws::Jws;
+use crate::jose::Algorithm;
+use crate::keys;
+use crate::ports::{random_bytes, Clock, Host, UnixTime};
+use crate::records::{ApiRecord, ClientRecord, UserRecord};
+
+/// ID token lifetime (Auth0's default: 10 hours).
+pub const ID_TOKEN_SECONDS: i64 = 36_000;
+/// Lifetime of access tokens that are only good for `/userinfo` (Auth0's default: 24 hours).
+pub const USERINFO_TOKEN_SECONDS: i64 = 86_400;
+/// Clock-skew leeway when checking tokens presented to us.
+pub const LEEWAY_SECONDS: i64 = 0;
+
+/// Who, for whom, with what: everything a token is minted from.
+#[derive(Debug)]
+pub struct GrantContext<'a> {
+    pub grant_id: &'a str,
+    pub client: &'a ClientRecord,
+    pub user: &'a UserRecord,
+    pub scope: &'a [String],
+    pub api: Option<&'a ApiRecord>,
+    pub nonce: Option<&'a str>,
+    pub auth_time: UnixTime,
+}
+
+impl GrantContext<'_> {
+    fn has(&self, scope: &str) -> bool {
+        self.scope.iter().any(|s| s == scope)
+    }
+}
+
+pub fn userinfo_url(issuer: &str) -> String {
+    endpoint_url(issuer, "userinfo")
+}
+
+fn to_payload(claims: &Map<String, Value>) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(claims).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// The user's claims for the granted scopes (OIDC Core §5.4): `profile` and `email`.
+pub fn user_claims(user: &UserRecord, scope: &[String]) -> Map<String, Value> {
+    let mut claims = Map::new();
+    claims.insert("sub".into(), user.user_id.clone().into());
+    if scope.iter().any(|s| s == "profile") {
+        claims.insert("name".into(), user.name.clone().into());
+        for (name, value) in [
+            ("given_name", &user.given_name),
+            ("family_name", &user.family_name),
+            ("picture", &user.picture),
+        ] {
+            if let Some(v) = value {
+                claims.insert(name.into(), v.clone().into());
+            }
+        }
+        claims.insert("nickname".into(), user.email.split('@').next().unwrap_or("").into());
+    }
+    if scope.iter().any(|s| s == "email") {
+        claims.insert("email".into(), user.email.clone().into());
+        claims.insert("email_verified".into(), user.email_verified.into());
+    }
+    claims
+}
+
+/// A JWT access token (RFC 9068 §2): for the API when there is one (signed with the API's
+/// algorithm), otherwise for `/userinfo` only (ES256). Returns the token and its lifetime.
+pub async fn access_token<H: Host>(
+    host: &H,
+    config: &Config,
+    issuer: &str,
+    ctx: &GrantContext<'_>,
+) -> Result<(String, i64), Error> {
+    let now = host.clock().now();
+    let (audience, lifetime, alg) = match ctx.api {
+        Some(api) if ctx.has("openid") => (
+            json!([api.identifier, userinfo_url(issuer)]),
+            api.token_lifetime_seconds as i64,
+            api.signing_alg,
+        ),
+        Some(api) => (json!(api.identifier), api.token_lifetime_seconds as i64, api.signing_alg),
+        None => (json!(userinfo_url(issuer)), USERINFO_TOKEN_SECONDS, Algorithm::ES256),
+    };
+    let mut claims = Map::new();
+    claims.insert("iss".into(), issuer.into());
+    claims.insert("sub".into(), ctx.user.user_id.clone().into());
+    claims.insert("aud".into(), audience);
+    claims.insert("iat".into(), now.into());
+    claims.insert("exp".into(), (now + lifetime).into());
+    claims.insert("jti".into(), b64::encode(random_bytes::<16>(host.rng())).into());
+    claims.insert("client_id".into(), ctx.client.client_id.clone().into());
+    claims.insert("scope".into(), ctx.scope.join(" ").into());
+    claims.insert("auth_time".into(), ctx.auth_time.into());
+    claims.insert("gid".into(), ctx.grant_id.into());
+    // RFC 9068 §2.1: typ "at+jwt" so it cannot be confused with an ID token.
+    let token = keys::sign(host, config, alg, Some("at+jwt"), &to_payload(&claims)?).await?;
+    Ok((token, lifetime))
+}
+
+/// `at_hash` / `c_hash` (OIDC Core §3.1.3.6, §3.3.2.11): the left half of the SHA-256 of the
+/// ASCII value (SHA-256 is the hash of both RS256 and ES256), base64url.
+pub fn half_hash(value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    b64::encode(&digest[..16])
+}
+
+/// An ID token (OIDC Core §2, §3.1.3.6), with the `profile`/`email` claims granted (SDKs such as
+/// auth0-spa-js read the user from it).
+pub async fn id_token<H: Host>(
+    host: &H,
+    config: &Config,
+    issuer: &str,
+    ctx: &GrantContext<'_>,
+    access_token: &str,
+) -> Result<String, Error> {
+    let now = host.clock().now();
+    let mut claims = user_claims(ctx.user, ctx.scope);
+    claims.insert("iss".into(), issuer.into());
+    claims.insert("aud".into(), ctx.client.client_id.clone().into());
+    claims.insert("iat".into(), now.into());
+    claims.insert("exp".into(), (now + ID_TOKEN_SECONDS).into());
+    claims.insert("auth_time".into(), ctx.auth_time.into());
+    claims.insert("azp".into(), ctx.client.client_id.clone().into());
+    claims.insert("at_hash".into(), half_hash(access_token).into());
+    if let Some(nonce) = ctx.nonce {
+        claims.insert("nonce".into(), nonce.into());
+    }
+    keys::sign(host, config, ctx.client.id_token_alg(), Some("JWT"), &to_payload(&claims)?).await
+}
+
+fn invalid_token(description: &str) -> Error {
+    Error::Bearer { code: ErrorCode::InvalidToken, description: description.into() }
+}
+
+/// Verifies a JWT signed by this issuer: signature against the current JWKS, `iss`, and (when
+/// `check_expiry`) `exp`. `typ` must be `expected_typ` when given.
+pub async fn verify_own_jwt<H: Host>(
+    host: &H,
+    config: &Config,
+    issuer: &str,
+    token: &str,
+    expected_typ: Option<&str>,
+    check_expiry: bool,
+) -> Result<Map<String, Value>, Error> {
+    let jws =
+        Jws::parse(token, &Algorithm::ALL).map_err(|_| invalid_token("the token is malformed"))?;
+    if let Some(typ) = expected_typ {
+        // RFC 9068 §4: resource servers MUST verify typ is at+jwt (media type, case-insensitive).
+        let ok = jws.typ().is_some_and(|t| {
+            t.eq_ignore_ascii_case(typ) || t.eq_ignore_ascii_case(&format!("application/{typ}"))
+        });
+        if !ok {
+            return Err(invalid_token("the token is not an access token"));
+        }
+    }
+    let now = host.clock().now();
+    let set = keys::load(host, config).await?;
+    let payload = jws.verify(host.crypto(), &set.jwks(now).keys).await.map_err(|e| match e {
+        crate::jose::jws::JwsError::Port(p) => Error::Port(p),
+        _ => invalid_token("the token signature is invalid"),
+    })?;
+    let claims = crate::jose::json::parse_object(&payload)
+        .ok_or_else(|| invalid_token("the token claims are malformed"))?;
+    if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
+        return Err(invalid_token("the token was issued by someone else"));
+    }
+    if check_expiry {
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| invalid_token("the token has no exp"))?;
+        if exp + LEEWAY_SECONDS <= now {
+            return Err(invalid_token("the token has expired"));
+        }
+    }
+    Ok(claims)
+}
+
+/// Verifies an access token presented to this server (userinfo, introspection): signature,
+/// `typ`, `iss`, `exp`, the expected audience, and that neither it nor its grant was revoked.
+pub async fn verify_access_token<H: Host>(
+    host: &H,
+    config: &Config,
+    issuer: &str,
+    token: &str,
+    audience: Option<&str>,
+) -> Result<Map<String, Value>, Error> {
+    let claims = verify_own_jwt(host, config, issuer, token, Some("at+jwt"), true).await?;
+    if let Some(expected) = audience {
+        let ok = match claims.get("aud") {
+            Some(Value::String(a)) => a == expected,
+            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(expected)),
+            _ => false,
+        };
+        if !ok {
+            return Err(invalid_token("the token is not meant for this endpoint"));
+        }
+    }
+    if let Some(jti) = claims.get("jti").and_then(Value::as_str) {
+        if grant::is_access_token_revoked(host.store(), jti).await? {
+            return Err(invalid_token("the token was revoked"));
+        }
+    }
+    if let Some(gid) = claims.get("gid").and_then(Value::as_str) {
+        if grant::is_revoked(host.store(), gid).await? {
+            return Err(invalid_token("the token was revoked"));
+        }
+    }
+    Ok(claims)
+}
+
+/// The scopes of verified claims.
+pub fn scopes_of(claims: &Map<String, Value>) -> Vec<String> {
+    claims
+        .get("scope")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}

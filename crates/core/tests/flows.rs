@@ -1,0 +1,890 @@
+//! In-process tests of the login flows against the real endpoints: authorization code with PKCE
+//! and client authentication, tokens, userinfo, refresh rotation, revocation, introspection,
+//! logout. A memory host with a fixed clock; the browser is a cookie jar.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a failed test
+
+mod support;
+
+use gatehouse_core::http::Request;
+use gatehouse_core::jose::jwk::{Jwk, JwkSet};
+use gatehouse_core::jose::jws::{self, Jws};
+use gatehouse_core::jose::Algorithm;
+use gatehouse_core::ports::Crypto;
+use gatehouse_core::rust_crypto::RustCrypto;
+use gatehouse_core::tokens::half_hash;
+use pollster::block_on;
+use serde_json::Value;
+use support::*;
+
+const SPA_QUERY: &[(&str, &str)] = &[
+    ("client_id", SPA),
+    ("redirect_uri", SPA_REDIRECT),
+    ("response_type", "code"),
+    ("scope", "openid profile email offline_access read:messages unknown:scope"),
+    ("audience", API),
+    ("state", "st-1"),
+    ("nonce", "n-1"),
+    ("code_challenge", CHALLENGE),
+    ("code_challenge_method", "S256"),
+    ("auth0Client", "eyJuYW1lIjoiYXV0aDAtc3BhLWpzIn0="),
+];
+
+fn spa_code(world: &World) -> String {
+    let done = world.code_flow(SPA_QUERY);
+    assert_eq!(done.status, 302, "{}", String::from_utf8_lossy(&done.body));
+    assert!(location(&done).starts_with(SPA_REDIRECT));
+    let params = redirect_params(&done);
+    assert_eq!(params.get("state").unwrap(), Some("st-1"));
+    assert_eq!(params.get("iss").unwrap(), Some(ISSUER), "RFC 9207 iss on the response");
+    params.get("code").unwrap().expect("a code").to_string()
+}
+
+fn spa_exchange(world: &World, code: &str, verifier: &str) -> gatehouse_core::http::Response {
+    world.call(form_request(
+        "/oauth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", SPA),
+            ("code", code),
+            ("code_verifier", verifier),
+            ("redirect_uri", SPA_REDIRECT),
+        ],
+    ))
+}
+
+fn jwks(world: &World) -> Vec<Jwk> {
+    let set: JwkSet = serde_json::from_value(json(&world.get("/.well-known/jwks.json"))).unwrap();
+    set.keys
+}
+
+fn verify(world: &World, jwt: &str) -> Value {
+    let payload =
+        block_on(Jws::parse(jwt, &Algorithm::ALL).unwrap().verify(&RustCrypto, &jwks(world)))
+            .expect("signature verifies");
+    serde_json::from_slice(&payload).unwrap()
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn userinfo(world: &World, token: &str) -> gatehouse_core::http::Response {
+    world.call(
+        Request::from_url("GET", &absolute("/userinfo"))
+            .unwrap()
+            .with_header("authorization", &bearer(token)),
+    )
+}
+
+#[test]
+fn spa_logs_in_with_pkce_and_gets_verified_tokens() {
+    let world = World::new();
+    let code = spa_code(&world);
+    let r = spa_exchange(&world, &code, VERIFIER);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let body = json(&r);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(
+        body["scope"], "openid profile email offline_access read:messages",
+        "unknown scopes are dropped"
+    );
+    assert_eq!(body["expires_in"], 3600);
+
+    let id_token = body["id_token"].as_str().unwrap();
+    assert_eq!(header(id_token)["alg"], "RS256", "ID tokens default to RS256");
+    let id = verify(&world, id_token);
+    assert_eq!(id["iss"], ISSUER);
+    assert_eq!(id["sub"], USER_ID);
+    assert_eq!(id["aud"], SPA);
+    assert_eq!(id["azp"], SPA);
+    assert_eq!(id["nonce"], "n-1");
+    assert_eq!(id["auth_time"], NOW);
+    assert_eq!(id["exp"].as_i64().unwrap() - id["iat"].as_i64().unwrap(), 36_000);
+    assert_eq!(id["email"], EMAIL);
+    assert_eq!(id["email_verified"], true);
+    assert_eq!(id["name"], "Ada Lovelace");
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(id["at_hash"], half_hash(access), "OIDC Core §3.1.3.6 at_hash");
+
+    let at_header = header(access);
+    assert_eq!(at_header["typ"], "at+jwt", "RFC 9068 §2.1");
+    assert_eq!(at_header["alg"], "ES256", "the API's algorithm");
+    let at = verify(&world, access);
+    assert_eq!(at["aud"], serde_json::json!([API, format!("{ISSUER}userinfo")]));
+    assert_eq!(at["client_id"], SPA);
+    assert_eq!(at["scope"], "openid profile email offline_access read:messages");
+    assert!(at["jti"].as_str().unwrap().len() >= 16);
+
+    let info = userinfo(&world, access);
+    assert_eq!(info.status, 200);
+    let info = json(&info);
+    assert_eq!(info["sub"], USER_ID);
+    assert_eq!(info["email"], EMAIL);
+    assert!(
+        body["refresh_token"].as_str().is_some(),
+        "offline_access from an SPA allowed refresh tokens"
+    );
+}
+
+#[test]
+fn a_code_is_single_use_and_a_replay_revokes_what_it_issued() {
+    let world = World::new();
+    let code = spa_code(&world);
+    let first = json(&spa_exchange(&world, &code, VERIFIER));
+    let replay = spa_exchange(&world, &code, VERIFIER);
+    assert_eq!(replay.status, 400);
+    assert_eq!(json(&replay)["error"], "invalid_grant");
+    // What the first exchange issued is revoked.
+    let r = userinfo(&world, first["access_token"].as_str().unwrap());
+    assert_eq!(r.status, 401);
+    assert!(r.header("www-authenticate").unwrap().contains("invalid_token"));
+    let refresh = world.call(form_request(
+        "/oauth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", SPA),
+            ("refresh_token", first["refresh_token"].as_str().unwrap()),
+        ],
+    ));
+    assert_eq!(json(&refresh)["error"], "invalid_grant");
+}
+
+#[test]
+fn codes_expire_after_60_seconds() {
+    let world = World::new();
+    let code = spa_code(&world);
+    world.host.clock.advance(61);
+    assert_eq!(json(&spa_exchange(&world, &code, VERIFIER))["error"], "invalid_grant");
+}
+
+#[test]
+fn pkce_is_enforced() {
+    let world = World::new();
+    let code = spa_code(&world);
+    let wrong = "x".repeat(43);
+    assert_eq!(json(&spa_exchange(&world, &code, &wrong))["error"], "invalid_grant");
+    // The failed attempt used the code up.
+    assert_eq!(json(&spa_exchange(&world, &code, VERIFIER))["error"], "invalid_grant");
+    let code = spa_code(&world);
+    let r = world.call(form_request(
+        "/oauth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", SPA),
+            ("code", &code),
+            ("redirect_uri", SPA_REDIRECT),
+        ],
+    ));
+    assert_eq!(json(&r)["error"], "invalid_grant", "verifier required");
+
+    // Public clients must send a challenge; plain is refused; both go back to the client.
+    for (extra, expected) in [
+        (vec![], "invalid_request"),
+        (
+            vec![("code_challenge", CHALLENGE), ("code_challenge_method", "plain")],
+            "invalid_request",
+        ),
+        (vec![("code_challenge", CHALLENGE)], "invalid_request"),
+        (vec![("code_challenge", "short"), ("code_challenge_method", "S256")], "invalid_request"),
+    ] {
+        let mut q = vec![
+            ("client_id", SPA),
+            ("redirect_uri", SPA_REDIRECT),
+            ("response_type", "code"),
+            ("state", "s"),
+        ];
+        q.extend(extra);
+        let r = world.authorize(&q);
+        assert_eq!(r.status, 302);
+        let p = redirect_params(&r);
+        assert_eq!(p.get("error").unwrap(), Some(expected), "{q:?}");
+        assert_eq!(p.get("state").unwrap(), Some("s"));
+        assert_eq!(p.get("iss").unwrap(), Some(ISSUER));
+    }
+}
+
+#[test]
+fn confidential_client_with_basic_auth_and_a_verifier_downgrade_refused() {
+    let world = World::new();
+    let q = [
+        ("client_id", WEB),
+        ("redirect_uri", WEB_REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid email"),
+        ("nonce", "nn"),
+    ];
+    let done = world.code_flow(&q);
+    let code = redirect_params(&done).get("code").unwrap().unwrap().to_string();
+    let exchange = |code: &str, auth: &str, extra: &[(&str, &str)]| {
+        let mut pairs = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", WEB_REDIRECT),
+        ];
+        pairs.extend_from_slice(extra);
+        world.call(form_request("/oauth/token", &pairs).with_header("authorization", auth))
+    };
+    let bad = exchange(&code, &basic(WEB, "wrong-secret"), &[]);
+    assert_eq!(bad.status, 401);
+    assert_eq!(json(&bad)["error"], "invalid_client");
+    assert!(bad.header("www-authenticate").unwrap().starts_with("Basic"));
+    // The failed client authentication did not use the code up.
+    let ok = exchange(&code, &basic(WEB, WEB_SECRET), &[]);
+    assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+    let body = json(&ok);
+    assert_eq!(
+        header(body["id_token"].as_str().unwrap())["alg"],
+        "ES256",
+        "the client's id_token_signed_response_alg"
+    );
+    let at = verify(&world, body["access_token"].as_str().unwrap());
+    assert_eq!(at["aud"], format!("{ISSUER}userinfo"));
+    assert!(body.get("refresh_token").is_none(), "no offline_access, no refresh token");
+
+    let done = world.code_flow(&q);
+    let code = redirect_params(&done).get("code").unwrap().unwrap().to_string();
+    let r = exchange(&code, &basic(WEB, WEB_SECRET), &[("code_verifier", VERIFIER)]);
+    assert_eq!(json(&r)["error"], "invalid_grant", "RFC 9700 §4.8.2: verifier without challenge");
+
+    let done = world.code_flow(&q);
+    let code = redirect_params(&done).get("code").unwrap().unwrap().to_string();
+    let mut pairs = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "https://web.example/other"),
+    ];
+    let r = world.call(
+        form_request("/oauth/token", &pairs).with_header("authorization", &basic(WEB, WEB_SECRET)),
+    );
+    assert_eq!(json(&r)["error"], "invalid_grant", "redirect_uri must match");
+    pairs.clear();
+}
+
+#[test]
+fn client_authentication_methods_are_enforced() {
+    let world = World::new();
+    let token = |req: Request| {
+        let r = world.call(req);
+        (
+            r.status,
+            json(&r)["error"].as_str().unwrap_or("").to_string(),
+            r.header("www-authenticate").map(str::to_string),
+        )
+    };
+    // client_secret_post client using Basic: refused (registered method enforced).
+    let (status, error, www) = token(
+        form_request("/oauth/token", &[("grant_type", "authorization_code"), ("code", "x")])
+            .with_header("authorization", &basic(POST_CLIENT, POST_SECRET)),
+    );
+    assert_eq!((status, error.as_str()), (401, "invalid_client"));
+    assert!(www.is_some());
+    // Two methods at once.
+    let (status, error, _) = token(
+        form_request(
+            "/oauth/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", "x"),
+                ("client_id", WEB),
+                ("client_secret", WEB_SECRET),
+            ],
+        )
+        .with_header("authorization", &basic(WEB, WEB_SECRET)),
+    );
+    assert_eq!((status, error.as_str()), (401, "invalid_client"));
+    // A confidential client cannot pretend to be public.
+    let (status, error, _) = token(form_request(
+        "/oauth/token",
+        &[("grant_type", "authorization_code"), ("code", "x"), ("client_id", WEB)],
+    ));
+    assert_eq!((status, error.as_str()), (401, "invalid_client"));
+    // Unknown client, garbage Basic header.
+    let (status, _, _) = token(form_request(
+        "/oauth/token",
+        &[("grant_type", "authorization_code"), ("code", "x"), ("client_id", "nobody")],
+    ));
+    assert_eq!(status, 401);
+    let (status, _, _) = token(
+        form_request("/oauth/token", &[("grant_type", "authorization_code")])
+            .with_header("authorization", "Basic !!!"),
+    );
+    assert_eq!(status, 401);
+    // client_secret_post works for its client (and reaches the grant checks).
+    let (status, error, _) = token(form_request(
+        "/oauth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("client_id", POST_CLIENT),
+            ("client_secret", POST_SECRET),
+        ],
+    ));
+    assert_eq!((status, error.as_str()), (400, "invalid_grant"));
+    // Unsupported grant types.
+    let (status, error, _) =
+        token(form_request("/oauth/token", &[("grant_type", "password"), ("client_id", SPA)]));
+    assert_eq!((status, error.as_str()), (400, "unsupported_grant_type"));
+    let (_, error, _) = token(form_request("/oauth/token", &[("client_id", SPA)]));
+    assert_eq!(error, "invalid_request");
+}
+
+fn private_key_client(world: &World, key: &Jwk, via_uri: bool) {
+    let public = Jwk { kid: Some("k1".into()), ..key.to_public() };
+    let mut client = serde_json::json!({"client_id": "pkj", "name": "PKJ", "app_type": "regular_web",
+        "token_endpoint_auth_method": "private_key_jwt", "redirect_uris": ["https://pkj.example/cb"]});
+    if via_uri {
+        client["jwks_uri"] = "https://pkj.example/jwks.json".into();
+        world.host.http.responses.borrow_mut().insert(
+            "https://pkj.example/jwks.json".into(),
+            gatehouse_core::http::Response::json(200, &serde_json::json!({"keys": [public]})),
+        );
+    } else {
+        client["jwks"] = serde_json::json!({"keys": [public]});
+    }
+    let body = serde_json::json!({"clients": [client]}).to_string();
+    let r = world.call(
+        Request::from_url("PUT", &absolute("/admin/tenant"))
+            .unwrap()
+            .with_header("authorization", &format!("Bearer {ADMIN}"))
+            .with_header("content-type", "application/json")
+            .with_body(body),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+fn assertion(key: &Jwk, claims: Value) -> String {
+    let key = Jwk { kid: Some("k1".into()), ..key.clone() };
+    block_on(jws::sign(&RustCrypto, &key, Algorithm::ES256, None, claims.to_string().as_bytes()))
+        .unwrap()
+}
+
+#[test]
+fn private_key_jwt_rfc7523() {
+    for via_uri in [false, true] {
+        let world = World::new();
+        let key = block_on(RustCrypto.generate_signing_key(Algorithm::ES256, [8; 32])).unwrap();
+        private_key_client(&world, &key, via_uri);
+        let done = world.code_flow(&[
+            ("client_id", "pkj"),
+            ("response_type", "code"),
+            ("scope", "openid"),
+        ]);
+        let code = redirect_params(&done).get("code").unwrap().unwrap().to_string();
+        let now = world.now();
+        let good = serde_json::json!({"iss": "pkj", "sub": "pkj", "aud": format!("{ISSUER}oauth/token"), "exp": now + 60, "jti": "j-1"});
+        let send = |a: &str, code: &str| {
+            world.call(form_request(
+                "/oauth/token",
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", a),
+                ],
+            ))
+        };
+        for (bad, why) in [
+            (
+                serde_json::json!({"iss": "pkj", "sub": "pkj", "aud": "https://elsewhere/", "exp": now + 60, "jti": "a"}),
+                "aud",
+            ),
+            (
+                serde_json::json!({"iss": "pkj", "sub": "pkj", "aud": ISSUER, "exp": now - 1, "jti": "b"}),
+                "expired",
+            ),
+            (serde_json::json!({"iss": "pkj", "sub": "pkj", "aud": ISSUER, "jti": "c"}), "no exp"),
+            (
+                serde_json::json!({"iss": "pkj", "sub": "pkj", "aud": ISSUER, "exp": now + 60}),
+                "no jti",
+            ),
+            (
+                serde_json::json!({"iss": "pkj", "sub": "other", "aud": ISSUER, "exp": now + 60, "jti": "d"}),
+                "sub",
+            ),
+            (
+                serde_json::json!({"iss": "pkj", "sub": "pkj", "aud": ISSUER, "exp": now + 86_400, "jti": "e"}),
+                "too long",
+            ),
+        ] {
+            let r = send(&assertion(&key, bad), &code);
+            assert_eq!(
+                (r.status, json(&r)["error"].as_str()),
+                (401, Some("invalid_client")),
+                "{why}"
+            );
+        }
+        // Signed by another key.
+        let other = block_on(RustCrypto.generate_signing_key(Algorithm::ES256, [9; 32])).unwrap();
+        assert_eq!(send(&assertion(&other, good.clone()), &code).status, 401);
+        // alg none is refused.
+        let none = format!(
+            "{}.{}.",
+            gatehouse_core::b64::encode(r#"{"alg":"none"}"#),
+            gatehouse_core::b64::encode(good.to_string())
+        );
+        assert_eq!(send(&none, &code).status, 401);
+        let a = assertion(&key, good.clone());
+        let r = send(&a, &code);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        // RFC 7523 §3: the jti is single-use.
+        let again = send(&a, &code);
+        assert_eq!(json(&again)["error"], "invalid_client");
+    }
+}
+
+#[test]
+fn refresh_tokens_rotate_and_reuse_revokes_the_grant() {
+    let world = World::new();
+    let code = spa_code(&world);
+    let first = json(&spa_exchange(&world, &code, VERIFIER));
+    let rt1 = first["refresh_token"].as_str().unwrap().to_string();
+    let refresh = |rt: &str, extra: &[(&str, &str)]| {
+        let mut pairs =
+            vec![("grant_type", "refresh_token"), ("client_id", SPA), ("refresh_token", rt)];
+        pairs.extend_from_slice(extra);
+        world.call(form_request("/oauth/token", &pairs))
+    };
+    // A redirect_uri is ignored (Auth0's SDKs send one); a narrower scope is allowed.
+    let r = refresh(
+        &rt1,
+        &[("redirect_uri", "https://ignored.example/"), ("scope", "openid read:messages")],
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let second = json(&r);
+    let rt2 = second["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(rt1, rt2, "rotated");
+    assert_eq!(second["scope"], "openid read:messages");
+    let id = verify(&world, second["id_token"].as_str().unwrap());
+    assert!(id.get("nonce").is_none());
+    // A wider scope than granted is refused.
+    assert_eq!(
+        json(&refresh(&rt2, &[("scope", "openid write:everything")]))["error"],
+        "invalid_scope"
+    );
+    // Another client cannot use it.
+    let r = world.call(
+        form_request("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", &rt2)])
+            .with_header("authorization", &basic(WEB, WEB_SECRET)),
+    );
+    assert_eq!(json(&r)["error"], "invalid_grant");
+    // Reusing the rotated token revokes the whole grant: rt2 stops working too.
+    assert_eq!(json(&refresh(&rt1, &[]))["error"], "invalid_grant");
+    assert_eq!(json(&refresh(&rt2, &[]))["error"], "invalid_grant");
+    assert_eq!(userinfo(&world, second["access_token"].as_str().unwrap()).status, 401);
+    // Garbage refresh tokens.
+    for junk in ["", "x", "a.b", &"a".repeat(5000), "eyJhbGciOiJub25lIn0.e30."] {
+        let r = refresh(junk, &[]);
+        assert!(r.status == 400, "{junk:?}: {}", r.status);
+    }
+}
+
+#[test]
+fn revocation_and_introspection() {
+    let world = World::new();
+    let code = spa_code(&world);
+    let tokens = json(&spa_exchange(&world, &code, VERIFIER));
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let introspect = |token: &str| {
+        json(
+            &world.call(
+                form_request("/oauth/introspect", &[("token", token)])
+                    .with_header("authorization", &basic(WEB, WEB_SECRET)),
+            ),
+        )
+    };
+    let active = introspect(access);
+    assert_eq!(active["active"], true);
+    assert_eq!(active["client_id"], SPA);
+    assert_eq!(active["sub"], USER_ID);
+    assert_eq!(active["scope"], "openid profile email offline_access read:messages");
+    let empty = world.call(
+        form_request("/oauth/introspect", &[("token", "")])
+            .with_header("authorization", &basic(WEB, WEB_SECRET)),
+    );
+    assert_eq!(json(&empty)["error"], "invalid_request", "token is REQUIRED (RFC 7662 §2.1)");
+    for junk in
+        ["garbage", "a.b.c", "eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.", &access[..access.len() - 2]]
+    {
+        assert_eq!(introspect(junk)["active"], false, "{junk:?}");
+    }
+    assert_eq!(
+        introspect(refresh)["active"],
+        false,
+        "refresh tokens are described only to their client"
+    );
+    // Public clients may not introspect.
+    let r = world.call(form_request("/oauth/introspect", &[("token", access), ("client_id", SPA)]));
+    assert_eq!(r.status, 401);
+
+    // Revoke the access token: userinfo and introspection refuse it.
+    let r = world.call(form_request("/oauth/revoke", &[("token", access), ("client_id", SPA)]));
+    assert_eq!(r.status, 200);
+    assert_eq!(introspect(access)["active"], false);
+    assert_eq!(userinfo(&world, access).status, 401);
+    // Revoke the refresh token: the grant ends.
+    assert_eq!(
+        world
+            .call(form_request(
+                "/oauth/revoke",
+                &[("token", refresh), ("client_id", SPA), ("token_type_hint", "refresh_token")]
+            ))
+            .status,
+        200
+    );
+    let r = world.call(form_request(
+        "/oauth/token",
+        &[("grant_type", "refresh_token"), ("client_id", SPA), ("refresh_token", refresh)],
+    ));
+    assert_eq!(json(&r)["error"], "invalid_grant");
+    // Unknown tokens: still 200 (RFC 7009 §2.2); bad hints: unsupported_token_type.
+    assert_eq!(
+        world.call(form_request("/oauth/revoke", &[("token", "nope"), ("client_id", SPA)])).status,
+        200
+    );
+    let r = world.call(form_request(
+        "/oauth/revoke",
+        &[("token", "nope"), ("client_id", SPA), ("token_type_hint", "banana")],
+    ));
+    assert_eq!(json(&r)["error"], "unsupported_token_type");
+}
+
+#[test]
+fn userinfo_bearer_rules() {
+    let world = World::new();
+    let code = spa_code(&world);
+    let access =
+        json(&spa_exchange(&world, &code, VERIFIER))["access_token"].as_str().unwrap().to_string();
+    let r = world.call(Request::from_url("GET", &absolute("/userinfo")).unwrap());
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Bearer realm=\"gatehouse\""),
+        "RFC 6750 §3.1: no error code without a token"
+    );
+    let r = userinfo(&world, "garbage");
+    assert!(r.header("www-authenticate").unwrap().contains("error=\"invalid_token\""));
+    // POST with the token in the form body (RFC 6750 §2.2).
+    let r = world.call(form_request("/userinfo", &[("access_token", &access)]));
+    assert_eq!(r.status, 200);
+    // Both ways at once.
+    let r = world.call(
+        form_request("/userinfo", &[("access_token", &access)])
+            .with_header("authorization", &bearer(&access)),
+    );
+    assert_eq!(r.status, 400);
+    // An ID token is not an access token.
+    let code = spa_code(&world);
+    let id_token =
+        json(&spa_exchange(&world, &code, VERIFIER))["id_token"].as_str().unwrap().to_string();
+    assert_eq!(userinfo(&world, &id_token).status, 401);
+    // Expired.
+    world.host.clock.advance(3601);
+    assert_eq!(userinfo(&world, &access).status, 401);
+}
+
+#[test]
+fn authorize_errors_that_must_not_redirect() {
+    let world = World::new();
+    for query in [
+        vec![("response_type", "code")],
+        vec![("client_id", "nobody"), ("response_type", "code"), ("redirect_uri", SPA_REDIRECT)],
+        vec![
+            ("client_id", SPA),
+            ("response_type", "code"),
+            ("redirect_uri", "https://evil.example/cb"),
+        ],
+        vec![
+            ("client_id", SPA),
+            ("response_type", "code"),
+            ("redirect_uri", "http://127.0.0.1:5173/callback/"),
+        ],
+        vec![("client_id", WEB), ("response_type", "code")], // two registered: redirect_uri required
+        vec![("client_id", SPA), ("client_id", SPA), ("response_type", "code")],
+    ] {
+        let r = world.authorize(&query);
+        assert_eq!(r.status / 100, 4, "{query:?}");
+        assert!(r.header("location").is_none(), "never redirected: {query:?}");
+        assert!(r.header("content-type").unwrap().starts_with("text/html"));
+        assert!(r.header("content-security-policy").unwrap().contains("frame-ancestors 'none'"));
+    }
+}
+
+#[test]
+fn authorize_errors_go_back_with_state_and_iss() {
+    let world = World::new();
+    let base = [
+        ("client_id", SPA),
+        ("redirect_uri", SPA_REDIRECT),
+        ("state", "xyz"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    for (extra, expected) in [
+        (vec![("response_type", "token")], "unsupported_response_type"),
+        (vec![], "invalid_request"),
+        (
+            vec![("response_type", "code"), ("audience", "https://unknown.example/")],
+            "invalid_target",
+        ),
+        (vec![("response_type", "code"), ("resource", "not-absolute")], "invalid_target"),
+        (vec![("response_type", "code"), ("request", "eyJ...")], "request_not_supported"),
+        (vec![("response_type", "code"), ("request_uri", "urn:x")], "request_uri_not_supported"),
+        (vec![("response_type", "code"), ("scope", "openid bad\"scope")], "invalid_scope"),
+        (vec![("response_type", "code"), ("prompt", "none login")], "invalid_request"),
+        (vec![("response_type", "code"), ("max_age", "-1")], "invalid_request"),
+        (vec![("response_type", "code"), ("response_mode", "form_post")], "invalid_request"),
+        (vec![("response_type", "code"), ("prompt", "none")], "login_required"),
+    ] {
+        let mut q = base.to_vec();
+        q.extend(extra.clone());
+        let r = world.authorize(&q);
+        assert_eq!(r.status, 302, "{extra:?}");
+        assert!(location(&r).starts_with(SPA_REDIRECT), "{extra:?}");
+        let p = redirect_params(&r);
+        assert_eq!(p.get("error").unwrap(), Some(expected), "{extra:?}");
+        assert_eq!(p.get("state").unwrap(), Some("xyz"));
+        assert_eq!(p.get("iss").unwrap(), Some(ISSUER));
+    }
+    // response_mode=fragment puts the answer in the fragment.
+    let mut q = base.to_vec();
+    q.extend([("response_type", "code"), ("response_mode", "fragment"), ("prompt", "none")]);
+    assert!(
+        location(&world.authorize(&q)).starts_with(&format!("{SPA_REDIRECT}#error=login_required"))
+    );
+}
+
+#[test]
+fn sessions_prompts_and_max_age() {
+    let world = World::new();
+    spa_code(&world);
+    // Logged in: prompt=none succeeds silently.
+    let mut q = SPA_QUERY.to_vec();
+    q.push(("prompt", "none"));
+    let r = world.authorize(&q);
+    assert!(redirect_params(&r).get("code").unwrap().is_some(), "{}", location(&r));
+    // prompt=login shows the login page again.
+    let mut q = SPA_QUERY.to_vec();
+    q.push(("prompt", "login"));
+    assert!(location(&world.authorize(&q)).starts_with("/login?"));
+    // max_age: an old login is not good enough.
+    world.host.clock.advance(120);
+    let mut q = SPA_QUERY.to_vec();
+    q.push(("max_age", "60"));
+    assert!(location(&world.authorize(&q)).starts_with("/login?"));
+    q.push(("prompt", "none"));
+    assert_eq!(redirect_params(&world.authorize(&q)).get("error").unwrap(), Some("login_required"));
+    // After logging in again auth_time is fresh.
+    let r =
+        world.code_flow(&SPA_QUERY.iter().copied().chain([("max_age", "60")]).collect::<Vec<_>>());
+    let code = redirect_params(&r).get("code").unwrap().unwrap().to_string();
+    let id = claims(json(&spa_exchange(&world, &code, VERIFIER))["id_token"].as_str().unwrap());
+    assert_eq!(id["auth_time"], world.now());
+    // Logout ends the session.
+    let r =
+        world.get(&format!("/v2/logout?client_id={SPA}&returnTo=http%3A%2F%2F127.0.0.1%3A5173%2F"));
+    assert_eq!((r.status, location(&r).as_str()), (302, "http://127.0.0.1:5173/"));
+    let mut q = SPA_QUERY.to_vec();
+    q.push(("prompt", "none"));
+    assert_eq!(redirect_params(&world.authorize(&q)).get("error").unwrap(), Some("login_required"));
+}
+
+#[test]
+fn login_page_rules() {
+    let world = World::new();
+    let start = world.authorize(SPA_QUERY);
+    let login = location(&start);
+    let html = String::from_utf8(world.get(&login).body).unwrap();
+    let (req, csrf) = (hidden(&html, "req"), hidden(&html, "csrf"));
+    let attempt = |user: &str, pw: &str| {
+        world.post_form(
+            "/login",
+            &[("req", &req), ("csrf", &csrf), ("username", user), ("password", pw)],
+        )
+    };
+    let wrong = attempt(EMAIL, "wrong password");
+    let unknown = attempt("nobody@example.com", PASSWORD);
+    assert_eq!((wrong.status, unknown.status), (400, 400));
+    let (a, b) = (String::from_utf8(wrong.body).unwrap(), String::from_utf8(unknown.body).unwrap());
+    assert!(
+        a.contains("Wrong email or password.") && b.contains("Wrong email or password."),
+        "one generic message"
+    );
+    // Without the form's CSRF token, or from another browser (no flow cookie): refused.
+    let r =
+        world.post_form("/login", &[("req", &req), ("username", EMAIL), ("password", PASSWORD)]);
+    assert_eq!(r.status, 403);
+    let stranger = world.call(form_request(
+        "/login",
+        &[("req", &req), ("csrf", &csrf), ("username", EMAIL), ("password", PASSWORD)],
+    ));
+    assert_eq!(stranger.status, 403);
+    // Rate limit per account: 10 attempts per window.
+    for _ in 0..9 {
+        attempt(EMAIL, "wrong");
+    }
+    assert_eq!(attempt(EMAIL, PASSWORD).status, 429, "even the right password waits");
+    world.host.clock.advance(300);
+    assert_eq!(attempt(EMAIL, PASSWORD).status, 303);
+    // Unknown or expired request ids.
+    assert_eq!(world.get("/login?req=nope").status, 400);
+    assert_eq!(world.get("/login").status, 400);
+}
+
+#[test]
+fn third_party_clients_ask_for_consent_once() {
+    let world = World::new();
+    let q = [
+        ("client_id", THIRD),
+        ("response_type", "code"),
+        ("scope", "openid email"),
+        ("state", "s3"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    let first = world.authorize(&q);
+    let after_login = world.login_from(&first, EMAIL, PASSWORD);
+    let consent = world.get(&location(&after_login));
+    assert_eq!(consent.status, 302);
+    assert!(location(&consent).starts_with("/consent?req="));
+    let page = world.get(&location(&consent));
+    let html = String::from_utf8(page.body).unwrap();
+    assert!(html.contains("Third &lt;b&gt;Party&lt;/b&gt;"), "the client name is escaped");
+    assert!(html.contains("See your email address"));
+    // prompt=none while consent is pending: consent_required.
+    let none: Vec<_> = q.iter().copied().chain([("prompt", "none")]).collect();
+    assert_eq!(
+        redirect_params(&world.authorize(&none)).get("error").unwrap(),
+        Some("consent_required")
+    );
+    let (req, csrf) = (hidden(&html, "req"), hidden(&html, "csrf"));
+    let denied =
+        world.post_form("/consent", &[("req", &req), ("csrf", &csrf), ("decision", "deny")]);
+    assert_eq!(redirect_params(&denied).get("error").unwrap(), Some("access_denied"));
+    // Again, and allow: a code; then the consent is remembered.
+    let again = world.get(&location(&world.authorize(&q)));
+    let html = String::from_utf8(again.body).unwrap();
+    let allowed = world.post_form(
+        "/consent",
+        &[("req", &hidden(&html, "req")), ("csrf", &hidden(&html, "csrf")), ("decision", "allow")],
+    );
+    assert_eq!(allowed.status, 303);
+    assert!(redirect_params(&allowed).get("code").unwrap().is_some());
+    assert!(redirect_params(&world.authorize(&none)).get("code").unwrap().is_some(), "remembered");
+    // prompt=consent asks again.
+    let forced: Vec<_> = q.iter().copied().chain([("prompt", "consent")]).collect();
+    assert!(location(&world.authorize(&forced)).starts_with("/consent"));
+}
+
+#[test]
+fn oidc_rp_initiated_logout() {
+    let world = World::new();
+    let code = spa_code(&world);
+    let id_token =
+        json(&spa_exchange(&world, &code, VERIFIER))["id_token"].as_str().unwrap().to_string();
+    let bad = world.get(&format!("/oidc/logout?id_token_hint={id_token}&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F"));
+    assert_eq!(bad.status, 400);
+    assert!(bad.header("location").is_none());
+    let r = world.get(&format!("/oidc/logout?id_token_hint={id_token}&post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A5173%2F&state=bye"));
+    assert_eq!((r.status, location(&r).as_str()), (302, "http://127.0.0.1:5173/?state=bye"));
+    assert!(
+        world.cookies.borrow().is_empty()
+            || !world.cookies.borrow().contains_key("gatehouse_session")
+    );
+    // A forged hint is refused.
+    let forged = format!("{}x", &id_token[..id_token.len() - 1]);
+    assert_eq!(world.get(&format!("/oidc/logout?id_token_hint={forged}&post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A5173%2F")).status, 400);
+    // No redirect: a page.
+    assert_eq!(world.get("/oidc/logout").status, 200);
+    let r = world.get("/v2/logout?client_id=spa&returnTo=https%3A%2F%2Fevil.example%2F");
+    assert_eq!(r.status, 400);
+}
+
+#[test]
+fn cors_for_registered_web_origins() {
+    let world = World::new();
+    let preflight = |origin: &str| {
+        world.call(
+            Request::from_url("OPTIONS", &absolute("/oauth/token"))
+                .unwrap()
+                .with_header("origin", origin)
+                .with_header("access-control-request-method", "POST")
+                .with_header("access-control-request-headers", "auth0-client, content-type"),
+        )
+    };
+    let ok = preflight("http://127.0.0.1:5173");
+    assert_eq!(ok.status, 204);
+    assert_eq!(ok.header("access-control-allow-origin"), Some("http://127.0.0.1:5173"));
+    assert!(ok.header("access-control-allow-headers").unwrap().contains("Auth0-Client"));
+    let other = preflight("https://evil.example");
+    assert!(other.header("access-control-allow-origin").is_none());
+    let r = world.call(
+        form_request(
+            "/oauth/token",
+            &[("grant_type", "refresh_token"), ("client_id", SPA), ("refresh_token", "x")],
+        )
+        .with_header("origin", "http://127.0.0.1:5173"),
+    );
+    assert_eq!(r.header("access-control-allow-origin"), Some("http://127.0.0.1:5173"));
+    // JSON bodies (Auth0 SDKs) are accepted at the token endpoint.
+    let r = world.call(
+        Request::from_url("POST", &absolute("/oauth/token"))
+            .unwrap()
+            .with_header("content-type", "application/json")
+            .with_body(r#"{"grant_type":"refresh_token","client_id":"spa","refresh_token":"x"}"#),
+    );
+    assert_eq!(json(&r)["error"], "invalid_grant");
+}
+
+#[test]
+fn hostile_token_requests_get_4xx() {
+    let world = World::new();
+    let cases: Vec<Request> = vec![
+        Request::from_url("POST", &absolute("/oauth/token"))
+            .unwrap()
+            .with_header("content-type", "text/plain")
+            .with_body("grant_type=authorization_code"),
+        Request::from_url("POST", &absolute("/oauth/token")).unwrap(),
+        form_request(
+            "/oauth/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("grant_type", "refresh_token"),
+                ("client_id", SPA),
+            ],
+        ),
+        form_request(
+            "/oauth/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", SPA),
+                ("code", &"c".repeat(9000)),
+            ],
+        ),
+        form_request(
+            "/oauth/token",
+            &[("grant_type", "authorization_code"), ("client_id", "\u{0}\u{202e}"), ("code", "x")],
+        ),
+        form_request(
+            "/oauth/token",
+            &[("grant_type", "authorization_code"), ("client_id", SPA), ("code", "\u{feff}")],
+        ),
+        Request::from_url("POST", &absolute("/oauth/token"))
+            .unwrap()
+            .with_header("content-type", "application/json")
+            .with_body("{\"grant_type\": [1]}"),
+        Request::from_url("POST", &absolute("/oauth/token"))
+            .unwrap()
+            .with_header("content-type", "application/x-www-form-urlencoded")
+            .with_body(vec![0xff, 0xfe, b'=', 0x00]),
+    ];
+    for (i, request) in cases.into_iter().enumerate() {
+        let r = world.call(request);
+        assert!(r.status >= 400 && r.status < 500, "case {i}: {}", r.status);
+        assert!(json(&r)["error"].is_string(), "case {i}");
+    }
+}

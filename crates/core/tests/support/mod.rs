@@ -1,0 +1,229 @@
+//! A browser-like driver for in-process flow tests: a memory host, a cookie jar, form posts.
+#![allow(dead_code)]
+
+use gatehouse_core::b64;
+use gatehouse_core::http::params::{encode, Params};
+use gatehouse_core::http::{Request, Response};
+use gatehouse_core::memory::MemoryHost;
+use gatehouse_core::rust_crypto::RustCrypto;
+use gatehouse_core::secret::{SecretBytes, SecretString};
+use gatehouse_core::{handle, Config};
+use pollster::block_on;
+use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+pub const NOW: i64 = 1_760_000_000;
+pub const ORIGIN: &str = "http://127.0.0.1:8787";
+pub const ISSUER: &str = "http://127.0.0.1:8787/";
+pub const ADMIN: &str = "operator-token";
+pub const SPA: &str = "spa";
+pub const SPA_REDIRECT: &str = "http://127.0.0.1:5173/callback";
+pub const WEB: &str = "web";
+pub const WEB_SECRET: &str = "web-secret-0123456789abcdef0123456789";
+pub const WEB_REDIRECT: &str = "https://web.example/callback";
+pub const POST_CLIENT: &str = "post";
+pub const POST_SECRET: &str = "post-secret-0123456789abcdef0123456789";
+pub const THIRD: &str = "third";
+pub const API: &str = "https://api.example/";
+pub const EMAIL: &str = "ada@example.com";
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const USER_ID: &str = "u|ada";
+
+pub fn config() -> Config {
+    Config {
+        key_encryption_key: Some(SecretBytes::new(vec![42; 32])),
+        admin_token: Some(SecretString::new(ADMIN)),
+        password_iterations: 1_000,
+        ..Config::default()
+    }
+}
+
+pub fn tenant() -> String {
+    serde_json::json!({
+        "clients": [
+            {"client_id": SPA, "name": "Test SPA", "app_type": "spa", "redirect_uris": [SPA_REDIRECT],
+             "web_origins": ["http://127.0.0.1:5173"], "allowed_logout_urls": ["http://127.0.0.1:5173/"],
+             "grant_types": ["authorization_code", "refresh_token"]},
+            {"client_id": WEB, "name": "Test Web", "app_type": "regular_web", "client_secret": WEB_SECRET,
+             "redirect_uris": [WEB_REDIRECT, "https://web.example/other"], "id_token_signed_response_alg": "ES256"},
+            {"client_id": POST_CLIENT, "name": "Post Client", "app_type": "regular_web", "client_secret": POST_SECRET,
+             "token_endpoint_auth_method": "client_secret_post", "redirect_uris": ["https://post.example/cb"]},
+            {"client_id": THIRD, "name": "Third <b>Party</b>", "app_type": "spa", "redirect_uris": ["https://third.example/cb"],
+             "is_first_party": false}
+        ],
+        "apis": [{"identifier": API, "name": "Test API", "signing_alg": "ES256", "token_lifetime_seconds": 3600,
+                  "allow_offline_access": true,
+                  "scopes": [{"value": "read:messages", "description": "Read messages"}]}],
+        "users": [{"user_id": USER_ID, "email": EMAIL, "password": PASSWORD, "name": "Ada Lovelace",
+                   "given_name": "Ada", "email_verified": true}]
+    })
+    .to_string()
+}
+
+/// A host with the tenant imported, and a browser.
+pub struct World {
+    pub host: MemoryHost<RustCrypto>,
+    pub config: Config,
+    pub cookies: RefCell<BTreeMap<String, String>>,
+    pub ip: RefCell<String>,
+}
+
+impl World {
+    pub fn new() -> Self {
+        let world = World {
+            host: MemoryHost::new(RustCrypto, NOW, 11),
+            config: config(),
+            cookies: RefCell::default(),
+            ip: RefCell::new("203.0.113.7".into()),
+        };
+        let r = world.send(
+            Request::from_url("PUT", &format!("{ORIGIN}/admin/tenant"))
+                .unwrap()
+                .with_header("authorization", &format!("Bearer {ADMIN}"))
+                .with_header("content-type", "application/json")
+                .with_body(tenant()),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        world
+    }
+
+    /// Sends a request as the browser (cookies in, cookies out).
+    pub fn send(&self, mut request: Request) -> Response {
+        let jar: Vec<String> =
+            self.cookies.borrow().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if !jar.is_empty() {
+            request = request.with_header("cookie", &jar.join("; "));
+        }
+        request = request.with_header("cf-connecting-ip", &self.ip.borrow());
+        let response = block_on(handle(&self.host, &self.config, &request));
+        for (name, value) in &response.headers {
+            if name == "set-cookie" {
+                let pair = value.split(';').next().unwrap();
+                let (k, v) = pair.split_once('=').unwrap();
+                if v.is_empty() || value.contains("Max-Age=0") {
+                    self.cookies.borrow_mut().remove(k);
+                } else {
+                    self.cookies.borrow_mut().insert(k.to_string(), v.to_string());
+                }
+            }
+        }
+        response
+    }
+
+    /// Same request, but without the browser's cookies (a back-channel client).
+    pub fn call(&self, request: Request) -> Response {
+        block_on(handle(&self.host, &self.config, &request))
+    }
+
+    pub fn get(&self, path_and_query: &str) -> Response {
+        self.send(Request::from_url("GET", &absolute(path_and_query)).unwrap())
+    }
+
+    pub fn post_form(&self, path: &str, pairs: &[(&str, &str)]) -> Response {
+        self.send(form_request(path, pairs))
+    }
+
+    /// Logs in through the hosted login page, starting from an /authorize response.
+    pub fn login_from(
+        &self,
+        authorize_response: &Response,
+        email: &str,
+        password: &str,
+    ) -> Response {
+        assert_eq!(
+            authorize_response.status,
+            302,
+            "{}",
+            String::from_utf8_lossy(&authorize_response.body)
+        );
+        let login = location(authorize_response);
+        assert!(login.starts_with("/login?req="), "{login}");
+        let page = self.get(&login);
+        assert_eq!(page.status, 200);
+        let html = String::from_utf8(page.body).unwrap();
+        let req = hidden(&html, "req");
+        let csrf = hidden(&html, "csrf");
+        self.post_form(
+            "/login",
+            &[("req", &req), ("csrf", &csrf), ("username", email), ("password", password)],
+        )
+    }
+
+    /// Runs /authorize for `client`, logging in if asked; returns the final redirect's params.
+    pub fn authorize(&self, query: &[(&str, &str)]) -> Response {
+        self.get(&format!("/authorize?{}", encode(query.iter().copied())))
+    }
+
+    /// The whole front channel: authorize, log in, resume → the redirect to the client.
+    pub fn code_flow(&self, query: &[(&str, &str)]) -> Response {
+        let first = self.authorize(query);
+        if location(&first).starts_with("/login") {
+            let after_login = self.login_from(&first, EMAIL, PASSWORD);
+            assert_eq!(after_login.status, 303, "{}", String::from_utf8_lossy(&after_login.body));
+            return self.get(&location(&after_login));
+        }
+        first
+    }
+
+    pub fn now(&self) -> i64 {
+        use gatehouse_core::ports::Clock;
+        self.host.clock.now()
+    }
+}
+
+pub fn absolute(path: &str) -> String {
+    if path.starts_with("http") {
+        path.to_string()
+    } else {
+        format!("{ORIGIN}{path}")
+    }
+}
+
+pub fn form_request(path: &str, pairs: &[(&str, &str)]) -> Request {
+    Request::from_url("POST", &absolute(path))
+        .unwrap()
+        .with_header("content-type", "application/x-www-form-urlencoded")
+        .with_body(encode(pairs.iter().copied()))
+}
+
+pub fn basic(id: &str, secret: &str) -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))
+}
+
+pub fn location(r: &Response) -> String {
+    r.header("location").unwrap_or("").to_string()
+}
+
+/// The query (or fragment) parameters of a redirect to the client.
+pub fn redirect_params(r: &Response) -> Params {
+    let loc = location(r);
+    let tail = loc.split_once(['?', '#']).map(|(_, t)| t).unwrap_or("");
+    Params::parse(tail.as_bytes()).unwrap()
+}
+
+pub fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no hidden {name}")) + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+pub fn json(r: &Response) -> Value {
+    serde_json::from_slice(&r.body)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&r.body)))
+}
+
+/// The claims of a JWT, unverified (tests verify separately).
+pub fn claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&b64::decode(payload).unwrap()).unwrap()
+}
+
+pub fn header(jwt: &str) -> Value {
+    serde_json::from_slice(&b64::decode(jwt.split('.').next().unwrap()).unwrap()).unwrap()
+}
+
+/// RFC 7636 Appendix B.
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { WORKER_SHIM, workerBuilt } from '../../scripts/lib.mjs';
 
 export const ADMIN_TOKEN = 'test-operator-token-' + randomBytes(8).toString('hex');
+export const INITIAL_ACCESS_TOKEN = 'test-registration-token-' + randomBytes(8).toString('hex');
 
 /** A fresh key-encryption key (32 bytes, base64url). */
 export function newKek() {
@@ -30,7 +31,7 @@ export async function startWorker({ persistDir, kek = newKek(), vars = {} } = {}
     compatibilityDate: '2026-04-26',
     kvNamespaces: ['GATEHOUSE_KV'],
     durableObjects: { GATEHOUSE_LEDGER: { className: 'LedgerObject', useSQLite: true } },
-    bindings: { KEY_ENCRYPTION_KEY: kek, ADMIN_TOKEN, ISSUER: '', ...vars },
+    bindings: { KEY_ENCRYPTION_KEY: kek, ADMIN_TOKEN, INITIAL_ACCESS_TOKEN, ISSUER: '', ...vars },
     ...(persistDir ? { kvPersist: join(persistDir, 'kv'), durableObjectsPersist: join(persistDir, 'do') } : {}),
     host: '127.0.0.1',
     port: 0,

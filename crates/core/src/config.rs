@@ -37,6 +37,9 @@ pub struct Config {
     /// `ADMIN_TOKEN` (secret): bearer token for the operator endpoints under `/admin/`.
     /// Unset: those endpoints do not exist (404).
     pub admin_token: Option<SecretString>,
+    /// `INITIAL_ACCESS_TOKEN` (secret): RFC 7591 §3 initial access token for dynamic client
+    /// registration. Unset: `/oidc/register` does not exist.
+    pub initial_access_token: Option<SecretString>,
     pub retired_key_grace_seconds: i64,
     pub password_iterations: u32,
 }
@@ -47,6 +50,7 @@ impl Default for Config {
             issuer: None,
             key_encryption_key: None,
             admin_token: None,
+            initial_access_token: None,
             retired_key_grace_seconds: defaults::RETIRED_KEY_GRACE_SECONDS,
             password_iterations: defaults::PASSWORD_ITERATIONS,
         }
@@ -69,6 +73,7 @@ impl Config {
             issuer,
             key_encryption_key,
             admin_token: set("ADMIN_TOKEN").map(SecretString::new),
+            initial_access_token: set("INITIAL_ACCESS_TOKEN").map(SecretString::new),
             ..Self::default()
         })
     }

@@ -158,7 +158,9 @@ impl Error {
     pub fn to_response(&self) -> Response {
         let code = self.code();
         if let Self::Page { code, description } = self {
-            return crate::pages::error_page(code.status(), code.as_str(), description);
+            // A page is not an HTTP authentication challenge: an unknown client is a 400.
+            let status = if *code == ErrorCode::InvalidClient { 400 } else { code.status() };
+            return crate::pages::error_page(status, code.as_str(), description);
         }
         let description = match self {
             Self::OAuth { description, .. }

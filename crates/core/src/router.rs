@@ -3,7 +3,8 @@
 
 use crate::config::Config;
 use crate::endpoint::{
-    admin, authorize, discovery, introspection, jwks, logout, revocation, token, userinfo,
+    admin, authorize, discovery, introspection, jwks, logout, registration, revocation, token,
+    userinfo,
 };
 use crate::error::Error;
 use crate::http::{Request, Response};
@@ -27,6 +28,8 @@ enum Endpoint {
     OidcLogout,
     Auth0Logout,
     Stylesheet,
+    Registration,
+    RegistrationManagement,
     AdminKeys,
     AdminRotateKeys,
     AdminTenant,
@@ -65,6 +68,7 @@ const fn route(
 }
 
 const GET: &[&str] = &["GET", "HEAD"];
+const REGISTRATION_PREFIX: &str = "/oidc/register/";
 const POST: &[&str] = &["POST"];
 const GET_POST: &[&str] = &["GET", "HEAD", "POST"];
 
@@ -95,6 +99,15 @@ const ROUTES: &[Route] = &[
     route("/oidc/logout", Endpoint::OidcLogout, GET_POST, "GET, HEAD, POST", Cors::No),
     route("/v2/logout", Endpoint::Auth0Logout, GET, "GET, HEAD", Cors::No),
     route(pages::STYLESHEET_PATH, Endpoint::Stylesheet, GET, "GET, HEAD", Cors::No),
+    route("/oidc/register", Endpoint::Registration, POST, "POST", Cors::No),
+    // Matched by prefix: /oidc/register/{client_id} (RFC 7592).
+    route(
+        REGISTRATION_PREFIX,
+        Endpoint::RegistrationManagement,
+        &["GET", "HEAD", "PUT", "DELETE"],
+        "GET, HEAD, PUT, DELETE",
+        Cors::No,
+    ),
     route("/admin/keys", Endpoint::AdminKeys, &["GET"], "GET", Cors::No),
     route("/admin/keys/rotate", Endpoint::AdminRotateKeys, POST, "POST", Cors::No),
     route("/admin/tenant", Endpoint::AdminTenant, &["PUT"], "PUT", Cors::No),
@@ -160,6 +173,11 @@ async fn dispatch<H: Host>(
         Endpoint::OidcLogout => logout::oidc_logout(host, config, request).await,
         Endpoint::Auth0Logout => logout::auth0_logout(host, request).await,
         Endpoint::Stylesheet => Ok(pages::stylesheet()),
+        Endpoint::Registration => registration::register(host, config, request).await,
+        Endpoint::RegistrationManagement => {
+            let client_id = request.path.strip_prefix(REGISTRATION_PREFIX).unwrap_or("");
+            registration::manage(host, config, request, client_id).await
+        }
         Endpoint::AdminKeys => {
             admin::authorize(config, request)?;
             admin::list_keys(host, config).await
@@ -178,7 +196,14 @@ async fn dispatch<H: Host>(
 /// The core's HTTP entry point: request in, response out. Never panics on input; every error is
 /// mapped by [`Error::to_response`].
 pub async fn handle<H: Host>(host: &H, config: &Config, request: &Request) -> Response {
-    let Some(route) = ROUTES.iter().find(|r| r.path == request.path) else {
+    let found = ROUTES.iter().find(|r| r.path == request.path).or_else(|| {
+        let id = request.path.strip_prefix(REGISTRATION_PREFIX)?;
+        let plausible = !id.is_empty() && id.len() <= 128 && !id.contains('/');
+        plausible
+            .then(|| ROUTES.iter().find(|r| r.endpoint == Endpoint::RegistrationManagement))
+            .flatten()
+    });
+    let Some(route) = found else {
         return Error::NotFound.to_response();
     };
     let method = request.method.as_str();

@@ -70,7 +70,11 @@ fn discovery_names_the_issuer_and_jwks() {
     assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     // Nothing unimplemented is advertised.
-    for absent in ["registration_endpoint", "pushed_authorization_request_endpoint", "device_authorization_endpoint"] {
+    for absent in [
+        "registration_endpoint",
+        "pushed_authorization_request_endpoint",
+        "device_authorization_endpoint",
+    ] {
         assert!(doc.get(absent).is_none(), "{absent}");
     }
     // A configured issuer wins over the request origin.

@@ -13,7 +13,7 @@ use crate::ports::{Clock, Host};
 use super::public_json;
 
 /// The metadata both documents share: exactly what is implemented.
-pub fn metadata(issuer: &str) -> Map<String, Value> {
+pub fn metadata(issuer: &str, config: &Config) -> Map<String, Value> {
     let algs: Vec<&str> = Algorithm::ALL.iter().map(|a| a.as_str()).collect();
     let url = |path: &str| endpoint_url(issuer, path);
     let value = json!({
@@ -45,15 +45,19 @@ pub fn metadata(issuer: &str) -> Map<String, Value> {
         // RFC 9207: every authorization response carries iss.
         "authorization_response_iss_parameter_supported": true,
     });
-    match value {
+    let mut map = match value {
         Value::Object(map) => map,
         _ => Map::new(),
+    };
+    if config.initial_access_token.is_some() {
+        map.insert("registration_endpoint".into(), url("oidc/register").into());
     }
+    map
 }
 
 /// `GET /.well-known/openid-configuration`.
 pub fn openid_configuration(config: &Config, request: &Request) -> Response {
-    public_json(&Value::Object(metadata(&config.issuer_for(request))))
+    public_json(&Value::Object(metadata(&config.issuer_for(request), config)))
 }
 
 /// `GET /.well-known/oauth-authorization-server`, with `signed_metadata` (RFC 8414 §2.1): the
@@ -64,7 +68,7 @@ pub async fn authorization_server<H: Host>(
     request: &Request,
 ) -> Result<Response, Error> {
     let issuer = config.issuer_for(request);
-    let mut document = metadata(&issuer);
+    let mut document = metadata(&issuer, config);
     let mut claims = document.clone();
     claims.insert("iss".into(), issuer.clone().into());
     claims.insert("iat".into(), host.clock().now().into());

@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod introspection;
 pub mod jwks;
 pub mod logout;
+pub mod registration;
 pub mod revocation;
 pub mod token;
 pub mod userinfo;

@@ -17,6 +17,7 @@ pub const NOW: i64 = 1_760_000_000;
 pub const ORIGIN: &str = "http://127.0.0.1:8787";
 pub const ISSUER: &str = "http://127.0.0.1:8787/";
 pub const ADMIN: &str = "operator-token";
+pub const INITIAL: &str = "initial-access-token";
 pub const SPA: &str = "spa";
 pub const SPA_REDIRECT: &str = "http://127.0.0.1:5173/callback";
 pub const WEB: &str = "web";
@@ -34,6 +35,7 @@ pub fn config() -> Config {
     Config {
         key_encryption_key: Some(SecretBytes::new(vec![42; 32])),
         admin_token: Some(SecretString::new(ADMIN)),
+        initial_access_token: Some(SecretString::new(INITIAL)),
         password_iterations: 1_000,
         ..Config::default()
     }

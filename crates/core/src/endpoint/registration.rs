@@ -1,0 +1,435 @@
+//! Dynamic client registration: `POST /oidc/register` (RFC 7591, OIDC Dynamic Client
+//! Registration 1.0) behind the operator's initial access token, and client configuration
+//! `GET|PUT|DELETE /oidc/register/{client_id}` (RFC 7592) behind the client's registration
+//! access token. Secrets and tokens are stored hashed. Registered clients are third-party:
+//! they get the consent page.
+
+use serde_json::{json, Map, Value};
+
+use crate::b64;
+use crate::config::{endpoint_url, Config};
+use crate::error::{Error, ErrorCode};
+use crate::http::{Request, Response};
+use crate::jose::jwk::JwkSet;
+use crate::jose::Algorithm;
+use crate::ports::{random_bytes, Clock, Host, Store};
+use crate::records::{self, client_secret_digest, AppType, ClientRecord};
+use crate::secret::constant_time_eq;
+
+/// The largest registration request accepted.
+const MAX_METADATA_BYTES: usize = 64 * 1024;
+
+fn metadata_error(description: impl Into<String>) -> Error {
+    Error::oauth(ErrorCode::InvalidClientMetadata, description)
+}
+
+fn redirect_error(description: impl Into<String>) -> Error {
+    Error::oauth(ErrorCode::InvalidRedirectUri, description)
+}
+
+fn registration_key(client_id: &str) -> String {
+    format!("registration/{client_id}")
+}
+
+fn bearer(req: &Request) -> Result<&str, Error> {
+    let header = req.header("authorization").ok_or(Error::BearerMissing)?;
+    match header.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(token.trim())
+        }
+        _ => Err(Error::Bearer {
+            code: ErrorCode::InvalidToken,
+            description: "malformed Authorization header".into(),
+        }),
+    }
+}
+
+fn invalid_token() -> Error {
+    Error::Bearer {
+        code: ErrorCode::InvalidToken,
+        description: "the access token is invalid".into(),
+    }
+}
+
+/// Loopback (any port) or https; no fragment (RFC 7591 §2, RFC 8252 §7.3). Native clients may
+/// use a private-use scheme with a dot (RFC 8252 §7.1).
+fn check_redirect(uri: &str, native: bool) -> Result<(), Error> {
+    let (scheme, rest) = uri
+        .split_once(':')
+        .ok_or_else(|| redirect_error(format!("{uri:?} is not an absolute URI")))?;
+    if uri.contains('#')
+        || uri.len() > 2048
+        || uri.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(redirect_error("redirect URIs must not contain a fragment or whitespace"));
+    }
+    let host = rest.strip_prefix("//").map(|r| r.split(['/', '?']).next().unwrap_or(""));
+    let loopback = host.is_some_and(|h| {
+        let name = h.rsplit_once(':').map(|(n, _)| n).unwrap_or(h);
+        matches!(name, "127.0.0.1" | "localhost" | "[::1]")
+    });
+    let ok = match scheme {
+        "https" => host.is_some_and(|h| !h.is_empty()),
+        "http" => loopback,
+        s => {
+            native
+                && s.contains('.')
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-'))
+        }
+    };
+    if !ok {
+        return Err(redirect_error(format!("{uri:?} must be https or loopback http")));
+    }
+    Ok(())
+}
+
+fn strings(metadata: &Map<String, Value>, name: &str) -> Result<Option<Vec<String>>, Error> {
+    match metadata.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| metadata_error(format!("{name} must be an array of strings")))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(metadata_error(format!("{name} must be an array of strings"))),
+    }
+}
+
+fn string<'a>(metadata: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, Error> {
+    match metadata.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.len() <= 2048 => Ok(Some(s)),
+        Some(_) => Err(metadata_error(format!("{name} must be a string"))),
+    }
+}
+
+/// Validates client metadata; returns the client record (without id or secret) and the
+/// metadata as it will be echoed.
+fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, Value>), Error> {
+    let native = match string(metadata, "application_type")? {
+        None | Some("web") => false,
+        Some("native") => true,
+        Some(_) => return Err(metadata_error("application_type must be web or native")),
+    };
+    let method = string(metadata, "token_endpoint_auth_method")?
+        .unwrap_or("client_secret_basic")
+        .to_string();
+    if !matches!(
+        method.as_str(),
+        "client_secret_basic" | "client_secret_post" | "private_key_jwt" | "none"
+    ) {
+        return Err(metadata_error("unsupported token_endpoint_auth_method"));
+    }
+    let grant_types =
+        strings(metadata, "grant_types")?.unwrap_or_else(|| vec!["authorization_code".into()]);
+    if grant_types.iter().any(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token")) {
+        return Err(metadata_error("supported grant_types: authorization_code, refresh_token"));
+    }
+    let response_types =
+        strings(metadata, "response_types")?.unwrap_or_else(|| vec!["code".into()]);
+    if response_types.iter().any(|r| r != "code") {
+        return Err(metadata_error("supported response_types: code"));
+    }
+    // RFC 7591 §2.1: grant_types and response_types must agree.
+    if grant_types.iter().any(|g| g == "authorization_code")
+        != response_types.iter().any(|r| r == "code")
+    {
+        return Err(metadata_error("grant_types and response_types are inconsistent"));
+    }
+    let redirect_uris = strings(metadata, "redirect_uris")?.unwrap_or_default();
+    if grant_types.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
+        return Err(redirect_error("redirect_uris is required for the authorization code grant"));
+    }
+    for uri in &redirect_uris {
+        check_redirect(uri, native)?;
+    }
+    let logout_uris = strings(metadata, "post_logout_redirect_uris")?.unwrap_or_default();
+    for uri in &logout_uris {
+        check_redirect(uri, native)
+            .map_err(|_| metadata_error("post_logout_redirect_uris must be https or loopback"))?;
+    }
+    let jwks = match metadata.get("jwks") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            JwkSet::parse(v.to_string().as_bytes())
+                .ok_or_else(|| metadata_error("jwks is not a JWK Set"))?,
+        ),
+    };
+    let jwks_uri = string(metadata, "jwks_uri")?.map(str::to_string);
+    if jwks.is_some() && jwks_uri.is_some() {
+        return Err(metadata_error("jwks and jwks_uri are mutually exclusive (RFC 7591 §2)"));
+    }
+    if let Some(uri) = &jwks_uri {
+        if !uri.starts_with("https://") && check_redirect(uri, false).is_err() {
+            return Err(metadata_error("jwks_uri must be https"));
+        }
+    }
+    if method == "private_key_jwt" && jwks.is_none() && jwks_uri.is_none() {
+        return Err(metadata_error("private_key_jwt needs jwks or jwks_uri"));
+    }
+    let alg = match string(metadata, "id_token_signed_response_alg")? {
+        None => None,
+        Some(a) => Some(Algorithm::parse(a).ok_or_else(|| {
+            metadata_error("id_token_signed_response_alg must be RS256 or ES256")
+        })?),
+    };
+    let name = string(metadata, "client_name")?
+        .unwrap_or("Unnamed application")
+        .chars()
+        .take(128)
+        .collect::<String>();
+    let mut echoed = Map::new();
+    for field in [
+        "client_name",
+        "client_uri",
+        "logo_uri",
+        "policy_uri",
+        "tos_uri",
+        "contacts",
+        "scope",
+        "software_id",
+        "software_version",
+        "application_type",
+    ] {
+        if let Some(v) = metadata.get(field) {
+            if !v.is_null() && v.to_string().len() <= 4096 {
+                echoed.insert(field.into(), v.clone());
+            }
+        }
+    }
+    echoed.insert("redirect_uris".into(), json!(redirect_uris));
+    echoed.insert("token_endpoint_auth_method".into(), method.clone().into());
+    echoed.insert("grant_types".into(), json!(grant_types));
+    echoed.insert("response_types".into(), json!(response_types));
+    if !logout_uris.is_empty() {
+        echoed.insert("post_logout_redirect_uris".into(), json!(logout_uris));
+    }
+    if let Some(j) = &jwks {
+        echoed.insert("jwks".into(), serde_json::to_value(j).unwrap_or(Value::Null));
+    }
+    if let Some(u) = &jwks_uri {
+        echoed.insert("jwks_uri".into(), u.clone().into());
+    }
+    if let Some(a) = alg {
+        echoed.insert("id_token_signed_response_alg".into(), a.as_str().into());
+    }
+    let app_type = match (method.as_str(), native) {
+        ("none", true) => AppType::Native,
+        ("none", false) => AppType::Spa,
+        _ => AppType::RegularWeb,
+    };
+    let record = ClientRecord {
+        v: 1,
+        client_id: String::new(),
+        name,
+        app_type,
+        token_endpoint_auth_method: method,
+        client_secret_sha256: None,
+        redirect_uris,
+        grant_types,
+        web_origins: Vec::new(),
+        allowed_logout_urls: logout_uris,
+        jwks,
+        jwks_uri,
+        id_token_signed_response_alg: alg,
+        is_first_party: false,
+        registration_access_token_sha256: None,
+        client_id_issued_at: None,
+    };
+    Ok((record, echoed))
+}
+
+fn parse_body(req: &Request) -> Result<Map<String, Value>, Error> {
+    if req.media_type() != "application/json" {
+        return Err(metadata_error("the registration request must be application/json"));
+    }
+    if req.body.len() > MAX_METADATA_BYTES {
+        return Err(metadata_error("the registration request is too large"));
+    }
+    crate::jose::json::parse_object(&req.body)
+        .ok_or_else(|| metadata_error("the registration request must be a JSON object"))
+}
+
+fn response_body(
+    issuer: &str,
+    record: &ClientRecord,
+    echoed: &Map<String, Value>,
+) -> Map<String, Value> {
+    let mut body = echoed.clone();
+    body.insert("client_id".into(), record.client_id.clone().into());
+    body.insert("client_id_issued_at".into(), record.client_id_issued_at.unwrap_or(0).into());
+    body.insert(
+        "registration_client_uri".into(),
+        endpoint_url(issuer, &format!("oidc/register/{}", record.client_id)).into(),
+    );
+    body
+}
+
+async fn save<H: Host>(
+    host: &H,
+    record: &ClientRecord,
+    echoed: &Map<String, Value>,
+) -> Result<(), Error> {
+    host.store()
+        .put(&records::client_key(&record.client_id), &records::to_json(record)?, None)
+        .await?;
+    host.store()
+        .put(&registration_key(&record.client_id), &records::to_json(echoed)?, None)
+        .await?;
+    Ok(())
+}
+
+/// `POST /oidc/register`.
+pub async fn register<H: Host>(
+    host: &H,
+    config: &Config,
+    req: &Request,
+) -> Result<Response, Error> {
+    let expected = config.initial_access_token.as_ref().ok_or(Error::NotFound)?;
+    if !expected.matches(bearer(req)?) {
+        return Err(invalid_token());
+    }
+    let metadata = parse_body(req)?;
+    let (mut record, echoed) = validate(&metadata)?;
+    record.client_id = b64::encode(random_bytes::<16>(host.rng()));
+    record.client_id_issued_at = Some(host.clock().now());
+    let registration_token = b64::encode(random_bytes::<32>(host.rng()));
+    record.registration_access_token_sha256 = Some(client_secret_digest(&registration_token));
+    let secret = matches!(
+        record.token_endpoint_auth_method.as_str(),
+        "client_secret_basic" | "client_secret_post"
+    )
+    .then(|| b64::encode(random_bytes::<32>(host.rng())));
+    record.client_secret_sha256 = secret.as_deref().map(client_secret_digest);
+    save(host, &record, &echoed).await?;
+    let issuer = config.issuer_for(req);
+    let mut body = response_body(&issuer, &record, &echoed);
+    if let Some(secret) = secret {
+        body.insert("client_secret".into(), secret.into());
+        // RFC 7591 §3.2.1: 0 means the secret does not expire.
+        body.insert("client_secret_expires_at".into(), 0.into());
+    }
+    body.insert("registration_access_token".into(), registration_token.into());
+    host.log(&format!("registered client {}", record.client_id));
+    Ok(Response::json_no_store(201, &Value::Object(body)))
+}
+
+/// `GET|PUT|DELETE /oidc/register/{client_id}` (RFC 7592 §2).
+pub async fn manage<H: Host>(
+    host: &H,
+    config: &Config,
+    req: &Request,
+    client_id: &str,
+) -> Result<Response, Error> {
+    if config.initial_access_token.is_none() {
+        return Err(Error::NotFound);
+    }
+    let token = bearer(req)?;
+    // RFC 7592 §2: an unknown client and a wrong token look the same (401).
+    let record = records::client(host.store(), client_id).await?.ok_or_else(invalid_token)?;
+    let expected = record.registration_access_token_sha256.as_deref().ok_or_else(invalid_token)?;
+    if !constant_time_eq(client_secret_digest(token).as_bytes(), expected.as_bytes()) {
+        return Err(invalid_token());
+    }
+    let issuer = config.issuer_for(req);
+    match req.method.as_str() {
+        "GET" | "HEAD" => {
+            let echoed: Map<String, Value> =
+                records::read(host.store(), &registration_key(client_id))
+                    .await?
+                    .unwrap_or_default();
+            Ok(Response::json_no_store(
+                200,
+                &Value::Object(response_body(&issuer, &record, &echoed)),
+            ))
+        }
+        "PUT" => {
+            let metadata = parse_body(req)?;
+            // RFC 7592 §2.2: the request names the client, and may not set credentials.
+            if metadata.get("client_id").and_then(Value::as_str) != Some(client_id) {
+                return Err(Error::invalid_request(
+                    "client_id must match the client being updated",
+                ));
+            }
+            for forbidden in [
+                "registration_access_token",
+                "registration_client_uri",
+                "client_secret_expires_at",
+                "client_id_issued_at",
+            ] {
+                if metadata.contains_key(forbidden) {
+                    return Err(Error::invalid_request(format!("{forbidden} cannot be updated")));
+                }
+            }
+            if let Some(secret) = metadata.get("client_secret").and_then(Value::as_str) {
+                let matches = record.client_secret_sha256.as_deref().is_some_and(|h| {
+                    constant_time_eq(client_secret_digest(secret).as_bytes(), h.as_bytes())
+                });
+                if !matches {
+                    return Err(Error::invalid_request("client_secret does not match"));
+                }
+            }
+            let (mut updated, echoed) = validate(&metadata)?;
+            let had_secret = record.client_secret_sha256.is_some();
+            let wants_secret = matches!(
+                updated.token_endpoint_auth_method.as_str(),
+                "client_secret_basic" | "client_secret_post"
+            );
+            if wants_secret != had_secret {
+                return Err(metadata_error("changing between secret and secretless authentication needs a new registration"));
+            }
+            updated.client_id = record.client_id.clone();
+            updated.client_id_issued_at = record.client_id_issued_at;
+            updated.client_secret_sha256 = record.client_secret_sha256.clone();
+            updated.registration_access_token_sha256 =
+                record.registration_access_token_sha256.clone();
+            save(host, &updated, &echoed).await?;
+            Ok(Response::json_no_store(
+                200,
+                &Value::Object(response_body(&issuer, &updated, &echoed)),
+            ))
+        }
+        "DELETE" => {
+            host.store().delete(&records::client_key(client_id)).await?;
+            host.store().delete(&registration_key(client_id)).await?;
+            host.log(&format!("deleted client {client_id}"));
+            Ok(Response::new(204).with_header("cache-control", "no-store"))
+        }
+        _ => Err(Error::MethodNotAllowed { allow: "GET, PUT, DELETE" }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uri_rules() {
+        for ok in [
+            "https://app.example/cb",
+            "http://127.0.0.1:3000/cb",
+            "http://localhost/cb",
+            "http://[::1]:8080/",
+        ] {
+            assert!(check_redirect(ok, false).is_ok(), "{ok}");
+        }
+        assert!(check_redirect("com.example.app:/cb", true).is_ok());
+        for bad in [
+            "http://app.example/cb",
+            "https://app.example/cb#x",
+            "com.example.app:/cb",
+            "javascript:alert(1)",
+            "https://",
+            "no-scheme",
+            "http://127.0.0.1.evil.example/",
+        ] {
+            assert!(check_redirect(bad, false).is_err(), "{bad}");
+        }
+    }
+}

@@ -179,6 +179,12 @@ impl Ledger for MemoryLedger {
             .insert(key.to_string(), (LedgerValue::Text(new.to_string()), expires_at));
         Ok(true)
     }
+    async fn count(&self, key: &str, now: UnixTime) -> Result<u64, PortError> {
+        Ok(match self.live(key, now) {
+            Some(LedgerValue::Count(n)) => n,
+            _ => 0,
+        })
+    }
     async fn increment(
         &self,
         key: &str,

@@ -81,6 +81,9 @@ pub trait Ledger {
         expires_at: Option<UnixTime>,
     ) -> Result<bool, PortError>;
 
+    /// The current value of the counter `key` (0 if absent or expired).
+    async fn count(&self, key: &str, now: UnixTime) -> Result<u64, PortError>;
+
     /// Adds one to the counter `key` (created at 0 if absent or expired, living until
     /// `expires_at`) and returns the new count. Rate-limit windows are keys the core names.
     async fn increment(

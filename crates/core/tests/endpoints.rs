@@ -282,6 +282,9 @@ impl Ledger for RacingLedger {
         }
         self.inner.compare_and_set(key, expected, new, now, exp).await
     }
+    async fn count(&self, key: &str, now: UnixTime) -> Result<u64, PortError> {
+        self.inner.count(key, now).await
+    }
     async fn increment(&self, key: &str, now: UnixTime, exp: UnixTime) -> Result<u64, PortError> {
         self.inner.increment(key, now, exp).await
     }

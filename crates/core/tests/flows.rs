@@ -723,11 +723,12 @@ fn login_page_rules() {
         &[("req", &req), ("csrf", &csrf), ("username", EMAIL), ("password", PASSWORD)],
     ));
     assert_eq!(stranger.status, 403);
-    // Rate limit per account: 10 attempts per window.
+    // Failures count (one so far for this account), successes do not: 10 per account per window.
     for _ in 0..9 {
-        attempt(EMAIL, "wrong");
+        assert_eq!(attempt(EMAIL, "wrong").status, 400);
     }
     assert_eq!(attempt(EMAIL, PASSWORD).status, 429, "even the right password waits");
+    assert_eq!(attempt("other@example.com", "wrong").status, 400, "other accounts are not blocked");
     world.host.clock.advance(300);
     assert_eq!(attempt(EMAIL, PASSWORD).status, 303);
     // Unknown or expired request ids.

@@ -101,6 +101,10 @@ impl Ledger for DurableLedger {
             .await?;
         Ok(r["ok"].as_bool().unwrap_or(false))
     }
+    async fn count(&self, key: &str, now: UnixTime) -> Result<u64, PortError> {
+        let r = self.call(key, json!({"op": "count", "key": key, "now": now})).await?;
+        r["n"].as_u64().ok_or_else(|| PortError::new("ledger counter missing"))
+    }
     async fn increment(
         &self,
         key: &str,

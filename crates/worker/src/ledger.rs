@@ -25,6 +25,7 @@ enum Command {
     Get { key: String, now: i64 },
     Cas { key: String, expected: Option<String>, new: String, now: i64, exp: Option<i64> },
     Incr { key: String, now: i64, exp: i64 },
+    Count { key: String, now: i64 },
 }
 
 #[derive(Deserialize)]
@@ -109,6 +110,16 @@ impl LedgerObject {
                         .to_array()?,
                 };
                 json!({ "ok": !rows.is_empty() })
+            }
+            Command::Count { key, now } => {
+                let rows: Vec<Count> = self
+                    .sql
+                    .exec(
+                        "SELECT n FROM ledger WHERE k = ? AND n IS NOT NULL AND (exp IS NULL OR exp > ?)",
+                        vec![key.into(), now.into()],
+                    )?
+                    .to_array()?;
+                json!({ "n": rows.first().map(|r| r.n as u64).unwrap_or(0) })
             }
             Command::Incr { key, now, exp } => {
                 self.expire(&key, now)?;

@@ -19,9 +19,10 @@ use crate::ports::{random_bytes, Clock, Host, Ledger, Store};
 use crate::records::{self, ClientRecord, UserRecord};
 use crate::secret::constant_time_eq;
 
-/// Login attempts allowed per account and per client IP in one window.
-pub const LOGIN_ATTEMPTS_PER_ACCOUNT: u64 = 10;
-pub const LOGIN_ATTEMPTS_PER_IP: u64 = 30;
+/// Failed logins allowed per account and per client IP in one window (Auth0's brute-force
+/// protection also stops at 10 failures per account).
+pub const LOGIN_FAILURES_PER_ACCOUNT: u64 = 10;
+pub const LOGIN_FAILURES_PER_IP: u64 = 100;
 pub const LOGIN_WINDOW_SECONDS: i64 = 300;
 
 /// The message for any failed login: it never says which of the two was wrong.
@@ -299,19 +300,17 @@ pub async fn login_submit<H: Host>(
         r.status = status;
         r
     };
+    // Brute-force protection: failed attempts are counted per account and per client IP in a
+    // fixed window; at the limit even the right password waits for the window to pass.
     let now = host.clock().now();
     let window = now / LOGIN_WINDOW_SECONDS;
     let window_end = (window + 1) * LOGIN_WINDOW_SECONDS;
     let account = b64::encode(sha2::Sha256::digest(username.to_lowercase().as_bytes()));
-    let per_ip = host
-        .ledger()
-        .increment(&format!("rate:login-ip:{}:{window}", req.client_ip()), now, window_end)
-        .await?;
-    let per_account = host
-        .ledger()
-        .increment(&format!("rate:login-account:{account}:{window}"), now, window_end)
-        .await?;
-    if per_ip > LOGIN_ATTEMPTS_PER_IP || per_account > LOGIN_ATTEMPTS_PER_ACCOUNT {
+    let ip_key = format!("rate:login-ip:{}:{window}", req.client_ip());
+    let account_key = format!("rate:login-account:{account}:{window}");
+    if host.ledger().count(&ip_key, now).await? >= LOGIN_FAILURES_PER_IP
+        || host.ledger().count(&account_key, now).await? >= LOGIN_FAILURES_PER_ACCOUNT
+    {
         return Ok(retry("Too many attempts. Wait a few minutes, then try again.", 429));
     }
     let user = records::user_by_email(host.store(), &username).await?;
@@ -330,6 +329,8 @@ pub async fn login_submit<H: Host>(
         }
     };
     let Some(user) = user.filter(|_| verified) else {
+        host.ledger().increment(&ip_key, now, window_end).await?;
+        host.ledger().increment(&account_key, now, window_end).await?;
         return Ok(retry(WRONG_CREDENTIALS, 400));
     };
     let cookie = session::start(host, req, &user.user_id).await?;

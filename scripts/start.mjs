@@ -54,6 +54,10 @@ try {
   const jwks = await (await fetch(`${origin}/.well-known/jwks.json`)).json();
   const tenant = JSON.parse(tenantFile(origin));
   const line = '─'.repeat(72);
+  const tryUrl = `${origin}/authorize?` + new URLSearchParams({
+    client_id: 'demo-web', response_type: 'code', redirect_uri: 'http://127.0.0.1:3000/callback',
+    scope: 'openid profile email', state: 'demo-state', nonce: 'demo-nonce',
+  });
   console.log(`
 ${line}
  Gatehouse is running at ${origin}/   (ready in ${((Date.now() - t0) / 1000).toFixed(1)} s)
@@ -68,7 +72,11 @@ ${tenant.clients.map((c) => `   ${c.client_id.padEnd(12)} ${c.app_type.padEnd(16
    API            ${tenant.apis[0].identifier}  scopes: ${tenant.apis[0].scopes.map((s) => s.value).join(' ')}
    User           ${tenant.users[0].email} / ${tenant.users[0].password}
 
- Operator         ADMIN_TOKEN and KEY_ENCRYPTION_KEY are in .dev.vars (local only)
+ Try a login      ${tryUrl}
+                  (log in as the user below; the code lands on 127.0.0.1:3000/callback: see README)
+
+ Operator         ADMIN_TOKEN, INITIAL_ACCESS_TOKEN, KEY_ENCRYPTION_KEY are in .dev.vars (local only)
+                  ${origin}/oidc/register takes INITIAL_ACCESS_TOKEN as a Bearer token
                   npm run rotate-keys   rotate the signing keys
  State            .wrangler/state (delete it to start from scratch)
  Stop             Ctrl-C

@@ -181,8 +181,8 @@ pub fn stylesheet() -> Response {
 
 const STYLESHEET: &str = r#":root{--ink:#1d2433;--muted:#5b6477;--line:#d9dee8;--bg:#f3f5f9;--accent:#3b5bdb;--accent-ink:#fff;--danger:#c92a2a;--radius:10px}
 *{box-sizing:border-box}
-html,body{margin:0;min-height:100%}
-body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--ink);background:var(--bg);display:flex;align-items:center;justify-content:center;padding:24px}
+html,body{margin:0}
+body{min-height:100vh;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--ink);background:var(--bg);display:flex;align-items:center;justify-content:center;padding:24px}
 .card{width:100%;max-width:400px;background:#fff;border:1px solid var(--line);border-radius:14px;padding:32px;box-shadow:0 10px 30px rgba(29,36,51,.08)}
 .brand{font-weight:600;letter-spacing:.02em;color:var(--muted);margin-bottom:20px}
 .mark{color:var(--accent)}

@@ -254,6 +254,17 @@ fn check_csrf(req: &Request, pending: &AuthRequest, presented: Option<&str>) -> 
     Ok(())
 }
 
+/// A submitted hosted form: its fields and the pending request it belongs to, CSRF checked.
+async fn submitted<H: Host>(
+    host: &H,
+    req: &Request,
+) -> Result<(Params, AuthRequest, ClientRecord), Error> {
+    let params = Params::from_body(req, false).map_err(page)?;
+    let (pending, client) = pending_and_client(host, params.get("req").map_err(page)?).await?;
+    check_csrf(req, &pending, params.get("csrf").map_err(page)?)?;
+    Ok((params, pending, client))
+}
+
 /// `GET /authorize/resume?req=…`: continue after login or consent.
 pub async fn resume<H: Host>(host: &H, config: &Config, req: &Request) -> Result<Response, Error> {
     let params = Params::from_query(req).map_err(page)?;
@@ -282,9 +293,7 @@ pub async fn login_submit<H: Host>(
     config: &Config,
     req: &Request,
 ) -> Result<Response, Error> {
-    let params = Params::from_body(req, false).map_err(page)?;
-    let (mut pending, client) = pending_and_client(host, params.get("req").map_err(page)?).await?;
-    check_csrf(req, &pending, params.get("csrf").map_err(page)?)?;
+    let (params, mut pending, client) = submitted(host, req).await?;
     let target = redirect_origin(&pending.redirect_uri);
     let username = params.get("username").map_err(page)?.unwrap_or("").trim().to_string();
     let password = params.get("password").map_err(page)?.unwrap_or("");
@@ -395,9 +404,7 @@ pub async fn consent_submit<H: Host>(
     config: &Config,
     req: &Request,
 ) -> Result<Response, Error> {
-    let params = Params::from_body(req, false).map_err(page)?;
-    let (mut pending, client) = pending_and_client(host, params.get("req").map_err(page)?).await?;
-    check_csrf(req, &pending, params.get("csrf").map_err(page)?)?;
+    let (params, mut pending, client) = submitted(host, req).await?;
     let issuer = config.issuer_for(req);
     let Some(session) = session::current(host, req).await? else {
         return Ok(Response::redirect(303, &format!("/login?req={}", pending.id)));

@@ -203,10 +203,13 @@ pub async fn grant<H: Host>(
 }
 
 /// Rotates a refresh token presented by `client_id`: returns the grant and the next token.
+/// `check` runs on the grant before anything changes: a refused request (say, a wider scope)
+/// leaves the presented token current (RFC 6749 §5.2: an error response issues nothing).
 pub async fn rotate_refresh<H: Host>(
     host: &H,
     client_id: &str,
     token: &str,
+    check: impl FnOnce(&GrantRecord) -> Result<(), Error>,
 ) -> Result<(GrantRecord, String), Error> {
     let invalid = || invalid_grant("the refresh token is invalid, expired or revoked");
     let grant_id = refresh_grant_id(token).ok_or_else(invalid)?;
@@ -227,6 +230,7 @@ pub async fn rotate_refresh<H: Host>(
     if !crate::secret::constant_time_eq(record.refresh_sha256.as_bytes(), presented.as_bytes()) {
         return Err(invalid());
     }
+    check(&record)?;
     let (next, next_hash) = new_refresh_token(host, grant_id);
     let mut rotated = record.rotated_sha256.clone();
     rotated.push(record.refresh_sha256.clone());
@@ -287,6 +291,20 @@ pub async fn revoke_grant<H: Host>(host: &H, grant_id: &str) -> Result<(), Error
 /// Whether a grant was revoked (checked for access tokens).
 pub async fn is_revoked(store: &impl Store, grant_id: &str) -> Result<bool, Error> {
     Ok(store.get(&revoked_key(grant_id)).await?.is_some())
+}
+
+/// Marks every token of a deleted client revoked (RFC 7592 §2.3: the server SHOULD invalidate
+/// them): refresh tokens already fail because the client cannot authenticate; access tokens
+/// are checked against this marker.
+pub async fn revoke_client(store: &impl Store, client_id: &str) -> Result<(), Error> {
+    store
+        .put(&format!("revoked-client/{client_id}"), b"1", Some(REVOCATION_MARKER_SECONDS))
+        .await?;
+    Ok(())
+}
+
+pub async fn is_client_revoked(store: &impl Store, client_id: &str) -> Result<bool, Error> {
+    Ok(store.get(&format!("revoked-client/{client_id}")).await?.is_some())
 }
 
 /// Marks one access token revoked until it expires (RFC 7009).

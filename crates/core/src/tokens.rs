@@ -209,6 +209,11 @@ pub async fn verify_access_token<H: Host>(
             return Err(invalid_token("the token was revoked"));
         }
     }
+    if let Some(client_id) = claims.get("client_id").and_then(Value::as_str) {
+        if grant::is_client_revoked(host.store(), client_id).await? {
+            return Err(invalid_token("the client was deleted"));
+        }
+    }
     if let Some(gid) = claims.get("gid").and_then(Value::as_str) {
         if grant::is_revoked(host.store(), gid).await? {
             return Err(invalid_token("the token was revoked"));

@@ -460,11 +460,15 @@ fn refresh_tokens_rotate_and_reuse_revokes_the_grant() {
     assert_eq!(second["scope"], "openid read:messages");
     let id = verify(&world, second["id_token"].as_str().unwrap());
     assert!(id.get("nonce").is_none());
-    // A wider scope than granted is refused.
+    // A wider scope than granted is refused, and the refusal leaves the token current.
     assert_eq!(
         json(&refresh(&rt2, &[("scope", "openid write:everything")]))["error"],
         "invalid_scope"
     );
+    let r = refresh(&rt2, &[]);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let (rt1, rt2) = (rt2, json(&r)["refresh_token"].as_str().unwrap().to_string());
+    let second = json(&r);
     // Another client cannot use it.
     let r = world.call(
         form_request("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", &rt2)])
@@ -541,6 +545,16 @@ fn revocation_and_introspection() {
         &[("grant_type", "refresh_token"), ("client_id", SPA), ("refresh_token", refresh)],
     ));
     assert_eq!(json(&r)["error"], "invalid_grant");
+    // Another client's live token is refused (RFC 7009 §2.1) and stays live.
+    let code = spa_code(&world);
+    let other = json(&spa_exchange(&world, &code, VERIFIER));
+    let other_access = other["access_token"].as_str().unwrap();
+    let r = world.call(
+        form_request("/oauth/revoke", &[("token", other_access)])
+            .with_header("authorization", &basic(WEB, WEB_SECRET)),
+    );
+    assert_eq!((r.status, json(&r)["error"].as_str()), (400, Some("invalid_request")));
+    assert_eq!(introspect(other_access)["active"], true);
     // Unknown tokens: still 200 (RFC 7009 §2.2); bad hints: unsupported_token_type.
     assert_eq!(
         world.call(form_request("/oauth/revoke", &[("token", "nope"), ("client_id", SPA)])).status,
@@ -670,6 +684,10 @@ fn sessions_prompts_and_max_age() {
     // prompt=login shows the login page again.
     let mut q = SPA_QUERY.to_vec();
     q.push(("prompt", "login"));
+    assert!(location(&world.authorize(&q)).starts_with("/login?"));
+    // max_age=0 is prompt=login (OIDC Core §3.1.2.1), even right after a login.
+    let mut q = SPA_QUERY.to_vec();
+    q.push(("max_age", "0"));
     assert!(location(&world.authorize(&q)).starts_with("/login?"));
     // max_age: an old login is not good enough.
     world.host.clock.advance(120);

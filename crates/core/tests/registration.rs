@@ -158,6 +158,12 @@ fn a_registered_client_logs_in_and_can_be_read_updated_and_deleted() {
         .with_header("authorization", &basic(&client_id, &secret)),
     );
     assert_eq!(t.status, 200, "{}", String::from_utf8_lossy(&t.body));
+    let access = json(&t)["access_token"].as_str().unwrap().to_string();
+    let userinfo = |token: &str| {
+        let r = Request::from_url("GET", &absolute("/userinfo")).unwrap();
+        world.call(r.with_header("authorization", &format!("Bearer {token}"))).status
+    };
+    assert_eq!(userinfo(&access), 200);
 
     // RFC 7592 read.
     let read = manage(&world, "GET", &uri, &token, None);
@@ -207,6 +213,7 @@ fn a_registered_client_logs_in_and_can_be_read_updated_and_deleted() {
     // Delete: gone for every endpoint.
     assert_eq!(manage(&world, "DELETE", &uri, &token, None).status, 204);
     assert_eq!(manage(&world, "GET", &uri, &token, None).status, 401);
+    assert_eq!(userinfo(&access), 401, "RFC 7592 §2.3: the deleted client's tokens are invalid");
     let t = world.call(
         form_request("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", "x")])
             .with_header("authorization", &basic(&client_id, &secret)),

@@ -170,7 +170,9 @@ async fn proceed<H: Host>(
         Some(s) => records::user(host.store(), &s.user_id).await?,
         None => None,
     };
-    let too_old = |s: &Session| pending.max_age.is_some_and(|max| now - s.auth_time > max);
+    // OIDC Core §3.1.2.1: re-authenticate when the login is older than max_age seconds;
+    // max_age=0 is equivalent to prompt=login (whole seconds, so compare with >=).
+    let too_old = |s: &Session| pending.max_age.is_some_and(|max| now - s.auth_time >= max);
     let needs_login = match (&session, &user) {
         (Some(s), Some(_)) => {
             !pending.login_done && (pending.prompt.iter().any(|p| p == "login") || too_old(s))
@@ -309,17 +311,28 @@ pub async fn login_submit<H: Host>(
         r.status = status;
         r
     };
-    // Brute-force protection: failed attempts are counted per account and per client IP in a
-    // fixed window; at the limit even the right password waits for the window to pass.
+    // Brute-force protection, per account and per client IP in a fixed window: every attempt is
+    // counted atomically before the password is checked (so parallel guesses cannot all slip
+    // under the limit), and successes are counted too, so only failures use up the allowance.
     let now = host.clock().now();
     let window = now / LOGIN_WINDOW_SECONDS;
     let window_end = (window + 1) * LOGIN_WINDOW_SECONDS;
     let account = b64::encode(sha2::Sha256::digest(username.to_lowercase().as_bytes()));
-    let ip_key = format!("rate:login-ip:{}:{window}", req.client_ip());
-    let account_key = format!("rate:login-account:{account}:{window}");
-    if host.ledger().count(&ip_key, now).await? >= LOGIN_FAILURES_PER_IP
-        || host.ledger().count(&account_key, now).await? >= LOGIN_FAILURES_PER_ACCOUNT
-    {
+    let ip = req.client_ip();
+    let mut blocked = false;
+    for (subject, limit) in [
+        (format!("ip:{ip}"), LOGIN_FAILURES_PER_IP),
+        (format!("account:{account}"), LOGIN_FAILURES_PER_ACCOUNT),
+    ] {
+        let attempts = host
+            .ledger()
+            .increment(&format!("rate:login-attempts:{subject}:{window}"), now, window_end)
+            .await?;
+        let successes =
+            host.ledger().count(&format!("rate:login-successes:{subject}:{window}"), now).await?;
+        blocked |= attempts.saturating_sub(successes) > limit;
+    }
+    if blocked {
         return Ok(retry("Too many attempts. Wait a few minutes, then try again.", 429));
     }
     let user = records::user_by_email(host.store(), &username).await?;
@@ -338,10 +351,13 @@ pub async fn login_submit<H: Host>(
         }
     };
     let Some(user) = user.filter(|_| verified) else {
-        host.ledger().increment(&ip_key, now, window_end).await?;
-        host.ledger().increment(&account_key, now, window_end).await?;
         return Ok(retry(WRONG_CREDENTIALS, 400));
     };
+    for subject in [format!("ip:{ip}"), format!("account:{account}")] {
+        host.ledger()
+            .increment(&format!("rate:login-successes:{subject}:{window}"), now, window_end)
+            .await?;
+    }
     let cookie = session::start(host, req, &user.user_id).await?;
     pending.login_done = true;
     pending.save(host.store()).await?;

@@ -398,6 +398,7 @@ pub async fn manage<H: Host>(
         "DELETE" => {
             host.store().delete(&records::client_key(client_id)).await?;
             host.store().delete(&registration_key(client_id)).await?;
+            crate::grant::revoke_client(host.store(), client_id).await?;
             host.log(&format!("deleted client {client_id}"));
             Ok(Response::new(204).with_header("cache-control", "no-store"))
         }

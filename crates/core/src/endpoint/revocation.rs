@@ -1,6 +1,6 @@
 //! `POST /oauth/revoke` (RFC 7009). Revoking a refresh token ends its whole grant; revoking an
-//! access token marks it revoked until it expires. Unknown or foreign tokens still get 200
-//! (§2.2), so nothing is learned from the answer.
+//! access token marks it revoked until it expires. Unknown, expired or malformed tokens get 200
+//! (§2.2); a live token issued to another client is refused (§2.1).
 
 use serde_json::Value;
 
@@ -28,21 +28,22 @@ pub async fn revoke<H: Host>(host: &H, config: &Config, req: &Request) -> Result
             ))
         }
     }
+    let foreign = || Error::invalid_request("the token was issued to another client");
     if let Some(grant_id) = grant::refresh_grant_id(token) {
         if let Some(record) = grant::refresh_token_state(host, token).await? {
-            if record.client_id == client.client_id {
-                grant::revoke_grant(host, grant_id).await?;
+            if record.client_id != client.client_id {
+                return Err(foreign());
             }
+            grant::revoke_grant(host, grant_id).await?;
         }
     } else if let Ok(claims) = tokens::verify_access_token(host, config, &issuer, token, None).await
     {
-        let own =
-            claims.get("client_id").and_then(Value::as_str) == Some(client.client_id.as_str());
-        if let (true, Some(jti), Some(exp)) = (
-            own,
-            claims.get("jti").and_then(Value::as_str),
-            claims.get("exp").and_then(Value::as_i64),
-        ) {
+        if claims.get("client_id").and_then(Value::as_str) != Some(client.client_id.as_str()) {
+            return Err(foreign());
+        }
+        if let (Some(jti), Some(exp)) =
+            (claims.get("jti").and_then(Value::as_str), claims.get("exp").and_then(Value::as_i64))
+        {
             grant::revoke_access_token(host.store(), jti, exp - host.clock().now()).await?;
         }
     }

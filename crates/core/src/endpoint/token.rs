@@ -136,14 +136,16 @@ async fn refresh_token<H: Host>(
 ) -> Result<Response, Error> {
     let presented = params.require("refresh_token")?;
     let requested = crate::authorization::request::parse_scope(params.get("scope")?)?;
-    let (record, next) = grant::rotate_refresh(host, &client.client_id, presented).await?;
-    let scope: Vec<String> = if requested.is_empty() {
-        record.scope.clone()
-    } else if requested.iter().all(|s| record.scope.contains(s)) {
-        requested
-    } else {
-        return Err(Error::oauth(ErrorCode::InvalidScope, "the requested scope exceeds the grant"));
-    };
+    let wider = || Error::oauth(ErrorCode::InvalidScope, "the requested scope exceeds the grant");
+    let (record, next) = grant::rotate_refresh(host, &client.client_id, presented, |g| {
+        if requested.iter().all(|s| g.scope.contains(s)) {
+            Ok(())
+        } else {
+            Err(wider())
+        }
+    })
+    .await?;
+    let scope: Vec<String> = if requested.is_empty() { record.scope.clone() } else { requested };
     let user = grant::user_of(host, &record.user_id).await?;
     let api = api_of(host, record.audience.as_deref()).await?;
     let ctx = GrantContext {

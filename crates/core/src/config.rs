@@ -17,6 +17,10 @@ pub mod defaults {
     /// How long a reader may serve the signing-key set from its KV copy before re-reading the
     /// Durable Object (bounds how stale a rotation can look).
     pub const KEY_SET_CACHE_SECONDS: u64 = 600;
+    /// How long one Worker isolate reuses the key set it read (it is read on every signature and
+    /// every token check; a rotation reaches other isolates within this time, and the promoted
+    /// key was already published as "next").
+    pub const KEY_SET_ISOLATE_CACHE_SECONDS: u64 = 30;
     /// `Cache-Control: max-age` of discovery and the JWKS. Next keys are published a whole
     /// rotation ahead, so a cached JWKS already holds the key that will sign next.
     pub const METADATA_MAX_AGE_SECONDS: u64 = 600;

@@ -155,7 +155,9 @@ async fn cache<H: Host>(host: &H, text: &str) -> Result<(), PortError> {
 
 /// The key set, created on first use (exactly once, see the module docs).
 pub async fn load<H: Host>(host: &H, config: &Config) -> Result<KeySet, Error> {
-    if let Some(bytes) = host.store().get(STORE_KEY).await? {
+    if let Some(bytes) =
+        host.store().get_cached(STORE_KEY, defaults::KEY_SET_ISOLATE_CACHE_SECONDS).await?
+    {
         if let Ok(set) = KeySet::parse(&bytes) {
             return Ok(set);
         }

@@ -53,6 +53,16 @@ pub trait Store {
     async fn put(&self, key: &str, value: &[u8], ttl_seconds: Option<u64>)
         -> Result<(), PortError>;
     async fn delete(&self, key: &str) -> Result<(), PortError>;
+
+    /// Like `get`, but the host may answer from a copy up to `max_age_seconds` old (the Worker
+    /// keeps one per isolate). For data that is read on every request and changes rarely.
+    async fn get_cached(
+        &self,
+        key: &str,
+        _max_age_seconds: u64,
+    ) -> Result<Option<Vec<u8>>, PortError> {
+        self.get(key).await
+    }
 }
 
 /// The strongly consistent primitive: consume-once, compare-and-set and counters. The Worker

@@ -126,6 +126,26 @@ async fn import_jwk(key: &Jwk, alg: Algorithm, usage: &str) -> Result<CryptoKey,
     Ok(imported)
 }
 
+/// Imports an AES-GCM key once per isolate (the key-encryption key opens a signing key for every
+/// signature).
+async fn aes_key(key: &SecretBytes) -> Result<CryptoKey, PortError> {
+    use sha2::Digest;
+    let cache_key =
+        format!("aes:{}", gatehouse_core::b64::encode(sha2::Sha256::digest(key.expose())));
+    if let Some(hit) = KEY_CACHE.with(|c| c.borrow().get(&cache_key).cloned()) {
+        return Ok(hit);
+    }
+    let imported = import_raw(key.expose(), "AES-GCM", &["encrypt", "decrypt"]).await?;
+    KEY_CACHE.with(|c| {
+        let mut cache = c.borrow_mut();
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(cache_key, imported.clone());
+    });
+    Ok(imported)
+}
+
 async fn import_raw(
     key: &[u8],
     algorithm: &str,
@@ -232,7 +252,7 @@ impl Crypto for WebCrypto {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<Vec<u8>, PortError> {
-        let aes = import_raw(key.expose(), "AES-GCM", &["encrypt"]).await?;
+        let aes = aes_key(key).await?;
         let promise =
             subtle()?.encrypt_with_object_and_u8_array(&gcm_params(nonce, aad)?, &aes, plaintext);
         Ok(bytes(call("encrypt", promise).await?))
@@ -245,7 +265,7 @@ impl Crypto for WebCrypto {
         aad: &[u8],
         ciphertext: &[u8],
     ) -> Result<Option<SecretBytes>, PortError> {
-        let aes = import_raw(key.expose(), "AES-GCM", &["decrypt"]).await?;
+        let aes = aes_key(key).await?;
         let promise =
             subtle()?.decrypt_with_object_and_u8_array(&gcm_params(nonce, aad)?, &aes, ciphertext);
         let promise = promise.map_err(|e| err("decrypt", e))?;

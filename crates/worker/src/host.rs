@@ -1,5 +1,8 @@
 //! The core's ports on Cloudflare's bindings.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use gatehouse_core::http;
 use gatehouse_core::ports::{Clock, Host, HttpClient, Ledger, PortError, Rng, Store, UnixTime};
 use gatehouse_webcrypto::WebCrypto;
@@ -24,9 +27,34 @@ fn port(context: &str, e: impl std::fmt::Display) -> PortError {
 
 pub struct KvPort(KvStore);
 
+thread_local! {
+    /// Per-isolate copies for `Store::get_cached`: key → (value, when it was read, in ms).
+    static ISOLATE_CACHE: RefCell<HashMap<String, (Vec<u8>, f64)>> = RefCell::new(HashMap::new());
+}
+
 impl Store for KvPort {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
         self.0.get(key).bytes().await.map_err(|e| port("KV get", e))
+    }
+    async fn get_cached(
+        &self,
+        key: &str,
+        max_age_seconds: u64,
+    ) -> Result<Option<Vec<u8>>, PortError> {
+        let now = js_sys::Date::now();
+        let max_age_ms = max_age_seconds as f64 * 1000.0;
+        let fresh = ISOLATE_CACHE.with(|c| {
+            c.borrow().get(key).filter(|(_, at)| now - at < max_age_ms).map(|(v, _)| v.clone())
+        });
+        if fresh.is_some() {
+            return Ok(fresh);
+        }
+        let value = self.get(key).await?;
+        // Only values are kept: an absent key is read again next time.
+        if let Some(v) = &value {
+            ISOLATE_CACHE.with(|c| c.borrow_mut().insert(key.to_string(), (v.clone(), now)));
+        }
+        Ok(value)
     }
     async fn put(
         &self,
@@ -34,6 +62,8 @@ impl Store for KvPort {
         value: &[u8],
         ttl_seconds: Option<u64>,
     ) -> Result<(), PortError> {
+        // This isolate's own reads see its writes at once.
+        ISOLATE_CACHE.with(|c| c.borrow_mut().remove(key));
         let mut put = self.0.put_bytes(key, value).map_err(|e| port("KV put", e))?;
         if let Some(ttl) = ttl_seconds {
             put = put.expiration_ttl(ttl.max(KV_MIN_TTL_SECONDS));
@@ -41,19 +71,31 @@ impl Store for KvPort {
         put.execute().await.map_err(|e| port("KV put", e))
     }
     async fn delete(&self, key: &str) -> Result<(), PortError> {
+        ISOLATE_CACHE.with(|c| c.borrow_mut().remove(key));
         self.0.delete(key).await.map_err(|e| port("KV delete", e))
     }
 }
 
-/// The ledger, one Durable Object per key family (the text before the first `:`), so that
-/// unrelated families (authorization codes, refresh-token rotation, rate limits) do not queue
-/// behind one object.
+/// The ledger, sharded over Durable Objects by key family (the text before the first `:`) and a
+/// hash of the key, so that codes, grants and rate limits spread over many single-threaded
+/// objects. Every operation on one key reaches the same object, which is all exactly-once needs.
 pub struct DurableLedger(ObjectNamespace);
+
+/// Objects per key family.
+const LEDGER_SHARDS: u32 = 32;
+
+/// FNV-1a: a stable hash (a key's shard must never change between deployments).
+fn shard_of(key: &str) -> u32 {
+    let hash =
+        key.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    hash % LEDGER_SHARDS
+}
 
 impl DurableLedger {
     async fn call(&self, key: &str, command: Value) -> Result<Value, PortError> {
         let family = key.split(':').next().unwrap_or("default");
-        let stub = self.0.get_by_name(family).map_err(|e| port("ledger stub", e))?;
+        let name = format!("{family}-{}", shard_of(key));
+        let stub = self.0.get_by_name(&name).map_err(|e| port("ledger stub", e))?;
         let headers = Headers::new();
         headers.set("content-type", "application/json").map_err(|e| port("ledger", e))?;
         let mut init = RequestInit::new();

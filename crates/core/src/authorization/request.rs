@@ -50,6 +50,9 @@ pub struct AuthRequest {
     pub login_done: bool,
     /// The user answered the consent page during this request (satisfies `prompt=consent`).
     pub consent_done: bool,
+    /// Whether this request was read from the store (and so must be deleted when done).
+    #[serde(skip)]
+    pub stored: bool,
 }
 
 pub fn store_key(id: &str) -> String {
@@ -70,7 +73,9 @@ impl AuthRequest {
             return Ok(None);
         }
         let found: Option<AuthRequest> = records::read(store, &store_key(id)).await.unwrap_or(None);
-        Ok(found.filter(|r| r.created_at + PENDING_SECONDS as i64 > now))
+        Ok(found
+            .filter(|r| r.created_at + PENDING_SECONDS as i64 > now)
+            .map(|r| AuthRequest { stored: true, ..r }))
     }
 }
 

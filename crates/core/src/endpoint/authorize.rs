@@ -81,6 +81,7 @@ pub async fn authorize<H: Host>(
             created_at: host.clock().now(),
             login_done: false,
             consent_done: false,
+            stored: false,
         })
     }
     .await;
@@ -198,7 +199,9 @@ async fn proceed<H: Host>(
         return redirect_to_step(host, req, &pending, "/consent").await;
     }
     let code = grant::issue_code(host, &pending, &user.user_id, session.auth_time).await?;
-    host.store().delete(&request::store_key(&pending.id)).await?;
+    if pending.stored {
+        host.store().delete(&request::store_key(&pending.id)).await?;
+    }
     let mut response = request::respond(
         &pending.redirect_uri,
         pending.response_mode,

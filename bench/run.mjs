@@ -1,0 +1,693 @@
+// Gatehouse against oidc-provider, on this machine, with the same load tool and the same load.
+//
+//   npm run bench                     # 10 s per row and server
+//   npm run bench -- --quick          # 2 s per row and server
+//   BENCH_SECONDS=30 npm run bench    # any duration (wins over --quick)
+//   BENCH_ROWS=refresh,authcode ...   # only some rows (discovery, jwks, userinfo, introspection,
+//                                     # refresh, authcode)
+//
+// Starts the built Worker under workerd (Miniflare, tests/e2e/harness.mjs) and oidc-provider
+// (bench/oidc-provider.mjs, a child process), both on 127.0.0.1 with random ports, and configures
+// both alike (a public PKCE client, a confidential client_secret_basic client, one user). On each
+// it logs two browsers in (a real login: form, password, session cookie), takes the tokens the
+// rows need, then measures one row at a time, one server at a time: 16 connections, a short
+// warm-up, then a bounded run. Plain requests are driven by autocannon; the authorization-code
+// loop (GET authorize with the session cookie -> code -> POST token with the PKCE verifier) by 16
+// concurrent fetch workers. Only successful responses count towards rps (userinfo must return
+// the user, introspection "active": true, a refresh a new refresh token); everything else is
+// counted and described. Nothing leaves 127.0.0.1. The Worker must already be built
+// (`npm run build`); this script builds nothing.
+import autocannon from 'autocannon';
+import { fork } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { ADMIN_TOKEN, startWorker } from '../tests/e2e/harness.mjs';
+import { ROOT, WORKER_WASM, workerBuilt } from '../scripts/lib.mjs';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+for (const a of args) {
+  if (a !== '--quick') {
+    console.error(`usage: node bench/run.mjs [--quick]   (BENCH_SECONDS=n sets the seconds per row)`);
+    process.exit(2);
+  }
+}
+const QUICK = args.includes('--quick');
+const ROW_NAMES = ['discovery', 'jwks', 'userinfo', 'introspection', 'refresh', 'authcode'];
+// BENCH_ROWS=jwks,refresh measures only those rows (for looking into one).
+const only = process.env.BENCH_ROWS ? process.env.BENCH_ROWS.split(',').map((r) => r.trim()) : null;
+if (only && !only.every((r) => ROW_NAMES.includes(r))) {
+  console.error(`BENCH_ROWS: a comma-separated list of ${ROW_NAMES.join(', ')}`);
+  process.exit(2);
+}
+const SECONDS = process.env.BENCH_SECONDS ? Number(process.env.BENCH_SECONDS) : QUICK ? 2 : 10;
+if (!(SECONDS > 0 && SECONDS <= 600)) {
+  console.error(`BENCH_SECONDS must be a number of seconds in (0, 600], not ${process.env.BENCH_SECONDS}`);
+  process.exit(2);
+}
+const WARMUP_SECONDS = Math.min(1, SECONDS / 4);
+const CONNECTIONS = 16;
+/** Refresh tokens minted per server before the refresh row: one chain per connection, the rest
+ *  replace chains broken by a failed request. */
+const REFRESH_CHAINS = 64;
+const REQUEST_TIMEOUT_SECONDS = 10;
+
+const REDIRECT_URI = 'http://127.0.0.1/bench/callback';
+/** The loop's scope, and the scope that also asks for a refresh token. */
+const SCOPE = 'openid profile email';
+const SCOPE_OFFLINE = 'openid profile email offline_access';
+const USER = {
+  user_id: 'bench|ada',
+  email: 'ada@example.com',
+  email_verified: true,
+  password: 'correct horse battery staple',
+  name: 'Ada Lovelace',
+  given_name: 'Ada',
+  family_name: 'Lovelace',
+};
+const SPA = { client_id: 'bench-spa', name: 'Bench SPA' };
+const WEB = {
+  client_id: 'bench-web',
+  name: 'Bench Web App',
+  client_secret: 'bench-web-secret-' + randomBytes(24).toString('base64url'),
+};
+
+// ---- bounded in time, and always cleaned up ---------------------------------------------------
+const cleanups = [];
+async function cleanup() {
+  while (cleanups.length) {
+    try {
+      await cleanups.pop()();
+    } catch {
+      // best effort
+    }
+  }
+}
+// 6 rows x 2 servers x (warm-up + run), plus start-up and token minting.
+const BUDGET_MS = (12 * (SECONDS + WARMUP_SECONDS + REQUEST_TIMEOUT_SECONDS) + 180) * 1000;
+const watchdog = setTimeout(async () => {
+  console.error(`\n✗ the benchmark overran its ${Math.round(BUDGET_MS / 1000)} s budget; stopping`);
+  await cleanup();
+  process.exit(1);
+}, BUDGET_MS);
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, async () => {
+    await cleanup();
+    process.exit(130);
+  });
+}
+
+// ---- a minimal browser: manual redirects, a cookie jar -----------------------------------------
+class Browser {
+  jar = new Map();
+
+  cookieHeader(filter = () => true) {
+    return [...this.jar].filter(([name]) => filter(name)).map(([n, v]) => `${n}=${v}`).join('; ');
+  }
+
+  remember(res) {
+    for (const line of res.headers.getSetCookie()) {
+      const [pair, ...attrs] = line.split(';');
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      const gone =
+        attrs.some((a) => /^\s*max-age\s*=\s*(0|-\d+)\s*$/i.test(a)) ||
+        attrs.some((a) => /^\s*expires\s*=/i.test(a) && Date.parse(a.split('=')[1]) < Date.now());
+      if (gone || value === '') this.jar.delete(name);
+      else this.jar.set(name, value);
+    }
+  }
+
+  async request(url, { method = 'GET', form, headers = {} } = {}) {
+    const res = await fetch(url, {
+      method,
+      redirect: 'manual',
+      headers: {
+        ...(this.jar.size ? { cookie: this.cookieHeader() } : {}),
+        ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+        ...headers,
+      },
+      body: form ? new URLSearchParams(form).toString() : undefined,
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_SECONDS * 1000),
+    });
+    this.remember(res);
+    return res;
+  }
+}
+
+const unescapeHtml = (s) =>
+  s.replace(/&(#\d+|amp|lt|gt|quot|#x[0-9a-f]+);/gi, (m, e) =>
+    e[0] === '#'
+      ? String.fromCodePoint(e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : Number(e.slice(1)))
+      : { amp: '&', lt: '<', gt: '>', quot: '"' }[e.toLowerCase()],
+  );
+
+/** The login form on a page: its action and hidden inputs. */
+function parseLoginForm(html) {
+  const form = /<form\b[^>]*\baction="([^"]*)"[^>]*>([\s\S]*?)<\/form>/i.exec(html);
+  if (!form) throw new Error(`no form on the login page: ${html.slice(0, 200)}`);
+  const fields = {};
+  for (const input of form[2].matchAll(/<input\b[^>]*>/gi)) {
+    if (!/\btype="hidden"/i.test(input[0])) continue;
+    const name = /\bname="([^"]*)"/i.exec(input[0])?.[1];
+    const value = /\bvalue="([^"]*)"/i.exec(input[0])?.[1] ?? '';
+    if (name) fields[unescapeHtml(name)] = unescapeHtml(value);
+  }
+  return { action: unescapeHtml(form[1]), fields };
+}
+
+function pkce() {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+}
+
+function authorizeUrl(server, clientId, { challenge }, state, nonce, offline = false) {
+  const url = new URL(server.meta.authorization_endpoint);
+  url.search = new URLSearchParams({
+    response_type: 'code',
+    client_id: clientId,
+    redirect_uri: REDIRECT_URI,
+    scope: offline ? SCOPE_OFFLINE : SCOPE,
+    state,
+    nonce,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    // oidc-provider follows OIDC Core §11 to the letter: offline_access is dropped unless
+    // prompt=consent. Gatehouse (like Auth0) grants it to a client allowed refresh tokens.
+    ...(offline && server.offlineNeedsPromptConsent ? { prompt: 'consent' } : {}),
+  }).toString();
+  return url;
+}
+
+/** The code in a redirect to the client, checking state (and iss, RFC 9207, when sent). */
+function codeFrom(server, location, state) {
+  if (!location?.startsWith(REDIRECT_URI + '?')) return null;
+  const params = new URL(location).searchParams;
+  if (params.get('error')) throw new Error(`authorization error: ${params.get('error')}: ${params.get('error_description')}`);
+  if (params.get('state') !== state) throw new Error('state mismatch');
+  if (params.has('iss') && params.get('iss') !== server.meta.issuer) throw new Error('iss mismatch');
+  return params.get('code');
+}
+
+const basic = (client) =>
+  'Basic ' +
+  Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret)}`).toString('base64');
+
+async function exchangeCode(server, client, code, verifier, offline = false) {
+  const form = { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT_URI };
+  const headers = { 'content-type': 'application/x-www-form-urlencoded' };
+  if (client.client_secret) headers.authorization = basic(client);
+  else form.client_id = client.client_id;
+  const res = await fetch(server.meta.token_endpoint, {
+    method: 'POST',
+    headers,
+    body: new URLSearchParams(form).toString(),
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_SECONDS * 1000),
+  });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`token endpoint: ${res.status} ${text.slice(0, 300)}`);
+  const tokens = JSON.parse(text);
+  for (const t of ['access_token', 'id_token', ...(offline ? ['refresh_token'] : [])]) {
+    if (!tokens[t]) throw new Error(`token endpoint: no ${t} in ${text.slice(0, 300)}`);
+  }
+  return tokens;
+}
+
+/**
+ * An authorization-code + PKCE flow in `browser`, logging in (once: both servers rate-limit or
+ * at least cost a PBKDF2 per login) if the server asks, following the server's own redirects
+ * (login, consent) until it redirects to the client with a code; then the code exchange.
+ */
+async function codeFlow(server, browser, client, { offline = false } = {}) {
+  const p = pkce();
+  const state = randomBytes(12).toString('base64url');
+  const nonce = randomBytes(12).toString('base64url');
+  let url = authorizeUrl(server, client.client_id, p, state, nonce, offline);
+  let res = await browser.request(url);
+  for (let hop = 0; hop < 12; hop++) {
+    if ([301, 302, 303, 307].includes(res.status)) {
+      const location = res.headers.get('location');
+      const code = codeFrom(server, location, state);
+      await res.arrayBuffer();
+      if (code) return exchangeCode(server, client, code, p.verifier, offline);
+      url = new URL(location, url);
+      res = await browser.request(url);
+    } else if (res.status === 200 && /html/.test(res.headers.get('content-type') || '')) {
+      const { action, fields } = parseLoginForm(await res.text());
+      url = new URL(action, url);
+      res = await browser.request(url, {
+        method: 'POST',
+        form: { ...fields, username: USER.email, password: USER.password },
+      });
+    } else {
+      throw new Error(`${server.name}: unexpected ${res.status} at ${url}: ${(await res.text()).slice(0, 300)}`);
+    }
+  }
+  throw new Error(`${server.name}: too many redirects`);
+}
+
+// ---- the two servers --------------------------------------------------------------------------
+async function startGatehouse() {
+  const worker = await startWorker();
+  cleanups.push(() => worker.stop());
+  const tenant = {
+    clients: [
+      {
+        ...SPA,
+        app_type: 'spa',
+        token_endpoint_auth_method: 'none',
+        redirect_uris: [REDIRECT_URI],
+        grant_types: ['authorization_code', 'refresh_token'],
+      },
+      {
+        ...WEB,
+        app_type: 'regular_web',
+        token_endpoint_auth_method: 'client_secret_basic',
+        redirect_uris: [REDIRECT_URI],
+        grant_types: ['authorization_code', 'refresh_token'],
+      },
+    ],
+    apis: [
+      {
+        identifier: 'https://api.bench.local/',
+        name: 'Bench API',
+        scopes: [{ value: 'read:messages', description: 'Read your messages' }],
+        signing_alg: 'ES256',
+        token_lifetime_seconds: 3600,
+        allow_offline_access: true,
+      },
+    ],
+    users: [USER],
+  };
+  const res = await fetch(`${worker.origin}/admin/tenant`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(tenant),
+  });
+  if (res.status !== 200) throw new Error(`Gatehouse tenant import: ${res.status} ${await res.text()}`);
+  await res.arrayBuffer();
+  return { name: 'Gatehouse', origin: worker.origin, issuer: worker.url };
+}
+
+async function startOidcProvider() {
+  const clients = [
+    {
+      client_id: SPA.client_id,
+      token_endpoint_auth_method: 'none',
+      redirect_uris: [REDIRECT_URI],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+    },
+    {
+      client_id: WEB.client_id,
+      client_secret: WEB.client_secret,
+      token_endpoint_auth_method: 'client_secret_basic',
+      redirect_uris: [REDIRECT_URI],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+    },
+  ];
+  const child = fork(join(HERE, 'oidc-provider.mjs'), [], {
+    cwd: ROOT,
+    env: { ...process.env, NODE_ENV: 'production', BENCH_OIDC_CONFIG: JSON.stringify({ user: USER, clients }) },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+    }
+  });
+  const { issuer } = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('oidc-provider did not start within 60 s')), 60_000);
+    child.once('message', (m) => {
+      clearTimeout(timer);
+      resolve(m);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`oidc-provider exited (${code}) before it listened`));
+    });
+  });
+  return { name: 'oidc-provider', origin: new URL(issuer).origin, issuer, pid: child.pid, offlineNeedsPromptConsent: true };
+}
+
+/** Discovery, a logged-in session, and the tokens each row needs. */
+async function prepare(server) {
+  const res = await fetch(new URL('/.well-known/openid-configuration', server.origin));
+  if (res.status !== 200) throw new Error(`${server.name} discovery: ${res.status}`);
+  server.meta = await res.json();
+  for (const k of ['authorization_endpoint', 'token_endpoint', 'userinfo_endpoint', 'introspection_endpoint', 'jwks_uri']) {
+    if (!server.meta[k]) throw new Error(`${server.name} discovery has no ${k}`);
+    if (new URL(server.meta[k]).hostname !== '127.0.0.1') throw new Error(`${server.name} ${k} is not on 127.0.0.1`);
+  }
+  // Browser A: the session the authorization-code loop reuses; its tokens feed userinfo and
+  // introspection. Browser B: its own session and grants for the refresh chains, so that a refresh
+  // gone wrong (reuse detection revokes a grant) cannot touch what the other rows use.
+  const a = new Browser();
+  const spaTokens = await codeFlow(server, a, SPA, { offline: true });
+  const webTokens = await codeFlow(server, a, WEB, { offline: true });
+  server.sessionCookie = a.cookieHeader((name) => /session/i.test(name));
+  if (!server.sessionCookie) throw new Error(`${server.name}: no session cookie after login`);
+  const b = new Browser();
+  // One flow at a time: a browser runs one interaction at a time (oidc-provider keys it by cookie).
+  const chains = [];
+  while (chains.length < REFRESH_CHAINS) chains.push((await codeFlow(server, b, SPA, { offline: true })).refresh_token);
+  server.tokens = { userinfo: spaTokens.access_token, introspect: webTokens.access_token };
+  // Shared by the warm-up and the measured run: a token, once sent, is never sent again.
+  server.refreshPool = chains;
+  return server;
+}
+
+// ---- measuring --------------------------------------------------------------------------------
+function percentile(sorted, p) {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/** The rows driven by autocannon: one request shape, a check of each response. */
+function rowSpecs(server) {
+  const form = { 'content-type': 'application/x-www-form-urlencoded' };
+  return {
+    discovery: {
+      request: { method: 'GET', path: new URL(server.meta.issuer).pathname.replace(/\/$/, '') + '/.well-known/openid-configuration' },
+      ok: (status) => status === 200,
+    },
+    jwks: {
+      request: { method: 'GET', path: new URL(server.meta.jwks_uri).pathname },
+      ok: (status) => status === 200,
+    },
+    userinfo: {
+      request: {
+        method: 'GET',
+        path: new URL(server.meta.userinfo_endpoint).pathname,
+        headers: { authorization: `Bearer ${server.tokens.userinfo}` },
+      },
+      ok: (status, body) => status === 200 && body.includes(USER.email),
+    },
+    introspection: {
+      request: {
+        method: 'POST',
+        path: new URL(server.meta.introspection_endpoint).pathname,
+        headers: { ...form, authorization: basic(WEB) },
+        body: new URLSearchParams({ token: server.tokens.introspect }).toString(),
+      },
+      ok: (status, body) => status === 200 && /"active"\s*:\s*true/.test(body),
+    },
+    refresh: refreshSpec(server),
+  };
+}
+
+/**
+ * Refresh tokens rotate, so every request needs a token no request has used. Each response's new
+ * refresh token goes back into the pool the next request takes from: 16 connections keep 16
+ * grant chains going for as long as the run lasts (a client refreshing as it should). A failed
+ * request loses its chain; a spare replaces it. When no spare is left the run stops early and
+ * says so.
+ */
+function refreshSpec(server) {
+  const pool = server.refreshPool;
+  const spec = {
+    exhaustedAt: null,
+    request: {
+      method: 'POST',
+      path: new URL(server.meta.token_endpoint).pathname,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      setupRequest(req) {
+        const token = pool.shift();
+        if (token === undefined) spec.unusable++;
+        if (token === undefined && spec.exhaustedAt === null) {
+          spec.exhaustedAt = performance.now();
+          // Not from inside autocannon's request loop (nor before autocannon() has returned).
+          setImmediate(() => spec.instance?.stop());
+        }
+        req.body = new URLSearchParams({
+          grant_type: 'refresh_token',
+          client_id: SPA.client_id,
+          refresh_token: token ?? 'the-refresh-token-pool-ran-out',
+        }).toString();
+        return req;
+      },
+    },
+    ok(status, body) {
+      if (status !== 200) return false;
+      let next;
+      try {
+        next = JSON.parse(body).refresh_token;
+      } catch {
+        return false;
+      }
+      if (!next) return false;
+      pool.push(next);
+      return true;
+    },
+  };
+  return spec;
+}
+
+async function runAutocannon(server, spec, seconds) {
+  let good = 0;
+  const bad = new Map(); // "status: body" -> count
+  const request = {
+    ...spec.request,
+    onResponse(status, body) {
+      if (spec.ok(status, body)) good++;
+      else {
+        const key = `${status}: ${String(body).slice(0, 160)}`;
+        bad.set(key, (bad.get(key) || 0) + 1);
+      }
+    },
+  };
+  const started = performance.now();
+  spec.exhaustedAt = null;
+  spec.unusable = 0;
+  const result = await new Promise((resolve, reject) => {
+    spec.instance = autocannon(
+      {
+        url: server.origin,
+        connections: CONNECTIONS,
+        pipelining: 1,
+        duration: seconds,
+        timeout: REQUEST_TIMEOUT_SECONDS,
+        // autocannon acts on stop() at its next sample; sample often so that it stops soon.
+        sampleInt: 100,
+        requests: [request],
+      },
+      (err, res) => (err ? reject(err) : resolve(res)),
+    );
+  });
+  spec.instance = null;
+  const elapsed = result.duration || (performance.now() - started) / 1000;
+  return {
+    rps: good / elapsed,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    good,
+    total: result.requests.total,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    bad,
+    elapsed,
+    note:
+      spec.exhaustedAt != null
+        ? `no unused refresh token was left after ${((spec.exhaustedAt - started) / 1000).toFixed(1)} s ` +
+          `(${good} successful refreshes); the run stopped early; the ${spec.unusable} requests sent ` +
+          'meanwhile carried no valid token and count as failed'
+        : '',
+  };
+}
+
+/** The authorization-code + PKCE loop with a logged-in session: GET /authorize (session cookie)
+ *  → 302 to the client with a code → POST the token endpoint with the code_verifier. */
+async function oneCodeLoop(server) {
+  const p = pkce();
+  const state = randomBytes(12).toString('base64url');
+  const nonce = randomBytes(12).toString('base64url');
+  const res = await fetch(authorizeUrl(server, SPA.client_id, p, state, nonce), {
+    redirect: 'manual',
+    headers: { cookie: server.sessionCookie },
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_SECONDS * 1000),
+  });
+  const body = await res.text();
+  const location = res.headers.get('location');
+  const code = [302, 303].includes(res.status) ? codeFrom(server, location, state) : null;
+  if (!code) throw new Error(`authorize: ${res.status} ${location ?? body.slice(0, 160)}`);
+  await exchangeCode(server, SPA, code, p.verifier);
+}
+
+async function runCodeLoop(server, seconds) {
+  const latencies = [];
+  const bad = new Map();
+  let good = 0;
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  const workerLoop = async () => {
+    while (performance.now() < deadline) {
+      const t0 = performance.now();
+      try {
+        await oneCodeLoop(server);
+        good++;
+      } catch (e) {
+        const key = String(e.message || e).slice(0, 200);
+        bad.set(key, (bad.get(key) || 0) + 1);
+      }
+      latencies.push(performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: CONNECTIONS }, workerLoop));
+  const elapsed = (performance.now() - started) / 1000;
+  latencies.sort((x, y) => x - y);
+  const failed = [...bad.values()].reduce((s, n) => s + n, 0);
+  return {
+    rps: good / elapsed,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    good,
+    total: good + failed,
+    non2xx: failed,
+    errors: 0,
+    timeouts: 0,
+    bad,
+    elapsed,
+    note: '',
+  };
+}
+
+const ROWS = [
+  ['discovery', 'GET /.well-known/openid-configuration'],
+  ['jwks', 'GET JWKS'],
+  ['userinfo', 'GET userinfo (Bearer)'],
+  ['introspection', 'POST introspection (basic)'],
+  ['refresh', 'POST token (refresh_token)'],
+  ['authcode', 'authorize+token loop (it/s)'],
+];
+
+async function measure(server, row, seconds) {
+  if (row === 'authcode') return runCodeLoop(server, seconds);
+  return runAutocannon(server, rowSpecs(server)[row], seconds);
+}
+
+// ---- output -----------------------------------------------------------------------------------
+const fmt = (n, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+// autocannon's histogram has 1 ms resolution (whole numbers); the loop's times are exact.
+const ms = (n) => (!Number.isFinite(n) ? '-' : Number.isInteger(n) ? String(n) : n < 10 ? n.toFixed(2) : n.toFixed(1));
+const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? (a / b).toFixed(2) + '×' : '-');
+const failures = (r) => r.total - r.good + r.errors + r.timeouts;
+
+function table(rows) {
+  const header = [
+    'row',
+    'Gatehouse rps',
+    'p50 ms',
+    'p99 ms',
+    'oidc-provider rps',
+    'p50 ms',
+    'p99 ms',
+    'rps G/O',
+    'p99 G/O',
+    'G failed',
+    'O failed',
+  ];
+  const lat = (r, p) => (r.total ? ms(r[p]) : '-');
+  const failed = (r) => (failures(r) || r.note ? `${failures(r)}${r.note ? ' stopped' : ''} ✗` : '0');
+  const lines = rows.map(({ label, g, o }) => [
+    label,
+    fmt(g.rps),
+    lat(g, 'p50'),
+    lat(g, 'p99'),
+    fmt(o.rps),
+    lat(o, 'p50'),
+    lat(o, 'p99'),
+    ratio(g.rps, o.rps),
+    g.total && o.total ? ratio(g.p99, o.p99) : '-',
+    failed(g),
+    failed(o),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const render = (cells) =>
+    '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
+  const rule = '|' + widths.map((w, i) => '-'.repeat(w + 1) + (i ? ':' : '-')).join('|') + '|';
+  return [render(header), rule, ...lines.map(render)].join('\n');
+}
+
+function describeFailures(label, name, r) {
+  const out = [];
+  if (r.errors || r.timeouts) out.push(`  ${label} / ${name}: ${r.errors} connection errors, ${r.timeouts} timeouts`);
+  for (const [what, count] of [...r.bad].sort((x, y) => y[1] - x[1]).slice(0, 5)) {
+    out.push(`  ${label} / ${name}: ${count} × ${what.replace(/\s+/g, ' ')}`);
+  }
+  if (r.note) out.push(`  ${label} / ${name}: ${r.note}`);
+  return out;
+}
+
+// ---- main -------------------------------------------------------------------------------------
+async function main() {
+  if (!workerBuilt()) {
+    console.error('✗ the Worker is not built: run `npm run build` first');
+    process.exit(1);
+  }
+  const wasm = readFileSync(WORKER_WASM);
+  const pkg = (name) => JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
+  console.log(
+    `gatehouse bench: ${SECONDS} s per row and server (+${WARMUP_SECONDS} s warm-up), ${CONNECTIONS} connections; ` +
+      `node ${process.versions.node}, ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ` +
+      `miniflare ${pkg('miniflare')}, oidc-provider ${pkg('oidc-provider')}, autocannon ${pkg('autocannon')}`,
+  );
+  const [gatehouse, reference] = await Promise.all([startGatehouse(), startOidcProvider()]);
+  console.log(`Gatehouse (workerd via Miniflare) at ${gatehouse.origin}; oidc-provider (pid ${reference.pid}) at ${reference.origin}`);
+  await prepare(gatehouse);
+  await prepare(reference);
+  console.log(`logged in on both; minted ${REFRESH_CHAINS} refresh tokens each; measuring…`);
+
+  const results = [];
+  for (const [row, label] of ROWS.filter(([row]) => !only || only.includes(row))) {
+    const pair = {};
+    for (const server of [gatehouse, reference]) {
+      await measure(server, row, WARMUP_SECONDS);
+      const r = await measure(server, row, SECONDS);
+      pair[server === gatehouse ? 'g' : 'o'] = r;
+      process.stdout.write(`  ${label.padEnd(40)} ${server.name.padEnd(14)} ${fmt(r.rps).padStart(6)} /s` + (failures(r) ? `  (${failures(r)} failed)` : '') + '\n');
+    }
+    results.push({ label, ...pair });
+  }
+
+  console.log('\n' + table(results));
+  console.log(
+    [
+      '',
+      'rps: successful responses (loop: successful iterations) per second; p50/p99: latency of every request, in ms',
+      '  (autocannon, 1 ms resolution; loop: of every iteration = GET authorize + POST token, by fetch).',
+      'failed: non-2xx, bad 2xx (userinfo without the email, introspection not active, refresh without a new refresh',
+      '  token), connection errors, timeouts.',
+      `loop scope: "${SCOPE}" on both (no refresh token in the loop: oidc-provider grants offline_access only with`,
+      '  prompt=consent, which forces its consent step). Refresh: public client, rotating tokens, one chain per connection.',
+      'Gatehouse: workerd via Miniflare with local KV and SQLite Durable Object simulation; ES256 JWT access tokens.',
+      'oidc-provider: a child Node.js process, in-memory Map adapter; opaque access tokens. ID tokens: RS256 on both.',
+      'Both servers and the load generator share this machine.',
+    ].join('\n'),
+  );
+  const notes = results.flatMap(({ label, g, o }) => [...describeFailures(label, 'Gatehouse', g), ...describeFailures(label, 'oidc-provider', o)]);
+  if (notes.length) console.log('\nfailures:\n' + notes.join('\n'));
+  console.log(
+    `\nindex_bg.wasm: ${wasm.length.toLocaleString('en')} bytes raw, ${gzipSync(wasm, { level: 9 }).length.toLocaleString('en')} bytes gzip -9`,
+  );
+  return notes.length === 0;
+}
+
+let ok = false;
+try {
+  ok = await main();
+} catch (e) {
+  console.error(`\n✗ ${e.stack || e}`);
+} finally {
+  clearTimeout(watchdog);
+  await cleanup();
+}
+process.exit(ok ? 0 : 1);

@@ -628,6 +628,26 @@ function describeFailures(label, name, r) {
 }
 
 // ---- main -------------------------------------------------------------------------------------
+async function workerdFloor() {
+  const { Miniflare } = await import('miniflare');
+  const mf = new Miniflare({
+    modules: true,
+    script: 'export default { fetch() { return new Response(\'{"issuer":"x"}\', { headers: { "content-type": "application/json" } }); } }',
+    compatibilityDate: '2026-04-26',
+    host: '127.0.0.1',
+    port: 0,
+    cf: false,
+  });
+  try {
+    const url = (await mf.ready).origin + '/';
+    const { default: autocannon } = await import('autocannon');
+    const r = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS });
+    return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
+  } finally {
+    await mf.dispose();
+  }
+}
+
 async function main() {
   if (!workerBuilt()) {
     console.error('✗ the Worker is not built: run `npm run build` first');
@@ -659,6 +679,12 @@ async function main() {
   }
 
   console.log('\n' + table(results));
+  // The floor of this harness: a no-op JavaScript Worker under the same Miniflare/workerd.
+  const floor = await workerdFloor();
+  console.log(
+    `\nworkerd floor (a no-op JS Worker under the same Miniflare, 16 connections, ${SECONDS} s): ` +
+      `${fmt(floor.rps)} rps, p50 ${floor.p50} ms, p99 ${floor.p99} ms`,
+  );
   console.log(
     [
       '',

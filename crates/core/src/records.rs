@@ -299,8 +299,18 @@ pub async fn add_web_origin<H: Host>(host: &H, origin: &str, client_id: &str) ->
 }
 
 /// Whether any client allows a browser origin.
-pub async fn origin_allowed(store: &impl Store, origin: &str) -> Result<bool, Error> {
-    Ok(read::<Vec<String>>(store, &web_origin_key(origin)).await?.is_some_and(|c| !c.is_empty()))
+/// With `client_id`, whether that client lists the origin (Auth0's "Allowed Web Origins");
+/// without one (a preflight carries no body), whether any client does.
+pub async fn origin_allowed(
+    store: &impl Store,
+    origin: &str,
+    client_id: Option<&str>,
+) -> Result<bool, Error> {
+    let clients: Vec<String> = read(store, &web_origin_key(origin)).await?.unwrap_or_default();
+    Ok(match client_id {
+        Some(id) => clients.iter().any(|c| c == id),
+        None => !clients.is_empty(),
+    })
 }
 
 /// A client by id.

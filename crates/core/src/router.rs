@@ -7,6 +7,7 @@ use crate::endpoint::{
     userinfo,
 };
 use crate::error::Error;
+use crate::http::params::Params;
 use crate::http::{Request, Response};
 use crate::pages;
 use crate::ports::Host;
@@ -120,9 +121,29 @@ fn allow_origin(mut response: Response, origin: &str) -> Response {
     response
 }
 
+/// The client a browser request names: `client_id` in the body, or the id in Basic credentials.
+fn named_client(request: &Request) -> Option<String> {
+    if let Ok(params) = Params::from_body(request, true) {
+        if let Ok(Some(id)) = params.get("client_id") {
+            return Some(id.to_string());
+        }
+    }
+    let (scheme, value) = request.header("authorization")?.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(value.trim()).ok()?;
+    let (id, _) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+    Some(id.to_string())
+}
+
+/// The origin to allow, if the request's `Origin` is one the requesting client registered (or,
+/// for preflights and bearer-token calls that name no client, one some client registered).
 async fn client_origin_allowed<H: Host>(host: &H, request: &Request) -> Option<String> {
     let origin = request.header("origin")?;
-    match records::origin_allowed(host.store(), origin).await {
+    let client = if request.method == "OPTIONS" { None } else { named_client(request) };
+    match records::origin_allowed(host.store(), origin, client.as_deref()).await {
         Ok(true) => Some(origin.to_string()),
         _ => None,
     }

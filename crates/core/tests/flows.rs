@@ -849,6 +849,13 @@ fn cors_for_registered_web_origins() {
         .with_header("origin", "http://127.0.0.1:5173"),
     );
     assert_eq!(r.header("access-control-allow-origin"), Some("http://127.0.0.1:5173"));
+    // The SPA's origin is not an origin of the web client: no CORS for a request naming it.
+    let r = world.call(
+        form_request("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", "x")])
+            .with_header("authorization", &basic(WEB, WEB_SECRET))
+            .with_header("origin", "http://127.0.0.1:5173"),
+    );
+    assert!(r.header("access-control-allow-origin").is_none());
     // JSON bodies (Auth0 SDKs) are accepted at the token endpoint.
     let r = world.call(
         Request::from_url("POST", &absolute("/oauth/token"))

@@ -12,9 +12,12 @@ export function baseUrl() {
   return (process.env.GATEHOUSE_URL || `http://127.0.0.1:${process.env.PORT || 8787}`).replace(/\/$/, '');
 }
 
-/** The tenant file with {{origin}} replaced by the Worker's origin. */
-export function tenantFile(origin, file = join(ROOT, 'demo', 'tenant.json')) {
-  return readFileSync(file, 'utf8').replaceAll('{{origin}}', origin);
+/** The demo SPA's origin (npm start serves it; DEMO_PORT overrides the port). */
+export const spaOrigin = () => `http://127.0.0.1:${process.env.DEMO_PORT || 5173}`;
+
+/** The tenant file with {{origin}} (the Worker) and {{spa}} (the demo SPA) filled in. */
+export function tenantFile(origin, file = join(ROOT, 'demo', 'tenant.json'), spa = spaOrigin()) {
+  return readFileSync(file, 'utf8').replaceAll('{{origin}}', origin).replaceAll('{{spa}}', spa);
 }
 
 export async function call(method, path, body) {

@@ -5,7 +5,8 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ROOT, buildEnv, run, setup } from './lib.mjs';
 import { devVars } from './devvars.mjs';
-import { call, tenantFile } from './admin.mjs';
+import { call, spaOrigin, tenantFile } from './admin.mjs';
+import { startDemo } from './demo-server.mjs';
 
 const PORT = Number(process.env.PORT || 8787);
 const origin = `http://127.0.0.1:${PORT}`;
@@ -13,6 +14,7 @@ const t0 = Date.now();
 
 setup();
 run('node', ['scripts/build-worker.mjs', '--no-setup']);
+run('node', ['scripts/build-spa.mjs', '--no-setup']);
 const secrets = devVars();
 
 // wrangler.toml's [build] would rebuild (twice) at start; the Worker was just built.
@@ -51,6 +53,7 @@ try {
   process.env.GATEHOUSE_URL = origin;
   process.env.ADMIN_TOKEN = secrets.ADMIN_TOKEN;
   const { imported } = await call('PUT', '/admin/tenant', tenantFile(origin));
+  const demo = await startDemo({ workerOrigin: origin, port: Number(new URL(spaOrigin()).port) });
   const jwks = await (await fetch(`${origin}/.well-known/jwks.json`)).json();
   const tenant = JSON.parse(tenantFile(origin));
   const line = '─'.repeat(72);
@@ -61,6 +64,7 @@ try {
   console.log(`
 ${line}
  Gatehouse is running at ${origin}/   (ready in ${((Date.now() - t0) / 1000).toFixed(1)} s)
+ Demo SPA         ${demo.origin}/   ← open this: log in, call the API, refresh, log out
 ${line}
  Issuer           ${discovery.issuer}
  Discovery        ${origin}/.well-known/openid-configuration

@@ -65,9 +65,7 @@ if (!skipLint) {
 await must(step('core', 'cargo', ['test', '-p', 'gatehouse-core'], { count: cargoCounts }));
 await must(step('webcrypto (Chromium)', 'wasm-pack', chromeTest, { cwd: join(ROOT, 'crates/webcrypto'), count: cargoCounts }));
 await must(step('spa (Chromium)', 'wasm-pack', chromeTest, { cwd: join(ROOT, 'crates/spa'), count: cargoCounts }));
-await must(step('build: browser package', 'wasm-pack', [
-  'build', '--target', 'web', '--release', '--mode', 'no-install', '--out-dir', '../../pkg', '--out-name', 'gatehouse_spa',
-], { cwd: join(ROOT, 'crates/spa') }));
+await must(step('build: browser package', 'node', ['scripts/build-spa.mjs', '--no-setup']));
 const workerOk = (await step('build: worker', 'node', ['scripts/build-worker.mjs', '--no-setup'])) === 0;
 if (workerOk) await must(step('e2e (workerd)', 'node', ['--test', '--test-concurrency=1', 'tests/e2e/'], { count: nodeCounts }));
 else ok = false;

@@ -1,0 +1,92 @@
+// The demo SPA (www/, using the browser package from pkg/) in real headless Chromium: log in
+// through the hosted login page, call the demo API with the access token, refresh, log out.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ADMIN_TOKEN, startWorker } from './harness.mjs';
+import { launchChromium } from './browser.mjs';
+import { startDemo } from '../../scripts/demo-server.mjs';
+import { tenantFile } from '../../scripts/admin.mjs';
+import { ROOT } from '../../scripts/lib.mjs';
+
+let worker, demo, browser;
+
+before(async () => {
+  assert.ok(existsSync(join(ROOT, 'pkg', 'gatehouse_spa_bg.wasm')), 'the browser package is built (npm test builds it)');
+  worker = await startWorker();
+  demo = await startDemo({ workerOrigin: worker.origin });
+  const r = await fetch(`${worker.origin}/admin/tenant`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: tenantFile(worker.origin, undefined, demo.origin),
+  });
+  assert.equal(r.status, 200);
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await demo?.close();
+  await worker?.stop();
+});
+
+const ready = (page) => page.waitForSelector('body[data-ready="true"]', { timeout: 15000 });
+
+test('the demo SPA logs in with PKCE, calls the API, refreshes and logs out', async () => {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${demo.origin}/`);
+  await ready(page);
+  assert.equal(await page.isVisible('#login'), true);
+
+  await page.click('#login');
+  await page.waitForURL(`${worker.origin}/login?**`);
+  await page.fill('#username', 'ada@example.com');
+  await page.fill('#password', 'correct horse battery staple');
+  await Promise.all([page.waitForURL(`${demo.origin}/`), page.click('button[type=submit]')]);
+  await ready(page);
+  assert.equal(await page.textContent('#status'), 'Logged in.', await page.textContent('#status'));
+  assert.equal(await page.textContent('#name'), 'Ada Lovelace');
+  const claims = JSON.parse(await page.textContent('#user'));
+  assert.equal(claims.iss, `${worker.origin}/`);
+  assert.equal(claims.aud, 'demo-spa');
+  assert.equal(claims.email, 'ada@example.com');
+  // The code and state are gone from the address bar; the transaction is cleared.
+  assert.equal(page.url(), `${demo.origin}/`);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('gatehouse.tx.demo-spa')), null);
+
+  await page.click('#call-api');
+  await page.waitForFunction(() => document.getElementById('api-result').textContent.startsWith('HTTP'));
+  const api = await page.textContent('#api-result');
+  assert.match(api, /^HTTP 200/, api);
+  assert.match(api, /"for": "demo\|ada"/);
+
+  const before = await page.getAttribute('#token-info', 'data-jti');
+  await page.click('#refresh');
+  await page.waitForFunction((jti) => document.getElementById('token-info').dataset.jti !== jti, before);
+  // The refreshed token works too.
+  await page.evaluate(() => { document.getElementById('api-result').textContent = ''; });
+  await page.click('#call-api');
+  await page.waitForFunction(() => document.getElementById('api-result').textContent.startsWith('HTTP'));
+  assert.match(await page.textContent('#api-result'), /^HTTP 200/);
+
+  // A reload keeps the login (localStorage cache); logout ends it here and at the server.
+  await page.reload();
+  await ready(page);
+  await page.waitForSelector('#logout:not([hidden])', { timeout: 5000 });
+  const logout = page.waitForResponse((r) => r.url().startsWith(`${worker.origin}/oidc/logout`));
+  await page.click('#logout');
+  const response = await logout;
+  assert.equal(response.status(), 302);
+  assert.equal(response.headers().location, `${demo.origin}/`);
+  await page.waitForURL(`${demo.origin}/`);
+  await ready(page);
+  await page.waitForSelector('#login:not([hidden])', { timeout: 5000 });
+  assert.equal(await page.evaluate(() => Object.keys(localStorage).length), 0, 'tokens forgotten');
+  await page.click('#login');
+  await page.waitForURL(`${worker.origin}/login?**`, { timeout: 10000 });
+  assert.deepEqual(errors, []);
+  await page.close();
+});

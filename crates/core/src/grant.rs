@@ -87,8 +87,21 @@ pub async fn issue_code<H: Host>(
     Ok(code)
 }
 
-/// Redeems a code exactly once. A second presentation revokes the grant the first one started.
-pub async fn redeem_code<H: Host>(host: &H, code: &str) -> Result<CodeRecord, Error> {
+/// A code looked up but not yet used: the token endpoint checks client, redirect URI and PKCE
+/// first, so a code presented by the wrong party is refused without being burned.
+#[derive(Debug)]
+pub struct PresentedCode {
+    key: String,
+    text: String,
+    pub record: CodeRecord,
+}
+
+const REPLAYED: &str =
+    "the authorization code was already used; the tokens issued for it are revoked";
+
+/// Looks a code up. A code that was already used revokes the grant its first exchange started
+/// (RFC 6749 §4.1.2).
+pub async fn peek_code<H: Host>(host: &H, code: &str) -> Result<PresentedCode, Error> {
     if code.len() > 128 {
         return Err(invalid_grant("the authorization code is invalid"));
     }
@@ -101,28 +114,29 @@ pub async fn redeem_code<H: Host>(host: &H, code: &str) -> Result<CodeRecord, Er
         .ok_or_else(|| invalid_grant("the authorization code is invalid or expired"))?;
     if let Some(grant_id) = text.strip_prefix("used:") {
         revoke_grant(host, grant_id).await?;
-        return Err(invalid_grant(
-            "the authorization code was already used; the tokens issued for it are revoked",
-        ));
+        return Err(invalid_grant(REPLAYED));
     }
     let record: CodeRecord =
         serde_json::from_str(&text).map_err(|e| Error::Internal(format!("code record: {e}")))?;
     if record.expires_at <= now {
         return Err(invalid_grant("the authorization code is invalid or expired"));
     }
-    let used = format!("used:{}", record.grant_id);
-    if !host
-        .ledger()
-        .compare_and_set(&key, Some(&text), &used, now, Some(now + USED_CODE_SECONDS))
+    Ok(PresentedCode { key, text, record })
+}
+
+/// Uses a code, exactly once: of two concurrent exchanges one wins, and the other is a replay.
+pub async fn consume_code<H: Host>(host: &H, code: &PresentedCode) -> Result<(), Error> {
+    let now = host.clock().now();
+    let used = format!("used:{}", code.record.grant_id);
+    let ledger = host.ledger();
+    if !ledger
+        .compare_and_set(&code.key, Some(&code.text), &used, now, Some(now + USED_CODE_SECONDS))
         .await?
     {
-        // A concurrent exchange won: this one is the replay.
-        revoke_grant(host, &record.grant_id).await?;
-        return Err(invalid_grant(
-            "the authorization code was already used; the tokens issued for it are revoked",
-        ));
+        revoke_grant(host, &code.record.grant_id).await?;
+        return Err(invalid_grant(REPLAYED));
     }
-    Ok(record)
+    Ok(())
 }
 
 /// A grant with a refresh token: the family every rotation belongs to.

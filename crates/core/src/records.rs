@@ -257,21 +257,39 @@ fn check_id(kind: &str, value: &str) -> Result<(), Error> {
 
 /// Exact-match URLs: absolute, no fragment (RFC 6749 §3.1.2), https or loopback http, or a
 /// private-use scheme for native apps (RFC 8252 §7.1).
-fn check_url(kind: &str, url: &str) -> Result<(), Error> {
-    let ok = url.len() <= 2048
-        && !url.contains('#')
-        && !url.chars().any(char::is_whitespace)
-        && (url.starts_with("https://")
-            || url.starts_with("http://127.0.0.1")
-            || url.starts_with("http://localhost")
-            || url.starts_with("http://[::1]")
-            || url.split_once(":/").is_some_and(|(s, _)| s.contains('.')));
-    if !ok {
-        return Err(invalid(format!(
-            "{kind} {url:?} must be https (or loopback http), without a fragment"
-        )));
+/// A redirect URI (or any URL a client registers): absolute, no fragment (RFC 6749 §3.1.2), no
+/// user-info, https with a host, http only to a loopback host (RFC 8252 §7.3, RFC 9700 §2.6), or
+/// — for native apps — a private-use scheme containing a dot (RFC 8252 §7.1). The host is the
+/// parsed one, so `http://127.0.0.1:1@evil.example/` and `http://127.0.0.1.evil.example/` fail.
+pub fn check_registered_url(uri: &str, native: bool) -> Result<(), &'static str> {
+    if uri.len() > 2048 || uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must be at most 2048 characters, without whitespace");
     }
-    Ok(())
+    let parsed = url::Url::parse(uri).map_err(|_| "is not an absolute URI")?;
+    if parsed.fragment().is_some() || uri.contains('#') {
+        return Err("must not contain a fragment");
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("must not contain user information");
+    }
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" if parsed.host().is_some() => Ok(()),
+        "http" if loopback => Ok(()),
+        "https" | "http" => Err("must be https, or http to a loopback address"),
+        "javascript" | "data" | "file" | "vbscript" => Err("uses a forbidden scheme"),
+        scheme if native && scheme.contains('.') => Ok(()),
+        _ => Err("must be https, or http to a loopback address"),
+    }
+}
+
+fn check_url(kind: &str, url: &str) -> Result<(), Error> {
+    check_registered_url(url, true).map_err(|why| invalid(format!("{kind} {url:?} {why}")))
 }
 
 /// A web origin: `scheme://host[:port]`, nothing else.
@@ -590,6 +608,8 @@ mod tests {
         for body in [
             &br#"{"clients":[{"client_id":"a","name":"A","app_type":"spa","redirect_uris":["http://evil.example/cb"]}]}"#[..],
             br#"{"clients":[{"client_id":"a","name":"A","app_type":"spa","redirect_uris":["https://a.example/#x"]}]}"#,
+            br#"{"clients":[{"client_id":"a","name":"A","app_type":"spa","redirect_uris":["http://127.0.0.1.evil.example/"]}]}"#,
+            br#"{"clients":[{"client_id":"a","name":"A","app_type":"spa","redirect_uris":["http://127.0.0.1:1@evil.example/"]}]}"#,
             br#"{"clients":[{"client_id":"a","name":"A","app_type":"regular_web","client_secret":"short"}]}"#,
             br#"{"clients":[{"client_id":"a/b","name":"A","app_type":"spa"}]}"#,
             br#"{"users":[{"user_id":"u","email":"nope","password":"longenough"}]}"#,

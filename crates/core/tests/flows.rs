@@ -164,7 +164,19 @@ fn pkce_is_enforced() {
     let code = spa_code(&world);
     let wrong = "x".repeat(43);
     assert_eq!(json(&spa_exchange(&world, &code, &wrong))["error"], "invalid_grant");
-    // The failed attempt used the code up.
+    // Presented by another client: refused, and not burned for its rightful client.
+    let other = world.call(form_request(
+        "/oauth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", THIRD),
+            ("code", &code),
+            ("code_verifier", VERIFIER),
+        ],
+    ));
+    assert_eq!(json(&other)["error"], "invalid_grant");
+    // A wrong verifier did not use the code up either: the right one still works, once.
+    assert_eq!(spa_exchange(&world, &code, VERIFIER).status, 200);
     assert_eq!(json(&spa_exchange(&world, &code, VERIFIER))["error"], "invalid_grant");
     let code = spa_code(&world);
     let r = world.call(form_request(
@@ -749,6 +761,9 @@ fn login_page_rules() {
     assert_eq!(attempt("other@example.com", "wrong").status, 400, "other accounts are not blocked");
     world.host.clock.advance(300);
     assert_eq!(attempt(EMAIL, PASSWORD).status, 303);
+    // A pending request cannot be resumed from another browser (no flow cookie).
+    let resume = Request::from_url("GET", &absolute(&format!("/authorize/resume?req={req}"))).unwrap();
+    assert_eq!(world.call(resume).status, 403);
     // Unknown or expired request ids.
     assert_eq!(world.get("/login?req=nope").status, 400);
     assert_eq!(world.get("/login").status, 400);

@@ -46,10 +46,12 @@ pub struct AuthRequest {
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     pub created_at: UnixTime,
-    /// The user entered their password during this request (satisfies `prompt=login`, `max_age`).
-    pub login_done: bool,
-    /// The user answered the consent page during this request (satisfies `prompt=consent`).
-    pub consent_done: bool,
+    /// Who entered their password during this request (satisfies `prompt=login` and `max_age`,
+    /// but only for that same user's session).
+    pub login_user: Option<String>,
+    /// Who allowed the consent page during this request (satisfies `prompt=consent`, again only
+    /// for that user).
+    pub consent_user: Option<String>,
     /// Whether this request was read from the store (and so must be deleted when done).
     #[serde(skip)]
     pub stored: bool,

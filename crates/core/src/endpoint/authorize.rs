@@ -79,8 +79,8 @@ pub async fn authorize<H: Host>(
             max_age,
             login_hint,
             created_at: host.clock().now(),
-            login_done: false,
-            consent_done: false,
+            login_user: None,
+            consent_user: None,
             stored: false,
         })
     }
@@ -116,9 +116,11 @@ fn redirect_origin(uri: &str) -> String {
     }
 }
 
-/// Per-flow cookie binding the forms to the browser that started the request.
-fn flow_cookie(pending: &AuthRequest) -> String {
-    format!("gatehouse_tx_{}", &pending.id[..8])
+/// Per-flow cookie binding the forms and the resumption to the browser that started the
+/// request (`__Host-` prefixed on https, like the session cookie).
+fn flow_cookie(req: &Request, pending: &AuthRequest) -> String {
+    let prefix = if req.is_https() { "__Host-" } else { "" };
+    format!("{prefix}gatehouse_tx_{}", &pending.id[..8])
 }
 
 /// Consent a user gave a client, remembered per user and client.
@@ -174,9 +176,14 @@ async fn proceed<H: Host>(
     // OIDC Core §3.1.2.1: re-authenticate when the login is older than max_age seconds;
     // max_age=0 is equivalent to prompt=login (whole seconds, so compare with >=).
     let too_old = |s: &Session| pending.max_age.is_some_and(|max| now - s.auth_time >= max);
+    // What was done during this request counts only for the user who did it.
+    let by_this_user =
+        |who: &Option<String>| session.as_ref().is_some_and(|s| who.as_deref() == Some(&s.user_id));
+    let logged_in_here = by_this_user(&pending.login_user);
+    let consented_here = by_this_user(&pending.consent_user);
     let needs_login = match (&session, &user) {
         (Some(s), Some(_)) => {
-            !pending.login_done && (pending.prompt.iter().any(|p| p == "login") || too_old(s))
+            !logged_in_here && (pending.prompt.iter().any(|p| p == "login") || too_old(s))
         }
         _ => true,
     };
@@ -187,10 +194,10 @@ async fn proceed<H: Host>(
         return redirect_to_step(host, req, &pending, "/login").await;
     }
     let (Some(session), Some(user)) = (session, user) else { return Err(expired()) };
-    let wants_consent = pending.prompt.iter().any(|p| p == "consent") && !pending.consent_done;
+    let wants_consent = pending.prompt.iter().any(|p| p == "consent") && !consented_here;
     let needs_consent = wants_consent
         || (!client.is_first_party
-            && !pending.consent_done
+            && !consented_here
             && !consent_covers(host, &user, &pending).await?);
     if needs_consent {
         if prompt_none {
@@ -198,10 +205,16 @@ async fn proceed<H: Host>(
         }
         return redirect_to_step(host, req, &pending, "/consent").await;
     }
-    let code = grant::issue_code(host, &pending, &user.user_id, session.auth_time).await?;
     if pending.stored {
+        // A stored request completes once: the ledger decides, not the eventually consistent
+        // KV copy (which may still be readable elsewhere for a while after the delete).
+        let expires = pending.created_at + request::PENDING_SECONDS as i64;
+        if !host.ledger().consume_once(&format!("authreq:{}", pending.id), now, expires).await? {
+            return Err(expired());
+        }
         host.store().delete(&request::store_key(&pending.id)).await?;
     }
+    let code = grant::issue_code(host, &pending, &user.user_id, session.auth_time).await?;
     let mut response = request::respond(
         &pending.redirect_uri,
         pending.response_mode,
@@ -209,9 +222,11 @@ async fn proceed<H: Host>(
         pending.state.as_deref(),
         &[("code", &code)],
     );
-    if req.cookie(&flow_cookie(&pending)).is_some() {
-        response = response
-            .with_header("set-cookie", &session::set_cookie(req, &flow_cookie(&pending), "", 0));
+    if req.cookie(&flow_cookie(req, &pending)).is_some() {
+        response = response.with_header(
+            "set-cookie",
+            &session::set_cookie(req, &flow_cookie(req, &pending), "", 0),
+        );
     }
     Ok(response)
 }
@@ -225,7 +240,7 @@ async fn redirect_to_step<H: Host>(
     pending.save(host.store()).await?;
     let cookie = session::set_cookie(
         req,
-        &flow_cookie(pending),
+        &flow_cookie(req, pending),
         &pending.csrf,
         request::PENDING_SECONDS as i64,
     );
@@ -244,17 +259,27 @@ async fn pending_and_client<H: Host>(
     Ok((pending, client))
 }
 
+fn not_this_browser() -> Error {
+    Error::Page {
+        code: ErrorCode::AccessDenied,
+        description: "This sign-in was not started in this browser, or has expired. Go back to the application and try again.".into(),
+    }
+}
+
+/// The browser carries the flow cookie of the pending request.
+fn check_flow_cookie(req: &Request, pending: &AuthRequest) -> Result<(), Error> {
+    let cookie = req.cookie(&flow_cookie(req, pending)).unwrap_or("");
+    if !constant_time_eq(cookie.as_bytes(), pending.csrf.as_bytes()) {
+        return Err(not_this_browser());
+    }
+    Ok(())
+}
+
 /// Checks a form's CSRF token against the pending request and the browser's flow cookie.
 fn check_csrf(req: &Request, pending: &AuthRequest, presented: Option<&str>) -> Result<(), Error> {
-    let presented = presented.unwrap_or("");
-    let cookie = req.cookie(&flow_cookie(pending)).unwrap_or("");
-    if !(constant_time_eq(presented.as_bytes(), pending.csrf.as_bytes())
-        && constant_time_eq(cookie.as_bytes(), pending.csrf.as_bytes()))
-    {
-        return Err(Error::Page {
-            code: ErrorCode::AccessDenied,
-            description: "This form has expired or was not sent by this browser. Go back to the application and try again.".into(),
-        });
+    check_flow_cookie(req, pending)?;
+    if !constant_time_eq(presented.unwrap_or("").as_bytes(), pending.csrf.as_bytes()) {
+        return Err(not_this_browser());
     }
     Ok(())
 }
@@ -274,6 +299,7 @@ async fn submitted<H: Host>(
 pub async fn resume<H: Host>(host: &H, config: &Config, req: &Request) -> Result<Response, Error> {
     let params = Params::from_query(req).map_err(page)?;
     let (pending, client) = pending_and_client(host, params.get("req").map_err(page)?).await?;
+    check_flow_cookie(req, &pending)?;
     proceed(host, config, req, pending, &client).await
 }
 
@@ -362,7 +388,7 @@ pub async fn login_submit<H: Host>(
             .await?;
     }
     let cookie = session::start(host, req, &user.user_id).await?;
-    pending.login_done = true;
+    pending.login_user = Some(user.user_id.clone());
     pending.save(host.store()).await?;
     Ok(Response::redirect(303, &format!("/authorize/resume?req={}", pending.id))
         .with_header("set-cookie", &cookie))
@@ -461,7 +487,7 @@ pub async fn consent_submit<H: Host>(
         }
     }
     host.store().put(&key, &records::to_json(&consent)?, None).await?;
-    pending.consent_done = true;
+    pending.consent_user = Some(session.user_id.clone());
     let mut response = proceed(host, config, req, pending, &client).await?;
     if response.status == 302 {
         response.status = 303;

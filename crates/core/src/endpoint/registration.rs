@@ -53,36 +53,10 @@ fn invalid_token() -> Error {
     }
 }
 
-/// Loopback (any port) or https; no fragment (RFC 7591 §2, RFC 8252 §7.3). Native clients may
-/// use a private-use scheme with a dot (RFC 8252 §7.1).
+/// The shared rule for registered URLs (see `records::check_registered_url`).
 fn check_redirect(uri: &str, native: bool) -> Result<(), Error> {
-    let (scheme, rest) = uri
-        .split_once(':')
-        .ok_or_else(|| redirect_error(format!("{uri:?} is not an absolute URI")))?;
-    if uri.contains('#')
-        || uri.len() > 2048
-        || uri.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(redirect_error("redirect URIs must not contain a fragment or whitespace"));
-    }
-    let host = rest.strip_prefix("//").map(|r| r.split(['/', '?']).next().unwrap_or(""));
-    let loopback = host.is_some_and(|h| {
-        let name = h.rsplit_once(':').map(|(n, _)| n).unwrap_or(h);
-        matches!(name, "127.0.0.1" | "localhost" | "[::1]")
-    });
-    let ok = match scheme {
-        "https" => host.is_some_and(|h| !h.is_empty()),
-        "http" => loopback,
-        s => {
-            native
-                && s.contains('.')
-                && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-'))
-        }
-    };
-    if !ok {
-        return Err(redirect_error(format!("{uri:?} must be https or loopback http")));
-    }
-    Ok(())
+    records::check_registered_url(uri, native)
+        .map_err(|why| redirect_error(format!("{uri:?} {why}")))
 }
 
 fn strings(metadata: &Map<String, Value>, name: &str) -> Result<Option<Vec<String>>, Error> {
@@ -166,8 +140,8 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
         return Err(metadata_error("jwks and jwks_uri are mutually exclusive (RFC 7591 §2)"));
     }
     if let Some(uri) = &jwks_uri {
-        if !uri.starts_with("https://") && check_redirect(uri, false).is_err() {
-            return Err(metadata_error("jwks_uri must be https"));
+        if !uri.starts_with("https://") || check_redirect(uri, false).is_err() {
+            return Err(metadata_error("jwks_uri must be an https URL"));
         }
     }
     if method == "private_key_jwt" && jwks.is_none() && jwks_uri.is_none() {
@@ -417,6 +391,7 @@ mod tests {
             "http://127.0.0.1:3000/cb",
             "http://localhost/cb",
             "http://[::1]:8080/",
+            "http://[::1]/cb",
         ] {
             assert!(check_redirect(ok, false).is_ok(), "{ok}");
         }
@@ -429,6 +404,9 @@ mod tests {
             "https://",
             "no-scheme",
             "http://127.0.0.1.evil.example/",
+            "http://127.0.0.1:1@evil.example/cb",
+            "https://user:pw@app.example/cb",
+            "http://localhost.evil.com/",
         ] {
             assert!(check_redirect(bad, false).is_err(), "{bad}");
         }

@@ -82,7 +82,10 @@ async fn authorization_code<H: Host>(
     let code = params.require("code")?;
     let verifier = params.get("code_verifier")?;
     let redirect_uri = params.get("redirect_uri")?;
-    let record = grant::redeem_code(host, code).await?;
+    // Check everything before the code is used: a code presented by the wrong party (another
+    // client, a wrong verifier) is refused without being burned for its rightful client.
+    let presented = grant::peek_code(host, code).await?;
+    let record = &presented.record;
     if record.client_id != client.client_id {
         return Err(invalid_grant("the code was issued to another client"));
     }
@@ -108,8 +111,9 @@ async fn authorization_code<H: Host>(
     }
     let user = grant::user_of(host, &record.user_id).await?;
     let api = api_of(host, record.audience.as_deref()).await?;
+    grant::consume_code(host, &presented).await?;
     let refresh = if record.scope.iter().any(|s| s == "offline_access") {
-        Some(grant::start_refresh(host, &record).await?)
+        Some(grant::start_refresh(host, record).await?)
     } else {
         None
     };
@@ -136,6 +140,15 @@ async fn refresh_token<H: Host>(
 ) -> Result<Response, Error> {
     let presented = params.require("refresh_token")?;
     let requested = crate::authorization::request::parse_scope(params.get("scope")?)?;
+    // Look up what the new tokens need before rotating, so a failure here leaves the presented
+    // token current instead of rotating it into a response that never arrives.
+    let (_, current) = grant::refresh_grant_id(presented)
+        .map(|id| grant::grant(host, id))
+        .ok_or_else(|| invalid_grant("the refresh token is invalid, expired or revoked"))?
+        .await?
+        .ok_or_else(|| invalid_grant("the refresh token is invalid, expired or revoked"))?;
+    let user = grant::user_of(host, &current.user_id).await?;
+    let api = api_of(host, current.audience.as_deref()).await?;
     let wider = || Error::oauth(ErrorCode::InvalidScope, "the requested scope exceeds the grant");
     let (record, next) = grant::rotate_refresh(host, &client.client_id, presented, |g| {
         if requested.iter().all(|s| g.scope.contains(s)) {
@@ -146,8 +159,6 @@ async fn refresh_token<H: Host>(
     })
     .await?;
     let scope: Vec<String> = if requested.is_empty() { record.scope.clone() } else { requested };
-    let user = grant::user_of(host, &record.user_id).await?;
-    let api = api_of(host, record.audience.as_deref()).await?;
     let ctx = GrantContext {
         grant_id: &record.grant_id,
         client,

@@ -855,11 +855,11 @@ test('PKCE and redirect_uri are bound to the code', async () => {
     client.authorizationCodeGrant(config, a.callback, { pkceCodeVerifier: client.randomPKCECodeVerifier(), expectedState: a.state, expectedNonce: a.nonce }),
   );
   assert.deepEqual([wrong.status, wrong.error], [400, 'invalid_grant']);
-  // The code was spent by the failed attempt: guessing verifiers gets one try per code.
-  const late = await oauthError(
-    client.authorizationCodeGrant(config, a.callback, { pkceCodeVerifier: a.verifier, expectedState: a.state, expectedNonce: a.nonce }),
-  );
-  assert.deepEqual([late.status, late.error], [400, 'invalid_grant']);
+  // A refused presentation does not burn the code (whoever holds a stolen code cannot spend it
+  // for its client); the right verifier still redeems it, once. (Guessing a 256-bit verifier
+  // within the code's 60 s is hopeless.)
+  const tokens = await client.authorizationCodeGrant(config, a.callback, { pkceCodeVerifier: a.verifier, expectedState: a.state, expectedNonce: a.nonce });
+  assert.ok(tokens.access_token);
 
   // Missing verifier.
   const b = await code();

@@ -140,7 +140,14 @@ async fn private_key_jwt<H: Host>(
     if client.token_endpoint_auth_method != "private_key_jwt" {
         return Err(invalid_client("client authentication failed"));
     }
-    let keys = client_keys(host, &client).await?;
+    let kid_known = |set: &JwkSet| {
+        jws.kid().is_none_or(|kid| set.keys.iter().any(|k| k.kid.as_deref() == Some(kid)))
+    };
+    let mut keys = client_keys(host, &client, false).await?;
+    if !kid_known(&keys) && client.jwks.is_none() {
+        // An unknown kid: the client may have rotated its keys (OIDC Core §10.1.1); fetch once.
+        keys = client_keys(host, &client, true).await?;
+    }
     let payload = jws.verify(host.crypto(), &keys.keys).await.map_err(|e| match e {
         crate::jose::jws::JwsError::Port(p) => Error::Port(p),
         _ => invalid_client("the client assertion's signature does not verify"),
@@ -189,16 +196,27 @@ async fn private_key_jwt<H: Host>(
 
 use sha2::Digest;
 
+/// Where a client's fetched `jwks_uri` is cached.
+pub fn jwks_cache_key(client_id: &str) -> String {
+    format!("jwks-cache/{client_id}")
+}
+
 /// The client's verification keys: inline `jwks`, or `jwks_uri` (cached for a few minutes).
-async fn client_keys<H: Host>(host: &H, client: &ClientRecord) -> Result<JwkSet, Error> {
+async fn client_keys<H: Host>(
+    host: &H,
+    client: &ClientRecord,
+    refetch: bool,
+) -> Result<JwkSet, Error> {
     if let Some(jwks) = &client.jwks {
         return Ok(jwks.clone());
     }
     let uri = client.jwks_uri.as_deref().ok_or_else(|| invalid_client("the client has no keys"))?;
-    let cache_key = format!("jwks-cache/{}", client.client_id);
-    if let Some(bytes) = host.store().get(&cache_key).await? {
-        if let Some(set) = JwkSet::parse(&bytes) {
-            return Ok(set);
+    let cache_key = jwks_cache_key(&client.client_id);
+    if !refetch {
+        if let Some(bytes) = host.store().get(&cache_key).await? {
+            if let Some(set) = JwkSet::parse(&bytes) {
+                return Ok(set);
+            }
         }
     }
     let request = Request::from_url("GET", uri)

@@ -97,7 +97,12 @@ fn validate_issuer(issuer: &str) -> Result<String, ConfigError> {
     let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"].iter().any(|p| {
         issuer.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
     });
-    if !(issuer.starts_with("https://") || loopback) || issuer.contains(['?', '#']) {
+    // Endpoints are served at the root, so the issuer has no path (other than "/").
+    let path = issuer.splitn(4, '/').nth(3).unwrap_or("");
+    if !(issuer.starts_with("https://") || loopback)
+        || issuer.contains(['?', '#'])
+        || !path.is_empty()
+    {
         return Err(ConfigError(
             "ISSUER must be an https URL (or http on loopback) without query or fragment".into(),
         ));

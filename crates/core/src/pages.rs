@@ -161,6 +161,26 @@ pub fn consent_page(
     page(200, "Authorize", &body, form_targets)
 }
 
+/// "Log out?" — RP-Initiated Logout without an ID token hint asks the user first.
+pub fn logout_confirm_page(fields: &[(&str, &str)], form_target: &str) -> Response {
+    let hidden: String = fields
+        .iter()
+        .map(|(name, value)| {
+            format!(r#"<input type="hidden" name="{}" value="{}">"#, escape(name), escape(value))
+        })
+        .collect();
+    let body = format!(
+        r#"<h1>Log out?</h1>
+<p class="lead">An application asked to end your Gatehouse session.</p>
+<form method="post" action="/oidc/logout">
+{hidden}
+<button type="submit">Log out</button>
+</form>"#
+    );
+    let targets: Vec<&str> = if form_target.is_empty() { vec![] } else { vec![form_target] };
+    page(200, "Log out", &body, &targets)
+}
+
 /// After logout without a registered place to return to.
 pub fn logged_out_page() -> Response {
     page(

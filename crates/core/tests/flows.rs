@@ -762,7 +762,8 @@ fn login_page_rules() {
     world.host.clock.advance(300);
     assert_eq!(attempt(EMAIL, PASSWORD).status, 303);
     // A pending request cannot be resumed from another browser (no flow cookie).
-    let resume = Request::from_url("GET", &absolute(&format!("/authorize/resume?req={req}"))).unwrap();
+    let resume =
+        Request::from_url("GET", &absolute(&format!("/authorize/resume?req={req}"))).unwrap();
     assert_eq!(world.call(resume).status, 403);
     // Unknown or expired request ids.
     assert_eq!(world.get("/login?req=nope").status, 400);
@@ -836,6 +837,92 @@ fn oidc_rp_initiated_logout() {
     assert_eq!(world.get("/oidc/logout").status, 200);
     let r = world.get("/v2/logout?client_id=spa&returnTo=https%3A%2F%2Fevil.example%2F");
     assert_eq!(r.status, 400);
+
+    // Without an ID token hint, a live session is ended only after the user confirms (§2):
+    // a cross-site link or form cannot log the user out.
+    spa_code(&world);
+    let ask = world.get("/oidc/logout?client_id=spa&post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A5173%2F&state=s2");
+    assert_eq!(ask.status, 200);
+    let html = String::from_utf8(ask.body).unwrap();
+    assert!(html.contains("Log out?"));
+    let forged = world.post_form(
+        "/oidc/logout",
+        &[
+            ("client_id", SPA),
+            ("post_logout_redirect_uri", "http://127.0.0.1:5173/"),
+            ("confirm", "guess"),
+        ],
+    );
+    assert_eq!(forged.status, 200, "asked again");
+    let mut q = SPA_QUERY.to_vec();
+    q.push(("prompt", "none"));
+    assert!(
+        redirect_params(&world.authorize(&q)).get("code").unwrap().is_some(),
+        "still logged in"
+    );
+    let confirmed = world.post_form(
+        "/oidc/logout",
+        &[
+            ("confirm", &hidden(&html, "confirm")),
+            ("client_id", SPA),
+            ("post_logout_redirect_uri", "http://127.0.0.1:5173/"),
+            ("state", "s2"),
+        ],
+    );
+    assert_eq!(
+        (confirmed.status, location(&confirmed).as_str()),
+        (302, "http://127.0.0.1:5173/?state=s2")
+    );
+    assert_eq!(redirect_params(&world.authorize(&q)).get("error").unwrap(), Some("login_required"));
+}
+
+#[test]
+fn review_fixes_unauthorized_client_and_introspection_scope() {
+    let world = World::new();
+    // A client without the code grant cannot use /authorize (RFC 6749 §4.1.2.1).
+    let body = serde_json::json!({"clients": [{"client_id": "m2m", "name": "M2M", "app_type": "non_interactive",
+        "client_secret": "m2m-secret-0123456789abcdef0123456789", "grant_types": ["client_credentials"],
+        "redirect_uris": ["https://m2m.example/cb"]}]});
+    let r = world.call(
+        Request::from_url("PUT", &absolute("/admin/tenant"))
+            .unwrap()
+            .with_header("authorization", &format!("Bearer {ADMIN}"))
+            .with_header("content-type", "application/json")
+            .with_body(body.to_string()),
+    );
+    assert_eq!(r.status, 200);
+    let r = world.authorize(&[("client_id", "m2m"), ("response_type", "code"), ("state", "s")]);
+    assert_eq!(redirect_params(&r).get("error").unwrap(), Some("unauthorized_client"));
+    // A third-party confidential client learns nothing about another client's tokens.
+    let reg = world.call(
+        Request::from_url("POST", &absolute("/oidc/register"))
+            .unwrap()
+            .with_header("authorization", &format!("Bearer {INITIAL}"))
+            .with_header("content-type", "application/json")
+            .with_body(r#"{"redirect_uris":["https://rp.example/cb"]}"#),
+    );
+    let reg = json(&reg);
+    let code = spa_code(&world);
+    let access =
+        json(&spa_exchange(&world, &code, VERIFIER))["access_token"].as_str().unwrap().to_string();
+    let by = |id: &str, secret: &str| {
+        json(
+            &world.call(
+                form_request("/oauth/introspect", &[("token", &access)])
+                    .with_header("authorization", &basic(id, secret)),
+            ),
+        )["active"]
+            .clone()
+    };
+    assert_eq!(
+        by(reg["client_id"].as_str().unwrap(), reg["client_secret"].as_str().unwrap()),
+        false
+    );
+    assert_eq!(
+        by(WEB, WEB_SECRET),
+        true,
+        "first-party confidential clients (resource servers) may"
+    );
 }
 
 #[test]

@@ -181,6 +181,9 @@ impl Rng for WorkerRng {
     }
 }
 
+/// The largest outbound response read (a client's JWKS is far smaller).
+const MAX_FETCH_BYTES: usize = 256 * 1024;
+
 /// Outbound `fetch`.
 pub struct WorkerHttp;
 
@@ -192,18 +195,33 @@ impl HttpClient for WorkerHttp {
         }
         let method = Method::from(request.method.clone());
         let mut init = RequestInit::new();
-        init.with_method(method).with_headers(headers);
+        // Fetched URLs are registered ones: a redirect elsewhere is not followed.
+        init.with_method(method)
+            .with_headers(headers)
+            .with_redirect(worker::RequestRedirect::Manual);
         if !request.body.is_empty() {
             init.with_body(Some(js_sys::Uint8Array::from(request.body.as_slice()).into()));
         }
         let outbound =
             Request::new_with_init(&request.url(), &init).map_err(|e| port("fetch", e))?;
         let mut response = Fetch::Request(outbound).send().await.map_err(|e| port("fetch", e))?;
+        let declared = response
+            .headers()
+            .get("content-length")
+            .ok()
+            .flatten()
+            .and_then(|l| l.parse::<usize>().ok());
+        if declared.is_some_and(|len| len > MAX_FETCH_BYTES) {
+            return Err(PortError::new("response too large"));
+        }
         let mut out = http::Response::new(response.status_code());
         for (name, value) in response.headers().entries() {
             out.headers.push((name, value));
         }
         out.body = response.bytes().await.map_err(|e| port("fetch body", e))?;
+        if out.body.len() > MAX_FETCH_BYTES {
+            return Err(PortError::new("response too large"));
+        }
         Ok(out)
     }
 }

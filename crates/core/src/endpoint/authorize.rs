@@ -53,6 +53,13 @@ pub async fn authorize<H: Host>(
     }
     let checked = async {
         request::check_response_type(&params)?;
+        // RFC 6749 §4.1.2.1: a client not allowed the code grant gets unauthorized_client.
+        if !client.allows_grant("authorization_code") {
+            return Err(Error::oauth(
+                ErrorCode::UnauthorizedClient,
+                "the client may not use the authorization code grant",
+            ));
+        }
         request::check_request_objects(&params)?;
         let state = request::check_text(&params, "state", 2048)?;
         let nonce = request::check_text(&params, "nonce", 512)?;

@@ -1,6 +1,7 @@
 //! `POST /oauth/introspect` (RFC 7662). Callers authenticate as confidential clients. Anything
 //! unknown, expired, revoked or malformed is `{"active": false}` (§2.2); a refresh token is
-//! described only to the client it was issued to.
+//! described only to the client it was issued to, and third-party clients learn only about
+//! their own access tokens (§4).
 
 use serde_json::{json, Map, Value};
 
@@ -53,6 +54,12 @@ pub async fn introspect<H: Host>(
     let Ok(claims) = tokens::verify_access_token(host, config, &issuer, token, None).await else {
         return inactive();
     };
+    // RFC 7662 §4: a third-party client learns about its own tokens only; first-party
+    // confidential clients (the operator's resource servers) about any.
+    let own = claims.get("client_id").and_then(Value::as_str) == Some(client.client_id.as_str());
+    if !own && !client.is_first_party {
+        return inactive();
+    }
     let mut body = Map::new();
     body.insert("active".into(), true.into());
     body.insert("token_type".into(), "access_token".into());

@@ -11,7 +11,9 @@ use crate::http::{Request, Response};
 use crate::pages;
 use crate::ports::Host;
 use crate::records::{self, ClientRecord};
+use crate::secret::constant_time_eq;
 use crate::tokens;
+use sha2::{Digest, Sha256};
 
 fn refuse(description: &str) -> Error {
     Error::Page { code: ErrorCode::InvalidRequest, description: description.into() }
@@ -28,6 +30,18 @@ fn params_of(req: &Request) -> Result<Params, Error> {
 
 async fn client_of<H: Host>(host: &H, id: &str) -> Result<ClientRecord, Error> {
     records::client(host.store(), id).await?.ok_or_else(|| refuse("unknown client"))
+}
+
+/// The anti-CSRF value of the logout confirmation: a hash of the session cookie, which a
+/// cross-site page cannot read.
+fn confirmation(session_id: &str) -> String {
+    crate::b64::encode(Sha256::digest(format!("logout:{session_id}").as_bytes()))
+}
+
+fn origin_of(url: &str) -> String {
+    url.split_once("://")
+        .map(|(s, rest)| format!("{s}://{}", rest.split(['/', '?']).next().unwrap_or("")))
+        .unwrap_or_default()
 }
 
 fn allowed(client: &ClientRecord, url: &str) -> bool {
@@ -75,13 +89,40 @@ pub async fn oidc_logout<H: Host>(
     let redirect = params
         .get("post_logout_redirect_uri")
         .map_err(|_| refuse("post_logout_redirect_uri is repeated"))?;
-    let Some(redirect) = redirect else { return finish(host, req, None).await };
-    let client_id = client_id
-        .ok_or_else(|| refuse("post_logout_redirect_uri needs id_token_hint or client_id"))?;
-    let client = client_of(host, &client_id).await?;
-    if !allowed(&client, redirect) {
-        return Err(refuse("post_logout_redirect_uri is not registered for this client"));
+    if let Some(redirect) = redirect {
+        let id = client_id
+            .as_deref()
+            .ok_or_else(|| refuse("post_logout_redirect_uri needs id_token_hint or client_id"))?;
+        if !allowed(&client_of(host, id).await?, redirect) {
+            return Err(refuse("post_logout_redirect_uri is not registered for this client"));
+        }
     }
+    // §2: without an ID token hint, the request may not come from the user's RP; ask the user
+    // (a form bound to the session) before ending a live session.
+    let hinted = params.get("id_token_hint").ok().flatten().is_some();
+    let live = !hinted && session::current(host, req).await?.is_some();
+    let session_id = req.cookie(session::cookie_name(req)).filter(|_| live);
+    if let Some(session_id) = session_id {
+        let expected = confirmation(session_id);
+        let confirmed = params
+            .get("confirm")
+            .ok()
+            .flatten()
+            .is_some_and(|c| constant_time_eq(c.as_bytes(), expected.as_bytes()));
+        if !(req.method == "POST" && confirmed) {
+            let mut fields: Vec<(&str, &str)> = vec![("confirm", expected.as_str())];
+            for name in ["client_id", "post_logout_redirect_uri", "state"] {
+                if let Some(v) = params.get(name).ok().flatten() {
+                    fields.push((name, v));
+                }
+            }
+            return Ok(pages::logout_confirm_page(
+                &fields,
+                &redirect.map(origin_of).unwrap_or_default(),
+            ));
+        }
+    }
+    let Some(redirect) = redirect else { return finish(host, req, None).await };
     let location = match params.get("state").map_err(|_| refuse("state is repeated"))? {
         Some(state) => format!(
             "{redirect}{}{}",

@@ -250,6 +250,8 @@ async fn save<H: Host>(
     record: &ClientRecord,
     echoed: &Map<String, Value>,
 ) -> Result<(), Error> {
+    // New keys take effect at once.
+    host.store().delete(&crate::client_auth::jwks_cache_key(&record.client_id)).await?;
     host.store()
         .put(&records::client_key(&record.client_id), &records::to_json(record)?, None)
         .await?;
@@ -373,6 +375,7 @@ pub async fn manage<H: Host>(
             host.store().delete(&records::client_key(client_id)).await?;
             host.store().delete(&registration_key(client_id)).await?;
             crate::grant::revoke_client(host.store(), client_id).await?;
+            host.store().delete(&crate::client_auth::jwks_cache_key(client_id)).await?;
             host.log(&format!("deleted client {client_id}"));
             Ok(Response::new(204).with_header("cache-control", "no-store"))
         }

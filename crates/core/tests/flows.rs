@@ -753,18 +753,22 @@ fn login_page_rules() {
         &[("req", &req), ("csrf", &csrf), ("username", EMAIL), ("password", PASSWORD)],
     ));
     assert_eq!(stranger.status, 403);
+    // A pending request cannot be resumed from another browser (no flow cookie).
+    let resume =
+        Request::from_url("GET", &absolute(&format!("/authorize/resume?req={req}"))).unwrap();
+    assert_eq!(world.call(resume).status, 403);
     // Failures count (one so far for this account), successes do not: 10 per account per window.
     for _ in 0..9 {
         assert_eq!(attempt(EMAIL, "wrong").status, 400);
     }
     assert_eq!(attempt(EMAIL, PASSWORD).status, 429, "even the right password waits");
     assert_eq!(attempt("other@example.com", "wrong").status, 400, "other accounts are not blocked");
+    // The next window still counts the previous one's failures; the one after that is clear.
     world.host.clock.advance(300);
-    assert_eq!(attempt(EMAIL, PASSWORD).status, 303);
-    // A pending request cannot be resumed from another browser (no flow cookie).
-    let resume =
-        Request::from_url("GET", &absolute(&format!("/authorize/resume?req={req}"))).unwrap();
-    assert_eq!(world.call(resume).status, 403);
+    assert_eq!(attempt(EMAIL, PASSWORD).status, 429);
+    world.host.clock.advance(300);
+    // (The pending request has expired by now: start another.)
+    assert_eq!(world.login_from(&world.authorize(SPA_QUERY), EMAIL, PASSWORD).status, 303);
     // Unknown or expired request ids.
     assert_eq!(world.get("/login?req=nope").status, 400);
     assert_eq!(world.get("/login").status, 400);

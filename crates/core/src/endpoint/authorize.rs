@@ -347,12 +347,14 @@ pub async fn login_submit<H: Host>(
         r.status = status;
         r
     };
-    // Brute-force protection, per account and per client IP in a fixed window: every attempt is
-    // counted atomically before the password is checked (so parallel guesses cannot all slip
-    // under the limit), and successes are counted too, so only failures use up the allowance.
+    // Brute-force protection, per account and per client IP: every attempt is counted
+    // atomically before the password is checked (so parallel guesses cannot all slip under the
+    // limit), successes are counted too (only failures use up the allowance), and the previous
+    // window's failures still count, so the allowance does not reset at a window boundary.
     let now = host.clock().now();
     let window = now / LOGIN_WINDOW_SECONDS;
     let window_end = (window + 1) * LOGIN_WINDOW_SECONDS;
+    let keep_until = window_end + LOGIN_WINDOW_SECONDS;
     let account = b64::encode(sha2::Sha256::digest(username.to_lowercase().as_bytes()));
     let ip = req.client_ip();
     let mut blocked = false;
@@ -360,13 +362,15 @@ pub async fn login_submit<H: Host>(
         (format!("ip:{ip}"), LOGIN_FAILURES_PER_IP),
         (format!("account:{account}"), LOGIN_FAILURES_PER_ACCOUNT),
     ] {
-        let attempts = host
-            .ledger()
-            .increment(&format!("rate:login-attempts:{subject}:{window}"), now, window_end)
-            .await?;
-        let successes =
-            host.ledger().count(&format!("rate:login-successes:{subject}:{window}"), now).await?;
-        blocked |= attempts.saturating_sub(successes) > limit;
+        let key = |kind: &str, w: i64| format!("rate:login-{kind}:{subject}:{w}");
+        let ledger = host.ledger();
+        let attempts = ledger.increment(&key("attempts", window), now, keep_until).await?;
+        let successes = ledger.count(&key("successes", window), now).await?;
+        let previous = ledger
+            .count(&key("attempts", window - 1), now)
+            .await?
+            .saturating_sub(ledger.count(&key("successes", window - 1), now).await?);
+        blocked |= attempts.saturating_sub(successes) + previous > limit;
     }
     if blocked {
         return Ok(retry("Too many attempts. Wait a few minutes, then try again.", 429));
@@ -391,7 +395,7 @@ pub async fn login_submit<H: Host>(
     };
     for subject in [format!("ip:{ip}"), format!("account:{account}")] {
         host.ledger()
-            .increment(&format!("rate:login-successes:{subject}:{window}"), now, window_end)
+            .increment(&format!("rate:login-successes:{subject}:{window}"), now, keep_until)
             .await?;
     }
     let cookie = session::start(host, req, &user.user_id).await?;

@@ -52,7 +52,7 @@ fn get(object: &JsValue, name: &str) -> JsValue {
 }
 
 /// `scope` with `openid` always, and `offline_access` when refresh tokens are used.
-fn normalize_scope(scope: Option<String>, refresh: bool) -> String {
+pub fn normalize_scope(scope: Option<String>, refresh: bool) -> String {
     let mut scopes: Vec<String> = vec!["openid".into()];
     for s in
         scope.unwrap_or_else(|| "openid profile email".into()).split(' ').filter(|s| !s.is_empty())

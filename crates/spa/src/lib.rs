@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod browser;
-mod client;
+pub mod client;
 pub mod id_token;
 
 pub use client::{create_gatehouse_client, GatehouseClient};

@@ -20,8 +20,9 @@ use web_sys::{CryptoKey, SubtleCrypto};
 /// port does (TOOLCHAIN.md).
 pub const MAX_PBKDF2_ITERATIONS: u32 = 100_000;
 
-/// Imported keys stay cached for the life of the isolate, keyed by `kid` (an RFC 7638
-/// thumbprint, so one kid is one key) and use. Import costs 22–78 µs; signing 23 µs.
+/// Imported keys stay cached for the life of the isolate, keyed by use, algorithm and the RFC 7638
+/// thumbprint of the key material — never by `kid`, which a client chooses: two clients' keys
+/// with the same `kid` must not share a cache entry. Import costs 22–78 µs; signing 23 µs.
 const CACHE_LIMIT: usize = 64;
 
 thread_local! {
@@ -100,7 +101,8 @@ fn jwk_object(key: &Jwk) -> Result<Object, PortError> {
 }
 
 async fn import_jwk(key: &Jwk, alg: Algorithm, usage: &str) -> Result<CryptoKey, PortError> {
-    let cache_key = key.kid.as_ref().map(|kid| format!("{usage}:{}:{kid}", alg.as_str()));
+    // The thumbprint covers the public members; a private key is identified by them too.
+    let cache_key = key.thumbprint().map(|t| format!("{usage}:{}:{t}", alg.as_str()));
     if let Some(cache_key) = &cache_key {
         if let Some(hit) = KEY_CACHE.with(|c| c.borrow().get(cache_key).cloned()) {
             return Ok(hit);

@@ -170,3 +170,30 @@ async fn the_key_set_signs_on_webcrypto() {
         assert_eq!(payload, br#"{"iss":"x"}"#);
     }
 }
+
+// Imported keys are cached by their material, never by the client-chosen kid: a second key
+// with the same kid is a different key.
+#[wasm_bindgen_test]
+async fn the_key_cache_is_not_fooled_by_a_shared_kid() {
+    let a = Jwk {
+        kid: Some("same".into()),
+        ..RustCrypto.generate_signing_key(Algorithm::ES256, [1; 32]).await.unwrap()
+    };
+    let b = Jwk {
+        kid: Some("same".into()),
+        ..RustCrypto.generate_signing_key(Algorithm::ES256, [2; 32]).await.unwrap()
+    };
+    let by_a = RustCrypto.sign(&a, Algorithm::ES256, b"msg").await.unwrap();
+    let by_b = RustCrypto.sign(&b, Algorithm::ES256, b"msg").await.unwrap();
+    assert!(WebCrypto.verify(&a.to_public(), Algorithm::ES256, b"msg", &by_a).await.unwrap());
+    assert!(
+        !WebCrypto.verify(&b.to_public(), Algorithm::ES256, b"msg", &by_a).await.unwrap(),
+        "A's signature is not B's"
+    );
+    assert!(WebCrypto.verify(&b.to_public(), Algorithm::ES256, b"msg", &by_b).await.unwrap());
+    // And for signing: each private key signs as itself.
+    let signed = WebCrypto.sign(&b, Algorithm::ES256, b"msg").await.unwrap();
+    assert!(RustCrypto.verify(&b.to_public(), Algorithm::ES256, b"msg", &signed).await.unwrap());
+    let signed = WebCrypto.sign(&a, Algorithm::ES256, b"msg").await.unwrap();
+    assert!(RustCrypto.verify(&a.to_public(), Algorithm::ES256, b"msg", &signed).await.unwrap());
+}

@@ -12,10 +12,16 @@ export const DEMO_API = 'https://api.gatehouse.local/';
 
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.svg': 'image/svg+xml', '.json': 'application/json' };
 
-/** Starts the demo on 127.0.0.1:`port` (0: any) against the Worker at `workerOrigin`. */
+/** Starts the demo on 127.0.0.1:`port` (0: any) against the Worker at `workerOrigin` (or the
+ *  one given later to `setWorker`). */
 export async function startDemo({ workerOrigin, port = 0 }) {
-  const issuer = `${workerOrigin}/`;
-  const jwks = jose.createRemoteJWKSet(new URL('/.well-known/jwks.json', workerOrigin));
+  let issuer, jwks;
+  const setWorker = (origin) => {
+    workerOrigin = origin;
+    issuer = `${origin}/`;
+    jwks = jose.createRemoteJWKSet(new URL('/.well-known/jwks.json', origin));
+  };
+  if (workerOrigin) setWorker(workerOrigin);
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, 'http://demo');
     try {
@@ -62,7 +68,7 @@ export async function startDemo({ workerOrigin, port = 0 }) {
 
   await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
   const origin = `http://127.0.0.1:${server.address().port}`;
-  return { origin, close: () => new Promise((resolve) => server.close(resolve)) };
+  return { origin, setWorker, close: () => new Promise((resolve) => server.close(resolve)) };
 }
 
 function send(res, status, type, body, headers = {}) {

@@ -1,6 +1,6 @@
 // The demo SPA: three calls to log in (createGatehouseClient, loginWithRedirect,
 // handleRedirectCallback), then getTokenSilently / fetch to call the API.
-import init, { createGatehouseClient } from '/pkg/gatehouse_spa.js';
+import init, { createCookieSession, createGatehouseClient } from '/pkg/gatehouse_spa.js';
 
 const $ = (id) => document.getElementById(id);
 const status = (text, error = false) => {
@@ -25,14 +25,27 @@ async function showToken(token) {
   $('token-info').dataset.jti = claims.jti;
 }
 
+const cookies = createCookieSession({ domain: config.domain });
+let mode = 'none';
+
 async function render() {
   const user = await auth.getUser();
-  const signedIn = Boolean(user);
+  const cookieState = user ? { authenticated: false } : await cookies.session().catch(() => ({ authenticated: false }));
+  mode = user ? 'pkce' : cookieState.authenticated ? 'cookie' : 'none';
+  const signedIn = mode !== 'none';
   $('welcome').hidden = signedIn;
-  $('app').hidden = !signedIn;
+  $('app').hidden = mode !== 'pkce';
+  $('cookie-app').hidden = mode !== 'cookie';
   $('login').hidden = signedIn;
+  $('login-cookie').hidden = signedIn;
   $('logout').hidden = !signedIn;
   $('who').hidden = !signedIn;
+  document.body.dataset.mode = mode;
+  if (mode === 'cookie') {
+    $('who').textContent = cookieState.user.email;
+    $('cookie-user').textContent = JSON.stringify(cookieState.user, null, 2);
+    return;
+  }
   if (!signedIn) return;
   $('who').textContent = user.email;
   $('name').textContent = user.name || user.sub;
@@ -43,7 +56,15 @@ async function render() {
 }
 
 $('login').onclick = () => auth.loginWithRedirect();
-$('logout').onclick = () => auth.logout({ returnTo: `${location.origin}/` });
+$('login-cookie').onclick = () => cookies.login(`${location.origin}/`);
+$('logout').onclick = () =>
+  mode === 'cookie' ? cookies.logout(`${location.origin}/`) : auth.logout({ returnTo: `${location.origin}/` });
+$('cookie-call-api').onclick = async () => {
+  status('Calling the API through the Worker…');
+  const res = await cookies.fetch('/messages');
+  $('cookie-api-result').textContent = `HTTP ${res.status}\n` + JSON.stringify(await res.json(), null, 2);
+  status(res.ok ? 'The Worker called the API with the session\'s access token.' : 'The call was refused.', !res.ok);
+};
 $('call-api').onclick = async () => {
   status('Calling the API…');
   const res = await auth.fetch('/api/messages');

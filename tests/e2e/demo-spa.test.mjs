@@ -14,8 +14,17 @@ let worker, demo, browser;
 
 before(async () => {
   assert.ok(existsSync(join(ROOT, 'pkg', 'gatehouse_spa_bg.wasm')), 'the browser package is built (npm test builds it)');
-  worker = await startWorker();
-  demo = await startDemo({ workerOrigin: worker.origin });
+  // The demo first (the Worker proxies its cookie-session API calls to it), then the Worker.
+  demo = await startDemo({});
+  worker = await startWorker({
+    vars: {
+      BFF_CLIENT_ID: 'demo-bff',
+      BFF_API_URL: `${demo.origin}/api/`,
+      BFF_AUDIENCE: 'https://api.gatehouse.local/',
+      BFF_SCOPE: 'openid profile email offline_access read:messages',
+    },
+  });
+  demo.setWorker(worker.origin);
   const r = await fetch(`${worker.origin}/admin/tenant`, {
     method: 'PUT',
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
@@ -34,7 +43,7 @@ after(async () => {
 const ready = (page) => page.waitForSelector('body[data-ready="true"]', { timeout: 15000 });
 
 test('the demo SPA logs in with PKCE, calls the API, refreshes and logs out', async () => {
-  const page = await browser.newPage();
+  const page = await (await browser.newContext()).newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   await page.goto(`${demo.origin}/`);
@@ -89,4 +98,56 @@ test('the demo SPA logs in with PKCE, calls the API, refreshes and logs out', as
   await page.waitForURL(`${worker.origin}/login?**`, { timeout: 10000 });
   assert.deepEqual(errors, []);
   await page.close();
+});
+
+test('cookie mode: the Worker holds the tokens; the page gets an HttpOnly cookie and calls the API through it', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${demo.origin}/`);
+  await ready(page);
+  await page.click('#login-cookie');
+  await page.waitForURL(`${worker.origin}/login?**`);
+  await page.fill('#username', 'ada@example.com');
+  await page.fill('#password', 'correct horse battery staple');
+  await Promise.all([page.waitForURL(`${demo.origin}/`), page.click('button[type=submit]')]);
+  await ready(page);
+  await page.waitForSelector('body[data-mode="cookie"]', { timeout: 10000 });
+  const user = JSON.parse(await page.textContent('#cookie-user'));
+  assert.equal(user.email, 'ada@example.com');
+  assert.equal(user.sub, 'demo|ada');
+  // No token reached the page: nothing in web storage, and the session cookie is HttpOnly.
+  assert.equal(await page.evaluate(() => localStorage.length + sessionStorage.length), 0);
+  const cookie = (await context.cookies(worker.origin)).find((c) => c.name === 'gatehouse_bff');
+  assert.ok(cookie, 'the session cookie is set');
+  assert.equal(cookie.httpOnly, true);
+  assert.equal(cookie.sameSite, 'Lax');
+
+  await page.click('#cookie-call-api');
+  await page.waitForFunction(() => document.getElementById('cookie-api-result').textContent.startsWith('HTTP'));
+  const api = await page.textContent('#cookie-api-result');
+  assert.match(api, /^HTTP 200/, api);
+  assert.match(api, /"client": "demo-bff"/);
+
+  // CSRF: the cookie alone is not enough; the Gatehouse-CSRF header is required, and a foreign
+  // origin gets no CORS permission to add it.
+  const jar = `gatehouse_bff=${cookie.value}`;
+  const bare = await fetch(`${worker.origin}/bff/api/messages`, { headers: { cookie: jar } });
+  assert.equal(bare.status, 403);
+  const preflight = await fetch(`${worker.origin}/bff/api/messages`, {
+    method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-headers': 'gatehouse-csrf' },
+  });
+  assert.equal(preflight.headers.get('access-control-allow-origin'), null);
+  const ok = await fetch(`${worker.origin}/bff/session`, { headers: { cookie: jar, 'gatehouse-csrf': '1' } });
+  assert.equal((await ok.json()).authenticated, true);
+
+  // Logout: the Worker forgets the session and the refresh token, then RP-initiated logout.
+  const logout = page.waitForResponse((r) => r.url().startsWith(`${worker.origin}/oidc/logout`));
+  await page.click('#logout');
+  assert.equal((await logout).status(), 302);
+  await page.waitForURL(`${demo.origin}/`);
+  await ready(page);
+  await page.waitForSelector('body[data-mode="none"]', { timeout: 10000 });
+  const after = await fetch(`${worker.origin}/bff/session`, { headers: { cookie: jar, 'gatehouse-csrf': '1' } });
+  assert.equal((await after.json()).authenticated, false, 'the old cookie opens nothing');
+  await context.close();
 });

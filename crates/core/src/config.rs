@@ -26,6 +26,21 @@ pub mod defaults {
     pub const METADATA_MAX_AGE_SECONDS: u64 = 600;
 }
 
+/// The cookie-session ("backend for frontend") configuration: the Worker itself runs the code
+/// flow for a registered client, keeps the tokens, and proxies API calls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BffConfig {
+    /// `BFF_CLIENT_ID`: the registered client the Worker logs in as (redirect URI
+    /// `{issuer}bff/callback`; its `web_origins` may use the session).
+    pub client_id: String,
+    /// `BFF_API_URL`: where `/bff/api/*` is forwarded, with the access token.
+    pub api_url: String,
+    /// `BFF_AUDIENCE`: the API's identifier, for access tokens.
+    pub audience: Option<String>,
+    /// `BFF_SCOPE`: what the Worker asks for (default `openid profile email offline_access`).
+    pub scope: String,
+}
+
 /// Why a configuration could not be used.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ConfigError(pub String);
@@ -44,6 +59,8 @@ pub struct Config {
     /// `INITIAL_ACCESS_TOKEN` (secret): RFC 7591 §3 initial access token for dynamic client
     /// registration. Unset: `/oidc/register` does not exist.
     pub initial_access_token: Option<SecretString>,
+    /// "SPAs with cookies": the cookie-session endpoints under `/bff/`. Unset: they do not exist.
+    pub bff: Option<BffConfig>,
     pub retired_key_grace_seconds: i64,
     pub password_iterations: u32,
 }
@@ -55,6 +72,7 @@ impl Default for Config {
             key_encryption_key: None,
             admin_token: None,
             initial_access_token: None,
+            bff: None,
             retired_key_grace_seconds: defaults::RETIRED_KEY_GRACE_SECONDS,
             password_iterations: defaults::PASSWORD_ITERATIONS,
         }
@@ -78,6 +96,16 @@ impl Config {
             key_encryption_key,
             admin_token: set("ADMIN_TOKEN").map(SecretString::new),
             initial_access_token: set("INITIAL_ACCESS_TOKEN").map(SecretString::new),
+            bff: match (set("BFF_CLIENT_ID"), set("BFF_API_URL")) {
+                (Some(client_id), Some(api_url)) => Some(BffConfig {
+                    client_id,
+                    api_url: api_url.trim_end_matches('/').to_string(),
+                    audience: set("BFF_AUDIENCE"),
+                    scope: set("BFF_SCOPE")
+                        .unwrap_or_else(|| "openid profile email offline_access".into()),
+                }),
+                _ => None,
+            },
             ..Self::default()
         })
     }

@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::endpoint::{
-    admin, authorize, discovery, introspection, jwks, logout, registration, revocation, token,
+    admin, authorize, bff, discovery, introspection, jwks, logout, registration, revocation, token,
     userinfo,
 };
 use crate::error::Error;
@@ -31,6 +31,7 @@ enum Endpoint {
     Stylesheet,
     Registration,
     RegistrationManagement,
+    Bff,
     AdminKeys,
     AdminRotateKeys,
     AdminTenant,
@@ -70,6 +71,7 @@ const fn route(
 
 const GET: &[&str] = &["GET", "HEAD"];
 const REGISTRATION_PREFIX: &str = "/oidc/register/";
+const BFF_PREFIX: &str = "/bff/";
 const POST: &[&str] = &["POST"];
 const GET_POST: &[&str] = &["GET", "HEAD", "POST"];
 
@@ -101,6 +103,14 @@ const ROUTES: &[Route] = &[
     route("/v2/logout", Endpoint::Auth0Logout, GET, "GET, HEAD", Cors::No),
     route(pages::STYLESHEET_PATH, Endpoint::Stylesheet, GET, "GET, HEAD", Cors::No),
     route("/oidc/register", Endpoint::Registration, POST, "POST", Cors::No),
+    // Matched by prefix: the cookie-session endpoints answer their own preflights.
+    route(
+        BFF_PREFIX,
+        Endpoint::Bff,
+        &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+        Cors::No,
+    ),
     // Matched by prefix: /oidc/register/{client_id} (RFC 7592).
     route(
         REGISTRATION_PREFIX,
@@ -195,6 +205,7 @@ async fn dispatch<H: Host>(
         Endpoint::Auth0Logout => logout::auth0_logout(host, request).await,
         Endpoint::Stylesheet => Ok(pages::stylesheet()),
         Endpoint::Registration => registration::register(host, config, request).await,
+        Endpoint::Bff => bff::handle(host, config, request).await,
         Endpoint::RegistrationManagement => {
             let client_id = request.path.strip_prefix(REGISTRATION_PREFIX).unwrap_or("");
             registration::manage(host, config, request, client_id).await
@@ -217,7 +228,11 @@ async fn dispatch<H: Host>(
 /// The core's HTTP entry point: request in, response out. Never panics on input; every error is
 /// mapped by [`Error::to_response`].
 pub async fn handle<H: Host>(host: &H, config: &Config, request: &Request) -> Response {
-    let found = ROUTES.iter().find(|r| r.path == request.path).or_else(|| {
+    let bff_route = || {
+        let rest = request.path.strip_prefix(BFF_PREFIX)?;
+        (rest.len() <= 512).then(|| ROUTES.iter().find(|r| r.endpoint == Endpoint::Bff)).flatten()
+    };
+    let found = ROUTES.iter().find(|r| r.path == request.path).or_else(bff_route).or_else(|| {
         let id = request.path.strip_prefix(REGISTRATION_PREFIX)?;
         let plausible = !id.is_empty() && id.len() <= 128 && !id.contains('/');
         plausible

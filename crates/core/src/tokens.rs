@@ -47,6 +47,11 @@ fn to_payload(claims: &Map<String, Value>) -> Result<Vec<u8>, Error> {
     serde_json::to_vec(claims).map_err(|e| Error::Internal(e.to_string()))
 }
 
+/// The names [`user_claims`] may produce (what a session shows of the user).
+pub fn user_claims_keys() -> [&'static str; 8] {
+    ["sub", "name", "given_name", "family_name", "picture", "nickname", "email", "email_verified"]
+}
+
 /// The user's claims for the granted scopes (OIDC Core §5.4): `profile` and `email`.
 pub fn user_claims(user: &UserRecord, scope: &[String]) -> Map<String, Value> {
     let mut claims = Map::new();

@@ -5,9 +5,11 @@
 
 mod browser;
 pub mod client;
+mod cookie_session;
 pub mod id_token;
 
 pub use client::{create_gatehouse_client, GatehouseClient};
+pub use cookie_session::{create_cookie_session, CookieSession};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
@@ -78,6 +80,11 @@ export interface IdTokenClaims extends User {
   nonce?: string;
   /** The raw ID token. */
   __raw: string;
+}
+/** Cookie mode: what `CookieSession.session()` answers. */
+export interface CookieSessionState {
+  authenticated: boolean;
+  user?: User;
 }
 /** Errors are `Error`s named "GatehouseError" with an OAuth-style `error` code, e.g.
  * "login_required", "invalid_state", "invalid_nonce", "invalid_signature", "expired". */

@@ -123,6 +123,15 @@ fn redirect_origin(uri: &str) -> String {
     }
 }
 
+/// Where the hosted forms' submissions may end up (CSP `form-action` also governs the redirects
+/// that follow a submission): the redirect URI's origin, and the client's web origins (a
+/// cookie-session client's redirect URI is on the Worker, which then sends the user on).
+fn form_targets(pending: &AuthRequest, client: &ClientRecord) -> Vec<String> {
+    let mut targets = vec![redirect_origin(&pending.redirect_uri)];
+    targets.extend(client.web_origins.iter().cloned());
+    targets
+}
+
 /// Per-flow cookie binding the forms and the resumption to the browser that started the
 /// request (`__Host-` prefixed on https, like the session cookie).
 fn flow_cookie(req: &Request, pending: &AuthRequest) -> String {
@@ -314,14 +323,15 @@ pub async fn resume<H: Host>(host: &H, config: &Config, req: &Request) -> Result
 pub async fn login_form<H: Host>(host: &H, req: &Request) -> Result<Response, Error> {
     let params = Params::from_query(req).map_err(page)?;
     let (pending, client) = pending_and_client(host, params.get("req").map_err(page)?).await?;
-    let target = redirect_origin(&pending.redirect_uri);
+    let targets = form_targets(&pending, &client);
+    let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
     Ok(pages::login_page(
         &client.name,
         &pending.id,
         &pending.csrf,
         pending.login_hint.as_deref(),
         None,
-        &[&target],
+        &targets,
     ))
 }
 
@@ -332,7 +342,8 @@ pub async fn login_submit<H: Host>(
     req: &Request,
 ) -> Result<Response, Error> {
     let (params, mut pending, client) = submitted(host, req).await?;
-    let target = redirect_origin(&pending.redirect_uri);
+    let targets = form_targets(&pending, &client);
+    let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
     let username = params.get("username").map_err(page)?.unwrap_or("").trim().to_string();
     let password = params.get("password").map_err(page)?.unwrap_or("");
     let retry = |message: &str, status: u16| {
@@ -342,7 +353,7 @@ pub async fn login_submit<H: Host>(
             &pending.csrf,
             Some(&username),
             Some(message),
-            &[&target],
+            &targets,
         );
         r.status = status;
         r
@@ -442,7 +453,8 @@ pub async fn consent_form<H: Host>(host: &H, req: &Request) -> Result<Response, 
         Some(a) => records::api(host.store(), a).await?,
         None => None,
     };
-    let target = redirect_origin(&pending.redirect_uri);
+    let targets = form_targets(&pending, &client);
+    let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
     Ok(pages::consent_page(
         &client.name,
         &user.email,
@@ -450,7 +462,7 @@ pub async fn consent_form<H: Host>(host: &H, req: &Request) -> Result<Response, 
         &scope_descriptions(&pending, api.as_ref()),
         &pending.id,
         &pending.csrf,
-        &[&target],
+        &targets,
     ))
 }
 

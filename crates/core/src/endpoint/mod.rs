@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod authorize;
+pub mod bff;
 pub mod discovery;
 pub mod introspection;
 pub mod jwks;

@@ -1,0 +1,435 @@
+//! "SPAs with cookies" (Auth0's pattern for same-site SPAs): the Worker runs the authorization
+//! code flow itself (PKCE, as a registered client), keeps the tokens in its storage, and gives
+//! the browser only an `HttpOnly`, `SameSite=Lax` session cookie (`Secure` and `__Host-` on
+//! https). Endpoints:
+//!
+//! - `GET /bff/login?returnTo=…` starts the flow; `GET /bff/callback` finishes it;
+//! - `GET /bff/session` says who is logged in (never a token);
+//! - `POST /bff/logout` ends the session, revokes the refresh token, and answers with the
+//!   RP-initiated logout URL to visit;
+//! - `/bff/api/*` forwards to the configured API with the access token, refreshed as needed.
+//!
+//! CSRF: every call except the two navigations must carry the `Gatehouse-CSRF: 1` header; a
+//! cross-site page can only add it through a CORS preflight, which answers for the client's
+//! registered web origins alone (with credentials).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::authorization::pkce::PkceCodeVerifier;
+use crate::authorization::session::set_cookie;
+use crate::b64;
+use crate::config::{endpoint_url, BffConfig, Config};
+use crate::endpoint::token;
+use crate::error::{Error, ErrorCode};
+use crate::grant;
+use crate::http::params::{encode, Params};
+use crate::http::{Request, Response};
+use crate::ports::{random_bytes, Clock, Host, HttpClient, Store};
+use crate::records::{self, ClientRecord};
+use crate::tokens::user_claims_keys;
+
+/// The header that state-changing and data calls must carry.
+pub const CSRF_HEADER: &str = "gatehouse-csrf";
+/// How long a cookie session lasts (the refresh token's lifetime bounds it anyway).
+const SESSION_SECONDS: i64 = grant::REFRESH_SECONDS;
+const TX_SECONDS: u64 = 600;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Transaction {
+    verifier: String,
+    nonce: String,
+    return_to: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Session {
+    v: u32,
+    user: Map<String, Value>,
+    access_token: String,
+    expires_at: i64,
+    refresh_token: Option<String>,
+    id_token: Option<String>,
+}
+
+fn session_cookie(req: &Request) -> &'static str {
+    if req.is_https() {
+        "__Host-gatehouse_bff"
+    } else {
+        "gatehouse_bff"
+    }
+}
+
+fn tx_cookie(req: &Request) -> &'static str {
+    if req.is_https() {
+        "__Host-gatehouse_bff_tx"
+    } else {
+        "gatehouse_bff_tx"
+    }
+}
+
+fn digest(text: &str) -> String {
+    b64::encode(Sha256::digest(text.as_bytes()))
+}
+
+fn session_key(id: &str) -> String {
+    format!("bff-session/{}", digest(id))
+}
+
+fn unauthorized() -> Error {
+    Error::oauth(ErrorCode::LoginRequired, "no cookie session")
+}
+
+/// The origin a browser call comes from, if the BFF client lists it.
+fn allowed_origin(req: &Request, client: &ClientRecord) -> Option<String> {
+    let origin = req.header("origin")?;
+    client.web_origins.iter().any(|o| o == origin).then(|| origin.to_string())
+}
+
+/// Credentialed CORS for the client's web origins.
+fn with_cors(mut response: Response, origin: Option<&str>) -> Response {
+    if let Some(origin) = origin {
+        response.set_header("access-control-allow-origin", origin);
+        response.set_header("access-control-allow-credentials", "true");
+        response.headers.push(("vary".into(), "Origin".into()));
+    }
+    response
+}
+
+/// A `returnTo` the client allows: an absolute URL on one of its web origins.
+fn check_return_to(client: &ClientRecord, return_to: &str) -> Result<(), Error> {
+    let ok = client
+        .web_origins
+        .iter()
+        .any(|o| return_to == o || return_to.starts_with(&format!("{o}/")));
+    if !ok || return_to.contains(['\r', '\n']) {
+        return Err(Error::Page {
+            code: ErrorCode::InvalidRequest,
+            description: "returnTo is not on an allowed web origin".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Runs the core's own token endpoint for the BFF client (a public client: the Worker holds
+/// the PKCE verifier and the tokens).
+async fn token_call<H: Host>(
+    host: &H,
+    config: &Config,
+    req: &Request,
+    pairs: &[(&str, &str)],
+) -> Result<Value, Error> {
+    let mut internal = Request::from_url("POST", &format!("{}/oauth/token", req.origin))
+        .ok_or_else(|| Error::Internal("bad origin".into()))?
+        .with_header("content-type", "application/x-www-form-urlencoded")
+        .with_body(encode(pairs.iter().copied()));
+    internal.headers.push(("cf-connecting-ip".into(), req.client_ip().to_string()));
+    let response = match token::token(host, config, &internal).await {
+        Ok(r) => r,
+        Err(e) => e.to_response(),
+    };
+    let body = response.json_body().unwrap_or(Value::Null);
+    if response.status != 200 {
+        let code = body["error"].as_str().unwrap_or("server_error");
+        host.log(&format!("bff token call failed: {code}"));
+        return Err(Error::oauth(
+            ErrorCode::InvalidGrant,
+            format!("the token request failed: {code}"),
+        ));
+    }
+    Ok(body)
+}
+
+/// The claims of our own ID token (it comes straight from our token endpoint).
+fn id_claims(id_token: &str) -> Map<String, Value> {
+    id_token
+        .split('.')
+        .nth(1)
+        .and_then(b64::decode)
+        .and_then(|p| crate::jose::json::parse_object(&p))
+        .map(|mut claims| {
+            claims.retain(|k, _| user_claims_keys().contains(&k.as_str()));
+            claims
+        })
+        .unwrap_or_default()
+}
+
+fn session_from(body: &Value, previous: Option<&Session>, now: i64) -> Result<Session, Error> {
+    let access_token = body["access_token"]
+        .as_str()
+        .ok_or_else(|| Error::Internal("no access token".into()))?
+        .to_string();
+    let id_token = body["id_token"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| previous.and_then(|p| p.id_token.clone()));
+    let user = match body["id_token"].as_str() {
+        Some(t) => id_claims(t),
+        None => previous.map(|p| p.user.clone()).unwrap_or_default(),
+    };
+    Ok(Session {
+        v: 1,
+        user,
+        access_token,
+        expires_at: now + body["expires_in"].as_i64().unwrap_or(0),
+        refresh_token: body["refresh_token"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| previous.and_then(|p| p.refresh_token.clone())),
+        id_token,
+    })
+}
+
+async fn load_session<H: Host>(
+    host: &H,
+    req: &Request,
+) -> Result<Option<(String, Session)>, Error> {
+    let Some(id) = req.cookie(session_cookie(req)).filter(|id| id.len() == 43) else {
+        return Ok(None);
+    };
+    let key = session_key(id);
+    Ok(records::read::<Session>(host.store(), &key).await.unwrap_or(None).map(|s| (key, s)))
+}
+
+/// `/bff/*`.
+pub async fn handle<H: Host>(host: &H, config: &Config, req: &Request) -> Result<Response, Error> {
+    let bff = config.bff.as_ref().ok_or(Error::NotFound)?;
+    let client = records::client(host.store(), &bff.client_id)
+        .await?
+        .ok_or(Error::Misconfigured("BFF_CLIENT_ID names no registered client"))?;
+    let origin = allowed_origin(req, &client);
+    let sub = req.path.strip_prefix("/bff/").unwrap_or("");
+    if req.method == "OPTIONS" {
+        let response = Response::new(204)
+            .with_header("access-control-allow-methods", "GET, POST, PUT, PATCH, DELETE")
+            .with_header("access-control-allow-headers", "Content-Type, Gatehouse-CSRF")
+            .with_header("access-control-max-age", "600");
+        return Ok(with_cors(response, origin.as_deref()));
+    }
+    let result = match (req.method.as_str(), sub) {
+        ("GET", "login") => return login(host, config, bff, &client, req).await,
+        ("GET", "callback") => return callback(host, config, &client, req).await,
+        (_, "login" | "callback") => Err(Error::MethodNotAllowed { allow: "GET" }),
+        // Everything else is a browser API call: CSRF header required.
+        _ if req.header(CSRF_HEADER) != Some("1") => {
+            Err(Error::oauth(ErrorCode::AccessDenied, "the Gatehouse-CSRF: 1 header is required"))
+        }
+        ("GET", "session") => session(host, req).await,
+        ("POST", "logout") => logout(host, config, &client, req).await,
+        (_, path) if path.starts_with("api/") || path == "api" => {
+            proxy(host, config, bff, req, &path[3..]).await
+        }
+        _ => Err(Error::NotFound),
+    };
+    Ok(with_cors(result.unwrap_or_else(|e| e.to_response()), origin.as_deref()))
+}
+
+async fn login<H: Host>(
+    host: &H,
+    config: &Config,
+    bff: &BffConfig,
+    client: &ClientRecord,
+    req: &Request,
+) -> Result<Response, Error> {
+    let params = Params::from_query(req)?;
+    let return_to = params
+        .get("returnTo")?
+        .map(str::to_string)
+        .or_else(|| client.web_origins.first().map(|o| format!("{o}/")));
+    let return_to = return_to.ok_or_else(|| Error::invalid_request("returnTo is required"))?;
+    check_return_to(client, &return_to)?;
+    let verifier = PkceCodeVerifier::new_random(host.rng());
+    let state = b64::encode(random_bytes::<24>(host.rng()));
+    let nonce = b64::encode(random_bytes::<24>(host.rng()));
+    let tx =
+        Transaction { verifier: verifier.secret().to_string(), nonce: nonce.clone(), return_to };
+    host.store()
+        .put(&format!("bff-tx/{}", digest(&state)), &records::to_json(&tx)?, Some(TX_SECONDS))
+        .await?;
+    let issuer = config.issuer_for(req);
+    let mut pairs = vec![
+        ("client_id", bff.client_id.clone()),
+        ("response_type", "code".to_string()),
+        ("redirect_uri", endpoint_url(&issuer, "bff/callback")),
+        ("scope", bff.scope.clone()),
+        ("state", state.clone()),
+        ("nonce", nonce),
+        ("code_challenge", verifier.challenge().as_str().to_string()),
+        ("code_challenge_method", "S256".to_string()),
+    ];
+    if let Some(a) = &bff.audience {
+        pairs.push(("audience", a.clone()));
+    }
+    let location = format!("/authorize?{}", encode(pairs.iter().map(|(k, v)| (*k, v.as_str()))));
+    Ok(Response::redirect(302, &location)
+        .with_header("set-cookie", &set_cookie(req, tx_cookie(req), &state, TX_SECONDS as i64)))
+}
+
+async fn callback<H: Host>(
+    host: &H,
+    config: &Config,
+    client: &ClientRecord,
+    req: &Request,
+) -> Result<Response, Error> {
+    let page = |d: &str| Error::Page { code: ErrorCode::InvalidRequest, description: d.into() };
+    let params = Params::from_query(req).map_err(|_| page("malformed callback"))?;
+    let state = params.get("state").ok().flatten().ok_or_else(|| page("state is missing"))?;
+    // The flow belongs to this browser: its transaction cookie names the same state.
+    if req.cookie(tx_cookie(req)) != Some(state) {
+        return Err(page("this login was not started in this browser"));
+    }
+    let tx_key = format!("bff-tx/{}", digest(state));
+    let tx: Transaction = records::read(host.store(), &tx_key)
+        .await?
+        .ok_or_else(|| page("this login has expired"))?;
+    host.store().delete(&tx_key).await?;
+    let issuer = config.issuer_for(req);
+    if params.get("iss").ok().flatten().is_some_and(|iss| iss != issuer) {
+        return Err(page("the response comes from another issuer"));
+    }
+    let clear_tx = set_cookie(req, tx_cookie(req), "", 0);
+    if let Some(error) = params.get("error").ok().flatten() {
+        let sep = if tx.return_to.contains('?') { '&' } else { '?' };
+        return Ok(Response::redirect(
+            303,
+            &format!("{}{sep}{}", tx.return_to, encode([("error", error)])),
+        )
+        .with_header("set-cookie", &clear_tx));
+    }
+    let code = params.get("code").ok().flatten().ok_or_else(|| page("code is missing"))?;
+    let redirect_uri = endpoint_url(&issuer, "bff/callback");
+    let body = token_call(
+        host,
+        config,
+        req,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", &client.client_id),
+            ("code", code),
+            ("code_verifier", &tx.verifier),
+            ("redirect_uri", &redirect_uri),
+        ],
+    )
+    .await?;
+    let now = host.clock().now();
+    let session = session_from(&body, None, now)?;
+    // Our own token endpoint answered, but the nonce still ties the ID token to this flow.
+    let nonce_ok = body["id_token"].as_str().map(|t| {
+        t.split('.')
+            .nth(1)
+            .and_then(b64::decode)
+            .and_then(|p| crate::jose::json::parse_object(&p))
+            .is_some_and(|c| c.get("nonce").and_then(Value::as_str) == Some(tx.nonce.as_str()))
+    });
+    if nonce_ok == Some(false) {
+        return Err(page("the ID token's nonce does not match"));
+    }
+    let id = b64::encode(random_bytes::<32>(host.rng()));
+    host.store()
+        .put(&session_key(&id), &records::to_json(&session)?, Some(SESSION_SECONDS as u64))
+        .await?;
+    Ok(Response::redirect(303, &tx.return_to)
+        .with_header("set-cookie", &clear_tx)
+        .with_header("set-cookie", &set_cookie(req, session_cookie(req), &id, SESSION_SECONDS)))
+}
+
+async fn session<H: Host>(host: &H, req: &Request) -> Result<Response, Error> {
+    let body = match load_session(host, req).await? {
+        Some((_, s)) => json!({ "authenticated": true, "user": s.user }),
+        None => json!({ "authenticated": false }),
+    };
+    Ok(Response::json(200, &body).with_header("cache-control", "no-store"))
+}
+
+async fn logout<H: Host>(
+    host: &H,
+    config: &Config,
+    client: &ClientRecord,
+    req: &Request,
+) -> Result<Response, Error> {
+    let issuer = config.issuer_for(req);
+    let mut pairs: Vec<(&str, String)> = vec![("client_id", client.client_id.clone())];
+    if let Some((key, s)) = load_session(host, req).await? {
+        if let Some(grant_id) = s.refresh_token.as_deref().and_then(grant::refresh_grant_id) {
+            grant::revoke_grant(host, grant_id).await?;
+        }
+        host.store().delete(&key).await?;
+        if let Some(id) = s.id_token {
+            pairs.push(("id_token_hint", id));
+        }
+    }
+    let params = Params::from_body(req, true).unwrap_or_default();
+    if let Some(to) = params.get("returnTo").ok().flatten() {
+        if client.allowed_logout_urls.iter().any(|u| u == to) {
+            pairs.push(("post_logout_redirect_uri", to.to_string()));
+        }
+    }
+    let logout_url = format!(
+        "{}?{}",
+        endpoint_url(&issuer, "oidc/logout"),
+        encode(pairs.iter().map(|(k, v)| (*k, v.as_str())))
+    );
+    Ok(Response::json(200, &json!({ "logout_url": logout_url }))
+        .with_header("cache-control", "no-store")
+        .with_header("set-cookie", &set_cookie(req, session_cookie(req), "", 0)))
+}
+
+/// Forwards to the API with the session's access token, refreshing it first when it is about
+/// to expire (the rotated refresh token is stored back).
+async fn proxy<H: Host>(
+    host: &H,
+    config: &Config,
+    bff: &BffConfig,
+    req: &Request,
+    path: &str,
+) -> Result<Response, Error> {
+    let (key, mut s) = load_session(host, req).await?.ok_or_else(unauthorized)?;
+    let now = host.clock().now();
+    if s.expires_at - 30 <= now {
+        let rt = s.refresh_token.clone().ok_or_else(unauthorized)?;
+        let body = match token_call(
+            host,
+            config,
+            req,
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", &bff.client_id),
+                ("refresh_token", &rt),
+            ],
+        )
+        .await
+        {
+            Ok(body) => body,
+            Err(_) => {
+                host.store().delete(&key).await?;
+                return Err(unauthorized());
+            }
+        };
+        s = session_from(&body, Some(&s), now)?;
+        host.store().put(&key, &records::to_json(&s)?, Some(SESSION_SECONDS as u64)).await?;
+    }
+    let url = match &req.query {
+        Some(q) => format!("{}{path}?{q}", bff.api_url),
+        None => format!("{}{path}", bff.api_url),
+    };
+    let mut upstream =
+        Request::from_url(&req.method, &url).ok_or(Error::Misconfigured("BFF_API_URL"))?;
+    upstream.headers.push(("authorization".into(), format!("Bearer {}", s.access_token)));
+    if let Some(ct) = req.header("content-type") {
+        upstream.headers.push(("content-type".into(), ct.to_string()));
+    }
+    upstream.body = req.body.clone();
+    let answer = host.http().fetch(upstream).await.map_err(|e| {
+        host.log(&format!("bff proxy: {e}"));
+        Error::oauth(ErrorCode::TemporarilyUnavailable, "the API could not be reached")
+    })?;
+    let content_type = answer.header("content-type").map(str::to_string);
+    let mut response = Response::new(answer.status)
+        .with_body(answer.body)
+        .with_header("cache-control", "no-store");
+    if let Some(ct) = content_type {
+        response = response.with_header("content-type", &ct);
+    }
+    Ok(response)
+}

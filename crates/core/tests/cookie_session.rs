@@ -1,0 +1,138 @@
+//! "SPAs with cookies": the Worker's cookie-session endpoints (/bff/*), in process.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a failed test
+
+mod support;
+
+use gatehouse_core::config::BffConfig;
+use gatehouse_core::http::{Request, Response};
+use serde_json::json;
+use support::*;
+
+const APP: &str = "http://127.0.0.1:5173";
+
+fn world() -> World {
+    let mut world = World::new();
+    world.config.bff = Some(BffConfig {
+        client_id: "bff".into(),
+        api_url: "https://api.example/v1".into(),
+        audience: Some(API.into()),
+        scope: "openid profile email offline_access read:messages".into(),
+    });
+    let body = json!({"clients": [{"client_id": "bff", "name": "Cookie App", "app_type": "spa",
+        "redirect_uris": [format!("{ORIGIN}/bff/callback")], "web_origins": [APP], "allowed_logout_urls": [format!("{APP}/")]}]});
+    let r = world.call(
+        Request::from_url("PUT", &absolute("/admin/tenant"))
+            .unwrap()
+            .with_header("authorization", &format!("Bearer {ADMIN}"))
+            .with_header("content-type", "application/json")
+            .with_body(body.to_string()),
+    );
+    assert_eq!(r.status, 200);
+    world
+}
+
+fn api_call(world: &World, path: &str, csrf: bool) -> Response {
+    let mut r = Request::from_url("GET", &absolute(path)).unwrap().with_header("origin", APP);
+    if csrf {
+        r = r.with_header("gatehouse-csrf", "1");
+    }
+    world.send(r)
+}
+
+#[test]
+fn the_worker_logs_in_keeps_the_tokens_and_proxies_the_api() {
+    let world = world();
+    // Not logged in yet.
+    assert_eq!(json(&api_call(&world, "/bff/session", true))["authenticated"], false);
+    // Unknown return targets are refused.
+    assert_eq!(world.get("/bff/login?returnTo=https%3A%2F%2Fevil.example%2F").status, 400);
+    let start =
+        world.get(&format!("/bff/login?returnTo={}", "http%3A%2F%2F127.0.0.1%3A5173%2Fhome"));
+    assert_eq!(start.status, 302);
+    assert!(location(&start).starts_with("/authorize?client_id=bff&"));
+    let authorize = world.get(&location(&start));
+    let after_login = world.login_from(&authorize, EMAIL, PASSWORD);
+    let to_callback = world.get(&location(&after_login));
+    assert!(location(&to_callback).starts_with(&format!("{ORIGIN}/bff/callback?code=")));
+    let done = world.get(&location(&to_callback));
+    assert_eq!((done.status, location(&done).as_str()), (303, "http://127.0.0.1:5173/home"));
+    let cookie = done
+        .headers
+        .iter()
+        .find(|(n, v)| n == "set-cookie" && v.starts_with("gatehouse_bff="))
+        .unwrap()
+        .1
+        .clone();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(!String::from_utf8_lossy(&done.body).contains("eyJ"), "no token reaches the browser");
+
+    let session = api_call(&world, "/bff/session", true);
+    assert_eq!(session.header("access-control-allow-origin"), Some(APP));
+    assert_eq!(session.header("access-control-allow-credentials"), Some("true"));
+    let body = json(&session);
+    assert_eq!(body["authenticated"], true);
+    assert_eq!(body["user"]["email"], EMAIL);
+    assert!(!body.to_string().contains("eyJ"), "the session answer holds no token");
+
+    // CSRF: without the header, refused.
+    assert_eq!(api_call(&world, "/bff/session", false).status, 403);
+    assert_eq!(api_call(&world, "/bff/api/messages", false).status, 403);
+
+    // The proxy forwards with the access token.
+    world.host.http.responses.borrow_mut().insert(
+        "https://api.example/v1/messages?x=1".into(),
+        Response::json(200, &json!({"ok": true})),
+    );
+    let proxied = api_call(&world, "/bff/api/messages?x=1", true);
+    assert_eq!(proxied.status, 200);
+    assert_eq!(json(&proxied)["ok"], true);
+    let sent = world.host.http.requests.borrow().last().cloned().unwrap();
+    let bearer = sent.header("authorization").unwrap().strip_prefix("Bearer ").unwrap().to_string();
+    assert_eq!(claims(&bearer)["aud"], json!([API, format!("{ISSUER}userinfo")]));
+    assert_eq!(claims(&bearer)["client_id"], "bff");
+    // After the access token expires, the proxy refreshes it (rotating the refresh token).
+    world.host.clock.advance(3600);
+    let again = api_call(&world, "/bff/api/messages?x=1", true);
+    assert_eq!(again.status, 200);
+    let second = world.host.http.requests.borrow().last().cloned().unwrap();
+    assert_ne!(second.header("authorization"), sent.header("authorization"));
+
+    // A preflight from a foreign origin gets no permission.
+    let pre = world.call(
+        Request::from_url("OPTIONS", &absolute("/bff/api/messages"))
+            .unwrap()
+            .with_header("origin", "https://evil.example"),
+    );
+    assert!(pre.header("access-control-allow-origin").is_none());
+
+    // Logout: the session is gone and the answer names the RP-initiated logout.
+    let out = world.send(
+        form_request("/bff/logout", &[("returnTo", "http://127.0.0.1:5173/")])
+            .with_header("gatehouse-csrf", "1")
+            .with_header("origin", APP),
+    );
+    assert_eq!(out.status, 200);
+    let url = json(&out)["logout_url"].as_str().unwrap().to_string();
+    assert!(url.starts_with(&format!("{ISSUER}oidc/logout?client_id=bff&id_token_hint=")), "{url}");
+    assert!(url.contains("post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A5173%2F"));
+    assert_eq!(json(&api_call(&world, "/bff/session", true))["authenticated"], false);
+    assert_eq!(api_call(&world, "/bff/api/messages?x=1", true).status, 400, "login_required");
+}
+
+#[test]
+fn the_callback_is_bound_to_the_browser_that_started_it() {
+    let world = world();
+    let start = world.get("/bff/login");
+    let state = redirect_params(&start).get("state").unwrap().unwrap().to_string();
+    // Another browser (no transaction cookie) cannot finish it.
+    let stranger = world.call(
+        Request::from_url("GET", &absolute(&format!("/bff/callback?state={state}&code=x")))
+            .unwrap(),
+    );
+    assert_eq!(stranger.status, 400);
+    assert!(stranger.header("location").is_none());
+    // Disabled without configuration.
+    let mut off = World::new();
+    off.config.bff = None;
+    assert_eq!(off.get("/bff/login").status, 404);
+}

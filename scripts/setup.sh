@@ -32,6 +32,10 @@ install_tool() { # crate version binary [--locked]
 install_tool wasm-bindgen-cli 0.2.130 wasm-bindgen
 install_tool wasm-pack 0.15.1 wasm-pack --locked
 install_tool worker-build 0.8.7 worker-build --locked
+if [ "$WANT_BROWSER" = "--browser" ]; then
+  # Firefox's WebDriver, for the browser crates' tests in Firefox (crates registry).
+  install_tool geckodriver 0.37.1 geckodriver
+fi
 
 # npm packages (wrangler, miniflare, esbuild, binaryen, test clients) from package-lock.json.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
@@ -39,15 +43,15 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-# Chromium + driver for browser tests (Debian packages).
+# Chromium + driver and Firefox ESR for browser tests (Debian packages).
 if [ "$WANT_BROWSER" = "--browser" ]; then
-  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! command -v firefox-esr >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-      say "installing Debian chromium + chromium-driver"
+      say "installing Debian chromium, chromium-driver and firefox-esr"
       apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver firefox-esr >/dev/null
     else
-      missing "chromium and chromedriver (Debian: apt-get install chromium chromium-driver)"
+      missing "chromium, chromedriver and firefox-esr (Debian: apt-get install chromium chromium-driver firefox-esr)"
     fi
   fi
 fi

@@ -2,7 +2,7 @@
 //   lint        cargo fmt --check, clippy (native core, wasm crates) with warnings denied
 //   core        cargo test: unit tests, RFC vectors, in-process endpoint tests (pure-Rust crypto)
 //   webcrypto   wasm-pack test --headless --chrome: WebCrypto vs the pure-Rust reference
-//   spa         wasm-pack test --headless --chrome: the browser package
+//   spa         wasm-pack test --headless --chrome and --firefox: the browser package
 //   build       the browser package (wasm-pack) and the Worker (worker-build), release
 //   e2e         node --test: the built Worker under workerd (Miniflare), real clients
 // `npm test -- --skip-lint` skips the lint step.
@@ -11,11 +11,11 @@ import { statSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, WORKER_WASM, buildEnv, setup } from './lib.mjs';
+import { ROOT, TOOLS, WORKER_WASM, buildEnv, setup } from './lib.mjs';
 
 const started = Date.now();
 setup({ browser: true });
-const env = buildEnv({ CHROMEDRIVER: '/usr/bin/chromedriver' });
+const env = buildEnv({ CHROMEDRIVER: '/usr/bin/chromedriver', GECKODRIVER: join(TOOLS, 'bin', 'geckodriver') });
 const results = [];
 
 function step(name, cmd, args, { cwd = ROOT, count } = {}) {
@@ -50,6 +50,7 @@ const nodeCounts = (out) => ({
 });
 
 const chromeTest = ['test', '--headless', '--chrome', '--mode', 'no-install'];
+const firefoxTest = ['test', '--headless', '--firefox', '--mode', 'no-install'];
 const skipLint = process.argv.includes('--skip-lint');
 
 let ok = true;
@@ -65,6 +66,8 @@ if (!skipLint) {
 await must(step('core', 'cargo', ['test', '-p', 'gatehouse-core'], { count: cargoCounts }));
 await must(step('webcrypto (Chromium)', 'wasm-pack', chromeTest, { cwd: join(ROOT, 'crates/webcrypto'), count: cargoCounts }));
 await must(step('spa (Chromium)', 'wasm-pack', chromeTest, { cwd: join(ROOT, 'crates/spa'), count: cargoCounts }));
+await must(step('spa (Firefox)', 'wasm-pack', firefoxTest, { cwd: join(ROOT, 'crates/spa'), count: cargoCounts }));
+await must(step('webcrypto (Firefox)', 'wasm-pack', firefoxTest, { cwd: join(ROOT, 'crates/webcrypto'), count: cargoCounts }));
 await must(step('build: browser package', 'node', ['scripts/build-spa.mjs', '--no-setup']));
 const workerOk = (await step('build: worker', 'node', ['scripts/build-worker.mjs', '--no-setup'])) === 0;
 if (workerOk) await must(step('e2e (workerd)', 'node', ['--test', '--test-concurrency=1', 'tests/e2e/'], { count: nodeCounts }));

@@ -333,7 +333,7 @@ impl GatehouseClient {
             }
             for extra in ["prompt", "login_hint", "max_age"] {
                 if let Some(v) =
-                    string(&params, extra).or_else(|| number(&params, extra).map(|n| n.to_string()))
+                    string(&params, extra).or_else(|| number(&params, extra).map(|n| (n as i64).to_string()))
                 {
                     pairs.push((extra, v));
                 }

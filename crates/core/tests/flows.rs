@@ -354,15 +354,7 @@ fn private_key_client(world: &World, key: &Jwk, via_uri: bool) {
     } else {
         client["jwks"] = serde_json::json!({"keys": [public]});
     }
-    let body = serde_json::json!({"clients": [client]}).to_string();
-    let r = world.call(
-        Request::from_url("PUT", &absolute("/admin/tenant"))
-            .unwrap()
-            .with_header("authorization", &format!("Bearer {ADMIN}"))
-            .with_header("content-type", "application/json")
-            .with_body(body),
-    );
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    world.import(&serde_json::json!({"clients": [client]}));
 }
 
 fn assertion(key: &Jwk, claims: Value) -> String {
@@ -887,14 +879,7 @@ fn review_fixes_unauthorized_client_and_introspection_scope() {
     let body = serde_json::json!({"clients": [{"client_id": "m2m", "name": "M2M", "app_type": "non_interactive",
         "client_secret": "m2m-secret-0123456789abcdef0123456789", "grant_types": ["client_credentials"],
         "redirect_uris": ["https://m2m.example/cb"]}]});
-    let r = world.call(
-        Request::from_url("PUT", &absolute("/admin/tenant"))
-            .unwrap()
-            .with_header("authorization", &format!("Bearer {ADMIN}"))
-            .with_header("content-type", "application/json")
-            .with_body(body.to_string()),
-    );
-    assert_eq!(r.status, 200);
+    world.import(&body);
     let r = world.authorize(&[("client_id", "m2m"), ("response_type", "code"), ("state", "s")]);
     assert_eq!(redirect_params(&r).get("error").unwrap(), Some("unauthorized_client"));
     // A third-party confidential client learns nothing about another client's tokens.

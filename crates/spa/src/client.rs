@@ -147,6 +147,16 @@ impl Inner {
         self.memory.borrow_mut().clear();
     }
 
+    /// A copy of the cached ID token claims, with the cache entry they came from.
+    fn claims(&self) -> Option<(Object, JsValue)> {
+        let entry = self.any_entry()?;
+        let claims = get(&entry, "claims");
+        if claims.is_undefined() {
+            return None;
+        }
+        Some((Object::assign(&Object::new(), claims.unchecked_ref()), entry))
+    }
+
     /// The most recent entry (the default audience and scope first).
     fn any_entry(&self) -> Option<JsValue> {
         self.cache_get(&self.cache_key(self.audience.as_deref(), &self.scope))
@@ -332,8 +342,8 @@ impl GatehouseClient {
                 pairs.push(("audience", a));
             }
             for extra in ["prompt", "login_hint", "max_age"] {
-                if let Some(v) =
-                    string(&params, extra).or_else(|| number(&params, extra).map(|n| (n as i64).to_string()))
+                if let Some(v) = string(&params, extra)
+                    .or_else(|| number(&params, extra).map(|n| (n as i64).to_string()))
                 {
                     pairs.push((extra, v));
                 }
@@ -459,12 +469,7 @@ impl GatehouseClient {
     pub fn get_user(&self) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let Some(entry) = inner.any_entry() else { return Ok(JsValue::UNDEFINED) };
-            let claims = get(&entry, "claims");
-            if claims.is_undefined() {
-                return Ok(JsValue::UNDEFINED);
-            }
-            let user: Object = Object::assign(&Object::new(), claims.unchecked_ref());
+            let Some((user, _)) = inner.claims() else { return Ok(JsValue::UNDEFINED) };
             for name in TOKEN_CLAIMS {
                 let _ = Reflect::delete_property(&user, &name.into());
             }
@@ -477,14 +482,9 @@ impl GatehouseClient {
     pub fn get_id_token_claims(&self) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let Some(entry) = inner.any_entry() else { return Ok(JsValue::UNDEFINED) };
-            let claims = get(&entry, "claims");
-            if claims.is_undefined() {
-                return Ok(JsValue::UNDEFINED);
-            }
-            let out: Object = Object::assign(&Object::new(), claims.unchecked_ref());
-            set(&out, "__raw", get(&entry, "id_token"));
-            Ok(out.into())
+            let Some((claims, entry)) = inner.claims() else { return Ok(JsValue::UNDEFINED) };
+            set(&claims, "__raw", get(&entry, "id_token"));
+            Ok(claims.into())
         })
     }
 

@@ -117,15 +117,20 @@ async fn import_jwk(key: &Jwk, alg: Algorithm, usage: &str) -> Result<CryptoKey,
     );
     let imported: CryptoKey = call("importKey", promise).await?.unchecked_into();
     if let Some(cache_key) = cache_key {
-        KEY_CACHE.with(|c| {
-            let mut cache = c.borrow_mut();
-            if cache.len() >= CACHE_LIMIT {
-                cache.clear();
-            }
-            cache.insert(cache_key, imported.clone());
-        });
+        remember(cache_key, &imported);
     }
     Ok(imported)
+}
+
+/// Keeps an imported key for the isolate's life (bounded: the cache is emptied when full).
+fn remember(cache_key: String, key: &CryptoKey) {
+    KEY_CACHE.with(|c| {
+        let mut cache = c.borrow_mut();
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(cache_key, key.clone());
+    });
 }
 
 /// Imports an AES-GCM key once per isolate (the key-encryption key opens a signing key for every
@@ -138,13 +143,7 @@ async fn aes_key(key: &SecretBytes) -> Result<CryptoKey, PortError> {
         return Ok(hit);
     }
     let imported = import_raw(key.expose(), "AES-GCM", &["encrypt", "decrypt"]).await?;
-    KEY_CACHE.with(|c| {
-        let mut cache = c.borrow_mut();
-        if cache.len() >= CACHE_LIMIT {
-            cache.clear();
-        }
-        cache.insert(cache_key, imported.clone());
-    });
+    remember(cache_key, &imported);
     Ok(imported)
 }
 

@@ -90,6 +90,18 @@ impl World {
         world
     }
 
+    /// Imports more of the tenant (`PUT /admin/tenant`) and expects success.
+    pub fn import(&self, tenant: &Value) {
+        let r = self.call(
+            Request::from_url("PUT", &absolute("/admin/tenant"))
+                .unwrap()
+                .with_header("authorization", &format!("Bearer {ADMIN}"))
+                .with_header("content-type", "application/json")
+                .with_body(tenant.to_string()),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+
     /// Sends a request as the browser (cookies in, cookies out).
     pub fn send(&self, mut request: Request) -> Response {
         let jar: Vec<String> =

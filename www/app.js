@@ -26,6 +26,8 @@ async function showToken(token) {
 }
 
 const cookies = createCookieSession({ domain: config.domain });
+// For the curious (and the end-to-end tests): the two clients, from the devtools console.
+window.gatehouseDemo = { auth, cookies };
 let mode = 'none';
 
 async function render() {

@@ -81,6 +81,27 @@ test('the demo SPA logs in with PKCE, calls the API, refreshes and logs out', as
   await page.waitForFunction(() => document.getElementById('api-result').textContent.startsWith('HTTP'));
   assert.match(await page.textContent('#api-result'), /^HTTP 200/);
 
+  // Concurrent getTokenSilently calls share one refresh (rotating refresh tokens allow only
+  // one), in this tab and across tabs sharing the localStorage cache (Web Locks).
+  const refreshes = [];
+  const count = (r) => { if (r.method() === 'POST' && r.url() === `${worker.origin}/oauth/token`) refreshes.push(r.url()); };
+  page.on('request', count);
+  const tokens = await page.evaluate(() =>
+    Promise.all([1, 2, 3].map(() => window.gatehouseDemo.auth.getTokenSilently({ cacheMode: 'off' }))));
+  assert.equal(new Set(tokens).size, 1, 'one token for the three calls');
+  assert.equal(refreshes.length, 1, 'one refresh for three concurrent calls');
+  const second = await page.context().newPage();
+  second.on('request', count);
+  await second.goto(`${demo.origin}/`);
+  await ready(second);
+  refreshes.length = 0;
+  const both = await Promise.all([page, second].map((p) =>
+    p.evaluate(() => window.gatehouseDemo.auth.getTokenSilently({ cacheMode: 'off' }).then((t) => t, (e) => `error: ${e.error}`))));
+  assert.ok(both.every((t) => !t.startsWith('error')), both.join(' | '));
+  assert.ok(refreshes.length >= 1 && refreshes.length <= 2, `${refreshes.length} refreshes`);
+  await second.close();
+  page.off('request', count);
+
   // A reload keeps the login (localStorage cache); logout ends it here and at the server.
   await page.reload();
   await ready(page);

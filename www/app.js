@@ -81,10 +81,15 @@ $('refresh').onclick = async () => {
 
 try {
   const params = new URLSearchParams(location.search);
-  if (params.has('code') || params.has('error')) {
+  const pkceLogin = sessionStorage.getItem(`gatehouse.tx.${config.clientId}`) !== null;
+  if (pkceLogin && (params.has('code') || params.has('error'))) {
     await auth.handleRedirectCallback();
     history.replaceState({}, '', '/');
     status('Logged in.');
+  } else if (params.has('error')) {
+    // A cookie-session login that did not complete comes back with ?error=.
+    history.replaceState({}, '', '/');
+    status(`Login failed: ${params.get('error')}`, true);
   }
   await render();
 } catch (e) {

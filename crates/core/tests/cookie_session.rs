@@ -37,8 +37,12 @@ fn the_worker_logs_in_keeps_the_tokens_and_proxies_the_api() {
     let world = world();
     // Not logged in yet.
     assert_eq!(json(&api_call(&world, "/bff/session", true))["authenticated"], false);
-    // Unknown return targets are refused.
+    // Unknown or malformed return targets are refused.
     assert_eq!(world.get("/bff/login?returnTo=https%3A%2F%2Fevil.example%2F").status, 400);
+    assert_eq!(
+        world.get("/bff/login?returnTo=http%3A%2F%2F127.0.0.1%3A5173.evil.example%2F").status,
+        400
+    );
     let start =
         world.get(&format!("/bff/login?returnTo={}", "http%3A%2F%2F127.0.0.1%3A5173%2Fhome"));
     assert_eq!(start.status, 302);
@@ -98,18 +102,51 @@ fn the_worker_logs_in_keeps_the_tokens_and_proxies_the_api() {
     );
     assert!(pre.header("access-control-allow-origin").is_none());
 
-    // Logout: the session is gone and the answer names the RP-initiated logout.
+    // Hostile API paths are refused before anything is forwarded.
+    for path in [
+        "/bff/api/../admin",
+        "/bff/api/..%2fadmin",
+        "/bff/api/%2E%2E/x",
+        "/bff/api/a%5cb",
+        "/bff/apix",
+    ] {
+        let r = api_call(&world, path, true);
+        assert!(r.status == 400 || r.status == 404, "{path}: {}", r.status);
+    }
+
+    // Logout ends the cookie session and the login here, revokes the grant, and never hands a
+    // token to the page.
     let out = world.send(
         form_request("/bff/logout", &[("returnTo", "http://127.0.0.1:5173/")])
             .with_header("gatehouse-csrf", "1")
             .with_header("origin", APP),
     );
     assert_eq!(out.status, 200);
-    let url = json(&out)["logout_url"].as_str().unwrap().to_string();
-    assert!(url.starts_with(&format!("{ISSUER}oidc/logout?client_id=bff&id_token_hint=")), "{url}");
-    assert!(url.contains("post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A5173%2F"));
+    let body = json(&out);
+    assert_eq!(body["return_to"], "http://127.0.0.1:5173/");
+    assert!(!body.to_string().contains("eyJ"), "no ID token in the answer");
     assert_eq!(json(&api_call(&world, "/bff/session", true))["authenticated"], false);
-    assert_eq!(api_call(&world, "/bff/api/messages?x=1", true).status, 400, "login_required");
+    assert_eq!(
+        api_call(&world, "/bff/api/messages?x=1", true).status,
+        401,
+        "login_required is a 401 here"
+    );
+    // The login at the authorization server ended too.
+    let mut q = vec![
+        ("client_id", "bff"),
+        ("response_type", "code"),
+        ("prompt", "none"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    q.push(("state", "s"));
+    assert_eq!(redirect_params(&world.authorize(&q)).get("error").unwrap(), Some("login_required"));
+    // An unregistered returnTo is not echoed.
+    let out = world.send(
+        form_request("/bff/logout", &[("returnTo", "https://evil.example/")])
+            .with_header("gatehouse-csrf", "1"),
+    );
+    assert_eq!(json(&out)["return_to"], serde_json::Value::Null);
 }
 
 #[test]

@@ -69,6 +69,15 @@ pub fn save(which: &Store, key: &str, value: &JsValue) -> Result<(), JsValue> {
     storage(which)?.set_item(key, &text)
 }
 
+/// The keys of a web storage that start with `prefix`.
+pub fn keys_with_prefix(which: &Store, prefix: &str) -> Vec<String> {
+    let Ok(s) = storage(which) else { return Vec::new() };
+    (0..s.length().unwrap_or(0))
+        .filter_map(|i| s.key(i).ok().flatten())
+        .filter(|k| k.starts_with(prefix))
+        .collect()
+}
+
 pub fn remove(which: &Store, key: &str) {
     if let Ok(s) = storage(which) {
         let _ = s.remove_item(key);

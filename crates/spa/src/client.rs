@@ -134,22 +134,23 @@ impl Inner {
 
     fn cache_clear(&self) {
         let prefix = format!("@@gatehouse@@::{}::", self.client_id);
-        if let Some(Store::Local) = &self.store {
-            if let Ok(Some(storage)) = browser::window().and_then(|w| w.local_storage()) {
-                let keys: Vec<String> = (0..storage.length().unwrap_or(0))
-                    .filter_map(|i| storage.key(i).ok().flatten())
-                    .collect();
-                for key in keys.into_iter().filter(|k| k.starts_with(&prefix)) {
-                    let _ = storage.remove_item(&key);
-                }
+        if let Some(store) = &self.store {
+            for key in browser::keys_with_prefix(store, &prefix) {
+                browser::remove(store, &key);
             }
         }
         self.memory.borrow_mut().clear();
     }
 
-    /// A copy of the cached ID token claims, with the cache entry they came from.
+    /// The user's entry (the latest ID token and its claims), whatever audience or scope the
+    /// login asked for — as auth0-spa-js keeps `@@user@@`.
+    fn user_key(&self) -> String {
+        format!("@@gatehouse@@::{}::@@user@@", self.client_id)
+    }
+
+    /// A copy of the cached ID token claims, with the user entry they came from.
     fn claims(&self) -> Option<(Object, JsValue)> {
-        let entry = self.any_entry()?;
+        let entry = self.cache_get(&self.user_key())?;
         let claims = get(&entry, "claims");
         if claims.is_undefined() {
             return None;
@@ -157,9 +158,22 @@ impl Inner {
         Some((Object::assign(&Object::new(), claims.unchecked_ref()), entry))
     }
 
-    /// The most recent entry (the default audience and scope first).
-    fn any_entry(&self) -> Option<JsValue> {
-        self.cache_get(&self.cache_key(self.audience.as_deref(), &self.scope))
+    /// Every token entry of this client (for logout: each refresh token is revoked).
+    fn entries(&self) -> Vec<JsValue> {
+        let prefix = format!("@@gatehouse@@::{}::", self.client_id);
+        match &self.store {
+            Some(store) => browser::keys_with_prefix(store, &prefix)
+                .iter()
+                .filter_map(|k| browser::load(store, k))
+                .collect(),
+            None => self
+                .memory
+                .borrow()
+                .iter()
+                .filter(|(k, _)| k.starts_with(&prefix))
+                .map(|(_, v)| v.clone())
+                .collect(),
+        }
     }
 
     async fn keys(&self, refetch: bool) -> Result<Vec<Jwk>, JsValue> {
@@ -222,10 +236,27 @@ impl Inner {
             "expires_at",
             browser::now() as f64 + number(body, "expires_in").unwrap_or(0.0),
         );
+        set(&entry, "lifetime", number(body, "expires_in").unwrap_or(0.0));
         set(&entry, "scope", string(body, "scope").unwrap_or_default());
         match string(body, "id_token") {
             Some(id) => {
                 let claims = self.validate(&id, nonce).await?;
+                // OIDC Core §12.2: a refreshed ID token is about the same user, from the same issuer.
+                if let Some(prev) = previous.map(|p| get(p, "claims")).filter(|c| !c.is_undefined())
+                {
+                    if string(&claims, "sub") != string(&prev, "sub")
+                        || string(&claims, "iss") != string(&prev, "iss")
+                    {
+                        return Err(error(
+                            "invalid_id_token",
+                            "the refreshed ID token is about another user",
+                        ));
+                    }
+                }
+                let user = Object::new();
+                set(&user, "id_token", id.as_str());
+                set(&user, "claims", claims.clone());
+                self.cache_put(&self.user_key(), &user.into())?;
                 set(&entry, "id_token", id);
                 set(&entry, "claims", claims);
             }
@@ -276,9 +307,12 @@ impl Inner {
     }
 }
 
-/// Whether an entry's access token lives long enough to hand out.
+/// Whether an entry's access token lives long enough to hand out: refreshed `leeway` seconds
+/// early, or at half its lifetime when that is shorter (so short-lived tokens are still used).
 fn fresh(entry: &JsValue, leeway: i64) -> bool {
-    number(entry, "expires_at").is_some_and(|at| at as i64 - leeway > browser::now())
+    let lifetime = number(entry, "lifetime").map(|l| l as i64).unwrap_or(0);
+    let margin = leeway.min(lifetime / 2);
+    number(entry, "expires_at").is_some_and(|at| at as i64 - margin > browser::now())
         && string(entry, "access_token").is_some()
 }
 
@@ -380,13 +414,12 @@ impl GatehouseClient {
             if query.get("state") != string(&tx, "state") {
                 return Err(error("invalid_state", "state does not match the login request"));
             }
-            if let Some(iss) = query.get("iss") {
-                if iss != inner.issuer {
-                    return Err(error(
-                        "invalid_iss",
-                        "the response comes from another issuer (RFC 9207)",
-                    ));
-                }
+            // RFC 9207 §2.4: Gatehouse advertises iss on responses, so it must be there.
+            if query.get("iss").as_deref() != Some(inner.issuer.as_str()) {
+                return Err(error(
+                    "invalid_iss",
+                    "the response does not come from the expected issuer (RFC 9207)",
+                ));
             }
             if let Some(code) = query.get("error") {
                 return Err(error(&code, &query.get("error_description").unwrap_or_default()));
@@ -491,9 +524,7 @@ impl GatehouseClient {
     #[wasm_bindgen(js_name = isAuthenticated, unchecked_return_type = "Promise<boolean>")]
     pub fn is_authenticated(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
-            Ok(inner.any_entry().is_some_and(|e| !get(&e, "claims").is_undefined()).into())
-        })
+        future_to_promise(async move { Ok(inner.claims().is_some().into()) })
     }
 
     /// Revokes the refresh token (RFC 7009), forgets every token, then ends the server session
@@ -505,8 +536,8 @@ impl GatehouseClient {
     ) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let entry = inner.any_entry();
-            if let Some(rt) = entry.as_ref().and_then(|e| string(e, "refresh_token")) {
+            let user = inner.cache_get(&inner.user_key());
+            for rt in inner.entries().iter().filter_map(|e| string(e, "refresh_token")) {
                 // Best effort: the server session ends below either way.
                 let _ = browser::post_form(
                     &format!("{}/oauth/revoke", inner.domain),
@@ -520,7 +551,7 @@ impl GatehouseClient {
             }
             inner.cache_clear();
             let mut pairs: Vec<(&str, String)> = vec![("client_id", inner.client_id.clone())];
-            if let Some(id) = entry.as_ref().and_then(|e| string(e, "id_token")) {
+            if let Some(id) = user.as_ref().and_then(|e| string(e, "id_token")) {
                 pairs.push(("id_token_hint", id));
             }
             if let Some(to) = string(&options, "returnTo") {

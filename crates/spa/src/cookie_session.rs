@@ -77,8 +77,8 @@ impl CookieSession {
         future_to_promise(async move { Ok(call(url, init).await?.into()) })
     }
 
-    /// Ends the session at the Worker (the refresh token is revoked), then ends the login there
-    /// too (RP-initiated logout) and comes back to `returnTo` if it is an allowed logout URL.
+    /// Ends the session at the Worker (the refresh token is revoked, the login there ends too)
+    /// and goes to `returnTo` if it is an allowed logout URL (else reloads the page).
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn logout(
         &self,
@@ -98,9 +98,15 @@ impl CookieSession {
             browser::set(&init, "headers", headers);
             let response = call(url, init.into()).await?;
             let json = JsFuture::from(response.json()?).await?;
-            let logout_url = string(&json, "logout_url")
-                .ok_or_else(|| browser::oauth_error(&json, "logout_failed"))?;
-            browser::window()?.location().assign(&logout_url)?;
+            if !response.ok() {
+                return Err(browser::oauth_error(&json, "logout_failed"));
+            }
+            // The Worker ended both its cookie session and the login; go where it allows.
+            let window = browser::window()?;
+            match string(&json, "return_to") {
+                Some(to) => window.location().assign(&to)?,
+                None => window.location().reload()?,
+            }
             Ok(JsValue::UNDEFINED)
         })
     }

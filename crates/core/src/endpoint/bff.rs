@@ -5,13 +5,17 @@
 //!
 //! - `GET /bff/login?returnTo=…` starts the flow; `GET /bff/callback` finishes it;
 //! - `GET /bff/session` says who is logged in (never a token);
-//! - `POST /bff/logout` ends the session, revokes the refresh token, and answers with the
-//!   RP-initiated logout URL to visit;
+//! - `POST /bff/logout` ends the cookie session and the login at this server, revokes the
+//!   refresh token, and answers where to go next (an allowed `returnTo`) — never a token;
 //! - `/bff/api/*` forwards to the configured API with the access token, refreshed as needed.
 //!
 //! CSRF: every call except the two navigations must carry the `Gatehouse-CSRF: 1` header; a
 //! cross-site page can only add it through a CORS preflight, which answers for the client's
 //! registered web origins alone (with credentials).
+//!
+//! Sessions live on the ledger (strongly consistent): a refresh is done by one request at a
+//! time (consume-once on the refresh token), and the session is updated by compare-and-set, so
+//! concurrent API calls never present a rotated refresh token (which would revoke the grant).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -26,7 +30,7 @@ use crate::error::{Error, ErrorCode};
 use crate::grant;
 use crate::http::params::{encode, Params};
 use crate::http::{Request, Response};
-use crate::ports::{random_bytes, Clock, Host, HttpClient, Store};
+use crate::ports::{random_bytes, Clock, Host, HttpClient, Ledger, Store};
 use crate::records::{self, ClientRecord};
 use crate::tokens::user_claims_keys;
 
@@ -50,7 +54,6 @@ struct Session {
     access_token: String,
     expires_at: i64,
     refresh_token: Option<String>,
-    id_token: Option<String>,
 }
 
 fn session_cookie(req: &Request) -> &'static str {
@@ -74,8 +77,11 @@ fn digest(text: &str) -> String {
 }
 
 fn session_key(id: &str) -> String {
-    format!("bff-session/{}", digest(id))
+    format!("bffsess:{}", digest(id))
 }
+
+/// An ended session's record (the ledger has no delete; a record counts until it expires).
+const ENDED: &str = "ended";
 
 fn unauthorized() -> Error {
     Error::oauth(ErrorCode::LoginRequired, "no cookie session")
@@ -97,23 +103,23 @@ fn with_cors(mut response: Response, origin: Option<&str>) -> Response {
     response
 }
 
-/// A `returnTo` the client allows: an absolute URL on one of its web origins.
-fn check_return_to(client: &ClientRecord, return_to: &str) -> Result<(), Error> {
-    let ok = client
-        .web_origins
-        .iter()
-        .any(|o| return_to == o || return_to.starts_with(&format!("{o}/")));
-    if !ok || return_to.contains(['\r', '\n']) {
-        return Err(Error::Page {
-            code: ErrorCode::InvalidRequest,
-            description: "returnTo is not on an allowed web origin".into(),
-        });
+/// A `returnTo` the client allows: an absolute http(s) URL on one of its web origins, returned
+/// normalized (so nothing unencodable reaches a `Location` header).
+fn check_return_to(client: &ClientRecord, return_to: &str) -> Result<String, Error> {
+    let refuse = || Error::Page {
+        code: ErrorCode::InvalidRequest,
+        description: "returnTo is not on an allowed web origin".into(),
+    };
+    let url = url::Url::parse(return_to).map_err(|_| refuse())?;
+    let origin = url.origin().ascii_serialization();
+    if !matches!(url.scheme(), "http" | "https") || !client.web_origins.contains(&origin) {
+        return Err(refuse());
     }
-    Ok(())
+    Ok(url.as_str().to_string())
 }
 
 /// Runs the core's own token endpoint for the BFF client (a public client: the Worker holds
-/// the PKCE verifier and the tokens).
+/// the PKCE verifier and the tokens). A refusal keeps its OAuth error code.
 async fn token_call<H: Host>(
     host: &H,
     config: &Config,
@@ -125,20 +131,23 @@ async fn token_call<H: Host>(
         .with_header("content-type", "application/x-www-form-urlencoded")
         .with_body(encode(pairs.iter().copied()));
     internal.headers.push(("cf-connecting-ip".into(), req.client_ip().to_string()));
-    let response = match token::token(host, config, &internal).await {
-        Ok(r) => r,
-        Err(e) => e.to_response(),
-    };
-    let body = response.json_body().unwrap_or(Value::Null);
-    if response.status != 200 {
-        let code = body["error"].as_str().unwrap_or("server_error");
-        host.log(&format!("bff token call failed: {code}"));
-        return Err(Error::oauth(
-            ErrorCode::InvalidGrant,
-            format!("the token request failed: {code}"),
-        ));
+    match token::token(host, config, &internal).await {
+        Ok(response) if response.status == 200 => {
+            response.json_body().ok_or_else(|| Error::Internal("token response".into()))
+        }
+        Ok(response) => {
+            let body = response.json_body().unwrap_or(Value::Null);
+            let code = body["error"].as_str().unwrap_or("server_error").to_string();
+            host.log(&format!("bff token call failed: {code}"));
+            let code = if code == "invalid_grant" {
+                ErrorCode::InvalidGrant
+            } else {
+                ErrorCode::TemporarilyUnavailable
+            };
+            Err(Error::oauth(code, "the token request failed"))
+        }
+        Err(e) => Err(e),
     }
-    Ok(body)
 }
 
 /// The claims of our own ID token (it comes straight from our token endpoint).
@@ -160,10 +169,6 @@ fn session_from(body: &Value, previous: Option<&Session>, now: i64) -> Result<Se
         .as_str()
         .ok_or_else(|| Error::Internal("no access token".into()))?
         .to_string();
-    let id_token = body["id_token"]
-        .as_str()
-        .map(str::to_string)
-        .or_else(|| previous.and_then(|p| p.id_token.clone()));
     let user = match body["id_token"].as_str() {
         Some(t) => id_claims(t),
         None => previous.map(|p| p.user.clone()).unwrap_or_default(),
@@ -177,19 +182,38 @@ fn session_from(body: &Value, previous: Option<&Session>, now: i64) -> Result<Se
             .as_str()
             .map(str::to_string)
             .or_else(|| previous.and_then(|p| p.refresh_token.clone())),
-        id_token,
     })
 }
 
+/// The request's session: its ledger key, the stored text (for compare-and-set) and the record.
 async fn load_session<H: Host>(
     host: &H,
     req: &Request,
-) -> Result<Option<(String, Session)>, Error> {
+) -> Result<Option<(String, String, Session)>, Error> {
     let Some(id) = req.cookie(session_cookie(req)).filter(|id| id.len() == 43) else {
         return Ok(None);
     };
     let key = session_key(id);
-    Ok(records::read::<Session>(host.store(), &key).await.unwrap_or(None).map(|s| (key, s)))
+    let Some(text) = host.ledger().get(&key, host.clock().now()).await? else { return Ok(None) };
+    if text == ENDED {
+        return Ok(None);
+    }
+    Ok(serde_json::from_str::<Session>(&text).ok().map(|s| (key, text, s)))
+}
+
+/// Ends a session: its grant is revoked and its record marked ended.
+async fn end_session<H: Host>(
+    host: &H,
+    key: &str,
+    text: &str,
+    session: &Session,
+) -> Result<(), Error> {
+    if let Some(grant_id) = session.refresh_token.as_deref().and_then(grant::refresh_grant_id) {
+        grant::revoke_grant(host, grant_id).await?;
+    }
+    let now = host.clock().now();
+    host.ledger().compare_and_set(key, Some(text), ENDED, now, Some(now + 3600)).await?;
+    Ok(())
 }
 
 /// `/bff/*`.
@@ -216,13 +240,21 @@ pub async fn handle<H: Host>(host: &H, config: &Config, req: &Request) -> Result
             Err(Error::oauth(ErrorCode::AccessDenied, "the Gatehouse-CSRF: 1 header is required"))
         }
         ("GET", "session") => session(host, req).await,
-        ("POST", "logout") => logout(host, config, &client, req).await,
+        ("POST", "logout") => logout(host, &client, req).await,
         (_, path) if path.starts_with("api/") || path == "api" => {
             proxy(host, config, bff, req, &path[3..]).await
         }
         _ => Err(Error::NotFound),
     };
-    Ok(with_cors(result.unwrap_or_else(|e| e.to_response()), origin.as_deref()))
+    let response = result.unwrap_or_else(|e| {
+        let mut r = e.to_response();
+        // Not logged in is a 401 here, so the page can tell it from its API's own 400s.
+        if e.code() == ErrorCode::LoginRequired {
+            r.status = 401;
+        }
+        r
+    });
+    Ok(with_cors(response, origin.as_deref()))
 }
 
 async fn login<H: Host>(
@@ -238,7 +270,7 @@ async fn login<H: Host>(
         .map(str::to_string)
         .or_else(|| client.web_origins.first().map(|o| format!("{o}/")));
     let return_to = return_to.ok_or_else(|| Error::invalid_request("returnTo is required"))?;
-    check_return_to(client, &return_to)?;
+    let return_to = check_return_to(client, &return_to)?;
     let verifier = PkceCodeVerifier::new_random(host.rng());
     let state = b64::encode(random_bytes::<24>(host.rng()));
     let nonce = b64::encode(random_bytes::<24>(host.rng()));
@@ -284,18 +316,16 @@ async fn callback<H: Host>(
         .await?
         .ok_or_else(|| page("this login has expired"))?;
     host.store().delete(&tx_key).await?;
+    // RFC 9207 §2.4: this server advertises iss on responses, so it must be there and match.
     let issuer = config.issuer_for(req);
-    if params.get("iss").ok().flatten().is_some_and(|iss| iss != issuer) {
-        return Err(page("the response comes from another issuer"));
+    if params.get("iss").ok().flatten() != Some(issuer.as_str()) {
+        return Err(page("the response does not come from this issuer"));
     }
     let clear_tx = set_cookie(req, tx_cookie(req), "", 0);
     if let Some(error) = params.get("error").ok().flatten() {
         let sep = if tx.return_to.contains('?') { '&' } else { '?' };
-        return Ok(Response::redirect(
-            303,
-            &format!("{}{sep}{}", tx.return_to, encode([("error", error)])),
-        )
-        .with_header("set-cookie", &clear_tx));
+        let to = format!("{}{sep}{}", tx.return_to, encode([("error", error)]));
+        return Ok(Response::redirect(303, &to).with_header("set-cookie", &clear_tx));
     }
     let code = params.get("code").ok().flatten().ok_or_else(|| page("code is missing"))?;
     let redirect_uri = endpoint_url(&issuer, "bff/callback");
@@ -312,23 +342,30 @@ async fn callback<H: Host>(
         ],
     )
     .await?;
-    let now = host.clock().now();
-    let session = session_from(&body, None, now)?;
     // Our own token endpoint answered, but the nonce still ties the ID token to this flow.
-    let nonce_ok = body["id_token"].as_str().map(|t| {
-        t.split('.')
-            .nth(1)
-            .and_then(b64::decode)
-            .and_then(|p| crate::jose::json::parse_object(&p))
-            .is_some_and(|c| c.get("nonce").and_then(Value::as_str) == Some(tx.nonce.as_str()))
-    });
-    if nonce_ok == Some(false) {
+    let nonce = body["id_token"]
+        .as_str()
+        .and_then(|t| t.split('.').nth(1).and_then(b64::decode))
+        .and_then(|p| crate::jose::json::parse_object(&p))
+        .and_then(|c| c.get("nonce").and_then(Value::as_str).map(str::to_string));
+    if nonce.as_deref() != Some(tx.nonce.as_str()) {
         return Err(page("the ID token's nonce does not match"));
     }
+    // A new login replaces the browser's previous session (and ends its grant).
+    if let Some((key, text, old)) = load_session(host, req).await? {
+        end_session(host, &key, &text, &old).await?;
+    }
+    let now = host.clock().now();
+    let session = session_from(&body, None, now)?;
     let id = b64::encode(random_bytes::<32>(host.rng()));
-    host.store()
-        .put(&session_key(&id), &records::to_json(&session)?, Some(SESSION_SECONDS as u64))
-        .await?;
+    let text = serde_json::to_string(&session).map_err(|e| Error::Internal(e.to_string()))?;
+    if !host
+        .ledger()
+        .compare_and_set(&session_key(&id), None, &text, now, Some(now + SESSION_SECONDS))
+        .await?
+    {
+        return Err(Error::Internal("session id collision".into()));
+    }
     Ok(Response::redirect(303, &tx.return_to)
         .with_header("set-cookie", &clear_tx)
         .with_header("set-cookie", &set_cookie(req, session_cookie(req), &id, SESSION_SECONDS)))
@@ -336,47 +373,55 @@ async fn callback<H: Host>(
 
 async fn session<H: Host>(host: &H, req: &Request) -> Result<Response, Error> {
     let body = match load_session(host, req).await? {
-        Some((_, s)) => json!({ "authenticated": true, "user": s.user }),
+        Some((_, _, s)) => json!({ "authenticated": true, "user": s.user }),
         None => json!({ "authenticated": false }),
     };
     Ok(Response::json(200, &body).with_header("cache-control", "no-store"))
 }
 
+/// Ends the cookie session and, since this Worker is also the authorization server, the login
+/// here too (the same-site call carries its session cookie): no ID token hint has to travel
+/// through the page. Answers where the page may go next.
 async fn logout<H: Host>(
     host: &H,
-    config: &Config,
     client: &ClientRecord,
     req: &Request,
 ) -> Result<Response, Error> {
-    let issuer = config.issuer_for(req);
-    let mut pairs: Vec<(&str, String)> = vec![("client_id", client.client_id.clone())];
-    if let Some((key, s)) = load_session(host, req).await? {
-        if let Some(grant_id) = s.refresh_token.as_deref().and_then(grant::refresh_grant_id) {
-            grant::revoke_grant(host, grant_id).await?;
-        }
-        host.store().delete(&key).await?;
-        if let Some(id) = s.id_token {
-            pairs.push(("id_token_hint", id));
-        }
+    if let Some((key, text, s)) = load_session(host, req).await? {
+        end_session(host, &key, &text, &s).await?;
     }
+    let login_cookie = crate::authorization::session::end(host, req).await?;
     let params = Params::from_body(req, true).unwrap_or_default();
-    if let Some(to) = params.get("returnTo").ok().flatten() {
-        if client.allowed_logout_urls.iter().any(|u| u == to) {
-            pairs.push(("post_logout_redirect_uri", to.to_string()));
-        }
-    }
-    let logout_url = format!(
-        "{}?{}",
-        endpoint_url(&issuer, "oidc/logout"),
-        encode(pairs.iter().map(|(k, v)| (*k, v.as_str())))
-    );
-    Ok(Response::json(200, &json!({ "logout_url": logout_url }))
+    let return_to = params
+        .get("returnTo")
+        .ok()
+        .flatten()
+        .filter(|to| client.allowed_logout_urls.iter().any(|u| u == to))
+        .map(str::to_string);
+    Ok(Response::json(200, &json!({ "return_to": return_to }))
         .with_header("cache-control", "no-store")
-        .with_header("set-cookie", &set_cookie(req, session_cookie(req), "", 0)))
+        .with_header("set-cookie", &set_cookie(req, session_cookie(req), "", 0))
+        .with_header("set-cookie", &login_cookie))
+}
+
+/// `/bff/api` paths are forwarded under `BFF_API_URL` only: no dot segments, and no encoded
+/// slashes, backslashes or dots that an API might decode before routing.
+fn check_api_path(path: &str) -> Result<(), Error> {
+    let lower = path.to_ascii_lowercase();
+    let dots = path.split('/').any(|segment| segment == "." || segment == "..");
+    if dots
+        || path.contains('\\')
+        || ["%2e", "%2f", "%5c"].iter().any(|e| lower.contains(e))
+        || !(path.is_empty() || path.starts_with('/'))
+    {
+        return Err(Error::invalid_request("the API path is not allowed"));
+    }
+    Ok(())
 }
 
 /// Forwards to the API with the session's access token, refreshing it first when it is about
-/// to expire (the rotated refresh token is stored back).
+/// to expire: one request refreshes (consume-once on the refresh token), the others wait for its
+/// result, and the session is updated by compare-and-set.
 async fn proxy<H: Host>(
     host: &H,
     config: &Config,
@@ -384,31 +429,69 @@ async fn proxy<H: Host>(
     req: &Request,
     path: &str,
 ) -> Result<Response, Error> {
-    let (key, mut s) = load_session(host, req).await?.ok_or_else(unauthorized)?;
+    check_api_path(path)?;
+    let (key, mut text, mut s) = load_session(host, req).await?.ok_or_else(unauthorized)?;
     let now = host.clock().now();
     if s.expires_at - 30 <= now {
         let rt = s.refresh_token.clone().ok_or_else(unauthorized)?;
-        let body = match token_call(
-            host,
-            config,
-            req,
-            &[
+        let refresher = host
+            .ledger()
+            .consume_once(&format!("bffrefresh:{}", digest(&rt)), now, now + 120)
+            .await?;
+        if refresher {
+            let pairs = [
                 ("grant_type", "refresh_token"),
-                ("client_id", &bff.client_id),
-                ("refresh_token", &rt),
-            ],
-        )
-        .await
-        {
-            Ok(body) => body,
-            Err(_) => {
-                host.store().delete(&key).await?;
-                return Err(unauthorized());
+                ("client_id", bff.client_id.as_str()),
+                ("refresh_token", rt.as_str()),
+            ];
+            match token_call(host, config, req, &pairs).await {
+                Ok(body) => {
+                    let next = session_from(&body, Some(&s), now)?;
+                    let next_text =
+                        serde_json::to_string(&next).map_err(|e| Error::Internal(e.to_string()))?;
+                    host.ledger()
+                        .compare_and_set(
+                            &key,
+                            Some(&text),
+                            &next_text,
+                            now,
+                            Some(now + SESSION_SECONDS),
+                        )
+                        .await?;
+                    (text, s) = (next_text, next);
+                }
+                Err(e) if e.code() == ErrorCode::InvalidGrant => {
+                    // The grant is gone (revoked, expired): so is the session.
+                    host.ledger()
+                        .compare_and_set(&key, Some(&text), ENDED, now, Some(now + 3600))
+                        .await?;
+                    return Err(unauthorized());
+                }
+                Err(e) => return Err(e),
             }
-        };
-        s = session_from(&body, Some(&s), now)?;
-        host.store().put(&key, &records::to_json(&s)?, Some(SESSION_SECONDS as u64)).await?;
+        } else {
+            // Another request is refreshing with this token: wait for its result.
+            let mut refreshed = None;
+            for _ in 0..40 {
+                match load_session(host, req).await? {
+                    Some((_, t, fresh)) if fresh.refresh_token != s.refresh_token => {
+                        refreshed = Some((t, fresh));
+                        break;
+                    }
+                    Some(_) => {}
+                    None => return Err(unauthorized()),
+                }
+            }
+            let Some(found) = refreshed else {
+                return Err(Error::oauth(
+                    ErrorCode::TemporarilyUnavailable,
+                    "the session is being refreshed; try again",
+                ));
+            };
+            (text, s) = found;
+        }
     }
+    let _ = text;
     let url = match &req.query {
         Some(q) => format!("{}{path}?{q}", bff.api_url),
         None => format!("{}{path}", bff.api_url),

@@ -65,6 +65,7 @@ pub async fn oidc_logout<H: Host>(
 ) -> Result<Response, Error> {
     let params = params_of(req)?;
     let issuer = config.issuer_for(req);
+    let mut hint_sub: Option<String> = None;
     let mut client_id =
         params.get("client_id").map_err(|_| refuse("client_id is repeated"))?.map(str::to_string);
     if let Some(hint) =
@@ -85,6 +86,7 @@ pub async fn oidc_logout<H: Host>(
             return Err(refuse("client_id does not match id_token_hint"));
         }
         client_id = Some(aud);
+        hint_sub = claims.get("sub").and_then(Value::as_str).map(str::to_string);
     }
     let redirect = params
         .get("post_logout_redirect_uri")
@@ -97,10 +99,12 @@ pub async fn oidc_logout<H: Host>(
             return Err(refuse("post_logout_redirect_uri is not registered for this client"));
         }
     }
-    // §2: without an ID token hint, the request may not come from the user's RP; ask the user
+    // §2, §6: unless the ID token hint names the logged-in user, the request may not come from
+    // the user's RP (anyone can send someone else's, or their own, hint): ask the user first
     // (a form bound to the session) before ending a live session.
-    let hinted = params.get("id_token_hint").ok().flatten().is_some();
-    let live = !hinted && session::current(host, req).await?.is_some();
+    let current = session::current(host, req).await?;
+    let hinted = current.as_ref().is_some_and(|s| hint_sub.as_deref() == Some(s.user_id.as_str()));
+    let live = !hinted && current.is_some();
     let session_id = req.cookie(session::cookie_name(req)).filter(|_| live);
     if let Some(session_id) = session_id {
         let expected = confirmation(session_id);

@@ -307,6 +307,36 @@ impl Inner {
     }
 }
 
+/// The authorization request URL (RFC 6749 §4.1.1 with PKCE S256, RFC 7636 §4.3).
+#[derive(Debug)]
+pub struct AuthorizationRequest<'a> {
+    pub domain: &'a str,
+    pub client_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub scope: &'a str,
+    pub state: &'a str,
+    pub nonce: &'a str,
+    pub code_challenge: &'a str,
+}
+
+impl AuthorizationRequest<'_> {
+    /// `{domain}/authorize?…`, form-encoded, with `extras` (audience, prompt, …) appended.
+    pub fn url(&self, extras: &[(&str, String)]) -> String {
+        let mut pairs: Vec<(&str, &str)> = vec![
+            ("client_id", self.client_id),
+            ("response_type", "code"),
+            ("redirect_uri", self.redirect_uri),
+            ("scope", self.scope),
+            ("state", self.state),
+            ("nonce", self.nonce),
+            ("code_challenge", self.code_challenge),
+            ("code_challenge_method", "S256"),
+        ];
+        pairs.extend(extras.iter().map(|(k, v)| (*k, v.as_str())));
+        format!("{}/authorize?{}", self.domain, encode(pairs))
+    }
+}
+
 /// Whether an entry's access token lives long enough to hand out: refreshed `leeway` seconds
 /// early, or at half its lifetime when that is shorter (so short-lived tokens are still used).
 fn fresh(entry: &JsValue, leeway: i64) -> bool {
@@ -362,31 +392,27 @@ impl GatehouseClient {
             set(&tx, "appState", get(&options, "appState"));
             browser::save(&Store::Session, &inner.transaction_key(), &tx.into())?;
             let challenge = verifier.challenge();
-            let mut pairs: Vec<(&str, String)> = vec![
-                ("client_id", inner.client_id.clone()),
-                ("response_type", "code".into()),
-                ("redirect_uri", inner.redirect_uri.clone()),
-                ("scope", scope),
-                ("state", state),
-                ("nonce", nonce),
-                ("code_challenge", challenge.as_str().to_string()),
-                ("code_challenge_method", "S256".into()),
-            ];
+            let mut extras: Vec<(&str, String)> = Vec::new();
             if let Some(a) = audience {
-                pairs.push(("audience", a));
+                extras.push(("audience", a));
             }
             for extra in ["prompt", "login_hint", "max_age"] {
                 if let Some(v) = string(&params, extra)
                     .or_else(|| number(&params, extra).map(|n| (n as i64).to_string()))
                 {
-                    pairs.push((extra, v));
+                    extras.push((extra, v));
                 }
             }
-            let url = format!(
-                "{}/authorize?{}",
-                inner.domain,
-                encode(pairs.iter().map(|(k, v)| (*k, v.as_str())))
-            );
+            let request = AuthorizationRequest {
+                domain: &inner.domain,
+                client_id: &inner.client_id,
+                redirect_uri: &inner.redirect_uri,
+                scope: &scope,
+                state: &state,
+                nonce: &nonce,
+                code_challenge: challenge.as_str(),
+            };
+            let url = request.url(&extras);
             browser::window()?.location().assign(&url)?;
             Ok(JsValue::UNDEFINED)
         })

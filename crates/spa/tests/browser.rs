@@ -188,3 +188,33 @@ mod id_tokens {
         assert_eq!(normalize_scope(Some("".into()), false), "openid");
     }
 }
+
+// The authorization request URL: every parameter form-encoded, PKCE S256, extras appended.
+#[wasm_bindgen_test]
+fn authorization_urls() {
+    use gatehouse_spa::client::AuthorizationRequest;
+    let request = AuthorizationRequest {
+        domain: "https://auth.example",
+        client_id: "my spa",
+        redirect_uri: "https://app.example/cb?x=1&y=2",
+        scope: "openid profile read:messages",
+        state: "st",
+        nonce: "nn",
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+    };
+    let url = request
+        .url(&[("audience", "https://api.example/".to_string()), ("prompt", "login".to_string())]);
+    assert_eq!(
+        url,
+        "https://auth.example/authorize?client_id=my+spa&response_type=code\
+         &redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Fx%3D1%26y%3D2&scope=openid+profile+read%3Amessages\
+         &state=st&nonce=nn&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\
+         &code_challenge_method=S256&audience=https%3A%2F%2Fapi.example%2F&prompt=login"
+    );
+    // The browser's own URL parser reads back exactly what was meant.
+    let parsed = web_sys::Url::new(&url).unwrap();
+    let q = parsed.search_params();
+    assert_eq!(q.get("redirect_uri").as_deref(), Some("https://app.example/cb?x=1&y=2"));
+    assert_eq!(q.get("client_id").as_deref(), Some("my spa"));
+    assert_eq!(q.get("code_challenge_method").as_deref(), Some("S256"));
+}

@@ -62,6 +62,24 @@ fn the_worker_logs_in_keeps_the_tokens_and_proxies_the_api() {
         .clone();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
     assert!(!String::from_utf8_lossy(&done.body).contains("eyJ"), "no token reaches the browser");
+    // At rest on the ledger the session is sealed (AES-256-GCM under the key-encryption key).
+    let id = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
+    let key = format!(
+        "bffsess:{}",
+        gatehouse_core::b64::encode(<sha2::Sha256 as sha2::Digest>::digest(id.as_bytes()))
+    );
+    let stored = pollster::block_on(gatehouse_core::ports::Ledger::get(
+        &world.host.ledger,
+        &key,
+        world.now(),
+    ))
+    .unwrap()
+    .unwrap();
+    assert!(
+        !stored.contains("eyJ") && !stored.contains("access_token"),
+        "sealed: {}",
+        &stored[..40]
+    );
 
     let session = api_call(&world, "/bff/session", true);
     assert_eq!(session.header("access-control-allow-origin"), Some(APP));

@@ -30,7 +30,7 @@ use crate::error::{Error, ErrorCode};
 use crate::grant;
 use crate::http::params::{encode, Params};
 use crate::http::{Request, Response};
-use crate::ports::{random_bytes, Clock, Host, HttpClient, Ledger, Store};
+use crate::ports::{random_bytes, Clock, Crypto, Host, HttpClient, Ledger, Store};
 use crate::records::{self, ClientRecord};
 use crate::tokens::user_claims_keys;
 
@@ -185,9 +185,49 @@ fn session_from(body: &Value, previous: Option<&Session>, now: i64) -> Result<Se
     })
 }
 
+/// Seals a session for the ledger: tokens at rest are AES-256-GCM encrypted under the
+/// key-encryption key, bound to the session's ledger key.
+async fn seal<H: Host>(
+    host: &H,
+    config: &Config,
+    key: &str,
+    session: &Session,
+) -> Result<String, Error> {
+    let kek = config
+        .key_encryption_key
+        .as_ref()
+        .ok_or(Error::Misconfigured("KEY_ENCRYPTION_KEY is not set"))?;
+    let plain = serde_json::to_vec(session).map_err(|e| Error::Internal(e.to_string()))?;
+    let nonce: [u8; 12] = random_bytes(host.rng());
+    let mut sealed = nonce.to_vec();
+    sealed.extend(host.crypto().aes_gcm_seal(kek, &nonce, key.as_bytes(), &plain).await?);
+    Ok(b64::encode(sealed))
+}
+
+async fn open<H: Host>(
+    host: &H,
+    config: &Config,
+    key: &str,
+    text: &str,
+) -> Result<Option<Session>, Error> {
+    let kek = config
+        .key_encryption_key
+        .as_ref()
+        .ok_or(Error::Misconfigured("KEY_ENCRYPTION_KEY is not set"))?;
+    let Some(sealed) = b64::decode(text).filter(|s| s.len() > 12) else { return Ok(None) };
+    let (nonce, ciphertext) = sealed.split_at(12);
+    let nonce: [u8; 12] = nonce.try_into().map_err(|_| Error::Internal("nonce".into()))?;
+    let Some(plain) = host.crypto().aes_gcm_open(kek, &nonce, key.as_bytes(), ciphertext).await?
+    else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice(plain.expose()).ok())
+}
+
 /// The request's session: its ledger key, the stored text (for compare-and-set) and the record.
 async fn load_session<H: Host>(
     host: &H,
+    config: &Config,
     req: &Request,
 ) -> Result<Option<(String, String, Session)>, Error> {
     let Some(id) = req.cookie(session_cookie(req)).filter(|id| id.len() == 43) else {
@@ -198,7 +238,7 @@ async fn load_session<H: Host>(
     if text == ENDED {
         return Ok(None);
     }
-    Ok(serde_json::from_str::<Session>(&text).ok().map(|s| (key, text, s)))
+    Ok(open(host, config, &key, &text).await?.map(|s| (key, text, s)))
 }
 
 /// Ends a session: its grant is revoked and its record marked ended.
@@ -239,8 +279,8 @@ pub async fn handle<H: Host>(host: &H, config: &Config, req: &Request) -> Result
         _ if req.header(CSRF_HEADER) != Some("1") => {
             Err(Error::oauth(ErrorCode::AccessDenied, "the Gatehouse-CSRF: 1 header is required"))
         }
-        ("GET", "session") => session(host, req).await,
-        ("POST", "logout") => logout(host, &client, req).await,
+        ("GET", "session") => session(host, config, req).await,
+        ("POST", "logout") => logout(host, config, &client, req).await,
         (_, path) if path.starts_with("api/") || path == "api" => {
             proxy(host, config, bff, req, &path[3..]).await
         }
@@ -352,13 +392,13 @@ async fn callback<H: Host>(
         return Err(page("the ID token's nonce does not match"));
     }
     // A new login replaces the browser's previous session (and ends its grant).
-    if let Some((key, text, old)) = load_session(host, req).await? {
+    if let Some((key, text, old)) = load_session(host, config, req).await? {
         end_session(host, &key, &text, &old).await?;
     }
     let now = host.clock().now();
     let session = session_from(&body, None, now)?;
     let id = b64::encode(random_bytes::<32>(host.rng()));
-    let text = serde_json::to_string(&session).map_err(|e| Error::Internal(e.to_string()))?;
+    let text = seal(host, config, &session_key(&id), &session).await?;
     if !host
         .ledger()
         .compare_and_set(&session_key(&id), None, &text, now, Some(now + SESSION_SECONDS))
@@ -371,8 +411,8 @@ async fn callback<H: Host>(
         .with_header("set-cookie", &set_cookie(req, session_cookie(req), &id, SESSION_SECONDS)))
 }
 
-async fn session<H: Host>(host: &H, req: &Request) -> Result<Response, Error> {
-    let body = match load_session(host, req).await? {
+async fn session<H: Host>(host: &H, config: &Config, req: &Request) -> Result<Response, Error> {
+    let body = match load_session(host, config, req).await? {
         Some((_, _, s)) => json!({ "authenticated": true, "user": s.user }),
         None => json!({ "authenticated": false }),
     };
@@ -384,10 +424,11 @@ async fn session<H: Host>(host: &H, req: &Request) -> Result<Response, Error> {
 /// through the page. Answers where the page may go next.
 async fn logout<H: Host>(
     host: &H,
+    config: &Config,
     client: &ClientRecord,
     req: &Request,
 ) -> Result<Response, Error> {
-    if let Some((key, text, s)) = load_session(host, req).await? {
+    if let Some((key, text, s)) = load_session(host, config, req).await? {
         end_session(host, &key, &text, &s).await?;
     }
     let login_cookie = crate::authorization::session::end(host, req).await?;
@@ -430,7 +471,7 @@ async fn proxy<H: Host>(
     path: &str,
 ) -> Result<Response, Error> {
     check_api_path(path)?;
-    let (key, mut text, mut s) = load_session(host, req).await?.ok_or_else(unauthorized)?;
+    let (key, mut text, mut s) = load_session(host, config, req).await?.ok_or_else(unauthorized)?;
     let now = host.clock().now();
     if s.expires_at - 30 <= now {
         let rt = s.refresh_token.clone().ok_or_else(unauthorized)?;
@@ -447,8 +488,7 @@ async fn proxy<H: Host>(
             match token_call(host, config, req, &pairs).await {
                 Ok(body) => {
                     let next = session_from(&body, Some(&s), now)?;
-                    let next_text =
-                        serde_json::to_string(&next).map_err(|e| Error::Internal(e.to_string()))?;
+                    let next_text = seal(host, config, &key, &next).await?;
                     host.ledger()
                         .compare_and_set(
                             &key,
@@ -473,7 +513,7 @@ async fn proxy<H: Host>(
             // Another request is refreshing with this token: wait for its result.
             let mut refreshed = None;
             for _ in 0..40 {
-                match load_session(host, req).await? {
+                match load_session(host, config, req).await? {
                     Some((_, t, fresh)) if fresh.refresh_token != s.refresh_token => {
                         refreshed = Some((t, fresh));
                         break;

@@ -471,7 +471,7 @@ async fn proxy<H: Host>(
     path: &str,
 ) -> Result<Response, Error> {
     check_api_path(path)?;
-    let (key, mut text, mut s) = load_session(host, config, req).await?.ok_or_else(unauthorized)?;
+    let (key, text, mut s) = load_session(host, config, req).await?.ok_or_else(unauthorized)?;
     let now = host.clock().now();
     if s.expires_at - 30 <= now {
         let rt = s.refresh_token.clone().ok_or_else(unauthorized)?;
@@ -498,7 +498,7 @@ async fn proxy<H: Host>(
                             Some(now + SESSION_SECONDS),
                         )
                         .await?;
-                    (text, s) = (next_text, next);
+                    s = next;
                 }
                 Err(e) if e.code() == ErrorCode::InvalidGrant => {
                     // The grant is gone (revoked, expired): so is the session.
@@ -514,8 +514,8 @@ async fn proxy<H: Host>(
             let mut refreshed = None;
             for _ in 0..40 {
                 match load_session(host, config, req).await? {
-                    Some((_, t, fresh)) if fresh.refresh_token != s.refresh_token => {
-                        refreshed = Some((t, fresh));
+                    Some((_, _, fresh)) if fresh.refresh_token != s.refresh_token => {
+                        refreshed = Some(fresh);
                         break;
                     }
                     Some(_) => {}
@@ -528,10 +528,9 @@ async fn proxy<H: Host>(
                     "the session is being refreshed; try again",
                 ));
             };
-            (text, s) = found;
+            s = found;
         }
     }
-    let _ = text;
     let url = match &req.query {
         Some(q) => format!("{}{path}?{q}", bff.api_url),
         None => format!("{}{path}", bff.api_url),

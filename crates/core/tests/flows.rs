@@ -1005,3 +1005,29 @@ fn hostile_token_requests_get_4xx() {
         assert!(json(&r)["error"].is_string(), "case {i}");
     }
 }
+
+#[test]
+fn a_hint_for_another_user_does_not_log_this_user_out_unasked() {
+    let world = World::new();
+    world.import(&serde_json::json!({"users": [{"user_id": "u|bob", "email": "bob@example.com", "password": "bob-password-1"}]}));
+    // Bob logs in (his browser) and gets an ID token.
+    let first = world.authorize(SPA_QUERY);
+    let after = world.login_from(&first, "bob@example.com", "bob-password-1");
+    let code =
+        redirect_params(&world.get(&location(&after))).get("code").unwrap().unwrap().to_string();
+    let bobs =
+        json(&spa_exchange(&world, &code, VERIFIER))["id_token"].as_str().unwrap().to_string();
+    // Ada logs in in another browser.
+    world.cookies.borrow_mut().clear();
+    spa_code(&world);
+    // A link carrying Bob's (valid) hint: Ada is asked, not logged out (RP-Initiated Logout §6).
+    let r = world.get(&format!("/oidc/logout?id_token_hint={bobs}&post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A5173%2F"));
+    assert_eq!(r.status, 200);
+    assert!(String::from_utf8(r.body).unwrap().contains("Log out?"));
+    let mut q = SPA_QUERY.to_vec();
+    q.push(("prompt", "none"));
+    assert!(
+        redirect_params(&world.authorize(&q)).get("code").unwrap().is_some(),
+        "Ada is still logged in"
+    );
+}

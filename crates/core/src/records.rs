@@ -262,8 +262,13 @@ fn check_id(kind: &str, value: &str) -> Result<(), Error> {
 /// — for native apps — a private-use scheme containing a dot (RFC 8252 §7.1). The host is the
 /// parsed one, so `http://127.0.0.1:1@evil.example/` and `http://127.0.0.1.evil.example/` fail.
 pub fn check_registered_url(uri: &str, native: bool) -> Result<(), &'static str> {
-    if uri.len() > 2048 || uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("must be at most 2048 characters, without whitespace");
+    // ASCII only: it is compared byte for byte and sent back in Location headers, which carry
+    // no raw Unicode (a browser sends non-ASCII paths percent-encoded anyway).
+    if uri.len() > 2048
+        || !uri.is_ascii()
+        || uri.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err("must be at most 2048 ASCII characters, without whitespace");
     }
     let parsed = url::Url::parse(uri).map_err(|_| "is not an absolute URI")?;
     if parsed.fragment().is_some() || uri.contains('#') {
@@ -294,11 +299,12 @@ fn check_url(kind: &str, url: &str) -> Result<(), Error> {
 
 /// A web origin: `scheme://host[:port]`, nothing else.
 fn check_origin(origin: &str) -> Result<(), Error> {
-    let ok = origin.split_once("://").is_some_and(|(scheme, rest)| {
-        matches!(scheme, "http" | "https")
-            && !rest.is_empty()
-            && !rest.contains(['/', '?', '#', ' '])
-    });
+    let ok = origin.is_ascii()
+        && origin.split_once("://").is_some_and(|(scheme, rest)| {
+            matches!(scheme, "http" | "https")
+                && !rest.is_empty()
+                && !rest.contains(['/', '?', '#', ' '])
+        });
     if !ok {
         return Err(invalid(format!("web origin {origin:?} must be scheme://host[:port]")));
     }

@@ -410,6 +410,7 @@ mod tests {
             "http://127.0.0.1:1@evil.example/cb",
             "https://user:pw@app.example/cb",
             "http://localhost.evil.com/",
+            "https://app.example/日本",
         ] {
             assert!(check_redirect(bad, false).is_err(), "{bad}");
         }

@@ -2,8 +2,9 @@
 // an ESM entry bundled and minified by esbuild, then gzip -9 — side by side.
 //   Gatehouse: pkg/ (JS glue + the .wasm, which the browser fetches separately)
 //   @auth0/auth0-spa-js 2.x and oidc-client-ts 3.x from node_modules.
-// Run `npm run build:spa` (or npm test) first. With twiggy installed (scripts/setup.sh puts it
-// in the tools cache), it also lists what dominates the wasm.
+// Run `npm run build:spa` (or npm test) first. If twiggy is in the tools cache (optional:
+// `cargo install --root ~/.cache/gatehouse-tools twiggy --version 0.8.0`), it also lists what
+// dominates the wasm.
 import { build } from 'esbuild';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

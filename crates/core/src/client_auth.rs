@@ -30,7 +30,7 @@ fn invalid_client(description: &str) -> Error {
 }
 
 /// Splits `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
-fn basic_credentials(request: &Request) -> Result<Option<(String, String)>, Error> {
+pub(crate) fn basic_credentials(request: &Request) -> Result<Option<(String, String)>, Error> {
     let Some(header) = request.header("authorization") else { return Ok(None) };
     let Some((scheme, value)) = header.split_once(' ') else {
         return Err(invalid_client("malformed Authorization header"));
@@ -183,18 +183,12 @@ async fn private_key_jwt<H: Host>(
     let jti = claims.get("jti").and_then(Value::as_str).filter(|j| !j.is_empty() && j.len() <= 256);
     let jti = jti.ok_or_else(|| invalid_client("the client assertion needs a jti"))?;
     // RFC 7523 §3 item 7: a jti may be used once.
-    let key = format!(
-        "jti:{}:{}",
-        client.client_id,
-        crate::b64::encode(sha2::Sha256::digest(jti.as_bytes()))
-    );
+    let key = format!("jti:{}:{}", client.client_id, crate::b64::sha256(jti));
     if !host.ledger().consume_once(&key, now, exp).await? {
         return Err(invalid_client("the client assertion was already used"));
     }
     Ok(client)
 }
-
-use sha2::Digest;
 
 /// Where a client's fetched `jwks_uri` is cached.
 pub fn jwks_cache_key(client_id: &str) -> String {

@@ -4,7 +4,6 @@
 //! again revokes the whole grant (RFC 9700 §4.14.2).
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::authorization::request::AuthRequest;
 use crate::b64;
@@ -25,7 +24,7 @@ pub const REVOCATION_MARKER_SECONDS: u64 = 86_400 + 300;
 const REMEMBERED_ROTATIONS: usize = 16;
 
 fn digest(text: &str) -> String {
-    b64::encode(Sha256::digest(text.as_bytes()))
+    b64::sha256(text)
 }
 
 fn invalid_grant(description: &str) -> Error {

@@ -10,13 +10,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::b64;
 use crate::config::{defaults, Config};
 use crate::error::Error;
 use crate::jose::jwk::{Jwk, JwkSet};
 use crate::jose::{jws, Algorithm};
 use crate::ports::{random_bytes, Clock, Crypto, Host, Ledger, PortError, Store, UnixTime};
-use crate::secret::SecretBytes;
+use crate::seal;
 
 /// Where the key set lives on the ledger (authoritative) and in the store (cache).
 pub const LEDGER_KEY: &str = "keys:signing";
@@ -93,10 +92,6 @@ impl KeySet {
     }
 }
 
-fn kek(config: &Config) -> Result<&SecretBytes, Error> {
-    config.key_encryption_key.as_ref().ok_or(Error::Misconfigured("KEY_ENCRYPTION_KEY is not set"))
-}
-
 /// Generates a fresh key for `alg` and seals its private part.
 async fn new_key<H: Host>(
     host: &H,
@@ -115,11 +110,7 @@ async fn new_key<H: Host>(
         ..private.to_public()
     };
     let plaintext = serde_json::to_vec(&private).map_err(|e| Error::Internal(e.to_string()))?;
-    let nonce: [u8; 12] = random_bytes(host.rng());
-    let mut sealed = nonce.to_vec();
-    sealed.extend(
-        host.crypto().aes_gcm_seal(kek(config)?, &nonce, kid.as_bytes(), &plaintext).await?,
-    );
+    let sealed_private = seal::seal(host, config, &kid, &plaintext).await?;
     Ok(StoredKey {
         kid,
         alg,
@@ -127,20 +118,13 @@ async fn new_key<H: Host>(
         created_at: host.clock().now(),
         retired_until: None,
         public,
-        sealed_private: b64::encode(sealed),
+        sealed_private,
     })
 }
 
 /// Opens a stored key's private part.
 async fn unseal<H: Host>(host: &H, config: &Config, key: &StoredKey) -> Result<Jwk, Error> {
-    let sealed = b64::decode(&key.sealed_private)
-        .filter(|s| s.len() > 12)
-        .ok_or_else(|| Error::Internal("sealed key is malformed".into()))?;
-    let (nonce, ciphertext) = sealed.split_at(12);
-    let nonce: [u8; 12] = nonce.try_into().map_err(|_| Error::Internal("nonce".into()))?;
-    let plaintext = host
-        .crypto()
-        .aes_gcm_open(kek(config)?, &nonce, key.kid.as_bytes(), ciphertext)
+    let plaintext = seal::open(host, config, &key.kid, &key.sealed_private)
         .await?
         .ok_or(Error::Misconfigured("KEY_ENCRYPTION_KEY does not open the stored signing keys"))?;
     let mut private: Jwk = serde_json::from_slice(plaintext.expose())
@@ -257,6 +241,7 @@ mod tests {
     use super::*;
     use crate::memory::MemoryHost;
     use crate::rust_crypto::RustCrypto;
+    use crate::secret::SecretBytes;
     use pollster::block_on;
 
     fn config() -> Config {

@@ -23,6 +23,7 @@ pub mod records;
 pub mod router;
 #[cfg(feature = "rust-crypto")]
 pub mod rust_crypto;
+pub mod seal;
 pub mod secret;
 pub mod tokens;
 

@@ -66,13 +66,11 @@ type Entry = (Vec<u8>, Option<UnixTime>);
 pub struct MemoryStore {
     clock: FixedClock,
     entries: RefCell<HashMap<String, Entry>>,
-    /// Counts writes (tests assert that read paths do not write).
-    pub writes: Cell<u64>,
 }
 
 impl MemoryStore {
     pub fn new(clock: FixedClock) -> Self {
-        Self { clock, entries: RefCell::default(), writes: Cell::new(0) }
+        Self { clock, entries: RefCell::default() }
     }
     /// Every live key, sorted (for tests).
     pub fn keys(&self) -> Vec<String> {
@@ -106,7 +104,6 @@ impl Store for MemoryStore {
         ttl_seconds: Option<u64>,
     ) -> Result<(), PortError> {
         let expires = ttl_seconds.map(|t| self.clock.now().saturating_add(t as i64));
-        self.writes.set(self.writes.get() + 1);
         self.entries.borrow_mut().insert(key.to_string(), (value.to_vec(), expires));
         Ok(())
     }

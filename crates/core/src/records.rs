@@ -2,7 +2,6 @@
 //! operator imports (`PUT /admin/tenant`; `npm start` imports `demo/tenant.json`).
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::b64;
 use crate::config::Config;
@@ -375,7 +374,7 @@ pub async fn user_by_email(store: &impl Store, email: &str) -> Result<Option<Use
 
 /// The SHA-256 under which a client secret is stored.
 pub fn client_secret_digest(secret: &str) -> String {
-    b64::encode(Sha256::digest(secret.as_bytes()))
+    b64::sha256(secret)
 }
 
 /// Hashes a password with a fresh salt.

@@ -138,14 +138,7 @@ fn named_client(request: &Request) -> Option<String> {
             return Some(id.to_string());
         }
     }
-    let (scheme, value) = request.header("authorization")?.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    use base64::Engine;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(value.trim()).ok()?;
-    let (id, _) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
-    Some(id.to_string())
+    crate::client_auth::basic_credentials(request).ok().flatten().map(|(id, _)| id)
 }
 
 /// The origin to allow, if the request's `Origin` is one the requesting client registered (or,

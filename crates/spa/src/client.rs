@@ -107,6 +107,16 @@ impl Inner {
         })
     }
 
+    /// The audience and scope a call asks for: its `authorizationParams`, else the defaults.
+    fn target(&self, params: &JsValue) -> (Option<String>, String) {
+        let audience = string(params, "audience").or_else(|| self.audience.clone());
+        let refresh = self.scope.contains("offline_access");
+        let scope = string(params, "scope")
+            .map(|s| normalize_scope(Some(s), refresh))
+            .unwrap_or_else(|| self.scope.clone());
+        (audience, scope)
+    }
+
     fn transaction_key(&self) -> String {
         format!("gatehouse.tx.{}", self.client_id)
     }
@@ -376,10 +386,7 @@ impl GatehouseClient {
         let inner = self.inner.clone();
         future_to_promise(async move {
             let params = get(&options, "authorizationParams");
-            let audience = string(&params, "audience").or_else(|| inner.audience.clone());
-            let scope = string(&params, "scope")
-                .map(|s| normalize_scope(Some(s), inner.scope.contains("offline_access")))
-                .unwrap_or_else(|| inner.scope.clone());
+            let (audience, scope) = inner.target(&params);
             let verifier = PkceCodeVerifier::new_random(&BrowserRng);
             let (state, nonce) = (browser::random_token(), browser::random_token());
             let tx = Object::new();
@@ -491,10 +498,7 @@ impl GatehouseClient {
         let inner = self.inner.clone();
         future_to_promise(async move {
             let params = get(&options, "authorizationParams");
-            let audience = string(&params, "audience").or_else(|| inner.audience.clone());
-            let scope = string(&params, "scope")
-                .map(|s| normalize_scope(Some(s), inner.scope.contains("offline_access")))
-                .unwrap_or_else(|| inner.scope.clone());
+            let (audience, scope) = inner.target(&params);
             let key = inner.cache_key(audience.as_deref(), &scope);
             let use_cache = string(&options, "cacheMode").as_deref() != Some("off");
             if use_cache {

@@ -136,9 +136,7 @@ fn remember(cache_key: String, key: &CryptoKey) {
 /// Imports an AES-GCM key once per isolate (the key-encryption key opens a signing key for every
 /// signature).
 async fn aes_key(key: &SecretBytes) -> Result<CryptoKey, PortError> {
-    use sha2::Digest;
-    let cache_key =
-        format!("aes:{}", gatehouse_core::b64::encode(sha2::Sha256::digest(key.expose())));
+    let cache_key = format!("aes:{}", gatehouse_core::b64::sha256(key.expose()));
     if let Some(hit) = KEY_CACHE.with(|c| c.borrow().get(&cache_key).cloned()) {
         return Ok(hit);
     }

@@ -1,7 +1,6 @@
 //! Proof Key for Code Exchange (RFC 7636). Only `S256` is supported: `plain` is refused, as
 //! OAuth 2.0 Security BCP (RFC 9700 §2.1.1) recommends.
 
-use sha2::{Digest, Sha256};
 use std::fmt;
 
 use crate::b64;
@@ -38,7 +37,7 @@ impl PkceCodeVerifier {
 
     /// `BASE64URL(SHA256(ASCII(code_verifier)))` (RFC 7636 §4.2, S256).
     pub fn challenge(&self) -> PkceCodeChallenge {
-        PkceCodeChallenge(b64::encode(Sha256::digest(self.0.as_bytes())))
+        PkceCodeChallenge(b64::sha256(&self.0))
     }
 }
 

@@ -9,7 +9,6 @@ use crate::error::Error;
 use crate::http::Request;
 use crate::ports::{random_bytes, Clock, Host, Store, UnixTime};
 use crate::records::{read, to_json};
-use sha2::{Digest, Sha256};
 
 /// How long a login lasts (Auth0's default inactivity timeout is 3 days).
 pub const SESSION_SECONDS: i64 = 3 * 86_400;
@@ -38,7 +37,7 @@ pub fn set_cookie(request: &Request, name: &str, value: &str, max_age: i64) -> S
 }
 
 fn store_key(session_id: &str) -> String {
-    format!("session/{}", b64::encode(Sha256::digest(session_id.as_bytes())))
+    format!("session/{}", b64::sha256(session_id))
 }
 
 /// The request's live session, if any.

@@ -113,21 +113,11 @@ fn expired() -> Error {
     }
 }
 
-/// The origin of the client's redirect URI, for the pages' CSP `form-action`.
-fn redirect_origin(uri: &str) -> String {
-    match uri.split_once("://") {
-        Some((scheme, rest)) => {
-            format!("{scheme}://{}", rest.split(['/', '?']).next().unwrap_or(""))
-        }
-        None => uri.split(':').next().map(|s| format!("{s}:")).unwrap_or_default(),
-    }
-}
-
 /// Where the hosted forms' submissions may end up (CSP `form-action` also governs the redirects
 /// that follow a submission): the redirect URI's origin, and the client's web origins (a
 /// cookie-session client's redirect URI is on the Worker, which then sends the user on).
 fn form_targets(pending: &AuthRequest, client: &ClientRecord) -> Vec<String> {
-    let mut targets = vec![redirect_origin(&pending.redirect_uri)];
+    let mut targets = vec![crate::http::origin_of(&pending.redirect_uri)];
     targets.extend(client.web_origins.iter().cloned());
     targets
 }
@@ -366,7 +356,7 @@ pub async fn login_submit<H: Host>(
     let window = now / LOGIN_WINDOW_SECONDS;
     let window_end = (window + 1) * LOGIN_WINDOW_SECONDS;
     let keep_until = window_end + LOGIN_WINDOW_SECONDS;
-    let account = b64::encode(sha2::Sha256::digest(username.to_lowercase().as_bytes()));
+    let account = b64::sha256(username.to_lowercase());
     let ip = req.client_ip();
     let mut blocked = false;
     for (subject, limit) in [
@@ -415,8 +405,6 @@ pub async fn login_submit<H: Host>(
     Ok(Response::redirect(303, &format!("/authorize/resume?req={}", pending.id))
         .with_header("set-cookie", &cookie))
 }
-
-use sha2::Digest;
 
 fn scope_descriptions(
     pending: &AuthRequest,

@@ -19,7 +19,6 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::authorization::pkce::PkceCodeVerifier;
 use crate::authorization::session::set_cookie;
@@ -30,7 +29,7 @@ use crate::error::{Error, ErrorCode};
 use crate::grant;
 use crate::http::params::{encode, Params};
 use crate::http::{Request, Response};
-use crate::ports::{random_bytes, Clock, Crypto, Host, HttpClient, Ledger, Store};
+use crate::ports::{random_bytes, Clock, Host, HttpClient, Ledger, Store};
 use crate::records::{self, ClientRecord};
 use crate::tokens::user_claims_keys;
 
@@ -73,7 +72,7 @@ fn tx_cookie(req: &Request) -> &'static str {
 }
 
 fn digest(text: &str) -> String {
-    b64::encode(Sha256::digest(text.as_bytes()))
+    b64::sha256(text)
 }
 
 fn session_key(id: &str) -> String {
@@ -150,17 +149,14 @@ async fn token_call<H: Host>(
     }
 }
 
-/// The claims of our own ID token (it comes straight from our token endpoint).
-fn id_claims(id_token: &str) -> Map<String, Value> {
-    id_token
-        .split('.')
-        .nth(1)
+/// The claims of the ID token in a token response (it comes straight from our own token
+/// endpoint, so its signature needs no check here).
+fn id_token_claims(body: &Value) -> Map<String, Value> {
+    body["id_token"]
+        .as_str()
+        .and_then(|t| t.split('.').nth(1))
         .and_then(b64::decode)
         .and_then(|p| crate::jose::json::parse_object(&p))
-        .map(|mut claims| {
-            claims.retain(|k, _| user_claims_keys().contains(&k.as_str()));
-            claims
-        })
         .unwrap_or_default()
 }
 
@@ -170,7 +166,11 @@ fn session_from(body: &Value, previous: Option<&Session>, now: i64) -> Result<Se
         .ok_or_else(|| Error::Internal("no access token".into()))?
         .to_string();
     let user = match body["id_token"].as_str() {
-        Some(t) => id_claims(t),
+        Some(_) => {
+            let mut claims = id_token_claims(body);
+            claims.retain(|k, _| user_claims_keys().contains(&k.as_str()));
+            claims
+        }
         None => previous.map(|p| p.user.clone()).unwrap_or_default(),
     };
     Ok(Session {
@@ -185,23 +185,15 @@ fn session_from(body: &Value, previous: Option<&Session>, now: i64) -> Result<Se
     })
 }
 
-/// Seals a session for the ledger: tokens at rest are AES-256-GCM encrypted under the
-/// key-encryption key, bound to the session's ledger key.
+/// A session as stored on the ledger: sealed (tokens at rest are encrypted), bound to its key.
 async fn seal<H: Host>(
     host: &H,
     config: &Config,
     key: &str,
     session: &Session,
 ) -> Result<String, Error> {
-    let kek = config
-        .key_encryption_key
-        .as_ref()
-        .ok_or(Error::Misconfigured("KEY_ENCRYPTION_KEY is not set"))?;
     let plain = serde_json::to_vec(session).map_err(|e| Error::Internal(e.to_string()))?;
-    let nonce: [u8; 12] = random_bytes(host.rng());
-    let mut sealed = nonce.to_vec();
-    sealed.extend(host.crypto().aes_gcm_seal(kek, &nonce, key.as_bytes(), &plain).await?);
-    Ok(b64::encode(sealed))
+    crate::seal::seal(host, config, key, &plain).await
 }
 
 async fn open<H: Host>(
@@ -210,18 +202,8 @@ async fn open<H: Host>(
     key: &str,
     text: &str,
 ) -> Result<Option<Session>, Error> {
-    let kek = config
-        .key_encryption_key
-        .as_ref()
-        .ok_or(Error::Misconfigured("KEY_ENCRYPTION_KEY is not set"))?;
-    let Some(sealed) = b64::decode(text).filter(|s| s.len() > 12) else { return Ok(None) };
-    let (nonce, ciphertext) = sealed.split_at(12);
-    let nonce: [u8; 12] = nonce.try_into().map_err(|_| Error::Internal("nonce".into()))?;
-    let Some(plain) = host.crypto().aes_gcm_open(kek, &nonce, key.as_bytes(), ciphertext).await?
-    else {
-        return Ok(None);
-    };
-    Ok(serde_json::from_slice(plain.expose()).ok())
+    let plain = crate::seal::open(host, config, key, text).await?;
+    Ok(plain.and_then(|p| serde_json::from_slice(p.expose()).ok()))
 }
 
 /// The request's session: its ledger key, the stored text (for compare-and-set) and the record.
@@ -383,12 +365,7 @@ async fn callback<H: Host>(
     )
     .await?;
     // Our own token endpoint answered, but the nonce still ties the ID token to this flow.
-    let nonce = body["id_token"]
-        .as_str()
-        .and_then(|t| t.split('.').nth(1).and_then(b64::decode))
-        .and_then(|p| crate::jose::json::parse_object(&p))
-        .and_then(|c| c.get("nonce").and_then(Value::as_str).map(str::to_string));
-    if nonce.as_deref() != Some(tx.nonce.as_str()) {
+    if id_token_claims(&body).get("nonce").and_then(Value::as_str) != Some(tx.nonce.as_str()) {
         return Err(page("the ID token's nonce does not match"));
     }
     // A new login replaces the browser's previous session (and ends its grant).

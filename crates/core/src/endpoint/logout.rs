@@ -13,7 +13,6 @@ use crate::ports::Host;
 use crate::records::{self, ClientRecord};
 use crate::secret::constant_time_eq;
 use crate::tokens;
-use sha2::{Digest, Sha256};
 
 fn refuse(description: &str) -> Error {
     Error::Page { code: ErrorCode::InvalidRequest, description: description.into() }
@@ -35,13 +34,7 @@ async fn client_of<H: Host>(host: &H, id: &str) -> Result<ClientRecord, Error> {
 /// The anti-CSRF value of the logout confirmation: a hash of the session cookie, which a
 /// cross-site page cannot read.
 fn confirmation(session_id: &str) -> String {
-    crate::b64::encode(Sha256::digest(format!("logout:{session_id}").as_bytes()))
-}
-
-fn origin_of(url: &str) -> String {
-    url.split_once("://")
-        .map(|(s, rest)| format!("{s}://{}", rest.split(['/', '?']).next().unwrap_or("")))
-        .unwrap_or_default()
+    crate::b64::sha256(format!("logout:{session_id}"))
 }
 
 fn allowed(client: &ClientRecord, url: &str) -> bool {
@@ -122,7 +115,7 @@ pub async fn oidc_logout<H: Host>(
             }
             return Ok(pages::logout_confirm_page(
                 &fields,
-                &redirect.map(origin_of).unwrap_or_default(),
+                &redirect.map(crate::http::origin_of).unwrap_or_default(),
             ));
         }
     }

@@ -2,6 +2,17 @@
 
 pub mod params;
 
+/// The origin part of an absolute URL (`scheme://host[:port]`), or `scheme:` for a URL without
+/// an authority (a native app's private-use scheme): what CSP source lists name.
+pub fn origin_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            format!("{scheme}://{}", rest.split(['/', '?', '#']).next().unwrap_or(""))
+        }
+        None => url.split(':').next().map(|s| format!("{s}:")).unwrap_or_default(),
+    }
+}
+
 /// An incoming (or, for [`crate::ports::HttpClient`], outgoing) request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {

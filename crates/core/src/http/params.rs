@@ -114,14 +114,11 @@ impl Params {
         self.0.iter().any(|(n, _)| n == name)
     }
 
-    /// Adds the pairs of `other` that `self` lacks (a POSTed `/authorize` may use both).
+    /// Appends `other`'s pairs (a POSTed logout may also carry a query); a name in both then
+    /// counts as repeated.
     pub fn merge(mut self, other: Params) -> Self {
         self.0.extend(other.0);
         self
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 

@@ -85,6 +85,9 @@ impl ErrorCode {
             Self::InvalidClient => 401,
             // RFC 6750 §3.1.
             Self::InvalidToken => 401,
+            // Sent back directly only by the cookie-session API (elsewhere it is redirected): the
+            // caller is not logged in.
+            Self::LoginRequired => 401,
             Self::InsufficientScope | Self::AccessDenied => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
@@ -244,5 +247,6 @@ mod tests {
         assert_eq!(ErrorCode::InvalidGrant.status(), 400);
         assert_eq!(ErrorCode::InvalidToken.status(), 401);
         assert_eq!(ErrorCode::InsufficientScope.status(), 403);
+        assert_eq!(ErrorCode::LoginRequired.status(), 401);
     }
 }

@@ -184,3 +184,43 @@ fn the_callback_is_bound_to_the_browser_that_started_it() {
     off.config.bff = None;
     assert_eq!(off.get("/bff/login").status, 404);
 }
+
+#[test]
+fn unhappy_callbacks_are_pages_or_errors_back_to_the_app_never_5xx() {
+    let world = world();
+    let start = world.get("/bff/login?returnTo=http%3A%2F%2F127.0.0.1%3A5173%2F");
+    let state = redirect_params(&start).get("state").unwrap().unwrap().to_string();
+    // Without iss (RFC 9207 §2.4: this server always sends it): refused.
+    let r = world.get(&format!("/bff/callback?state={state}&code=x"));
+    assert_eq!(r.status, 400);
+    assert!(r.header("location").is_none());
+    // The transaction was used up by that attempt: the same state again is an expired login.
+    let r = world
+        .get(&format!("/bff/callback?state={state}&code=x&iss=http%3A%2F%2F127.0.0.1%3A8787%2F"));
+    assert_eq!(r.status, 400);
+    // An error from the authorization server goes back to the app as ?error=.
+    let start = world.get("/bff/login?returnTo=http%3A%2F%2F127.0.0.1%3A5173%2Fhome%3Fx%3D1");
+    let state = redirect_params(&start).get("state").unwrap().unwrap().to_string();
+    let r = world.get(&format!(
+        "/bff/callback?state={state}&error=access_denied&iss=http%3A%2F%2F127.0.0.1%3A8787%2F"
+    ));
+    assert_eq!(
+        (r.status, location(&r).as_str()),
+        (303, "http://127.0.0.1:5173/home?x=1&error=access_denied")
+    );
+    // A bad code is a refused token exchange, not a server error.
+    let start = world.get("/bff/login");
+    let state = redirect_params(&start).get("state").unwrap().unwrap().to_string();
+    let r = world.get(&format!(
+        "/bff/callback?state={state}&code=nope&iss=http%3A%2F%2F127.0.0.1%3A8787%2F"
+    ));
+    assert_eq!((r.status, json(&r)["error"].as_str()), (400, Some("invalid_grant")));
+    // Garbage everywhere else.
+    for path in ["/bff/callback", "/bff/callback?state=%00", "/bff/nope", "/bff/login?returnTo=%00"]
+    {
+        let r = world.get(path);
+        assert!(r.status / 100 == 4, "{path}: {}", r.status);
+    }
+    let r = world.send(Request::from_url("POST", &absolute("/bff/login")).unwrap());
+    assert_eq!(r.status, 405);
+}

@@ -202,6 +202,28 @@ fn a_registered_client_logs_in_and_can_be_read_updated_and_deleted() {
         Some(json!({"client_id": "someone-else", "redirect_uris": ["https://rp.example/new"]})),
     );
     assert_eq!(mismatch.status, 400);
+    // Credentials cannot be set through an update, nor the authentication kind switched
+    // (RFC 7592 §2.2).
+    let update = |extra: serde_json::Value| {
+        let mut body = json!({"client_id": client_id, "redirect_uris": ["https://rp.example/new"]});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        manage(&world, "PUT", &uri, &token, Some(body))
+    };
+    let forged = update(json!({"registration_access_token": "mine"}));
+    assert_eq!((forged.status, json(&forged)["error"].as_str()), (400, Some("invalid_request")));
+    assert_eq!(
+        json(&update(json!({"token_endpoint_auth_method": "none"})))["error"],
+        "invalid_client_metadata"
+    );
+    assert_eq!(update(json!({"client_secret": "guess"})).status, 400);
+    // Not a Bearer token at all.
+    let r = world.call(
+        Request::from_url("GET", &uri).unwrap().with_header("authorization", "Basic Zm9vOmJhcg=="),
+    );
+    assert_eq!(r.status, 401);
+    assert!(r.header("www-authenticate").unwrap().contains("invalid_token"));
     let bad = manage(
         &world,
         "PUT",

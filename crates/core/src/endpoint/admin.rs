@@ -16,13 +16,8 @@ pub const MAX_TENANT_BYTES: usize = 1024 * 1024;
 /// Checks the operator's bearer token.
 pub fn authorize(config: &Config, request: &Request) -> Result<(), Error> {
     let expected = config.admin_token.as_ref().ok_or(Error::NotFound)?;
-    let presented = request
-        .header("authorization")
-        .and_then(|h| h.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    match presented {
-        Some(token) if expected.matches(token) => Ok(()),
+    match request.bearer() {
+        Ok(Some(token)) if expected.matches(token) => Ok(()),
         _ => Err(Error::AdminUnauthorized),
     }
 }

@@ -268,14 +268,7 @@ pub async fn handle<H: Host>(host: &H, config: &Config, req: &Request) -> Result
         }
         _ => Err(Error::NotFound),
     };
-    let response = result.unwrap_or_else(|e| {
-        let mut r = e.to_response();
-        // Not logged in is a 401 here, so the page can tell it from its API's own 400s.
-        if e.code() == ErrorCode::LoginRequired {
-            r.status = 401;
-        }
-        r
-    });
+    let response = result.unwrap_or_else(|e| e.to_response());
     Ok(with_cors(response, origin.as_deref()))
 }
 

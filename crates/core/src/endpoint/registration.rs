@@ -32,14 +32,10 @@ fn registration_key(client_id: &str) -> String {
 }
 
 fn bearer(req: &Request) -> Result<&str, Error> {
-    let header = req.header("authorization").ok_or(Error::BearerMissing)?;
-    match header.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
-            Ok(token.trim())
-        }
-        _ => Err(Error::Bearer {
+    match req.bearer() {
+        Ok(Some(token)) => Ok(token),
+        Ok(None) => Err(Error::BearerMissing),
+        Err(()) => Err(Error::Bearer {
             code: ErrorCode::InvalidToken,
             description: "malformed Authorization header".into(),
         }),

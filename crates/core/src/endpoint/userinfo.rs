@@ -13,22 +13,10 @@ use crate::tokens;
 /// The bearer token: `Authorization: Bearer` (RFC 6750 §2.1) or a form body `access_token`
 /// (§2.2), never both (§2).
 pub fn bearer_token(req: &Request) -> Result<Option<String>, Error> {
-    let header = match req.header("authorization") {
-        Some(h) => match h.split_once(' ') {
-            Some((scheme, token))
-                if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-            {
-                Some(token.trim().to_string())
-            }
-            _ => {
-                return Err(Error::Bearer {
-                    code: ErrorCode::InvalidRequest,
-                    description: "malformed Authorization header".into(),
-                })
-            }
-        },
-        None => None,
-    };
+    let header = req.bearer().map_err(|()| Error::Bearer {
+        code: ErrorCode::InvalidRequest,
+        description: "malformed Authorization header".into(),
+    })?;
     let body = if req.method == "POST" && req.media_type() == "application/x-www-form-urlencoded" {
         Params::parse(&req.body)?.get("access_token")?.map(str::to_string)
     } else {
@@ -39,7 +27,7 @@ pub fn bearer_token(req: &Request) -> Result<Option<String>, Error> {
             code: ErrorCode::InvalidRequest,
             description: "send the token one way only".into(),
         }),
-        (h, b) => Ok(h.or(b)),
+        (h, b) => Ok(h.map(str::to_string).or(b)),
     }
 }
 

@@ -72,6 +72,21 @@ impl Request {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
+    /// The token of an `Authorization: Bearer <token>` header (RFC 6750 §2.1): `Ok(None)` without
+    /// the header, `Err(())` when it names another scheme or no token.
+    #[allow(clippy::result_unit_err)]
+    pub fn bearer(&self) -> Result<Option<&str>, ()> {
+        let Some(header) = self.header("authorization") else { return Ok(None) };
+        match header.split_once(' ') {
+            Some((scheme, token))
+                if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+            {
+                Ok(Some(token.trim()))
+            }
+            _ => Err(()),
+        }
+    }
+
     /// The media type of the body, lower-case, without parameters.
     pub fn media_type(&self) -> String {
         self.header("content-type")

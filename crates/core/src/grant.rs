@@ -150,6 +150,9 @@ pub struct GrantRecord {
     pub auth_time: UnixTime,
     pub refresh_sha256: String,
     pub rotated_sha256: Vec<String>,
+    /// When the current refresh token replaced the previous one.
+    #[serde(default)]
+    pub rotated_at: UnixTime,
     pub revoked: bool,
     pub expires_at: UnixTime,
 }
@@ -183,6 +186,7 @@ pub async fn start_refresh<H: Host>(host: &H, code: &CodeRecord) -> Result<Strin
         auth_time: code.auth_time,
         refresh_sha256: hash,
         rotated_sha256: Vec::new(),
+        rotated_at: now,
         revoked: false,
         expires_at: now + REFRESH_SECONDS,
     };
@@ -218,10 +222,15 @@ pub async fn grant<H: Host>(
 /// Rotates a refresh token presented by `client_id`: returns the grant and the next token.
 /// `check` runs on the grant before anything changes: a refused request (say, a wider scope)
 /// leaves the presented token current (RFC 6749 §5.2: an error response issues nothing).
+///
+/// `reuse_interval`: the token just replaced, presented again within this many seconds of its
+/// rotation, is refused without revoking the grant (Auth0's "reuse interval"): two browser tabs
+/// sharing a cache can both send it before either sees the other's result. 0: any reuse revokes.
 pub async fn rotate_refresh<H: Host>(
     host: &H,
     client_id: &str,
     token: &str,
+    reuse_interval: i64,
     check: impl FnOnce(&GrantRecord) -> Result<(), Error>,
 ) -> Result<(GrantRecord, String), Error> {
     let invalid = || invalid_grant("the refresh token is invalid, expired or revoked");
@@ -232,6 +241,14 @@ pub async fn rotate_refresh<H: Host>(
         return Err(invalid());
     }
     let presented = digest(token);
+    let now = host.clock().now();
+    let just_rotated = record
+        .rotated_sha256
+        .last()
+        .is_some_and(|h| crate::secret::constant_time_eq(h.as_bytes(), presented.as_bytes()));
+    if just_rotated && now - record.rotated_at < reuse_interval {
+        return Err(invalid_grant("the refresh token was just rotated by a concurrent request"));
+    }
     if record
         .rotated_sha256
         .iter()
@@ -250,9 +267,13 @@ pub async fn rotate_refresh<H: Host>(
     if rotated.len() > REMEMBERED_ROTATIONS {
         rotated.remove(0);
     }
-    let updated = GrantRecord { refresh_sha256: next_hash, rotated_sha256: rotated, ..record };
+    let updated = GrantRecord {
+        refresh_sha256: next_hash,
+        rotated_sha256: rotated,
+        rotated_at: now,
+        ..record
+    };
     let new_text = serde_json::to_string(&updated).map_err(|e| Error::Internal(e.to_string()))?;
-    let now = host.clock().now();
     if !host
         .ledger()
         .compare_and_set(

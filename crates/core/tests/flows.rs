@@ -584,6 +584,19 @@ fn userinfo_bearer_rules() {
         Some("Bearer realm=\"gatehouse\""),
         "RFC 6750 §3.1: no error code without a token"
     );
+    for header in ["Bearer", "Bearer ", "Basic abc", "Token xyz"] {
+        let r = world.call(
+            Request::from_url("GET", &absolute("/userinfo"))
+                .unwrap()
+                .with_header("authorization", header),
+        );
+        assert_eq!(
+            (r.status, json(&r)["error"].as_str()),
+            (400, Some("invalid_request")),
+            "{header:?}"
+        );
+        assert!(r.header("www-authenticate").unwrap().starts_with("Bearer"));
+    }
     let r = userinfo(&world, "garbage");
     assert!(r.header("www-authenticate").unwrap().contains("error=\"invalid_token\""));
     // POST with the token in the form body (RFC 6750 §2.2).
@@ -745,6 +758,12 @@ fn login_page_rules() {
         &[("req", &req), ("csrf", &csrf), ("username", EMAIL), ("password", PASSWORD)],
     ));
     assert_eq!(stranger.status, 403);
+    // Hosted pages without their request id, or with a nonsense one, are 4xx pages.
+    for path in ["/authorize/resume", "/authorize/resume?req=%00", "/consent", "/consent?req=x"] {
+        let r = world.get(path);
+        assert!(r.status == 400 && r.header("location").is_none(), "{path}: {}", r.status);
+    }
+    assert_eq!(world.post_form("/consent", &[("req", "x")]).status, 400);
     // A pending request cannot be resumed from another browser (no flow cookie).
     let resume =
         Request::from_url("GET", &absolute(&format!("/authorize/resume?req={req}"))).unwrap();
@@ -1030,4 +1049,34 @@ fn a_hint_for_another_user_does_not_log_this_user_out_unasked() {
         redirect_params(&world.authorize(&q)).get("code").unwrap().is_some(),
         "Ada is still logged in"
     );
+}
+
+#[test]
+fn a_reuse_interval_tolerates_a_concurrent_tab_but_not_a_late_replay() {
+    let mut world = World::new();
+    world.config.refresh_reuse_interval_seconds = 10;
+    let code = spa_code(&world);
+    let rt1 =
+        json(&spa_exchange(&world, &code, VERIFIER))["refresh_token"].as_str().unwrap().to_string();
+    let refresh = |rt: &str| {
+        world.call(form_request(
+            "/oauth/token",
+            &[("grant_type", "refresh_token"), ("client_id", SPA), ("refresh_token", rt)],
+        ))
+    };
+    let rt2 = json(&refresh(&rt1))["refresh_token"].as_str().unwrap().to_string();
+    // Another tab sends rt1 a moment later: refused, and the grant lives on.
+    assert_eq!(json(&refresh(&rt1))["error"], "invalid_grant");
+    let r = refresh(&rt2);
+    assert_eq!(r.status, 200, "rt2 still works");
+    let rt3 = json(&r)["refresh_token"].as_str().unwrap().to_string();
+    // Replaying a rotated token after the interval still revokes the whole grant.
+    world.host.clock.advance(11);
+    assert_eq!(json(&refresh(&rt2))["error"], "invalid_grant");
+    assert_eq!(json(&refresh(&rt3))["error"], "invalid_grant");
+    // The interval is bounded.
+    let bad = gatehouse_core::Config::from_vars(|n| {
+        (n == "REFRESH_REUSE_INTERVAL_SECONDS").then(|| "600".to_string())
+    });
+    assert!(bad.is_err());
 }

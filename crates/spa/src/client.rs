@@ -289,10 +289,20 @@ impl Inner {
     }
 
     /// One refresh-token grant; the caller serialises.
-    async fn refresh(self: Rc<Self>, key: String) -> Result<JsValue, JsValue> {
+    /// `forced_past`: with `cacheMode: 'off'`, the access token the caller saw; a different one
+    /// in the cache means another caller (or tab) refreshed meanwhile, and that result is used.
+    /// The shared cache is never written with a stale copy: a stale refresh token written back
+    /// over a rotated one would present a used token and revoke the grant.
+    async fn refresh(
+        self: Rc<Self>,
+        key: String,
+        forced_past: Option<String>,
+    ) -> Result<JsValue, JsValue> {
         let entry = self.cache_get(&key).ok_or_else(|| error("login_required", "not logged in"))?;
+        let current = string(&entry, "access_token");
+        let refreshed_meanwhile = forced_past.is_some() && current != forced_past;
         // Another tab may have refreshed while we waited for the lock.
-        if fresh(&entry, self.leeway) {
+        if refreshed_meanwhile || (forced_past.is_none() && fresh(&entry, self.leeway)) {
             return Ok(get(&entry, "access_token"));
         }
         let rt = string(&entry, "refresh_token")
@@ -308,6 +318,13 @@ impl Inner {
         .await?;
         if status != 200 {
             if string(&body, "error").as_deref() == Some("invalid_grant") {
+                // Another tab may have rotated the token first (its write can reach this tab's
+                // localStorage a moment after the lock): use its result if it is there.
+                if let Some(latest) = self.cache_get(&key) {
+                    if string(&latest, "refresh_token").is_some_and(|r| r != rt) {
+                        return Ok(get(&latest, "access_token"));
+                    }
+                }
                 self.cache_clear();
             }
             return Err(browser::oauth_error(&body, "refresh_failed"));
@@ -500,24 +517,22 @@ impl GatehouseClient {
             let params = get(&options, "authorizationParams");
             let (audience, scope) = inner.target(&params);
             let key = inner.cache_key(audience.as_deref(), &scope);
-            let use_cache = string(&options, "cacheMode").as_deref() != Some("off");
-            if use_cache {
-                if let Some(entry) = inner.cache_get(&key).filter(|e| fresh(e, inner.leeway)) {
-                    return Ok(get(&entry, "access_token"));
+            let forced = string(&options, "cacheMode").as_deref() == Some("off");
+            let cached = inner.cache_get(&key);
+            if !forced {
+                if let Some(entry) = cached.as_ref().filter(|e| fresh(e, inner.leeway)) {
+                    return Ok(get(entry, "access_token"));
                 }
-            } else if let Some(entry) = inner.cache_get(&key) {
-                // Force a refresh: mark the cached token stale.
-                let copy: Object = Object::assign(&Object::new(), entry.unchecked_ref());
-                set(&copy, "expires_at", 0.0);
-                inner.cache_put(&key, &copy.into())?;
             }
+            let forced_past =
+                if forced { cached.as_ref().and_then(|e| string(e, "access_token")) } else { None };
             let existing = inner.in_flight.borrow().get(&key).cloned();
             if let Some(pending) = existing {
                 return JsFuture::from(pending).await;
             }
             let task_inner = inner.clone();
             let task_key = key.clone();
-            let task = move || future_to_promise(task_inner.refresh(task_key));
+            let task = move || future_to_promise(task_inner.refresh(task_key, forced_past));
             let lock_name = format!("gatehouse-refresh:{key}");
             let promise = future_to_promise(async move { with_lock(&lock_name, task).await });
             inner.in_flight.borrow_mut().insert(key.clone(), promise.clone());

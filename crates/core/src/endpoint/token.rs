@@ -150,13 +150,19 @@ async fn refresh_token<H: Host>(
     let user = grant::user_of(host, &current.user_id).await?;
     let api = api_of(host, current.audience.as_deref()).await?;
     let wider = || Error::oauth(ErrorCode::InvalidScope, "the requested scope exceeds the grant");
-    let (record, next) = grant::rotate_refresh(host, &client.client_id, presented, |g| {
-        if requested.iter().all(|s| g.scope.contains(s)) {
-            Ok(())
-        } else {
-            Err(wider())
-        }
-    })
+    let (record, next) = grant::rotate_refresh(
+        host,
+        &client.client_id,
+        presented,
+        config.refresh_reuse_interval_seconds,
+        |g| {
+            if requested.iter().all(|s| g.scope.contains(s)) {
+                Ok(())
+            } else {
+                Err(wider())
+            }
+        },
+    )
     .await?;
     let scope: Vec<String> = if requested.is_empty() { record.scope.clone() } else { requested };
     let ctx = GrantContext {

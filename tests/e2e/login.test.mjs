@@ -789,7 +789,8 @@ test('private_key_jwt: aud, exp, iss/sub, signature and single-use jti are enfor
   await expectJsonError(await send(good), 401, 'invalid_client', 'replayed jti');
   // aud may be the issuer too.
   await expectJsonError(await send(await clientAssertion({ aud: issuer })), 400, 'invalid_grant', 'aud = issuer');
-  await expectJsonError(await send(await clientAssertion({ aud: [`${issuer}oauth/token`, 'https://other.example/'] })), 400, 'invalid_grant', 'aud list');
+  // ... but not a list (audience injection, draft-ietf-oauth-rfc7523bis): 401.
+  await expectJsonError(await send(await clientAssertion({ aud: [`${issuer}oauth/token`, 'https://other.example/'] })), 401, 'invalid_client', 'aud list');
   const { privateKey: otherKey } = await jose.generateKeyPair('ES256');
   const t = now();
   const bad = [
@@ -1379,7 +1380,6 @@ test('hostile input at the token, userinfo, revocation and introspection endpoin
     ['userinfo: no token', () => fetch(new URL('/userinfo', worker.origin)), 401, 'invalid_token'],
     ['userinfo: duplicated body token', () => post('/userinfo', `access_token=${tokens.access_token}&access_token=${tokens.access_token}`), 400, 'invalid_request'],
     // revocation
-    ['revoke: unsupported token_type_hint', () => post('/oauth/revoke', { client_id: 'spa', token: 'x', token_type_hint: 'id_token' }), 400, 'unsupported_token_type'],
     ['revoke: no token', () => post('/oauth/revoke', { client_id: 'spa' }), 400, 'invalid_request'],
     ['revoke: duplicated token', () => post('/oauth/revoke', 'client_id=spa&token=a&token=b'), 400, 'invalid_request'],
     ['revoke: text/plain', () => post('/oauth/revoke', 'client_id=spa&token=a', { 'content-type': 'text/plain' }), 400, 'invalid_request'],

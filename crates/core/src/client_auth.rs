@@ -24,6 +24,8 @@ pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-t
 const MAX_ASSERTION_SECONDS: i64 = 3_600;
 /// How long a fetched `jwks_uri` is cached.
 const JWKS_CACHE_SECONDS: u64 = 300;
+/// A client's `jwks_uri` is fetched at most once per window of this many seconds.
+const JWKS_FETCH_WINDOW_SECONDS: i64 = 60;
 
 fn invalid_client(description: &str) -> Error {
     Error::oauth(ErrorCode::InvalidClient, description)
@@ -53,16 +55,15 @@ pub(crate) fn basic_credentials(request: &Request) -> Result<Option<(String, Str
     Ok(Some((decode(id), decode(secret))))
 }
 
-/// Authenticates the client of a token, revocation or introspection request. `endpoint` is the
-/// path it was sent to (a client assertion's `aud` may name it, the token endpoint, or the
-/// issuer).
+/// Authenticates the client of a token, revocation or introspection request. `_endpoint` is the
+/// path it was sent to; a client assertion's `aud` no longer may name it (see `private_key_jwt`).
 pub async fn authenticate<H: Host>(
     host: &H,
     config: &Config,
     request: &Request,
     params: &Params,
     issuer: &str,
-    endpoint: &str,
+    _endpoint: &str,
 ) -> Result<ClientRecord, Error> {
     let basic = basic_credentials(request)?;
     let assertion_type = params.get("client_assertion_type")?;
@@ -92,7 +93,7 @@ pub async fn authenticate<H: Host>(
         if assertion_type != Some(JWT_BEARER_ASSERTION) {
             return Err(invalid_client("unsupported client_assertion_type"));
         }
-        return private_key_jwt(host, config, assertion, body_id, issuer, endpoint).await;
+        return private_key_jwt(host, config, assertion, body_id, issuer).await;
     }
     let id = body_id.ok_or_else(|| invalid_client("client authentication is required"))?;
     let client = load(host, id).await?;
@@ -117,21 +118,23 @@ fn check_secret(client: ClientRecord, method: &str, secret: &str) -> Result<Clie
     Ok(client)
 }
 
-/// RFC 7523 §3 / OIDC Core §9: a JWT signed with one of the client's registered keys.
+/// RFC 7523 §3 / OIDC Core §9: a JWT signed with one of the client's registered keys. Every
+/// claim is checked before the signature, so that an assertion that would fail anyway never
+/// makes us fetch the client's `jwks_uri`.
 async fn private_key_jwt<H: Host>(
     host: &H,
     _config: &Config,
     assertion: &str,
     body_id: Option<&str>,
     issuer: &str,
-    endpoint: &str,
 ) -> Result<ClientRecord, Error> {
     let jws = Jws::parse(assertion, &Algorithm::ALL)
         .map_err(|_| invalid_client("the client assertion is malformed"))?;
-    let unverified = crate::jose::json::parse_object(&jws.payload)
+    // These are the claims the signature covers: `verify` checks it over this same payload.
+    let claims = crate::jose::json::parse_object(&jws.payload)
         .ok_or_else(|| invalid_client("the client assertion is malformed"))?;
-    let iss = unverified.get("iss").and_then(Value::as_str).unwrap_or("");
-    let sub = unverified.get("sub").and_then(Value::as_str).unwrap_or("");
+    let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
+    let sub = claims.get("sub").and_then(Value::as_str).unwrap_or("");
     // RFC 7523 §3: iss and sub are both the client_id.
     if iss.is_empty() || iss != sub || body_id.is_some_and(|b| b != iss) {
         return Err(invalid_client("the client assertion's iss and sub must be the client_id"));
@@ -140,35 +143,15 @@ async fn private_key_jwt<H: Host>(
     if client.token_endpoint_auth_method != "private_key_jwt" {
         return Err(invalid_client("client authentication failed"));
     }
-    let kid_known = |set: &JwkSet| {
-        jws.kid().is_none_or(|kid| set.keys.iter().any(|k| k.kid.as_deref() == Some(kid)))
-    };
-    let mut keys = client_keys(host, &client, false).await?;
-    if !kid_known(&keys) && client.jwks.is_none() {
-        // An unknown kid: the client may have rotated its keys (OIDC Core §10.1.1); fetch once.
-        keys = client_keys(host, &client, true).await?;
-    }
-    let payload = jws.verify(host.crypto(), &keys.keys).await.map_err(|e| match e {
-        crate::jose::jws::JwsError::Port(p) => Error::Port(p),
-        _ => invalid_client("the client assertion's signature does not verify"),
-    })?;
-    let claims = crate::jose::json::parse_object(&payload)
-        .ok_or_else(|| invalid_client("the client assertion is malformed"))?;
     let now = host.clock().now();
-    // aud: the token endpoint (OIDC Core §9), the endpoint used, or the issuer (RFC 7523bis).
-    let accepted =
-        [endpoint_url(issuer, "oauth/token"), endpoint_url(issuer, endpoint), issuer.to_string()];
-    let aud_ok = match claims.get("aud") {
-        Some(Value::String(a)) => accepted.contains(a),
-        Some(Value::Array(list)) => {
-            list.iter().any(|a| a.as_str().is_some_and(|a| accepted.iter().any(|x| x == a)))
-        }
-        _ => false,
-    };
+    // aud: the issuer identifier as a single string (draft-ietf-oauth-rfc7523bis §4, against
+    // audience injection); the token endpoint still, for clients written to OIDC Core §9.
+    let aud_ok = claims
+        .get("aud")
+        .and_then(Value::as_str)
+        .is_some_and(|a| a == issuer || a == endpoint_url(issuer, "oauth/token"));
     if !aud_ok {
-        return Err(invalid_client(
-            "the client assertion's aud must be the token endpoint or the issuer",
-        ));
+        return Err(invalid_client("the client assertion's aud must be the issuer"));
     }
     let exp = claims
         .get("exp")
@@ -182,6 +165,11 @@ async fn private_key_jwt<H: Host>(
     }
     let jti = claims.get("jti").and_then(Value::as_str).filter(|j| !j.is_empty() && j.len() <= 256);
     let jti = jti.ok_or_else(|| invalid_client("the client assertion needs a jti"))?;
+    let keys = client_keys(host, &client, jws.kid()).await?;
+    jws.verify(host.crypto(), &keys.keys).await.map_err(|e| match e {
+        crate::jose::jws::JwsError::Port(p) => Error::Port(p),
+        _ => invalid_client("the client assertion's signature does not verify"),
+    })?;
     // RFC 7523 §3 item 7: a jti may be used once.
     let key = format!("jti:{}:{}", client.client_id, crate::b64::sha256(jti));
     if !host.ledger().consume_once(&key, now, exp).await? {
@@ -195,23 +183,32 @@ pub fn jwks_cache_key(client_id: &str) -> String {
     format!("jwks-cache/{client_id}")
 }
 
-/// The client's verification keys: inline `jwks`, or `jwks_uri` (cached for a few minutes).
+/// The client's verification keys: inline `jwks`, or `jwks_uri` (cached for a few minutes,
+/// and fetched again when `kid` is not among the cached keys).
 async fn client_keys<H: Host>(
     host: &H,
     client: &ClientRecord,
-    refetch: bool,
+    kid: Option<&str>,
 ) -> Result<JwkSet, Error> {
     if let Some(jwks) = &client.jwks {
         return Ok(jwks.clone());
     }
     let uri = client.jwks_uri.as_deref().ok_or_else(|| invalid_client("the client has no keys"))?;
     let cache_key = jwks_cache_key(&client.client_id);
-    if !refetch {
-        if let Some(bytes) = host.store().get(&cache_key).await? {
-            if let Some(set) = JwkSet::parse(&bytes) {
-                return Ok(set);
-            }
-        }
+    let cached = host.store().get(&cache_key).await?.and_then(|bytes| JwkSet::parse(&bytes));
+    let has_kid =
+        |set: &JwkSet| kid.is_none_or(|kid| set.keys.iter().any(|k| k.kid.as_deref() == Some(kid)));
+    if let Some(set) = cached.as_ref().filter(|set| has_kid(set)) {
+        return Ok(set.clone());
+    }
+    // A cold cache, or an unknown kid: the client may have rotated its keys (OIDC Core
+    // §10.1.1). Made-up kids must not make us flood its jwks_uri: one fetch per window.
+    let now = host.clock().now();
+    let window = now / JWKS_FETCH_WINDOW_SECONDS;
+    let window_key = format!("rate:jwks-fetch:{}:{window}", client.client_id);
+    let window_end = (window + 1) * JWKS_FETCH_WINDOW_SECONDS;
+    if host.ledger().increment(&window_key, now, window_end).await? > 1 {
+        return cached.ok_or_else(|| invalid_client("the client's keys are not available yet"));
     }
     let request = Request::from_url("GET", uri)
         .ok_or_else(|| invalid_client("the client's jwks_uri is invalid"))?

@@ -42,7 +42,6 @@ pub async fn introspect<H: Host>(
             200,
             &json!({
                 "active": true,
-                "token_type": "refresh_token",
                 "client_id": record.client_id,
                 "sub": record.user_id,
                 "scope": record.scope.join(" "),
@@ -62,7 +61,8 @@ pub async fn introspect<H: Host>(
     }
     let mut body = Map::new();
     body.insert("active".into(), true.into());
-    body.insert("token_type".into(), "access_token".into());
+    // §2.2: token_type is the RFC 6749 §7.1 access token type (a refresh token has none).
+    body.insert("token_type".into(), "Bearer".into());
     for name in ["scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "auth_time"] {
         if let Some(v) = claims.get(name) {
             body.insert(name.into(), v.clone());

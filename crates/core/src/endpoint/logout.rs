@@ -50,6 +50,34 @@ async fn finish<H: Host>(host: &H, req: &Request, to: Option<String>) -> Result<
     Ok(response.with_header("set-cookie", &cookie))
 }
 
+/// The `sub` and client of an `id_token_hint`, or `None` if it is not an ID token this server
+/// issued. §2: an expired one is still a good hint. Other JWTs this issuer signs (RFC 9068 access
+/// tokens, RFC 8414 `signed_metadata`) are not: `typ` is `JWT`, and the claims are an ID token's
+/// (OIDC Core §2; Gatehouse's carry `azp` = `aud` = the client_id).
+async fn id_token_hint<H: Host>(
+    host: &H,
+    config: &Config,
+    issuer: &str,
+    hint: &str,
+) -> Result<Option<(String, String)>, Error> {
+    let claims = match tokens::verify_own_jwt(host, config, issuer, hint, Some("JWT"), false).await
+    {
+        Ok(claims) => claims,
+        Err(Error::Bearer { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let sub = claims.get("sub").and_then(Value::as_str).filter(|s| !s.is_empty());
+    let aud = claims.get("aud").and_then(Value::as_str).filter(|a| !a.is_empty());
+    let azp = claims.get("azp").and_then(Value::as_str);
+    let iat = claims.get("iat").is_some_and(Value::is_number);
+    match (sub, aud) {
+        (Some(sub), Some(aud)) if azp == Some(aud) && iat => {
+            Ok(Some((sub.to_string(), aud.to_string())))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// `GET|POST /oidc/logout`: `id_token_hint`, `client_id`, `post_logout_redirect_uri`, `state`.
 pub async fn oidc_logout<H: Host>(
     host: &H,
@@ -64,22 +92,14 @@ pub async fn oidc_logout<H: Host>(
     if let Some(hint) =
         params.get("id_token_hint").map_err(|_| refuse("id_token_hint is repeated"))?
     {
-        // §2: the hint was issued by us; an expired one is still a good hint.
-        let claims = tokens::verify_own_jwt(host, config, &issuer, hint, None, false)
-            .await
-            .map_err(|_| refuse("id_token_hint is not an ID token this server issued"))?;
-        let aud = match claims.get("aud") {
-            Some(Value::String(a)) => a.clone(),
-            Some(Value::Array(list)) => {
-                list.first().and_then(Value::as_str).unwrap_or("").to_string()
-            }
-            _ => String::new(),
-        };
+        let (sub, aud) = id_token_hint(host, config, &issuer, hint)
+            .await?
+            .ok_or_else(|| refuse("id_token_hint is not an ID token this server issued"))?;
         if client_id.as_ref().is_some_and(|c| *c != aud) {
             return Err(refuse("client_id does not match id_token_hint"));
         }
         client_id = Some(aud);
-        hint_sub = claims.get("sub").and_then(Value::as_str).map(str::to_string);
+        hint_sub = Some(sub);
     }
     let redirect = params
         .get("post_logout_redirect_uri")
@@ -108,7 +128,8 @@ pub async fn oidc_logout<H: Host>(
             .is_some_and(|c| constant_time_eq(c.as_bytes(), expected.as_bytes()));
         if !(req.method == "POST" && confirmed) {
             let mut fields: Vec<(&str, &str)> = vec![("confirm", expected.as_str())];
-            for name in ["client_id", "post_logout_redirect_uri", "state"] {
+            // The hint goes along: it may be what names the client of post_logout_redirect_uri.
+            for name in ["id_token_hint", "client_id", "post_logout_redirect_uri", "state"] {
                 if let Some(v) = params.get(name).ok().flatten() {
                     fields.push((name, v));
                 }

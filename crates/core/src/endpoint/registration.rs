@@ -10,7 +10,7 @@ use crate::b64;
 use crate::config::{endpoint_url, Config};
 use crate::error::{Error, ErrorCode};
 use crate::http::{Request, Response};
-use crate::jose::jwk::JwkSet;
+use crate::jose::jwk::{Jwk, JwkSet};
 use crate::jose::Algorithm;
 use crate::ports::{random_bytes, Clock, Host, Store};
 use crate::records::{self, client_secret_digest, AppType, ClientRecord};
@@ -79,6 +79,35 @@ fn string<'a>(metadata: &'a Map<String, Value>, name: &str) -> Result<Option<&'a
     }
 }
 
+/// RFC 7591 §2 `jwks`: every key must be a public key Gatehouse can verify with, not only the
+/// ones it understands (a key it cannot use is a client's mistake, a private one a leak).
+fn registered_keys(value: &Value) -> Result<JwkSet, Error> {
+    let keys = value
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or_else(|| metadata_error("jwks is not a JWK Set"))?;
+    if keys.is_empty() {
+        return Err(metadata_error("jwks has no keys"));
+    }
+    let keys = keys
+        .iter()
+        .map(|k| {
+            let key = serde_json::from_value::<Jwk>(k.clone())
+                .map_err(|_| metadata_error("jwks holds a malformed key"))?;
+            if key.is_private() {
+                return Err(metadata_error("jwks must hold public keys only (RFC 7517 §9.2)"));
+            }
+            if !key.is_usable_public_key() {
+                return Err(metadata_error(
+                    "jwks keys must be EC P-256 or RSA (2048 bits or more) signing keys",
+                ));
+            }
+            Ok(key)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(JwkSet { keys })
+}
+
 /// Validates client metadata; returns the client record (without id or secret) and the
 /// metadata as it will be echoed.
 fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, Value>), Error> {
@@ -126,10 +155,7 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
     }
     let jwks = match metadata.get("jwks") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(
-            JwkSet::parse(v.to_string().as_bytes())
-                .ok_or_else(|| metadata_error("jwks is not a JWK Set"))?,
-        ),
+        Some(v) => Some(registered_keys(v)?),
     };
     let jwks_uri = string(metadata, "jwks_uri")?.map(str::to_string);
     if jwks.is_some() && jwks_uri.is_some() {
@@ -355,6 +381,15 @@ pub async fn manage<H: Host>(
             );
             if wants_secret != had_secret {
                 return Err(metadata_error("changing between secret and secretless authentication needs a new registration"));
+            }
+            // §2.2 leaves credentials to the server: a key-bound client stays key-bound, so a
+            // leaked registration access token cannot turn it into a public client.
+            if record.token_endpoint_auth_method == "private_key_jwt"
+                && updated.token_endpoint_auth_method != "private_key_jwt"
+            {
+                return Err(metadata_error(
+                    "a private_key_jwt client cannot change its authentication method",
+                ));
             }
             updated.client_id = record.client_id.clone();
             updated.client_id_issued_at = record.client_id_issued_at;

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::client_auth;
 use crate::config::Config;
-use crate::error::{Error, ErrorCode};
+use crate::error::Error;
 use crate::grant;
 use crate::http::params::Params;
 use crate::http::{Request, Response};
@@ -19,15 +19,8 @@ pub async fn revoke<H: Host>(host: &H, config: &Config, req: &Request) -> Result
     let client =
         client_auth::authenticate(host, config, req, &params, &issuer, "oauth/revoke").await?;
     let token = params.require("token")?;
-    match params.get("token_type_hint")? {
-        None | Some("refresh_token") | Some("access_token") => {}
-        Some(_) => {
-            return Err(Error::oauth(
-                ErrorCode::UnsupportedTokenType,
-                "unsupported token_type_hint",
-            ))
-        }
-    }
+    // §2.1: token_type_hint is only a hint (an unknown one is ignored too); the token's own
+    // shape says what it is.
     let foreign = || Error::invalid_request("the token was issued to another client");
     if let Some(grant_id) = grant::refresh_grant_id(token) {
         if let Some(record) = grant::refresh_token_state(host, token).await? {

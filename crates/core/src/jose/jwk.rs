@@ -98,6 +98,30 @@ impl Jwk {
             && self.oth.is_none()
     }
 
+    /// Whether this is a well-formed public key for a supported signature algorithm: EC P-256
+    /// with `x` and `y` of 32 bytes each (RFC 7518 §6.2.1.2, §6.2.1.3), or RSA with a modulus of
+    /// at least 2048 bits (§3.3) and an exponent (§6.3.1); no private members (RFC 7517 §9.2).
+    /// It does not check that an EC point is on the curve; verification does.
+    pub fn is_usable_public_key(&self) -> bool {
+        let decoded = |v: &Option<String>| v.as_deref().and_then(b64::decode);
+        let well_formed = match self.kty.as_str() {
+            "EC" => [&self.x, &self.y].iter().all(|c| decoded(c).is_some_and(|b| b.len() == 32)),
+            "RSA" => {
+                let n = decoded(&self.n).unwrap_or_default();
+                let n = n.iter().position(|&b| b != 0).map_or(&[][..], |i| &n[i..]);
+                let n_bits = n
+                    .first()
+                    .map_or(0, |&top| (n.len() - 1) * 8 + (8 - top.leading_zeros() as usize));
+                let e = decoded(&self.e).unwrap_or_default();
+                n_bits >= 2048 && !e.is_empty() && e.len() <= 8 && e.iter().any(|&b| b != 0)
+            }
+            _ => false,
+        };
+        well_formed
+            && !self.is_private()
+            && (self.fits(Algorithm::ES256) || self.fits(Algorithm::RS256))
+    }
+
     /// The RFC 7638 thumbprint (SHA-256, base64url) of the key's required public members, in
     /// lexicographic order with no whitespace (§3.2, §3.3).
     pub fn thumbprint(&self) -> Option<String> {

@@ -13,6 +13,7 @@ pub mod config;
 pub mod endpoint;
 pub mod error;
 pub mod grant;
+pub mod ledger_record;
 pub mod http;
 pub mod jose;
 pub mod keys;
@@ -26,6 +27,7 @@ pub mod rust_crypto;
 pub mod seal;
 pub mod secret;
 pub mod tokens;
+pub mod vocabulary;
 
 pub use config::Config;
 pub use error::Error;

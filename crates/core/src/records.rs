@@ -8,7 +8,9 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::jose::jwk::JwkSet;
 use crate::jose::Algorithm;
-use crate::ports::{random_bytes, Crypto, Host, Store};
+use crate::ports::{random_bytes, Clock, Crypto, Host, Ledger, Store};
+use crate::secret::SecretString;
+use crate::vocabulary::{AuthMethod, ClientId, GrantType, DEFAULT_GRANT_TYPES};
 
 const RECORD_VERSION: u32 = 1;
 
@@ -25,9 +27,9 @@ pub fn user_key(user_id: &str) -> String {
 pub fn user_email_key(email: &str) -> String {
     format!("user-email/{}", email.to_lowercase())
 }
-/// Which clients allow a browser origin (CORS on the token, revocation and userinfo endpoints).
+/// Which clients allow a browser origin: the index CORS preflights read (on the ledger).
 pub fn web_origin_key(origin: &str) -> String {
-    format!("web-origin/{origin}")
+    format!("web-origin:{origin}")
 }
 
 /// Auth0's application types.
@@ -48,18 +50,19 @@ pub enum AppType {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientRecord {
     pub v: u32,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub name: String,
     pub app_type: AppType,
-    /// RFC 7591 §2: `none`, `client_secret_basic`, `client_secret_post`, `private_key_jwt`.
-    pub token_endpoint_auth_method: String,
+    /// RFC 7591 §2.
+    pub token_endpoint_auth_method: AuthMethod,
     /// SHA-256 of the client secret (secrets are high-entropy, so a fast hash suffices).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_sha256: Option<String>,
     #[serde(default)]
     pub redirect_uris: Vec<String>,
+    /// Empty: [`DEFAULT_GRANT_TYPES`].
     #[serde(default)]
-    pub grant_types: Vec<String>,
+    pub grant_types: Vec<GrantType>,
     /// Origins allowed to call the token, revoke and userinfo endpoints from a browser (CORS).
     #[serde(default)]
     pub web_origins: Vec<String>,
@@ -84,7 +87,14 @@ pub struct ClientRecord {
     pub registration_access_token_sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id_issued_at: Option<i64>,
+    /// Auth0's per-application refresh token "reuse interval" (0–60 s, default 0): see
+    /// `grant::refresh_token::exchange`.
+    #[serde(default)]
+    pub refresh_token_reuse_interval_seconds: i64,
 }
+
+/// The longest refresh-token reuse interval a client may have.
+pub const MAX_REUSE_INTERVAL_SECONDS: i64 = 60;
 
 fn yes() -> bool {
     true
@@ -93,15 +103,15 @@ fn yes() -> bool {
 impl ClientRecord {
     /// Public clients hold no secret and cannot authenticate (RFC 6749 §2.1).
     pub fn is_public(&self) -> bool {
-        self.token_endpoint_auth_method == "none"
+        self.token_endpoint_auth_method == AuthMethod::None
     }
 
     /// Whether the client may use a grant type. An empty list means the code flow with refresh.
-    pub fn allows_grant(&self, grant_type: &str) -> bool {
+    pub fn allows_grant(&self, grant_type: GrantType) -> bool {
         if self.grant_types.is_empty() {
-            return matches!(grant_type, "authorization_code" | "refresh_token");
+            return DEFAULT_GRANT_TYPES.contains(&grant_type);
         }
-        self.grant_types.iter().any(|g| g == grant_type)
+        self.grant_types.contains(&grant_type)
     }
 
     /// The ID token algorithm.
@@ -178,15 +188,15 @@ pub struct TenantFile {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientInput {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub name: String,
     pub app_type: AppType,
-    pub token_endpoint_auth_method: Option<String>,
-    pub client_secret: Option<String>,
+    pub token_endpoint_auth_method: Option<AuthMethod>,
+    pub client_secret: Option<SecretString>,
     #[serde(default)]
     pub redirect_uris: Vec<String>,
     #[serde(default)]
-    pub grant_types: Vec<String>,
+    pub grant_types: Vec<GrantType>,
     #[serde(default)]
     pub web_origins: Vec<String>,
     #[serde(default)]
@@ -195,6 +205,8 @@ pub struct ClientInput {
     pub jwks_uri: Option<String>,
     pub id_token_signed_response_alg: Option<Algorithm>,
     pub is_first_party: Option<bool>,
+    #[serde(default)]
+    pub refresh_token_reuse_interval_seconds: i64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -310,30 +322,50 @@ fn check_origin(origin: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Records that `client_id` allows `origin` (the index CORS preflights consult).
-pub async fn add_web_origin<H: Host>(host: &H, origin: &str, client_id: &str) -> Result<(), Error> {
-    let key = web_origin_key(origin);
-    let mut clients: Vec<String> = read(host.store(), &key).await?.unwrap_or_default();
-    if !clients.iter().any(|c| c == client_id) {
-        clients.push(client_id.to_string());
-        host.store().put(&key, &to_json(&clients)?, None).await?;
+/// Keeps the per-origin index (what CORS preflights, which name no client, read) in step with
+/// a client's `web_origins`, which stay the one source of truth for requests that name a
+/// client. The index lives on the ledger and is changed by compare-and-set, so concurrent
+/// imports cannot lose each other's updates, and an origin a client drops leaves the index.
+pub async fn update_web_origins<H: Host>(
+    host: &H,
+    client_id: &ClientId,
+    before: &[String],
+    after: &[String],
+) -> Result<(), Error> {
+    let removed = before.iter().filter(|o| !after.contains(o)).map(|o| (o, false));
+    let added = after.iter().filter(|o| !before.contains(o)).map(|o| (o, true));
+    for (origin, listed) in removed.chain(added) {
+        let key = web_origin_key(origin);
+        let mut done = false;
+        for _ in 0..8 {
+            let now = host.clock().now();
+            let text = host.ledger().get(&key, now).await?;
+            let mut clients: Vec<ClientId> = match &text {
+                Some(t) => serde_json::from_str(t)
+                    .map_err(|e| Error::Internal(format!("origin index: {e}")))?,
+                None => Vec::new(),
+            };
+            clients.retain(|c| c != client_id);
+            if listed {
+                clients.push(client_id.clone());
+            }
+            let next = serde_json::to_string(&clients).map_err(|e| Error::Internal(e.to_string()))?;
+            if host.ledger().compare_and_set(&key, text.as_deref(), &next, now, None).await? {
+                done = true;
+                break;
+            }
+        }
+        if !done {
+            return Err(Error::Internal("the origin index is under contention".into()));
+        }
     }
     Ok(())
 }
 
-/// Whether any client allows a browser origin.
-/// With `client_id`, whether that client lists the origin (Auth0's "Allowed Web Origins");
-/// without one (a preflight carries no body), whether any client does.
-pub async fn origin_allowed(
-    store: &impl Store,
-    origin: &str,
-    client_id: Option<&str>,
-) -> Result<bool, Error> {
-    let clients: Vec<String> = read(store, &web_origin_key(origin)).await?.unwrap_or_default();
-    Ok(match client_id {
-        Some(id) => clients.iter().any(|c| c == id),
-        None => !clients.is_empty(),
-    })
+/// Whether some client allows a browser origin (for preflights, which carry no body).
+pub async fn origin_listed<H: Host>(host: &H, origin: &str) -> Result<bool, Error> {
+    let text = host.ledger().get(&web_origin_key(origin), host.clock().now()).await?;
+    Ok(text.is_some_and(|t| t != "[]"))
 }
 
 /// A client by id.
@@ -411,36 +443,35 @@ pub async fn import<H: Host>(
         .map_err(|e| invalid(format!("the tenant file does not parse: {e}")))?;
     let mut clients = Vec::new();
     for c in &file.clients {
-        check_id("client_id", &c.client_id)?;
         let confidential = matches!(c.app_type, AppType::RegularWeb | AppType::NonInteractive);
-        let method = c.token_endpoint_auth_method.clone().unwrap_or_else(|| {
-            if confidential { "client_secret_basic" } else { "none" }.to_string()
+        let method = c.token_endpoint_auth_method.unwrap_or(if confidential {
+            AuthMethod::ClientSecretBasic
+        } else {
+            AuthMethod::None
         });
-        match (method.as_str(), &c.client_secret) {
-            ("none", None) => {}
-            ("client_secret_basic" | "client_secret_post", Some(s)) if s.len() >= 32 => {}
-            ("client_secret_basic" | "client_secret_post", _) => {
+        let id = &c.client_id;
+        let keys = c.jwks.is_some() || c.jwks_uri.is_some();
+        match (method, &c.client_secret) {
+            (AuthMethod::None, None) => {}
+            (AuthMethod::None, Some(_)) => {
+                return Err(invalid(format!("public client {id} has a secret")))
+            }
+            (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, Some(s))
+                if s.expose().len() >= 32 => {}
+            (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, _) => {
+                return Err(invalid(format!("client {id} needs a client_secret of 32+ characters")))
+            }
+            (AuthMethod::PrivateKeyJwt, None) if keys => {}
+            (AuthMethod::PrivateKeyJwt, _) => {
                 return Err(invalid(format!(
-                    "client {} needs a client_secret of 32+ characters",
-                    c.client_id
+                    "client {id}: private_key_jwt needs jwks or jwks_uri, and no secret"
                 )))
             }
-            ("none", Some(_)) => {
-                return Err(invalid(format!("public client {} has a secret", c.client_id)))
-            }
-            ("private_key_jwt", None) if c.jwks.is_some() || c.jwks_uri.is_some() => {}
-            ("private_key_jwt", _) => {
-                return Err(invalid(format!(
-                    "client {}: private_key_jwt needs jwks or jwks_uri, and no secret",
-                    c.client_id
-                )))
-            }
-            _ => {
-                return Err(invalid(format!(
-                    "client {}: unsupported token_endpoint_auth_method",
-                    c.client_id
-                )))
-            }
+        }
+        if !(0..=MAX_REUSE_INTERVAL_SECONDS).contains(&c.refresh_token_reuse_interval_seconds) {
+            return Err(invalid(format!(
+                "client {id}: refresh_token_reuse_interval_seconds must be 0..=60"
+            )));
         }
         for uri in &c.redirect_uris {
             check_url("redirect_uri", uri)?;
@@ -460,7 +491,7 @@ pub async fn import<H: Host>(
             name: c.name.clone(),
             app_type: c.app_type,
             token_endpoint_auth_method: method,
-            client_secret_sha256: c.client_secret.as_deref().map(client_secret_digest),
+            client_secret_sha256: c.client_secret.as_ref().map(|s| client_secret_digest(s.expose())),
             redirect_uris: c.redirect_uris.clone(),
             grant_types: c.grant_types.clone(),
             web_origins: c.web_origins.clone(),
@@ -471,6 +502,7 @@ pub async fn import<H: Host>(
             is_first_party: c.is_first_party.unwrap_or(true),
             registration_access_token_sha256: None,
             client_id_issued_at: None,
+            refresh_token_reuse_interval_seconds: c.refresh_token_reuse_interval_seconds,
         });
     }
     let mut apis = Vec::new();
@@ -507,10 +539,14 @@ pub async fn import<H: Host>(
     let put =
         |key: String, value: Vec<u8>| async move { host.store().put(&key, &value, None).await };
     for c in &clients {
-        put(client_key(&c.client_id), to_json(c)?).await?;
-        for origin in &c.web_origins {
-            add_web_origin(host, origin, &c.client_id).await?;
-        }
+        // The origins the client had (a record an older version wrote may not parse: none).
+        let before = match client(host.store(), c.client_id.as_str()).await {
+            Ok(old) => old.map(|old| old.web_origins).unwrap_or_default(),
+            Err(Error::Internal(_)) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        put(client_key(c.client_id.as_str()), to_json(c)?).await?;
+        update_web_origins(host, &c.client_id, &before, &c.web_origins).await?;
     }
     for a in &apis {
         put(api_key(&a.identifier), to_json(a)?).await?;
@@ -593,7 +629,7 @@ mod tests {
             let summary = import(&host, &config(), body).await.unwrap();
             assert_eq!(summary, ImportSummary { clients: 1, apis: 1, users: 1 });
             let c: ClientRecord = read(&host.store, &client_key("web")).await.unwrap().unwrap();
-            assert_eq!(c.token_endpoint_auth_method, "client_secret_basic");
+            assert_eq!(c.token_endpoint_auth_method, AuthMethod::ClientSecretBasic);
             assert_eq!(
                 c.client_secret_sha256.unwrap(),
                 client_secret_digest("0123456789abcdef0123456789abcdef")
@@ -624,6 +660,9 @@ mod tests {
             br#"{"users":[{"user_id":"u","email":"nope","password":"longenough"}]}"#,
             br#"{"users":[{"user_id":"u","email":"a@b","password":"short"}]}"#,
             br#"{"unknown":[]}"#,
+            br#"{"clients":[{"client_id":"a","name":"A","app_type":"spa","grant_types":["implicit"]}]}"#,
+            br#"{"clients":[{"client_id":"a","name":"A","app_type":"spa","token_endpoint_auth_method":"client_secret_jwt"}]}"#,
+            br#"{"clients":[{"client_id":"a","name":"A","app_type":"spa","refresh_token_reuse_interval_seconds":61}]}"#,
             b"[]",
             br#"[[],[],[]]"#,
             b"not json",

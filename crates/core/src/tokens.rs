@@ -7,12 +7,14 @@ use sha2::{Digest, Sha256};
 use crate::b64;
 use crate::config::{endpoint_url, Config};
 use crate::error::{Error, ErrorCode};
-use crate::grant;
+use crate::grant::{self, Authorization, Issued, Resolved, Subject, SubjectId};
+use crate::http::Response;
 use crate::jose::jws::Jws;
 use crate::jose::Algorithm;
 use crate::keys;
-use crate::ports::{random_bytes, Clock, Host, UnixTime};
-use crate::records::{ApiRecord, ClientRecord, UserRecord};
+use crate::ports::{random_bytes, Clock, Host};
+use crate::records::{ClientRecord, UserRecord};
+use crate::vocabulary::Scopes;
 
 /// ID token lifetime (Auth0's default: 10 hours).
 pub const ID_TOKEN_SECONDS: i64 = 36_000;
@@ -20,24 +22,6 @@ pub const ID_TOKEN_SECONDS: i64 = 36_000;
 pub const USERINFO_TOKEN_SECONDS: i64 = 86_400;
 /// Clock-skew leeway when checking tokens presented to us.
 pub const LEEWAY_SECONDS: i64 = 0;
-
-/// Who, for whom, with what: everything a token is minted from.
-#[derive(Debug)]
-pub struct GrantContext<'a> {
-    pub grant_id: &'a str,
-    pub client: &'a ClientRecord,
-    pub user: &'a UserRecord,
-    pub scope: &'a [String],
-    pub api: Option<&'a ApiRecord>,
-    pub nonce: Option<&'a str>,
-    pub auth_time: UnixTime,
-}
-
-impl GrantContext<'_> {
-    fn has(&self, scope: &str) -> bool {
-        self.scope.iter().any(|s| s == scope)
-    }
-}
 
 pub fn userinfo_url(issuer: &str) -> String {
     endpoint_url(issuer, "userinfo")
@@ -53,10 +37,10 @@ pub fn user_claims_keys() -> [&'static str; 8] {
 }
 
 /// The user's claims for the granted scopes (OIDC Core §5.4): `profile` and `email`.
-pub fn user_claims(user: &UserRecord, scope: &[String]) -> Map<String, Value> {
+pub fn user_claims(user: &UserRecord, scope: &Scopes) -> Map<String, Value> {
     let mut claims = Map::new();
     claims.insert("sub".into(), user.user_id.clone().into());
-    if scope.iter().any(|s| s == "profile") {
+    if scope.contains("profile") {
         claims.insert("name".into(), user.name.clone().into());
         for (name, value) in [
             ("given_name", &user.given_name),
@@ -69,7 +53,7 @@ pub fn user_claims(user: &UserRecord, scope: &[String]) -> Map<String, Value> {
         }
         claims.insert("nickname".into(), user.email.split('@').next().unwrap_or("").into());
     }
-    if scope.iter().any(|s| s == "email") {
+    if scope.contains("email") {
         claims.insert("email".into(), user.email.clone().into());
         claims.insert("email_verified".into(), user.email_verified.into());
     }
@@ -77,16 +61,19 @@ pub fn user_claims(user: &UserRecord, scope: &[String]) -> Map<String, Value> {
 }
 
 /// A JWT access token (RFC 9068 §2): for the API when there is one (signed with the API's
-/// algorithm), otherwise for `/userinfo` only (ES256). Returns the token and its lifetime.
+/// algorithm), otherwise for `/userinfo` only (ES256). `sub` is the user, or for a client acting
+/// on its own behalf `{client_id}@clients` (Auth0's form). Returns the token and its lifetime.
 pub async fn access_token<H: Host>(
     host: &H,
     config: &Config,
     issuer: &str,
-    ctx: &GrantContext<'_>,
+    resolved: &Resolved,
 ) -> Result<(String, i64), Error> {
     let now = host.clock().now();
-    let (audience, lifetime, alg) = match ctx.api {
-        Some(api) if ctx.has("openid") => (
+    let authorization = &resolved.authorization;
+    let openid = authorization.scope.contains("openid");
+    let (audience, lifetime, alg) = match &resolved.api {
+        Some(api) if openid => (
             json!([api.identifier, userinfo_url(issuer)]),
             api.token_lifetime_seconds as i64,
             api.signing_alg,
@@ -94,17 +81,25 @@ pub async fn access_token<H: Host>(
         Some(api) => (json!(api.identifier), api.token_lifetime_seconds as i64, api.signing_alg),
         None => (json!(userinfo_url(issuer)), USERINFO_TOKEN_SECONDS, Algorithm::ES256),
     };
+    let sub = match authorization.subject() {
+        SubjectId::User(user_id) => user_id.to_string(),
+        SubjectId::Client(client_id) => format!("{client_id}@clients"),
+    };
     let mut claims = Map::new();
     claims.insert("iss".into(), issuer.into());
-    claims.insert("sub".into(), ctx.user.user_id.clone().into());
+    claims.insert("sub".into(), sub.into());
     claims.insert("aud".into(), audience);
     claims.insert("iat".into(), now.into());
     claims.insert("exp".into(), (now + lifetime).into());
     claims.insert("jti".into(), b64::encode(random_bytes::<16>(host.rng())).into());
-    claims.insert("client_id".into(), ctx.client.client_id.clone().into());
-    claims.insert("scope".into(), ctx.scope.join(" ").into());
-    claims.insert("auth_time".into(), ctx.auth_time.into());
-    claims.insert("gid".into(), ctx.grant_id.into());
+    claims.insert("client_id".into(), authorization.client_id.as_str().into());
+    claims.insert("scope".into(), authorization.scope.to_string().into());
+    if let Some(auth_time) = authorization.auth_time {
+        claims.insert("auth_time".into(), auth_time.into());
+    }
+    if let Some(grant_id) = &authorization.grant_id {
+        claims.insert("gid".into(), grant_id.clone().into());
+    }
     // RFC 9068 §2.1: typ "at+jwt" so it cannot be confused with an ID token.
     let token = keys::sign(host, config, alg, Some("at+jwt"), &to_payload(&claims)?).await?;
     Ok((token, lifetime))
@@ -117,28 +112,63 @@ pub fn half_hash(value: &str) -> String {
     b64::encode(&digest[..16])
 }
 
-/// An ID token (OIDC Core §2, §3.1.3.6), with the `profile`/`email` claims granted (SDKs such as
-/// auth0-spa-js read the user from it).
+/// An ID token (OIDC Core §2, §3.1.3.6) about a user, with the `profile`/`email` claims
+/// granted (SDKs such as auth0-spa-js read the user from it).
 pub async fn id_token<H: Host>(
     host: &H,
     config: &Config,
     issuer: &str,
-    ctx: &GrantContext<'_>,
+    client: &ClientRecord,
+    authorization: &Authorization,
+    user: &UserRecord,
     access_token: &str,
 ) -> Result<String, Error> {
     let now = host.clock().now();
-    let mut claims = user_claims(ctx.user, ctx.scope);
+    let mut claims = user_claims(user, &authorization.scope);
     claims.insert("iss".into(), issuer.into());
-    claims.insert("aud".into(), ctx.client.client_id.clone().into());
+    claims.insert("aud".into(), client.client_id.as_str().into());
     claims.insert("iat".into(), now.into());
     claims.insert("exp".into(), (now + ID_TOKEN_SECONDS).into());
-    claims.insert("auth_time".into(), ctx.auth_time.into());
-    claims.insert("azp".into(), ctx.client.client_id.clone().into());
-    claims.insert("at_hash".into(), half_hash(access_token).into());
-    if let Some(nonce) = ctx.nonce {
-        claims.insert("nonce".into(), nonce.into());
+    if let Some(auth_time) = authorization.auth_time {
+        claims.insert("auth_time".into(), auth_time.into());
     }
-    keys::sign(host, config, ctx.client.id_token_alg(), Some("JWT"), &to_payload(&claims)?).await
+    claims.insert("azp".into(), client.client_id.as_str().into());
+    claims.insert("at_hash".into(), half_hash(access_token).into());
+    if let Some(nonce) = &authorization.nonce {
+        claims.insert("nonce".into(), nonce.clone().into());
+    }
+    keys::sign(host, config, client.id_token_alg(), Some("JWT"), &to_payload(&claims)?).await
+}
+
+/// The token response (RFC 6749 §5.1) for what a grant issued: an access token; an ID token
+/// when `openid` was granted and the subject is a user (OIDC Core §3.1.3.3); the refresh token
+/// the grant gave, if any.
+pub async fn token_response<H: Host>(
+    host: &H,
+    config: &Config,
+    issuer: &str,
+    client: &ClientRecord,
+    issued: &Issued,
+) -> Result<Response, Error> {
+    let resolved = &issued.resolved;
+    let (access_token, expires_in) = access_token(host, config, issuer, resolved).await?;
+    let mut body = Map::new();
+    if let (Subject::User(user), true) =
+        (&resolved.subject, resolved.authorization.scope.contains("openid"))
+    {
+        let id_token =
+            id_token(host, config, issuer, client, &resolved.authorization, user, &access_token)
+                .await?;
+        body.insert("id_token".into(), id_token.into());
+    }
+    body.insert("access_token".into(), access_token.into());
+    body.insert("token_type".into(), "Bearer".into());
+    body.insert("expires_in".into(), expires_in.into());
+    body.insert("scope".into(), resolved.authorization.scope.to_string().into());
+    if let Some(rt) = &issued.refresh_token {
+        body.insert("refresh_token".into(), rt.clone().into());
+    }
+    Ok(Response::json_no_store(200, &Value::Object(body)))
 }
 
 fn invalid_token(description: &str) -> Error {
@@ -209,18 +239,14 @@ pub async fn verify_access_token<H: Host>(
             return Err(invalid_token("the token is not meant for this endpoint"));
         }
     }
-    if let Some(jti) = claims.get("jti").and_then(Value::as_str) {
-        if grant::is_access_token_revoked(host.store(), jti).await? {
-            return Err(invalid_token("the token was revoked"));
-        }
-    }
+    // Revocations that must be exact are read from the ledger (RFC 7009 §2, RFC 7592 §2.3).
     if let Some(client_id) = claims.get("client_id").and_then(Value::as_str) {
-        if grant::is_client_revoked(host.store(), client_id).await? {
+        if grant::is_client_revoked(host, client_id).await? {
             return Err(invalid_token("the client was deleted"));
         }
     }
     if let Some(gid) = claims.get("gid").and_then(Value::as_str) {
-        if grant::is_revoked(host.store(), gid).await? {
+        if grant::is_revoked(host, gid).await? {
             return Err(invalid_token("the token was revoked"));
         }
     }
@@ -228,13 +254,6 @@ pub async fn verify_access_token<H: Host>(
 }
 
 /// The scopes of verified claims.
-pub fn scopes_of(claims: &Map<String, Value>) -> Vec<String> {
-    claims
-        .get("scope")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+pub fn scopes_of(claims: &Map<String, Value>) -> Scopes {
+    Scopes::parse(claims.get("scope").and_then(Value::as_str)).unwrap_or_default()
 }

@@ -1,5 +1,8 @@
-//! Authorization-request building blocks.
+//! The authorization request side: the request and its checks, the browser session, consent,
+//! PKCE, and how an approved interaction completes.
 
+pub mod consent;
+pub mod interaction;
 pub mod pkce;
 pub mod request;
 pub mod session;

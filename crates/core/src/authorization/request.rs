@@ -3,12 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::authorization::interaction::Completion;
 use crate::authorization::pkce::PkceCodeChallenge;
 use crate::error::{Error, ErrorCode};
-use crate::http::params::{encode, Params};
-use crate::http::Response;
+use crate::grant::Authorization;
+use crate::http::params::Params;
 use crate::ports::{Host, Store, UnixTime};
 use crate::records::{self, ApiRecord, ClientRecord};
+use crate::vocabulary::{ClientId, GrantType, Prompt, ResponseMode, ResponseType, Scopes};
 
 /// How long a pending authorization request waits for the user.
 pub const PENDING_SECONDS: u64 = 600;
@@ -16,33 +18,22 @@ pub const PENDING_SECONDS: u64 = 600;
 /// The OpenID Connect scopes Gatehouse understands (OIDC Core §5.4, §11).
 pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
-/// RFC 6749 §4.1.2 / OAuth 2.0 Multiple Response Type Encoding Practices §2.1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ResponseMode {
-    Query,
-    Fragment,
-}
-
-/// A validated, pending authorization request.
+/// A validated authorization request, pending while the user logs in and consents: what is
+/// asked (which [`AuthRequest::authorization`] turns into the one [`Authorization`] value once
+/// a user approves), how the interaction goes (`prompt`, `max_age`, `login_hint`), and how it
+/// completes ([`Completion`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthRequest {
     pub v: u32,
     pub id: String,
     /// Anti-CSRF token for the login and consent forms.
     pub csrf: String,
-    pub client_id: String,
-    pub redirect_uri: String,
-    /// RFC 6749 §4.1.3: if `redirect_uri` was in the request, the token request must repeat it.
-    pub redirect_uri_given: bool,
-    pub response_mode: ResponseMode,
-    pub state: Option<String>,
-    pub nonce: Option<String>,
-    pub scope: Vec<String>,
+    pub client_id: ClientId,
+    pub scope: Scopes,
     /// The API (audience / RFC 8707 resource) the access token is for.
     pub audience: Option<String>,
-    pub code_challenge: Option<String>,
-    pub prompt: Vec<String>,
+    pub nonce: Option<String>,
+    pub prompt: Vec<Prompt>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     pub created_at: UnixTime,
@@ -52,6 +43,8 @@ pub struct AuthRequest {
     /// Who allowed the consent page during this request (satisfies `prompt=consent`, again only
     /// for that user).
     pub consent_user: Option<String>,
+    /// How the request completes once the user has approved (or refused) it.
+    pub completion: Completion,
     /// Whether this request was read from the store (and so must be deleted when done).
     #[serde(skip)]
     pub stored: bool,
@@ -67,6 +60,7 @@ impl AuthRequest {
         Ok(())
     }
 
+    /// A pending request by id; `None` when unknown, expired, or written by an older version.
     pub async fn load(store: &impl Store, id: &str, now: UnixTime) -> Result<Option<Self>, Error> {
         if id.is_empty()
             || id.len() > 64
@@ -74,10 +68,27 @@ impl AuthRequest {
         {
             return Ok(None);
         }
-        let found: Option<AuthRequest> = records::read(store, &store_key(id)).await.unwrap_or(None);
+        let found: Option<AuthRequest> = match records::read(store, &store_key(id)).await {
+            Err(Error::Internal(_)) => None,
+            other => other?,
+        };
         Ok(found
             .filter(|r| r.created_at + PENDING_SECONDS as i64 > now)
             .map(|r| AuthRequest { stored: true, ..r }))
+    }
+
+    pub fn has_prompt(&self, prompt: Prompt) -> bool {
+        self.prompt.contains(&prompt)
+    }
+
+    /// What `user_id` authorized by approving this request.
+    pub fn authorization(&self, user_id: &str, auth_time: UnixTime) -> Authorization {
+        let mut authorization =
+            Authorization::for_user(self.client_id.clone(), user_id, self.scope.clone());
+        authorization.audience = self.audience.clone();
+        authorization.nonce = self.nonce.clone();
+        authorization.auth_time = Some(auth_time);
+        authorization
     }
 }
 
@@ -94,41 +105,83 @@ pub async fn check_client<H: Host>(host: &H, params: &Params) -> Result<ClientRe
     })
 }
 
-/// `redirect_uri` must exactly equal a registered one (RFC 6749 §3.1.2.3, RFC 9700 §2.1); it may
-/// be left out only when exactly one is registered. Failures are pages, never redirects.
+/// `redirect_uri` must exactly equal a registered one (RFC 6749 §3.1.2.3, RFC 9700 §2.1),
+/// except that a loopback IP redirect URI may use any port (RFC 8252 §7.3). It may be left out
+/// only when exactly one is registered and the request is not an OpenID request (OIDC Core
+/// §3.1.2.1 makes it REQUIRED there). Failures are pages, never redirects.
 pub fn check_redirect_uri(client: &ClientRecord, params: &Params) -> Result<(String, bool), Error> {
     let page = |d: &str| Error::Page { code: ErrorCode::InvalidRequest, description: d.into() };
     match params.get("redirect_uri").map_err(|_| page("redirect_uri is repeated"))? {
-        Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => Ok((uri.to_string(), true)),
+        Some(uri) if client.redirect_uris.iter().any(|r| redirect_uri_matches(r, uri)) => {
+            Ok((uri.to_string(), true))
+        }
         Some(_) => Err(page("redirect_uri is not registered for this client")),
+        None if openid_requested(params) => {
+            Err(page("redirect_uri is required in OpenID Connect requests"))
+        }
         None if client.redirect_uris.len() == 1 => Ok((client.redirect_uris[0].clone(), false)),
         None => Err(page("redirect_uri is missing")),
     }
 }
 
-/// `response_mode`: `query` (the default for `code`) or `fragment`.
+fn openid_requested(params: &Params) -> bool {
+    params.get("scope").ok().flatten().is_some_and(|s| s.split(' ').any(|t| t == "openid"))
+}
+
+/// Exact match, or (RFC 8252 §7.3) the same loopback IP redirect URI on another port.
+pub fn redirect_uri_matches(registered: &str, presented: &str) -> bool {
+    if registered == presented {
+        return true;
+    }
+    let loopback_ip = |u: &url::Url| match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
+    };
+    let (Ok(mut registered), Ok(mut presented_url)) =
+        (url::Url::parse(registered), url::Url::parse(presented))
+    else {
+        return false;
+    };
+    // Only http loopback IP literals, and only a presented URI already in the exact form it is
+    // echoed in (so normalization cannot smuggle anything past the comparison).
+    if registered.scheme() != "http"
+        || !loopback_ip(&registered)
+        || presented_url.as_str() != presented
+    {
+        return false;
+    }
+    if registered.set_port(None).is_err() || presented_url.set_port(None).is_err() {
+        return false;
+    }
+    registered == presented_url
+}
+
+/// `response_mode` (`query`, the default for `code`, or `fragment`).
 pub fn check_response_mode(params: &Params) -> Result<ResponseMode, Error> {
     match params.get("response_mode")? {
-        None | Some("query") => Ok(ResponseMode::Query),
-        Some("fragment") => Ok(ResponseMode::Fragment),
-        Some(_) => Err(Error::invalid_request("unsupported response_mode")),
+        None => Ok(ResponseMode::Query),
+        Some(mode) => ResponseMode::parse(mode)
+            .ok_or_else(|| Error::invalid_request("unsupported response_mode")),
     }
 }
 
-/// Only the authorization code flow is served (RFC 6749 §4.1.1).
-pub fn check_response_type(params: &Params) -> Result<(), Error> {
+/// `response_type` (RFC 6749 §3.1.1): one of [`ResponseType::SUPPORTED`].
+pub fn check_response_type(params: &Params) -> Result<ResponseType, Error> {
     match params.get("response_type")? {
-        Some("code") => Ok(()),
-        Some(_) => Err(Error::oauth(
-            ErrorCode::UnsupportedResponseType,
-            "only response_type=code is supported",
-        )),
+        Some(text) => ResponseType::parse(text).ok_or_else(|| {
+            Error::oauth(ErrorCode::UnsupportedResponseType, "unsupported response_type")
+        }),
         None => Err(Error::invalid_request("response_type is required")),
     }
 }
 
-/// Request objects are not supported yet (OIDC Core §6: request_not_supported).
+/// Request objects are not supported yet (OIDC Core §6: request_not_supported); both at once
+/// are malformed whatever is supported (RFC 9101 §5).
 pub fn check_request_objects(params: &Params) -> Result<(), Error> {
+    if params.contains("request") && params.contains("request_uri") {
+        return Err(Error::invalid_request("request and request_uri cannot be used together"));
+    }
     if params.contains("request") {
         return Err(Error::oauth(
             ErrorCode::RequestNotSupported,
@@ -144,24 +197,11 @@ pub fn check_request_objects(params: &Params) -> Result<(), Error> {
     Ok(())
 }
 
-/// RFC 6749 §3.3: scope tokens are %x21 / %x23-5B / %x5D-7E, separated by spaces.
-pub fn parse_scope(scope: Option<&str>) -> Result<Vec<String>, Error> {
-    let mut scopes: Vec<String> = Vec::new();
-    for token in scope.unwrap_or("").split(' ').filter(|t| !t.is_empty()) {
-        if !token
-            .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
-        {
-            return Err(Error::oauth(
-                ErrorCode::InvalidScope,
-                "scope contains characters RFC 6749 §3.3 forbids",
-            ));
-        }
-        if !scopes.iter().any(|s| s == token) {
-            scopes.push(token.to_string());
-        }
-    }
-    Ok(scopes)
+/// `scope` (RFC 6749 §3.3).
+pub fn parse_scope(scope: Option<&str>) -> Result<Scopes, Error> {
+    Scopes::parse(scope).map_err(|_| {
+        Error::oauth(ErrorCode::InvalidScope, "scope contains characters RFC 6749 §3.3 forbids")
+    })
 }
 
 /// The API the access token is for: Auth0's `audience`, or RFC 8707 `resource` (one only).
@@ -197,21 +237,18 @@ pub async fn check_audience<H: Host>(
 /// dropped (as Auth0 does); `offline_access` needs a client allowed refresh tokens and an API
 /// that allows them.
 pub fn grantable_scopes(
-    requested: &[String],
+    requested: &Scopes,
     client: &ClientRecord,
     api: Option<&ApiRecord>,
-) -> Vec<String> {
-    requested
-        .iter()
-        .filter(|s| match s.as_str() {
-            "offline_access" => {
-                client.allows_grant("refresh_token") && api.is_none_or(|a| a.allow_offline_access)
-            }
-            s if OIDC_SCOPES.contains(&s) => true,
-            s => api.is_some_and(|a| a.scopes.iter().any(|d| d.value == s)),
-        })
-        .cloned()
-        .collect()
+) -> Scopes {
+    requested.filter(|s| match s {
+        "offline_access" => {
+            client.allows_grant(GrantType::RefreshToken)
+                && api.is_none_or(|a| a.allow_offline_access)
+        }
+        s if OIDC_SCOPES.contains(&s) => true,
+        s => api.is_some_and(|a| a.scopes.iter().any(|d| d.value == s)),
+    })
 }
 
 /// PKCE (RFC 7636): S256 REQUIRED for public clients, accepted from confidential ones.
@@ -233,23 +270,19 @@ pub fn check_pkce(params: &Params, client: &ClientRecord) -> Result<Option<Strin
 }
 
 /// `prompt` (OIDC Core §3.1.2.1): `none` must stand alone.
-pub fn check_prompt(params: &Params) -> Result<Vec<String>, Error> {
-    let prompt: Vec<String> = params
-        .get("prompt")?
-        .unwrap_or("")
-        .split(' ')
-        .filter(|p| !p.is_empty())
-        .map(str::to_string)
-        .collect();
-    for p in &prompt {
-        if !matches!(p.as_str(), "none" | "login" | "consent" | "select_account") {
-            return Err(Error::invalid_request("unsupported prompt value"));
+pub fn check_prompt(params: &Params) -> Result<Vec<Prompt>, Error> {
+    let mut prompts = Vec::new();
+    for p in params.get("prompt")?.unwrap_or("").split(' ').filter(|p| !p.is_empty()) {
+        let prompt =
+            Prompt::parse(p).ok_or_else(|| Error::invalid_request("unsupported prompt value"))?;
+        if !prompts.contains(&prompt) {
+            prompts.push(prompt);
         }
     }
-    if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
+    if prompts.contains(&Prompt::None) && prompts.len() > 1 {
         return Err(Error::invalid_request("prompt=none cannot be combined with other values"));
     }
-    Ok(prompt)
+    Ok(prompts)
 }
 
 /// `max_age`: a non-negative number of seconds.
@@ -269,48 +302,4 @@ pub fn check_text(params: &Params, name: &str, max: usize) -> Result<Option<Stri
         Some(v) if v.len() > max => Err(Error::invalid_request(format!("{name} is too long"))),
         v => Ok(v.map(str::to_string)),
     }
-}
-
-/// The authorization response, sent to the registered redirect URI, always with `iss`
-/// (RFC 9207 §2).
-pub fn respond(
-    redirect_uri: &str,
-    mode: ResponseMode,
-    issuer: &str,
-    state: Option<&str>,
-    pairs: &[(&str, &str)],
-) -> Response {
-    let mut all: Vec<(&str, &str)> = pairs.to_vec();
-    if let Some(state) = state {
-        all.push(("state", state));
-    }
-    all.push(("iss", issuer));
-    let encoded = encode(all);
-    let location = match mode {
-        ResponseMode::Query if redirect_uri.contains('?') => format!("{redirect_uri}&{encoded}"),
-        ResponseMode::Query => format!("{redirect_uri}?{encoded}"),
-        ResponseMode::Fragment => format!("{redirect_uri}#{encoded}"),
-    };
-    Response::redirect(302, &location)
-}
-
-/// An error sent back to the client (RFC 6749 §4.1.2.1).
-pub fn respond_error(
-    redirect_uri: &str,
-    mode: ResponseMode,
-    issuer: &str,
-    state: Option<&str>,
-    error: &Error,
-) -> Response {
-    let description = match error {
-        Error::OAuth { description, .. } => description.as_str(),
-        _ => "the request could not be completed",
-    };
-    respond(
-        redirect_uri,
-        mode,
-        issuer,
-        state,
-        &[("error", error.code().as_str()), ("error_description", description)],
-    )
 }

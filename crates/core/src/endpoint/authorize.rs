@@ -4,19 +4,19 @@
 //! The checks run as a table, in order. Until the client and its `redirect_uri` are known to be
 //! good, errors are pages; after that, they go back to the client with `state` and `iss`.
 
-use serde::{Deserialize, Serialize};
-
-use crate::authorization::request::{self, AuthRequest, ResponseMode};
+use crate::authorization::consent;
+use crate::authorization::interaction::{Completion, RedirectBack};
+use crate::authorization::request::{self, AuthRequest};
 use crate::authorization::session::{self, Session};
 use crate::b64;
 use crate::config::Config;
 use crate::error::{Error, ErrorCode};
-use crate::grant;
 use crate::http::params::Params;
 use crate::http::{Request, Response};
 use crate::pages;
 use crate::ports::{random_bytes, Clock, Host, Ledger, Store};
-use crate::records::{self, ClientRecord, UserRecord};
+use crate::records::{self, ClientRecord};
+use crate::vocabulary::{GrantType, Prompt, ResponseMode};
 use crate::secret::constant_time_eq;
 
 /// Failed logins allowed per account and per client IP in one window (Auth0's brute-force
@@ -41,62 +41,67 @@ pub async fn authorize<H: Host>(
     let issuer = config.issuer_for(req);
     // Who asks, and where the answer goes: errors here are pages, never redirects.
     let client = request::check_client(host, &params).await?;
-    let (redirect_uri, given) = request::check_redirect_uri(&client, &params)?;
-    let state = params.get("state").ok().flatten().map(str::to_string);
+    let (redirect_uri, redirect_uri_given) = request::check_redirect_uri(&client, &params)?;
+    // From here on the client and its redirect URI are trusted: errors go back to it.
     let mode = request::check_response_mode(&params);
-    let response_mode = *mode.as_ref().unwrap_or(&ResponseMode::Query);
-    let back = |e: Error| {
-        Ok(request::respond_error(&redirect_uri, response_mode, &issuer, state.as_deref(), &e))
+    let mut back = RedirectBack {
+        redirect_uri,
+        redirect_uri_given,
+        response_mode: *mode.as_ref().unwrap_or(&ResponseMode::Query),
+        state: params.get("state").ok().flatten().map(str::to_string),
+        code_challenge: None,
     };
-    if let Err(e) = mode {
-        return back(e);
-    }
     let checked = async {
+        mode?;
         request::check_response_type(&params)?;
         // RFC 6749 §4.1.2.1: a client not allowed the code grant gets unauthorized_client.
-        if !client.allows_grant("authorization_code") {
+        if !client.allows_grant(GrantType::AuthorizationCode) {
             return Err(Error::oauth(
                 ErrorCode::UnauthorizedClient,
                 "the client may not use the authorization code grant",
             ));
         }
         request::check_request_objects(&params)?;
-        let state = request::check_text(&params, "state", 2048)?;
+        request::check_text(&params, "state", 2048)?;
         let nonce = request::check_text(&params, "nonce", 512)?;
         let login_hint = request::check_text(&params, "login_hint", 254)?;
         let scope = request::parse_scope(params.get("scope")?)?;
         let api = request::check_audience(host, &params).await?;
-        let code_challenge = request::check_pkce(&params, &client)?;
+        back.code_challenge = request::check_pkce(&params, &client)?;
         let prompt = request::check_prompt(&params)?;
         let max_age = request::check_max_age(&params)?;
         Ok::<AuthRequest, Error>(AuthRequest {
-            v: 1,
+            v: 2,
             id: b64::encode(random_bytes::<18>(host.rng())),
             csrf: b64::encode(random_bytes::<18>(host.rng())),
             client_id: client.client_id.clone(),
-            redirect_uri: redirect_uri.clone(),
-            redirect_uri_given: given,
-            response_mode,
-            state,
-            nonce,
             scope: request::grantable_scopes(&scope, &client, api.as_ref()),
             audience: api.map(|a| a.identifier),
-            code_challenge,
+            nonce,
             prompt,
             max_age,
             login_hint,
             created_at: host.clock().now(),
             login_user: None,
             consent_user: None,
+            completion: Completion::Redirect(back.clone()),
             stored: false,
         })
     }
     .await;
     match checked {
         Ok(pending) => proceed(host, config, req, pending, &client).await,
-        Err(e @ Error::OAuth { .. }) => back(e),
-        Err(e) => Err(e),
+        Err(e) => Ok(refuse(host, &Completion::Redirect(back), &issuer, &e)),
     }
+}
+
+/// Sends an error back through the completion (RFC 6749 §4.1.2.1): an internal failure after
+/// the client and its redirect URI are trusted is `server_error` there, logged here.
+fn refuse<H: Host>(host: &H, completion: &Completion, issuer: &str, error: &Error) -> Response {
+    if let Some(line) = error.log_line() {
+        host.log(&format!("/authorize: {line}"));
+    }
+    completion.refuse(issuer, error)
 }
 
 fn page(e: Error) -> Error {
@@ -117,7 +122,7 @@ fn expired() -> Error {
 /// that follow a submission): the redirect URI's origin, and the client's web origins (a
 /// cookie-session client's redirect URI is on the Worker, which then sends the user on).
 fn form_targets(pending: &AuthRequest, client: &ClientRecord) -> Vec<String> {
-    let mut targets = vec![crate::http::origin_of(&pending.redirect_uri)];
+    let mut targets: Vec<String> = pending.completion.destination_origin().into_iter().collect();
     targets.extend(client.web_origins.iter().cloned());
     targets
 }
@@ -129,51 +134,25 @@ fn flow_cookie(req: &Request, pending: &AuthRequest) -> String {
     format!("{prefix}gatehouse_tx_{}", &pending.id[..8])
 }
 
-/// Consent a user gave a client, remembered per user and client.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct Consent {
-    scopes: Vec<String>,
-    audiences: Vec<String>,
+/// Where an interaction stands for the browser's session.
+enum Step {
+    /// The user must log in (again) or consent first: the hosted page at this path.
+    Page(&'static str),
+    /// The user approved the request.
+    Approved { user_id: String, auth_time: i64 },
 }
 
-fn consent_key(user_id: &str, client_id: &str) -> String {
-    format!("consent/{user_id}/{client_id}")
-}
-
-async fn consent_covers<H: Host>(
+/// Decides the next step: whether the session's user has logged in recently enough and has
+/// consented to everything asked, on the API it is asked for. `prompt=none` turns a needed page
+/// into an error (OIDC Core §3.1.2.6).
+async fn next_step<H: Host>(
     host: &H,
-    user: &UserRecord,
-    pending: &AuthRequest,
-) -> Result<bool, Error> {
-    let consent: Consent =
-        records::read(host.store(), &consent_key(&user.user_id, &pending.client_id))
-            .await?
-            .unwrap_or_default();
-    Ok(pending.scope.iter().all(|s| consent.scopes.contains(s))
-        && pending.audience.as_ref().is_none_or(|a| consent.audiences.contains(a)))
-}
-
-/// Moves a pending request on: to the login page, to the consent page, or back to the client
-/// with a code.
-async fn proceed<H: Host>(
-    host: &H,
-    config: &Config,
     req: &Request,
-    pending: AuthRequest,
+    pending: &AuthRequest,
     client: &ClientRecord,
-) -> Result<Response, Error> {
-    let issuer = config.issuer_for(req);
-    let back = |e: Error| {
-        Ok(request::respond_error(
-            &pending.redirect_uri,
-            pending.response_mode,
-            &issuer,
-            pending.state.as_deref(),
-            &e,
-        ))
-    };
+) -> Result<Step, Error> {
     let now = host.clock().now();
-    let prompt_none = pending.prompt.iter().any(|p| p == "none");
+    let prompt_none = pending.has_prompt(Prompt::None);
     let session: Option<Session> = session::current(host, req).await?;
     let user = match &session {
         Some(s) => records::user(host.store(), &s.user_id).await?,
@@ -185,56 +164,88 @@ async fn proceed<H: Host>(
     // What was done during this request counts only for the user who did it.
     let by_this_user =
         |who: &Option<String>| session.as_ref().is_some_and(|s| who.as_deref() == Some(&s.user_id));
-    let logged_in_here = by_this_user(&pending.login_user);
-    let consented_here = by_this_user(&pending.consent_user);
     let needs_login = match (&session, &user) {
         (Some(s), Some(_)) => {
-            !logged_in_here && (pending.prompt.iter().any(|p| p == "login") || too_old(s))
+            !by_this_user(&pending.login_user) && (pending.has_prompt(Prompt::Login) || too_old(s))
         }
         _ => true,
     };
     if needs_login {
         if prompt_none {
-            return back(Error::oauth(ErrorCode::LoginRequired, "the user is not logged in"));
+            return Err(Error::oauth(ErrorCode::LoginRequired, "the user is not logged in"));
         }
-        return redirect_to_step(host, req, &pending, "/login").await;
+        return Ok(Step::Page("/login"));
     }
     let (Some(session), Some(user)) = (session, user) else { return Err(expired()) };
-    let wants_consent = pending.prompt.iter().any(|p| p == "consent") && !consented_here;
-    let needs_consent = wants_consent
-        || (!client.is_first_party
-            && !consented_here
-            && !consent_covers(host, &user, &pending).await?);
+    let consented_here = by_this_user(&pending.consent_user);
+    let needs_consent = !consented_here
+        && (pending.has_prompt(Prompt::Consent)
+            || (!client.is_first_party
+                && !consent::covers(
+                    host.store(),
+                    &user.user_id,
+                    &client.client_id,
+                    pending.audience.as_deref(),
+                    &pending.scope,
+                )
+                .await?));
     if needs_consent {
         if prompt_none {
-            return back(Error::oauth(ErrorCode::ConsentRequired, "the user has not consented"));
+            return Err(Error::oauth(ErrorCode::ConsentRequired, "the user has not consented"));
         }
-        return redirect_to_step(host, req, &pending, "/consent").await;
+        return Ok(Step::Page("/consent"));
     }
-    if pending.stored {
-        // A stored request completes once: the ledger decides, not the eventually consistent
-        // KV copy (which may still be readable elsewhere for a while after the delete).
-        let expires = pending.created_at + request::PENDING_SECONDS as i64;
-        if !host.ledger().consume_once(&format!("authreq:{}", pending.id), now, expires).await? {
-            return Err(expired());
+    Ok(Step::Approved { user_id: user.user_id, auth_time: session.auth_time })
+}
+
+/// Moves a pending request on: to the login page, to the consent page, or to its completion.
+/// Once the client and redirect URI are trusted, every error (internal ones as `server_error`)
+/// goes back through the completion; only a request that cannot be found is a page.
+async fn proceed<H: Host>(
+    host: &H,
+    config: &Config,
+    req: &Request,
+    pending: AuthRequest,
+    client: &ClientRecord,
+) -> Result<Response, Error> {
+    let issuer = config.issuer_for(req);
+    let outcome = async {
+        match next_step(host, req, &pending, client).await? {
+            Step::Page(path) => Ok((redirect_to_step(host, req, &pending, path).await?, false)),
+            Step::Approved { user_id, auth_time } => {
+                complete_once(host, &pending).await?;
+                let authorization = pending.authorization(&user_id, auth_time);
+                Ok((pending.completion.approve(host, &issuer, authorization).await?, true))
+            }
         }
-        host.store().delete(&request::store_key(&pending.id)).await?;
     }
-    let code = grant::issue_code(host, &pending, &user.user_id, session.auth_time).await?;
-    let mut response = request::respond(
-        &pending.redirect_uri,
-        pending.response_mode,
-        &issuer,
-        pending.state.as_deref(),
-        &[("code", &code)],
-    );
-    if req.cookie(&flow_cookie(req, &pending)).is_some() {
-        response = response.with_header(
-            "set-cookie",
-            &session::set_cookie(req, &flow_cookie(req, &pending), "", 0),
-        );
+    .await;
+    let (mut response, finished) = match outcome {
+        Ok(done) => done,
+        Err(e @ Error::Page { .. }) => return Err(e),
+        Err(e) => (refuse(host, &pending.completion, &issuer, &e), true),
+    };
+    // The flow is over: its browser binding goes.
+    let cookie = flow_cookie(req, &pending);
+    if finished && req.cookie(&cookie).is_some() {
+        response = response.with_header("set-cookie", &session::set_cookie(req, &cookie, "", 0));
     }
     Ok(response)
+}
+
+/// A stored request completes once: the ledger decides, not the eventually consistent KV copy
+/// (which may still be readable elsewhere for a while after the delete).
+async fn complete_once<H: Host>(host: &H, pending: &AuthRequest) -> Result<(), Error> {
+    if !pending.stored {
+        return Ok(());
+    }
+    let now = host.clock().now();
+    let expires = pending.created_at + request::PENDING_SECONDS as i64;
+    if !host.ledger().consume_once(&format!("authreq:{}", pending.id), now, expires).await? {
+        return Err(expired());
+    }
+    host.store().delete(&request::store_key(&pending.id)).await?;
+    Ok(())
 }
 
 async fn redirect_to_step<H: Host>(
@@ -414,7 +425,7 @@ fn scope_descriptions(
         .scope
         .iter()
         .map(|s| {
-            let text = match s.as_str() {
+            let text = match s {
                 "openid" => "Know who you are".to_string(),
                 "profile" => "See your name and profile picture".to_string(),
                 "email" => "See your email address".to_string(),
@@ -424,7 +435,7 @@ fn scope_descriptions(
                     .map(|d| d.description.clone())
                     .unwrap_or_default(),
             };
-            (s.clone(), text)
+            (s.to_string(), text)
         })
         .collect()
 }
@@ -470,13 +481,7 @@ pub async fn consent_submit<H: Host>(
         Some("deny") => {
             host.store().delete(&request::store_key(&pending.id)).await?;
             let e = Error::oauth(ErrorCode::AccessDenied, "the user denied the request");
-            return Ok(request::respond_error(
-                &pending.redirect_uri,
-                pending.response_mode,
-                &issuer,
-                pending.state.as_deref(),
-                &e,
-            ));
+            return Ok(pending.completion.refuse(&issuer, &e));
         }
         _ => {
             return Err(Error::Page {
@@ -485,19 +490,9 @@ pub async fn consent_submit<H: Host>(
             })
         }
     }
-    let key = consent_key(&session.user_id, &client.client_id);
-    let mut consent: Consent = records::read(host.store(), &key).await?.unwrap_or_default();
-    for s in &pending.scope {
-        if !consent.scopes.contains(s) {
-            consent.scopes.push(s.clone());
-        }
-    }
-    if let Some(a) = &pending.audience {
-        if !consent.audiences.contains(a) {
-            consent.audiences.push(a.clone());
-        }
-    }
-    host.store().put(&key, &records::to_json(&consent)?, None).await?;
+    let audience = pending.audience.as_deref();
+    consent::remember(host.store(), &session.user_id, &client.client_id, audience, &pending.scope)
+        .await?;
     pending.consent_user = Some(session.user_id.clone());
     let mut response = proceed(host, config, req, pending, &client).await?;
     if response.status == 302 {

@@ -1,0 +1,100 @@
+//! How an interaction completes. Login and consent decide *whether* a user approved a request;
+//! a [`Completion`] decides what approval (or refusal) does: today a redirect back to the
+//! client with a code. Device codes, back-channel (CIBA) requests and other response modes add a
+//! variant here: their approval is recorded where their client polls or is notified, and the
+//! user sees a page instead of being redirected.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::grant::{authorization_code, Authorization};
+use crate::http::params::encode;
+use crate::http::Response;
+use crate::ports::Host;
+use crate::vocabulary::ResponseMode;
+
+/// What happens when the user has approved or refused the request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "via", rename_all = "snake_case")]
+pub enum Completion {
+    /// Back to the client's registered redirect URI (RFC 6749 §4.1.2).
+    Redirect(RedirectBack),
+}
+
+/// The authorization response's destination and what the code carries for the token request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedirectBack {
+    pub redirect_uri: String,
+    /// RFC 6749 §4.1.3: if `redirect_uri` was in the request, the token request must repeat it.
+    pub redirect_uri_given: bool,
+    pub response_mode: ResponseMode,
+    pub state: Option<String>,
+    /// PKCE (RFC 7636 §4.4): bound to the code.
+    pub code_challenge: Option<String>,
+}
+
+impl Completion {
+    /// The origin the interaction's pages may send the browser to (CSP `form-action`).
+    pub fn destination_origin(&self) -> Option<String> {
+        match self {
+            Self::Redirect(back) => Some(crate::http::origin_of(&back.redirect_uri)),
+        }
+    }
+
+    /// The user approved: issue what the flow hands out and tell the client.
+    pub async fn approve<H: Host>(
+        &self,
+        host: &H,
+        issuer: &str,
+        authorization: Authorization,
+    ) -> Result<Response, Error> {
+        match self {
+            Self::Redirect(back) => {
+                let code = authorization_code::issue(
+                    host,
+                    authorization,
+                    &back.redirect_uri,
+                    back.redirect_uri_given,
+                    back.code_challenge.clone(),
+                )
+                .await?;
+                Ok(back.respond(issuer, &[("code", &code)]))
+            }
+        }
+    }
+
+    /// The request failed or the user refused: tell the client (RFC 6749 §4.1.2.1). Errors
+    /// that are not OAuth errors become `server_error` with no detail.
+    pub fn refuse(&self, issuer: &str, error: &Error) -> Response {
+        let description = match error {
+            Error::OAuth { description, .. } => description.as_str(),
+            _ => "the request could not be completed",
+        };
+        match self {
+            Self::Redirect(back) => back.respond(
+                issuer,
+                &[("error", error.code().as_str()), ("error_description", description)],
+            ),
+        }
+    }
+}
+
+impl RedirectBack {
+    /// The authorization response, sent to the registered redirect URI, always with `iss`
+    /// (RFC 9207 §2) and `state` when the request had one.
+    pub fn respond(&self, issuer: &str, pairs: &[(&str, &str)]) -> Response {
+        let mut all: Vec<(&str, &str)> = pairs.to_vec();
+        if let Some(state) = &self.state {
+            all.push(("state", state));
+        }
+        all.push(("iss", issuer));
+        let encoded = encode(all);
+        let uri = &self.redirect_uri;
+        let location = match self.response_mode {
+            ResponseMode::Query if uri.contains('?') => format!("{uri}&{encoded}"),
+            ResponseMode::Query => format!("{uri}?{encoded}"),
+            ResponseMode::Fragment => format!("{uri}#{encoded}"),
+        };
+        Response::redirect(302, &location)
+    }
+}

@@ -1,0 +1,271 @@
+//! Grants: the token endpoint's grant types, one module each (named after the RFC's grant), and
+//! what they share — the one [`Authorization`] value carried from the authorization request to
+//! the tokens, the grant records on the ledger, and revocation.
+//!
+//! To add a grant type: add it to [`crate::vocabulary::GrantType`], write a module here with an
+//! `exchange` function that turns a [`TokenRequest`] into an [`Issued`], and add its row to
+//! [`exchange`]. Client authentication, "may this client use this grant", and the token
+//! response are done for it by `endpoint::token`.
+
+pub mod authorization_code;
+pub mod refresh_token;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::error::{Error, ErrorCode};
+use crate::http::params::Params;
+use crate::ledger_record::{self, LedgerRecord, State};
+use crate::ports::{Clock, Host, Ledger, UnixTime};
+use crate::records::{self, ApiRecord, ClientRecord, UserRecord};
+use crate::vocabulary::{ClientId, GrantType, Scopes};
+
+/// Refresh tokens' absolute lifetime (Auth0's default: 30 days).
+pub const REFRESH_SECONDS: i64 = 30 * 86_400;
+/// A revocation outlives every access token (24 h at most) plus leeway.
+pub const REVOCATION_SECONDS: i64 = 86_400 + 300;
+
+pub(crate) fn invalid_grant(description: &str) -> Error {
+    Error::oauth(ErrorCode::InvalidGrant, description)
+}
+
+/// Who a token is about (its `sub`): a user, or — with no user, as in client credentials — the
+/// client itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubjectId<'a> {
+    User(&'a str),
+    Client(&'a ClientId),
+}
+
+/// What was authorized, from the authorization request (or a grant without one) to the tokens:
+/// one value carried through codes, grants and token minting. New request features (RAR
+/// `authorization_details`, DPoP's key binding, …) add a field here and nowhere else.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authorization {
+    /// The grant this belongs to: the family of codes, refresh tokens and access tokens that a
+    /// revocation ends together. `None` for tokens that belong to no grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+    pub client_id: ClientId,
+    /// The user, or `None` when the subject is the client itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_id: Option<String>,
+    pub scope: Scopes,
+    /// The API (audience / RFC 8707 resource) the access token is for.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// OIDC Core §3.1.2.1: echoed in the ID token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// When the user last authenticated (OIDC `auth_time`).
+    #[serde(default)]
+    pub auth_time: Option<UnixTime>,
+    /// RFC 9396 `authorization_details`, as granted (room for RAR).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<serde_json::Value>,
+}
+
+impl Authorization {
+    /// An authorization a user gave (at `/authorize`, on a device, on a back channel).
+    pub fn for_user(client_id: ClientId, user_id: &str, scope: Scopes) -> Self {
+        Self {
+            grant_id: None,
+            client_id,
+            user_id: Some(user_id.to_string()),
+            scope,
+            audience: None,
+            nonce: None,
+            auth_time: None,
+            details: Vec::new(),
+        }
+    }
+
+    /// An authorization of the client on its own behalf (no user).
+    pub fn for_client(client_id: ClientId, scope: Scopes) -> Self {
+        Self { user_id: None, ..Self::for_user(client_id, "", scope) }
+    }
+
+    pub fn subject(&self) -> SubjectId<'_> {
+        match &self.user_id {
+            Some(user) => SubjectId::User(user),
+            None => SubjectId::Client(&self.client_id),
+        }
+    }
+
+    /// The user this was authorized by, if any.
+    pub fn user_id(&self) -> Option<&str> {
+        self.user_id.as_deref()
+    }
+}
+
+/// The subject, loaded.
+#[derive(Clone, Debug)]
+pub enum Subject {
+    User(UserRecord),
+    Client,
+}
+
+/// An authorization with everything its tokens need, loaded and checked. Grants resolve before
+/// they consume anything, so a failure here leaves the code or refresh token unspent.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    pub authorization: Authorization,
+    pub subject: Subject,
+    pub api: Option<ApiRecord>,
+}
+
+/// Loads the subject and the API of an authorization, or refuses the grant.
+pub async fn resolve<H: Host>(host: &H, authorization: Authorization) -> Result<Resolved, Error> {
+    let subject = match authorization.subject() {
+        SubjectId::User(id) => Subject::User(
+            records::user(host.store(), id)
+                .await?
+                .ok_or_else(|| invalid_grant("the user no longer exists"))?,
+        ),
+        SubjectId::Client(_) => Subject::Client,
+    };
+    let api = match &authorization.audience {
+        Some(a) => Some(
+            records::api(host.store(), a)
+                .await?
+                .ok_or_else(|| invalid_grant("the API no longer exists"))?,
+        ),
+        None => None,
+    };
+    Ok(Resolved { authorization, subject, api })
+}
+
+/// A token request after the shared steps: the client is authenticated and may use the grant.
+#[derive(Debug)]
+pub struct TokenRequest<'a, H: Host> {
+    pub host: &'a H,
+    pub config: &'a Config,
+    pub issuer: &'a str,
+    pub client: &'a ClientRecord,
+    pub params: &'a Params,
+}
+
+/// What a grant hands to the token response.
+#[derive(Debug)]
+pub struct Issued {
+    pub resolved: Resolved,
+    pub refresh_token: Option<String>,
+}
+
+/// The registry: one handler per grant type.
+pub async fn exchange<H: Host>(
+    grant_type: GrantType,
+    request: &TokenRequest<'_, H>,
+) -> Result<Issued, Error> {
+    match grant_type {
+        GrantType::AuthorizationCode => authorization_code::exchange(request).await,
+        GrantType::RefreshToken => refresh_token::exchange(request).await,
+    }
+}
+
+// ---- grant records on the ledger -------------------------------------------------------------
+
+/// A grant on the ledger. Live while its refresh tokens may be used (the family every rotation
+/// belongs to); ended when revoked, and kept ended until every token it issued has expired, so
+/// that access tokens carrying its id are refused exactly (not after KV's propagation delay).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRecord {
+    pub v: u32,
+    #[serde(flatten)]
+    pub authorization: Authorization,
+    pub refresh_sha256: String,
+    #[serde(default)]
+    pub rotated_sha256: Vec<String>,
+    /// When the current refresh token replaced the previous one.
+    #[serde(default)]
+    pub rotated_at: UnixTime,
+    /// Records written before revocation ended them carried this flag.
+    #[serde(default)]
+    pub revoked: bool,
+    pub expires_at: UnixTime,
+}
+
+/// Why a grant ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoked {
+    pub at: UnixTime,
+}
+
+pub(crate) type GrantEntry = LedgerRecord<GrantRecord, Revoked>;
+
+pub(crate) fn grant_key(grant_id: &str) -> String {
+    format!("grant:{grant_id}")
+}
+
+/// Reads a grant's ledger record (live or ended).
+pub(crate) async fn grant_entry<H: Host>(
+    host: &H,
+    grant_id: &str,
+) -> Result<Option<GrantEntry>, Error> {
+    ledger_record::load(host, &grant_key(grant_id)).await
+}
+
+/// Revokes a grant: its refresh tokens stop working at once, and access tokens carrying its id
+/// are refused by userinfo and introspection. A grant without a record yet (a code's grant
+/// whose exchange has not finished, or one without refresh tokens) is recorded as revoked, so
+/// it can never start.
+pub async fn revoke_grant<H: Host>(host: &H, grant_id: &str) -> Result<(), Error> {
+    let now = host.clock().now();
+    let marker = Revoked { at: now };
+    for _ in 0..5 {
+        let done = match grant_entry(host, grant_id).await? {
+            None => {
+                ledger_record::create_ended::<_, GrantRecord, _>(
+                    host,
+                    &grant_key(grant_id),
+                    &marker,
+                    now + REVOCATION_SECONDS,
+                )
+                .await?
+            }
+            Some(entry) => match &entry.state {
+                State::Ended(_) => true,
+                State::Live(record) => {
+                    let keep = record.expires_at.max(now + REVOCATION_SECONDS);
+                    entry.end(host, &marker, keep).await?
+                }
+            },
+        };
+        if done {
+            host.log(&format!("revoked grant {grant_id}"));
+            return Ok(());
+        }
+    }
+    Err(Error::Internal("could not revoke a grant under contention".into()))
+}
+
+/// Whether a grant was revoked: read from the ledger, so it is exact everywhere at once.
+pub async fn is_revoked<H: Host>(host: &H, grant_id: &str) -> Result<bool, Error> {
+    Ok(match grant_entry(host, grant_id).await? {
+        Some(entry) => match &entry.state {
+            State::Ended(_) => true,
+            State::Live(record) => record.revoked,
+        },
+        None => false,
+    })
+}
+
+fn deleted_client_key(client_id: &str) -> String {
+    format!("client-deleted:{client_id}")
+}
+
+/// Records that a client was deleted (RFC 7592 §2.3: the server SHOULD invalidate its tokens):
+/// on the ledger, so that its access and refresh tokens are refused everywhere at once, even
+/// where KV still has the client record for a while.
+pub async fn revoke_client<H: Host>(host: &H, client_id: &str) -> Result<(), Error> {
+    let now = host.clock().now();
+    let until = now + REFRESH_SECONDS.max(REVOCATION_SECONDS);
+    host.ledger().compare_and_set(&deleted_client_key(client_id), None, "1", now, Some(until)).await?;
+    Ok(())
+}
+
+/// Whether a client was deleted.
+pub async fn is_client_revoked<H: Host>(host: &H, client_id: &str) -> Result<bool, Error> {
+    let now = host.clock().now();
+    Ok(host.ledger().get(&deleted_client_key(client_id), now).await?.is_some())
+}

@@ -1,0 +1,151 @@
+//! The refresh token grant (RFC 6749 §6). Refresh tokens are opaque (`{grant_id}.{secret}`),
+//! stored hashed on the grant's ledger record, rotated on every use by compare-and-set (two
+//! concurrent refreshes cannot both win), and a rotated token presented again revokes the whole
+//! grant (RFC 9700 §4.14.2).
+
+use super::{
+    grant_entry, grant_key, invalid_grant, resolve, revoke_grant, Authorization, GrantRecord,
+    Issued, Resolved, Revoked, TokenRequest, REFRESH_SECONDS,
+};
+use crate::b64;
+use crate::error::Error;
+use crate::ledger_record::{self, State};
+use crate::ports::{random_bytes, Clock, Host};
+use crate::secret::constant_time_eq;
+use crate::vocabulary::Scopes;
+
+/// Rotated refresh-token hashes remembered per grant, for reuse detection.
+const REMEMBERED_ROTATIONS: usize = 16;
+
+fn digest(text: &str) -> String {
+    b64::sha256(text)
+}
+
+fn invalid() -> Error {
+    invalid_grant("the refresh token is invalid, expired or revoked")
+}
+
+/// Whether an authorization gets a refresh token: it asked for `offline_access`, which the
+/// authorization request kept only for clients allowed this grant and APIs that allow it.
+pub fn offered(resolved: &Resolved) -> bool {
+    resolved.authorization.scope.contains("offline_access")
+}
+
+fn new_token<H: Host>(host: &H, grant_id: &str) -> (String, String) {
+    let secret = b64::encode(random_bytes::<32>(host.rng()));
+    let token = format!("{grant_id}.{secret}");
+    let hash = digest(&token);
+    (token, hash)
+}
+
+/// Starts a grant's refresh-token family; returns the first refresh token.
+pub async fn start<H: Host>(host: &H, authorization: &Authorization) -> Result<String, Error> {
+    let grant_id =
+        authorization.grant_id.as_deref().ok_or_else(|| Error::Internal("no grant id".into()))?;
+    let now = host.clock().now();
+    let (token, hash) = new_token(host, grant_id);
+    let record = GrantRecord {
+        v: 2,
+        authorization: authorization.clone(),
+        refresh_sha256: hash,
+        rotated_sha256: Vec::new(),
+        rotated_at: now,
+        revoked: false,
+        expires_at: now + REFRESH_SECONDS,
+    };
+    let key = grant_key(grant_id);
+    if !ledger_record::create::<_, _, Revoked>(host, &key, &record, record.expires_at).await? {
+        // Revoked before it started (a replay of its code raced the first exchange).
+        return Err(invalid_grant("the grant was revoked"));
+    }
+    Ok(token)
+}
+
+/// The grant id inside a refresh token (`{grant_id}.{secret}`), if it has that shape.
+pub fn refresh_grant_id(token: &str) -> Option<&str> {
+    let (grant_id, secret) = token.split_once('.')?;
+    (grant_id.len() == 22 && secret.len() == 43 && !secret.contains('.')).then_some(grant_id)
+}
+
+/// The live grant whose current refresh token this is (for introspection and revocation).
+pub async fn refresh_token_state<H: Host>(
+    host: &H,
+    token: &str,
+) -> Result<Option<GrantRecord>, Error> {
+    let Some(grant_id) = refresh_grant_id(token) else { return Ok(None) };
+    let Some(entry) = grant_entry(host, grant_id).await? else { return Ok(None) };
+    let Some(record) = entry.live() else { return Ok(None) };
+    let current = constant_time_eq(record.refresh_sha256.as_bytes(), digest(token).as_bytes());
+    let live = current && !record.revoked && record.expires_at > host.clock().now();
+    Ok(live.then(|| record.clone()))
+}
+
+/// The grant: rotates the presented refresh token; a narrower `scope` may be asked for
+/// (RFC 6749 §6). A `redirect_uri` is ignored (Auth0's SDKs send one).
+///
+/// The client's reuse interval (`refresh_token_reuse_interval_seconds`, Auth0's per-application
+/// "reuse interval"): the token just replaced, presented again within that many seconds of its
+/// rotation, is refused without revoking the grant, because browser tabs sharing a token cache
+/// can both send it before either sees the other's result. 0 (the default): any reuse revokes.
+pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, Error> {
+    let TokenRequest { host, client, params, .. } = *request;
+    let token = params.require("refresh_token")?;
+    let requested = Scopes::parse(params.get("scope")?).map_err(|_| {
+        Error::oauth(
+            crate::error::ErrorCode::InvalidScope,
+            "scope contains characters RFC 6749 §3.3 forbids",
+        )
+    })?;
+    let grant_id = refresh_grant_id(token).ok_or_else(invalid)?;
+    let entry = grant_entry(host, grant_id).await?.ok_or_else(invalid)?;
+    let State::Live(record) = &entry.state else { return Err(invalid()) };
+    // RFC 6749 §6: the refresh token is bound to the client it was issued to.
+    let now = host.clock().now();
+    if record.revoked || record.authorization.client_id != client.client_id || record.expires_at <= now
+    {
+        return Err(invalid());
+    }
+    let presented = digest(token);
+    let matches = |h: &String| constant_time_eq(h.as_bytes(), presented.as_bytes());
+    let just_rotated = record.rotated_sha256.last().is_some_and(matches);
+    if just_rotated && now - record.rotated_at < client.refresh_token_reuse_interval_seconds {
+        return Err(invalid_grant("the refresh token was just rotated by a concurrent request"));
+    }
+    if record.rotated_sha256.iter().any(matches) {
+        revoke_grant(host, grant_id).await?;
+        return Err(invalid_grant("the refresh token was already used; the grant is revoked"));
+    }
+    if !matches(&record.refresh_sha256) {
+        return Err(invalid());
+    }
+    if !requested.is_subset_of(&record.authorization.scope) {
+        return Err(Error::oauth(
+            crate::error::ErrorCode::InvalidScope,
+            "the requested scope exceeds the grant",
+        ));
+    }
+    // Everything the new tokens need is loaded before rotating: a failure leaves the presented
+    // token current (RFC 6749 §5.2: an error response issues nothing).
+    let mut authorization = record.authorization.clone();
+    if !requested.is_empty() {
+        authorization.scope = requested;
+    }
+    let resolved = resolve(host, authorization).await?;
+    let (next, next_hash) = new_token(host, grant_id);
+    let mut rotated = record.rotated_sha256.clone();
+    rotated.push(record.refresh_sha256.clone());
+    if rotated.len() > REMEMBERED_ROTATIONS {
+        rotated.remove(0);
+    }
+    let updated = GrantRecord {
+        refresh_sha256: next_hash,
+        rotated_sha256: rotated,
+        rotated_at: now,
+        ..record.clone()
+    };
+    if !entry.replace(host, &updated, updated.expires_at).await? {
+        // Another refresh with the same token won the race, or the grant was just revoked.
+        return Err(invalid_grant("the refresh token was used concurrently"));
+    }
+    Ok(Issued { resolved, refresh_token: Some(next) })
+}

@@ -17,6 +17,7 @@ use crate::jose::Algorithm;
 use crate::ports::{Clock, Host, HttpClient, Ledger, Store};
 use crate::records::{self, client_secret_digest, ClientRecord};
 use crate::secret::constant_time_eq;
+use crate::vocabulary::AuthMethod;
 
 /// RFC 7523 §2.2.
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -55,15 +56,13 @@ pub(crate) fn basic_credentials(request: &Request) -> Result<Option<(String, Str
     Ok(Some((decode(id), decode(secret))))
 }
 
-/// Authenticates the client of a token, revocation or introspection request. `_endpoint` is the
-/// path it was sent to; a client assertion's `aud` no longer may name it (see `private_key_jwt`).
+/// Authenticates the client of a token, revocation or introspection request.
 pub async fn authenticate<H: Host>(
     host: &H,
     config: &Config,
     request: &Request,
     params: &Params,
     issuer: &str,
-    _endpoint: &str,
 ) -> Result<ClientRecord, Error> {
     let basic = basic_credentials(request)?;
     let assertion_type = params.get("client_assertion_type")?;
@@ -82,12 +81,12 @@ pub async fn authenticate<H: Host>(
             return Err(invalid_client("client_id does not match the credentials"));
         }
         let client = load(host, &id).await?;
-        return check_secret(client, "client_secret_basic", &secret);
+        return check_secret(client, AuthMethod::ClientSecretBasic, &secret);
     }
     if let Some(secret) = post_secret {
         let id = body_id.ok_or_else(|| invalid_client("client_id is required"))?;
         let client = load(host, id).await?;
-        return check_secret(client, "client_secret_post", secret);
+        return check_secret(client, AuthMethod::ClientSecretPost, secret);
     }
     if let Some(assertion) = assertion {
         if assertion_type != Some(JWT_BEARER_ASSERTION) {
@@ -97,7 +96,7 @@ pub async fn authenticate<H: Host>(
     }
     let id = body_id.ok_or_else(|| invalid_client("client authentication is required"))?;
     let client = load(host, id).await?;
-    if client.token_endpoint_auth_method != "none" {
+    if client.token_endpoint_auth_method != AuthMethod::None {
         return Err(invalid_client("this client must authenticate"));
     }
     Ok(client)
@@ -109,7 +108,11 @@ async fn load<H: Host>(host: &H, client_id: &str) -> Result<ClientRecord, Error>
         .ok_or_else(|| invalid_client("client authentication failed"))
 }
 
-fn check_secret(client: ClientRecord, method: &str, secret: &str) -> Result<ClientRecord, Error> {
+fn check_secret(
+    client: ClientRecord,
+    method: AuthMethod,
+    secret: &str,
+) -> Result<ClientRecord, Error> {
     let expected = client.client_secret_sha256.as_deref().unwrap_or("");
     let matches = constant_time_eq(client_secret_digest(secret).as_bytes(), expected.as_bytes());
     if !matches || client.token_endpoint_auth_method != method {
@@ -140,7 +143,7 @@ async fn private_key_jwt<H: Host>(
         return Err(invalid_client("the client assertion's iss and sub must be the client_id"));
     }
     let client = load(host, iss).await?;
-    if client.token_endpoint_auth_method != "private_key_jwt" {
+    if client.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt {
         return Err(invalid_client("client authentication failed"));
     }
     let now = host.clock().now();
@@ -194,7 +197,7 @@ async fn client_keys<H: Host>(
         return Ok(jwks.clone());
     }
     let uri = client.jwks_uri.as_deref().ok_or_else(|| invalid_client("the client has no keys"))?;
-    let cache_key = jwks_cache_key(&client.client_id);
+    let cache_key = jwks_cache_key(client.client_id.as_str());
     let cached = host.store().get(&cache_key).await?.and_then(|bytes| JwkSet::parse(&bytes));
     let has_kid =
         |set: &JwkSet| kid.is_none_or(|kid| set.keys.iter().any(|k| k.kid.as_deref() == Some(kid)));

@@ -63,9 +63,6 @@ pub struct Config {
     pub bff: Option<BffConfig>,
     pub retired_key_grace_seconds: i64,
     pub password_iterations: u32,
-    /// `REFRESH_REUSE_INTERVAL_SECONDS`: see `grant::rotate_refresh` (0–60; default 0, every
-    /// reuse revokes, RFC 9700 §4.14.2). SPAs whose tabs share a token cache want a few seconds.
-    pub refresh_reuse_interval_seconds: i64,
 }
 
 impl Default for Config {
@@ -78,7 +75,6 @@ impl Default for Config {
             bff: None,
             retired_key_grace_seconds: defaults::RETIRED_KEY_GRACE_SECONDS,
             password_iterations: defaults::PASSWORD_ITERATIONS,
-            refresh_reuse_interval_seconds: 0,
         }
     }
 }
@@ -100,14 +96,6 @@ impl Config {
             key_encryption_key,
             admin_token: set("ADMIN_TOKEN").map(SecretString::new),
             initial_access_token: set("INITIAL_ACCESS_TOKEN").map(SecretString::new),
-            refresh_reuse_interval_seconds: match set("REFRESH_REUSE_INTERVAL_SECONDS") {
-                None => 0,
-                Some(v) => {
-                    v.parse::<i64>().ok().filter(|n| (0..=60).contains(n)).ok_or_else(|| {
-                        ConfigError("REFRESH_REUSE_INTERVAL_SECONDS must be 0..=60".into())
-                    })?
-                }
-            },
             bff: match (set("BFF_CLIENT_ID"), set("BFF_API_URL")) {
                 (Some(client_id), Some(api_url)) => Some(BffConfig {
                     client_id,

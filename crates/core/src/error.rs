@@ -78,22 +78,44 @@ impl ErrorCode {
         }
     }
 
-    /// The HTTP status when the error is returned directly (not redirected).
+    /// The HTTP status when the error is returned directly (not redirected). Exhaustive: a new
+    /// code must say its status here.
     pub fn status(self) -> u16 {
         match self {
             // RFC 6749 §5.2: 400, except invalid_client with HTTP authentication → 401.
+            Self::InvalidRequest
+            | Self::InvalidGrant
+            | Self::UnauthorizedClient
+            | Self::UnsupportedGrantType
+            | Self::InvalidScope
+            | Self::UnsupportedResponseType => 400,
             Self::InvalidClient => 401,
             // RFC 6750 §3.1.
             Self::InvalidToken => 401,
+            Self::InsufficientScope => 403,
+            // Auth0 answers a refused grant with 403; at /authorize it is redirected.
+            Self::AccessDenied => 403,
             // Sent back directly only by the cookie-session API (elsewhere it is redirected): the
             // caller is not logged in.
             Self::LoginRequired => 401,
-            Self::InsufficientScope | Self::AccessDenied => 403,
+            // OIDC Core §3.1.2.6: redirected in practice; 400 if ever returned directly.
+            Self::ConsentRequired | Self::InteractionRequired => 400,
+            // RFC 9101 §6.3, OIDC Core §3.1.2.6.
+            Self::InvalidRequestUri
+            | Self::InvalidRequestObject
+            | Self::RequestNotSupported
+            | Self::RequestUriNotSupported => 400,
+            // RFC 8707 §2, RFC 7009 §2.2.1, RFC 7591 §3.2.2.
+            Self::InvalidTarget
+            | Self::UnsupportedTokenType
+            | Self::InvalidRedirectUri
+            | Self::InvalidClientMetadata => 400,
+            // RFC 8628 §3.5 and CIBA Core §11: token-endpoint errors, 400.
+            Self::AuthorizationPending | Self::SlowDown | Self::ExpiredToken => 400,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::ServerError => 500,
             Self::TemporarilyUnavailable => 503,
-            _ => 400,
         }
     }
 }
@@ -154,6 +176,19 @@ impl Error {
             Self::Internal(e) => Some(format!("internal error: {e}")),
             _ => None,
         }
+    }
+
+    /// Logs what the operator must know (internal failures only, never secrets), then maps the
+    /// error to its response: what every endpoint's errors go through.
+    pub fn respond<H: crate::ports::Host>(
+        &self,
+        host: &H,
+        request: &crate::http::Request,
+    ) -> Response {
+        if let Some(line) = self.log_line() {
+            host.log(&format!("{} {}: {line}", request.method, request.path));
+        }
+        self.to_response()
     }
 
     /// The one mapping from errors to HTTP responses. Internal failures say `server_error` and

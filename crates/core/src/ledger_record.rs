@@ -74,6 +74,11 @@ pub async fn load<H: Host, T: DeserializeOwned, E: DeserializeOwned>(
 }
 
 impl<T: Serialize, E: Serialize> LedgerRecord<T, E> {
+    /// The record's ledger key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     /// The live value, if the record has not ended.
     pub fn live(&self) -> Option<&T> {
         match &self.state {

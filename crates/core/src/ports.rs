@@ -35,9 +35,13 @@ impl fmt::Display for PortError {
     }
 }
 
-/// The wall clock.
+/// The wall clock, and waiting on it.
 pub trait Clock {
     fn now(&self) -> UnixTime;
+
+    /// Waits about `millis` milliseconds (a waiter backing off while another request finishes
+    /// a refresh). Hosts without timers may return at once; callers bound their retries anyway.
+    async fn sleep(&self, _millis: u64) {}
 }
 
 /// A cryptographically secure random number generator.

@@ -349,7 +349,8 @@ pub async fn update_web_origins<H: Host>(
             if listed {
                 clients.push(client_id.clone());
             }
-            let next = serde_json::to_string(&clients).map_err(|e| Error::Internal(e.to_string()))?;
+            let next =
+                serde_json::to_string(&clients).map_err(|e| Error::Internal(e.to_string()))?;
             if host.ledger().compare_and_set(&key, text.as_deref(), &next, now, None).await? {
                 done = true;
                 break;
@@ -491,7 +492,10 @@ pub async fn import<H: Host>(
             name: c.name.clone(),
             app_type: c.app_type,
             token_endpoint_auth_method: method,
-            client_secret_sha256: c.client_secret.as_ref().map(|s| client_secret_digest(s.expose())),
+            client_secret_sha256: c
+                .client_secret
+                .as_ref()
+                .map(|s| client_secret_digest(s.expose())),
             redirect_uris: c.redirect_uris.clone(),
             grant_types: c.grant_types.clone(),
             web_origins: c.web_origins.clone(),

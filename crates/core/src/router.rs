@@ -131,25 +131,39 @@ fn allow_origin(mut response: Response, origin: &str) -> Response {
     response
 }
 
-/// The client a browser request names: `client_id` in the body, or the id in Basic credentials.
+/// The client a browser request names: `client_id` in the body, the id in Basic credentials,
+/// or the `client_id` claim of its bearer access token (userinfo). The claim is read unverified:
+/// it only picks whose web origins apply, and a forged token gets a 401 anyway.
 fn named_client(request: &Request) -> Option<String> {
-    if let Ok(params) = Params::from_body(request, true) {
-        if let Ok(Some(id)) = params.get("client_id") {
-            return Some(id.to_string());
-        }
+    let params = Params::from_body(request, true).ok();
+    if let Some(id) = params.as_ref().and_then(|p| p.get("client_id").ok().flatten()) {
+        return Some(id.to_string());
     }
-    crate::client_auth::basic_credentials(request).ok().flatten().map(|(id, _)| id)
+    if let Some((id, _)) = crate::client_auth::basic_credentials(request).ok().flatten() {
+        return Some(id);
+    }
+    let token = match request.bearer() {
+        Ok(Some(token)) => token.to_string(),
+        _ => params?.get("access_token").ok().flatten()?.to_string(),
+    };
+    let payload = crate::b64::decode(token.split('.').nth(1)?)?;
+    let claims = crate::jose::json::parse_object(&payload)?;
+    claims.get("client_id")?.as_str().map(str::to_string)
 }
 
-/// The origin to allow, if the request's `Origin` is one the requesting client registered (or,
-/// for preflights and bearer-token calls that name no client, one some client registered).
+/// The origin to allow, if the request's `Origin` may read the response. A request that names
+/// a client: an origin that client's record lists (Auth0's "Allowed Web Origins"; the record is
+/// the one source of truth). A preflight, which carries no body: an origin some client lists
+/// (the index kept in step with the records on the ledger).
 async fn client_origin_allowed<H: Host>(host: &H, request: &Request) -> Option<String> {
     let origin = request.header("origin")?;
-    let client = if request.method == "OPTIONS" { None } else { named_client(request) };
-    match records::origin_allowed(host.store(), origin, client.as_deref()).await {
-        Ok(true) => Some(origin.to_string()),
-        _ => None,
-    }
+    let allowed = if request.method == "OPTIONS" {
+        records::origin_listed(host, origin).await.ok()?
+    } else {
+        let client = records::client(host.store(), &named_client(request)?).await.ok()??;
+        client.web_origins.iter().any(|o| o == origin)
+    };
+    allowed.then(|| origin.to_string())
 }
 
 /// Answers a CORS preflight.
@@ -246,12 +260,7 @@ pub async fn handle<H: Host>(host: &H, config: &Config, request: &Request) -> Re
     }
     let mut response = match dispatch(host, config, route, request).await {
         Ok(response) => response,
-        Err(error) => {
-            if let Some(line) = error.log_line() {
-                host.log(&format!("{} {}: {line}", request.method, request.path));
-            }
-            error.to_response()
-        }
+        Err(error) => error.respond(host, request),
     };
     if route.cors == Cors::Clients {
         if let Some(origin) = client_origin_allowed(host, request).await {

@@ -245,10 +245,13 @@ pub async fn verify_access_token<H: Host>(
             return Err(invalid_token("the client was deleted"));
         }
     }
-    if let Some(gid) = claims.get("gid").and_then(Value::as_str) {
-        if grant::is_revoked(host, gid).await? {
-            return Err(invalid_token("the token was revoked"));
-        }
+    let revoked = match (claims.get("gid"), claims.get("jti")) {
+        (Some(Value::String(gid)), _) => grant::is_revoked(host, gid).await?,
+        (None, Some(Value::String(jti))) => grant::is_token_revoked(host, jti).await?,
+        _ => false,
+    };
+    if revoked {
+        return Err(invalid_token("the token was revoked"));
     }
     Ok(claims)
 }

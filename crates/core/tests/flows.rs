@@ -373,6 +373,7 @@ fn private_key_jwt_rfc7523() {
             ("client_id", "pkj"),
             ("response_type", "code"),
             ("scope", "openid"),
+            ("redirect_uri", "https://pkj.example/cb"),
         ]);
         let code = redirect_params(&done).get("code").unwrap().unwrap().to_string();
         let now = world.now();
@@ -383,6 +384,7 @@ fn private_key_jwt_rfc7523() {
                 &[
                     ("grant_type", "authorization_code"),
                     ("code", code),
+                    ("redirect_uri", "https://pkj.example/cb"),
                     (
                         "client_assertion_type",
                         "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
@@ -785,17 +787,43 @@ fn login_page_rules() {
     assert_eq!(world.get("/login").status, 400);
 }
 
-#[test]
-fn third_party_clients_ask_for_consent_once() {
-    let world = World::new();
-    let q = [
+fn third_query<'a>(
+    audience: &'a str,
+    scope: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut q = vec![
         ("client_id", THIRD),
         ("response_type", "code"),
-        ("scope", "openid email"),
+        ("redirect_uri", "https://third.example/cb"),
+        ("audience", audience),
+        ("scope", scope),
         ("state", "s3"),
         ("code_challenge", CHALLENGE),
         ("code_challenge_method", "S256"),
     ];
+    q.extend_from_slice(extra);
+    q
+}
+
+/// Allows the consent page that `authorize` leads to; returns the final redirect.
+fn allow_consent(
+    world: &World,
+    authorize: &gatehouse_core::http::Response,
+) -> gatehouse_core::http::Response {
+    let page = world.get(&location(authorize));
+    let html = String::from_utf8(page.body).unwrap();
+    world.post_form(
+        "/consent",
+        &[("req", &hidden(&html, "req")), ("csrf", &hidden(&html, "csrf")), ("decision", "allow")],
+    )
+}
+
+#[test]
+fn third_party_clients_ask_for_consent_once_per_api_and_scope() {
+    let world = World::new();
+    let q = third_query(API, "openid email read:messages", &[]);
+    let none = third_query(API, "openid email read:messages", &[("prompt", "none")]);
     let first = world.authorize(&q);
     let after_login = world.login_from(&first, EMAIL, PASSWORD);
     let consent = world.get(&location(&after_login));
@@ -805,8 +833,8 @@ fn third_party_clients_ask_for_consent_once() {
     let html = String::from_utf8(page.body).unwrap();
     assert!(html.contains("Third &lt;b&gt;Party&lt;/b&gt;"), "the client name is escaped");
     assert!(html.contains("See your email address"));
+    assert!(html.contains("Read messages") && html.contains("Test API"), "the API's scope: {html}");
     // prompt=none while consent is pending: consent_required.
-    let none: Vec<_> = q.iter().copied().chain([("prompt", "none")]).collect();
     assert_eq!(
         redirect_params(&world.authorize(&none)).get("error").unwrap(),
         Some("consent_required")
@@ -815,18 +843,30 @@ fn third_party_clients_ask_for_consent_once() {
     let denied =
         world.post_form("/consent", &[("req", &req), ("csrf", &csrf), ("decision", "deny")]);
     assert_eq!(redirect_params(&denied).get("error").unwrap(), Some("access_denied"));
-    // Again, and allow: a code; then the consent is remembered.
-    let again = world.get(&location(&world.authorize(&q)));
-    let html = String::from_utf8(again.body).unwrap();
-    let allowed = world.post_form(
-        "/consent",
-        &[("req", &hidden(&html, "req")), ("csrf", &hidden(&html, "csrf")), ("decision", "allow")],
-    );
+    // Again, and allow: a code; then the consent is remembered, for this API.
+    let allowed = allow_consent(&world, &world.authorize(&q));
     assert_eq!(allowed.status, 303);
     assert!(redirect_params(&allowed).get("code").unwrap().is_some());
     assert!(redirect_params(&world.authorize(&none)).get("code").unwrap().is_some(), "remembered");
+    // S1: consent to `openid` on the second API, added to `read:messages` on the first, does
+    // not cover `read:messages` on the second.
+    let openid_on_2 = allow_consent(&world, &world.authorize(&third_query(API2, "openid", &[])));
+    assert!(redirect_params(&openid_on_2).get("code").unwrap().is_some());
+    let read_on_2 = third_query(API2, "openid read:messages", &[("prompt", "none")]);
+    assert_eq!(
+        redirect_params(&world.authorize(&read_on_2)).get("error").unwrap(),
+        Some("consent_required"),
+        "consent to a scope on one API is not consent on another"
+    );
+    // Nor does anything cover a scope never allowed, on the same API.
+    let wider =
+        third_query(API, "openid email read:messages write:messages", &[("prompt", "none")]);
+    assert_eq!(
+        redirect_params(&world.authorize(&wider)).get("error").unwrap(),
+        Some("consent_required")
+    );
     // prompt=consent asks again.
-    let forced: Vec<_> = q.iter().copied().chain([("prompt", "consent")]).collect();
+    let forced = third_query(API, "openid email read:messages", &[("prompt", "consent")]);
     assert!(location(&world.authorize(&forced)).starts_with("/consent"));
 }
 
@@ -896,7 +936,7 @@ fn review_fixes_unauthorized_client_and_introspection_scope() {
     let world = World::new();
     // A client without the code grant cannot use /authorize (RFC 6749 §4.1.2.1).
     let body = serde_json::json!({"clients": [{"client_id": "m2m", "name": "M2M", "app_type": "non_interactive",
-        "client_secret": "m2m-secret-0123456789abcdef0123456789", "grant_types": ["client_credentials"],
+        "client_secret": "m2m-secret-0123456789abcdef0123456789", "grant_types": ["refresh_token"],
         "redirect_uris": ["https://m2m.example/cb"]}]});
     world.import(&body);
     let r = world.authorize(&[("client_id", "m2m"), ("response_type", "code"), ("state", "s")]);
@@ -1052,18 +1092,29 @@ fn a_hint_for_another_user_does_not_log_this_user_out_unasked() {
 }
 
 #[test]
-fn a_reuse_interval_tolerates_a_concurrent_tab_but_not_a_late_replay() {
-    let mut world = World::new();
-    world.config.refresh_reuse_interval_seconds = 10;
-    let code = spa_code(&world);
-    let rt1 =
-        json(&spa_exchange(&world, &code, VERIFIER))["refresh_token"].as_str().unwrap().to_string();
+fn a_reuse_interval_is_a_client_setting_that_tolerates_a_concurrent_tab_but_not_a_late_replay() {
+    let world = World::new();
     let refresh = |rt: &str| {
         world.call(form_request(
             "/oauth/token",
             &[("grant_type", "refresh_token"), ("client_id", SPA), ("refresh_token", rt)],
         ))
     };
+    let first_refresh_token = |world: &World| {
+        let code = spa_code(world);
+        json(&spa_exchange(world, &code, VERIFIER))["refresh_token"].as_str().unwrap().to_string()
+    };
+    // Without the setting (the default, 0), an immediate replay revokes the family.
+    let rt1 = first_refresh_token(&world);
+    let rt2 = json(&refresh(&rt1))["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(json(&refresh(&rt1))["error"], "invalid_grant");
+    assert_eq!(json(&refresh(&rt2))["error"], "invalid_grant", "the grant is revoked");
+    // The SPA client is given a 10 s reuse interval (Auth0's per-application setting).
+    let mut spa: Value = serde_json::from_str::<Value>(&tenant()).unwrap()["clients"][0].clone();
+    assert_eq!(spa["client_id"], SPA);
+    spa["refresh_token_reuse_interval_seconds"] = 10.into();
+    world.import(&serde_json::json!({ "clients": [spa] }));
+    let rt1 = first_refresh_token(&world);
     let rt2 = json(&refresh(&rt1))["refresh_token"].as_str().unwrap().to_string();
     // Another tab sends rt1 a moment later: refused, and the grant lives on.
     assert_eq!(json(&refresh(&rt1))["error"], "invalid_grant");
@@ -1074,9 +1125,14 @@ fn a_reuse_interval_tolerates_a_concurrent_tab_but_not_a_late_replay() {
     world.host.clock.advance(11);
     assert_eq!(json(&refresh(&rt2))["error"], "invalid_grant");
     assert_eq!(json(&refresh(&rt3))["error"], "invalid_grant");
-    // The interval is bounded.
-    let bad = gatehouse_core::Config::from_vars(|n| {
-        (n == "REFRESH_REUSE_INTERVAL_SECONDS").then(|| "600".to_string())
-    });
-    assert!(bad.is_err());
+    // The deployment-wide setting is gone; the client setting is bounded.
+    spa["refresh_token_reuse_interval_seconds"] = 600.into();
+    let r = world.call(
+        gatehouse_core::http::Request::from_url("PUT", &absolute("/admin/tenant"))
+            .unwrap()
+            .with_header("authorization", &format!("Bearer {ADMIN}"))
+            .with_header("content-type", "application/json")
+            .with_body(serde_json::json!({ "clients": [spa] }).to_string()),
+    );
+    assert_eq!(r.status, 400);
 }

@@ -166,6 +166,10 @@ impl Clock for WorkerClock {
     fn now(&self) -> UnixTime {
         (js_sys::Date::now() / 1000.0) as UnixTime
     }
+
+    async fn sleep(&self, millis: u64) {
+        worker::Delay::from(std::time::Duration::from_millis(millis)).await;
+    }
 }
 
 /// `crypto.getRandomValues` through getrandom.

@@ -16,8 +16,8 @@ use crate::http::{Request, Response};
 use crate::pages;
 use crate::ports::{random_bytes, Clock, Host, Ledger, Store};
 use crate::records::{self, ClientRecord};
-use crate::vocabulary::{GrantType, Prompt, ResponseMode};
 use crate::secret::constant_time_eq;
+use crate::vocabulary::{GrantType, Prompt, ResponseMode};
 
 /// Failed logins allowed per account and per client IP in one window (Auth0's brute-force
 /// protection also stops at 10 failures per account).
@@ -176,8 +176,8 @@ async fn next_step<H: Host>(
         }
         return Ok(Step::Page("/login"));
     }
-    let (Some(session), Some(user)) = (session, user) else { return Err(expired()) };
     let consented_here = by_this_user(&pending.consent_user);
+    let (Some(session), Some(user)) = (session, user) else { return Err(expired()) };
     let needs_consent = !consented_here
         && (pending.has_prompt(Prompt::Consent)
             || (!client.is_first_party
@@ -272,7 +272,8 @@ async fn pending_and_client<H: Host>(
     let pending = AuthRequest::load(host.store(), id.unwrap_or(""), host.clock().now())
         .await?
         .ok_or_else(expired)?;
-    let client = records::client(host.store(), &pending.client_id).await?.ok_or_else(expired)?;
+    let client =
+        records::client(host.store(), pending.client_id.as_str()).await?.ok_or_else(expired)?;
     Ok((pending, client))
 }
 

@@ -13,9 +13,12 @@
 //! cross-site page can only add it through a CORS preflight, which answers for the client's
 //! registered web origins alone (with credentials).
 //!
-//! Sessions live on the ledger (strongly consistent): a refresh is done by one request at a
-//! time (consume-once on the refresh token), and the session is updated by compare-and-set, so
-//! concurrent API calls never present a rotated refresh token (which would revoke the grant).
+//! Sessions live on the ledger (strongly consistent) as [`LedgerRecord`]s: a refresh is done by
+//! one request at a time (a lock on the refresh token, released when it fails), the others wait
+//! for its result with backoff, and the session is replaced by compare-and-set, so concurrent
+//! API calls never present a rotated refresh token (which would revoke the grant).
+
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -26,9 +29,10 @@ use crate::b64;
 use crate::config::{endpoint_url, BffConfig, Config};
 use crate::endpoint::token;
 use crate::error::{Error, ErrorCode};
-use crate::grant;
+use crate::grant::{self, refresh_token::refresh_grant_id};
 use crate::http::params::{encode, Params};
 use crate::http::{Request, Response};
+use crate::ledger_record::{self, LedgerRecord};
 use crate::ports::{random_bytes, Clock, Host, HttpClient, Ledger, Store};
 use crate::records::{self, ClientRecord};
 use crate::tokens::user_claims_keys;
@@ -38,15 +42,28 @@ pub const CSRF_HEADER: &str = "gatehouse-csrf";
 /// How long a cookie session lasts (the refresh token's lifetime bounds it anyway).
 const SESSION_SECONDS: i64 = grant::REFRESH_SECONDS;
 const TX_SECONDS: u64 = 600;
+/// How long one request may hold a session's refresh (a crashed holder blocks no longer).
+const REFRESH_LOCK_SECONDS: i64 = 30;
+/// A waiter's backoff while another request refreshes: these delays, then it gives up.
+const REFRESH_WAIT_MILLIS: [u64; 7] = [25, 50, 100, 200, 400, 800, 1600];
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Transaction {
     verifier: String,
     nonce: String,
     return_to: String,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+impl fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transaction")
+            .field("verifier", &"[redacted]")
+            .field("return_to", &self.return_to)
+            .finish()
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
 struct Session {
     v: u32,
     user: Map<String, Value>,
@@ -54,6 +71,20 @@ struct Session {
     expires_at: i64,
     refresh_token: Option<String>,
 }
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("user", &self.user)
+            .field("access_token", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+/// A session on the ledger: its sealed text while live; ended by logout or a lost grant.
+type SessionEntry = LedgerRecord<String, ()>;
 
 fn session_cookie(req: &Request) -> &'static str {
     if req.is_https() {
@@ -78,9 +109,6 @@ fn digest(text: &str) -> String {
 fn session_key(id: &str) -> String {
     format!("bffsess:{}", digest(id))
 }
-
-/// An ended session's record (the ledger has no delete; a record counts until it expires).
-const ENDED: &str = "ended";
 
 fn unauthorized() -> Error {
     Error::oauth(ErrorCode::LoginRequired, "no cookie session")
@@ -206,35 +234,37 @@ async fn open<H: Host>(
     Ok(plain.and_then(|p| serde_json::from_slice(p.expose()).ok()))
 }
 
-/// The request's session: its ledger key, the stored text (for compare-and-set) and the record.
+/// The request's live session: its ledger record (for compare-and-set) and what it holds.
 async fn load_session<H: Host>(
     host: &H,
     config: &Config,
     req: &Request,
-) -> Result<Option<(String, String, Session)>, Error> {
+) -> Result<Option<(SessionEntry, Session)>, Error> {
     let Some(id) = req.cookie(session_cookie(req)).filter(|id| id.len() == 43) else {
         return Ok(None);
     };
     let key = session_key(id);
-    let Some(text) = host.ledger().get(&key, host.clock().now()).await? else { return Ok(None) };
-    if text == ENDED {
-        return Ok(None);
-    }
-    Ok(open(host, config, &key, &text).await?.map(|s| (key, text, s)))
+    // A record written by an older version does not parse: the browser logs in again.
+    let entry: Option<SessionEntry> = match ledger_record::load(host, &key).await {
+        Err(Error::Internal(_)) => None,
+        other => other?,
+    };
+    let Some(entry) = entry else { return Ok(None) };
+    let Some(sealed) = entry.live() else { return Ok(None) };
+    Ok(open(host, config, &key, sealed).await?.map(|s| (entry, s)))
 }
 
-/// Ends a session: its grant is revoked and its record marked ended.
+/// Ends a session: its grant is revoked and its record ended.
 async fn end_session<H: Host>(
     host: &H,
-    key: &str,
-    text: &str,
+    entry: &SessionEntry,
     session: &Session,
 ) -> Result<(), Error> {
-    if let Some(grant_id) = session.refresh_token.as_deref().and_then(grant::refresh_grant_id) {
+    if let Some(grant_id) = session.refresh_token.as_deref().and_then(refresh_grant_id) {
         grant::revoke_grant(host, grant_id).await?;
     }
     let now = host.clock().now();
-    host.ledger().compare_and_set(key, Some(text), ENDED, now, Some(now + 3600)).await?;
+    entry.end(host, &(), now + 3600).await?;
     Ok(())
 }
 
@@ -268,7 +298,7 @@ pub async fn handle<H: Host>(host: &H, config: &Config, req: &Request) -> Result
         }
         _ => Err(Error::NotFound),
     };
-    let response = result.unwrap_or_else(|e| e.to_response());
+    let response = result.unwrap_or_else(|e| e.respond(host, req));
     Ok(with_cors(response, origin.as_deref()))
 }
 
@@ -350,7 +380,7 @@ async fn callback<H: Host>(
         req,
         &[
             ("grant_type", "authorization_code"),
-            ("client_id", &client.client_id),
+            ("client_id", client.client_id.as_str()),
             ("code", code),
             ("code_verifier", &tx.verifier),
             ("redirect_uri", &redirect_uri),
@@ -362,18 +392,15 @@ async fn callback<H: Host>(
         return Err(page("the ID token's nonce does not match"));
     }
     // A new login replaces the browser's previous session (and ends its grant).
-    if let Some((key, text, old)) = load_session(host, config, req).await? {
-        end_session(host, &key, &text, &old).await?;
+    if let Some((entry, old)) = load_session(host, config, req).await? {
+        end_session(host, &entry, &old).await?;
     }
     let now = host.clock().now();
     let session = session_from(&body, None, now)?;
     let id = b64::encode(random_bytes::<32>(host.rng()));
-    let text = seal(host, config, &session_key(&id), &session).await?;
-    if !host
-        .ledger()
-        .compare_and_set(&session_key(&id), None, &text, now, Some(now + SESSION_SECONDS))
-        .await?
-    {
+    let key = session_key(&id);
+    let sealed = seal(host, config, &key, &session).await?;
+    if !ledger_record::create::<_, _, ()>(host, &key, &sealed, now + SESSION_SECONDS).await? {
         return Err(Error::Internal("session id collision".into()));
     }
     Ok(Response::redirect(303, &tx.return_to)
@@ -383,7 +410,7 @@ async fn callback<H: Host>(
 
 async fn session<H: Host>(host: &H, config: &Config, req: &Request) -> Result<Response, Error> {
     let body = match load_session(host, config, req).await? {
-        Some((_, _, s)) => json!({ "authenticated": true, "user": s.user }),
+        Some((_, s)) => json!({ "authenticated": true, "user": s.user }),
         None => json!({ "authenticated": false }),
     };
     Ok(Response::json(200, &body).with_header("cache-control", "no-store"))
@@ -398,8 +425,8 @@ async fn logout<H: Host>(
     client: &ClientRecord,
     req: &Request,
 ) -> Result<Response, Error> {
-    if let Some((key, text, s)) = load_session(host, config, req).await? {
-        end_session(host, &key, &text, &s).await?;
+    if let Some((entry, s)) = load_session(host, config, req).await? {
+        end_session(host, &entry, &s).await?;
     }
     let login_cookie = crate::authorization::session::end(host, req).await?;
     let params = Params::from_body(req, true).unwrap_or_default();
@@ -413,6 +440,110 @@ async fn logout<H: Host>(
         .with_header("cache-control", "no-store")
         .with_header("set-cookie", &set_cookie(req, session_cookie(req), "", 0))
         .with_header("set-cookie", &login_cookie))
+}
+
+/// The lock that lets one request at a time refresh a session: taken by compare-and-set on
+/// the refresh token, held at most [`REFRESH_LOCK_SECONDS`], and released when the refresh
+/// fails, so a failure does not leave the session stuck.
+struct RefreshLock {
+    key: String,
+    holder: String,
+}
+
+/// A released lock's value (the ledger has no delete).
+const LOCK_FREE: &str = "free";
+
+async fn take_refresh_lock<H: Host>(host: &H, rt: &str) -> Result<Option<RefreshLock>, Error> {
+    let key = format!("bffrefresh:{}", digest(rt));
+    let now = host.clock().now();
+    let current = host.ledger().get(&key, now).await?;
+    if current.as_deref().is_some_and(|v| v != LOCK_FREE) {
+        return Ok(None);
+    }
+    let holder = b64::encode(random_bytes::<16>(host.rng()));
+    let until = Some(now + REFRESH_LOCK_SECONDS);
+    let taken =
+        host.ledger().compare_and_set(&key, current.as_deref(), &holder, now, until).await?;
+    Ok(taken.then_some(RefreshLock { key, holder }))
+}
+
+async fn release_refresh_lock<H: Host>(host: &H, lock: &RefreshLock) -> Result<(), Error> {
+    let now = host.clock().now();
+    let until = Some(now + REFRESH_LOCK_SECONDS);
+    host.ledger().compare_and_set(&lock.key, Some(&lock.holder), LOCK_FREE, now, until).await?;
+    Ok(())
+}
+
+/// The session with fresh tokens. One request refreshes; the others wait for its result with
+/// backoff (and stop waiting when it gave up). The new session replaces the one read by
+/// compare-and-set; if the session ended meanwhile (a logout), its new tokens are revoked.
+async fn refreshed<H: Host>(
+    host: &H,
+    config: &Config,
+    bff: &BffConfig,
+    req: &Request,
+    entry: &SessionEntry,
+    s: Session,
+) -> Result<Session, Error> {
+    let rt = s.refresh_token.clone().ok_or_else(unauthorized)?;
+    let Some(lock) = take_refresh_lock(host, &rt).await? else {
+        return wait_for_refresh(host, config, req, &rt).await;
+    };
+    let pairs = [
+        ("grant_type", "refresh_token"),
+        ("client_id", bff.client_id.as_str()),
+        ("refresh_token", rt.as_str()),
+    ];
+    let body = match token_call(host, config, req, &pairs).await {
+        Ok(body) => body,
+        Err(e) if e.code() == ErrorCode::InvalidGrant => {
+            // The grant is gone (revoked, expired): so is the session.
+            entry.end(host, &(), host.clock().now() + 3600).await?;
+            return Err(unauthorized());
+        }
+        Err(e) => {
+            release_refresh_lock(host, &lock).await?;
+            return Err(e);
+        }
+    };
+    let now = host.clock().now();
+    let next = session_from(&body, Some(&s), now)?;
+    let sealed = seal(host, config, entry.key(), &next).await?;
+    if !entry.replace(host, &sealed, now + SESSION_SECONDS).await? {
+        // Only the lock holder replaces a live session: it ended meanwhile (logout).
+        if let Some(grant_id) = next.refresh_token.as_deref().and_then(refresh_grant_id) {
+            grant::revoke_grant(host, grant_id).await?;
+        }
+        return Err(unauthorized());
+    }
+    Ok(next)
+}
+
+/// Waits, with backoff, for the request holding the refresh lock to store its result.
+async fn wait_for_refresh<H: Host>(
+    host: &H,
+    config: &Config,
+    req: &Request,
+    rt: &str,
+) -> Result<Session, Error> {
+    let busy = || {
+        Error::oauth(ErrorCode::TemporarilyUnavailable, "the session is being refreshed; try again")
+    };
+    let lock_key = format!("bffrefresh:{}", digest(rt));
+    for millis in REFRESH_WAIT_MILLIS {
+        host.clock().sleep(millis).await;
+        match load_session(host, config, req).await? {
+            Some((_, fresh)) if fresh.refresh_token.as_deref() != Some(rt) => return Ok(fresh),
+            Some(_) => {}
+            None => return Err(unauthorized()),
+        }
+        // The holder gave up (and said why to its own caller): so does this request.
+        let state = host.ledger().get(&lock_key, host.clock().now()).await?;
+        if state.as_deref().is_none_or(|v| v == LOCK_FREE) {
+            return Err(busy());
+        }
+    }
+    Err(busy())
 }
 
 /// `/bff/api` paths are forwarded under `BFF_API_URL` only: no dot segments, and no encoded
@@ -430,9 +561,8 @@ fn check_api_path(path: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Forwards to the API with the session's access token, refreshing it first when it is about
-/// to expire: one request refreshes (consume-once on the refresh token), the others wait for its
-/// result, and the session is updated by compare-and-set.
+/// Forwards to the API with the session's access token, refreshed first when it is about to
+/// expire.
 async fn proxy<H: Host>(
     host: &H,
     config: &Config,
@@ -441,65 +571,9 @@ async fn proxy<H: Host>(
     path: &str,
 ) -> Result<Response, Error> {
     check_api_path(path)?;
-    let (key, text, mut s) = load_session(host, config, req).await?.ok_or_else(unauthorized)?;
-    let now = host.clock().now();
-    if s.expires_at - 30 <= now {
-        let rt = s.refresh_token.clone().ok_or_else(unauthorized)?;
-        let refresher = host
-            .ledger()
-            .consume_once(&format!("bffrefresh:{}", digest(&rt)), now, now + 120)
-            .await?;
-        if refresher {
-            let pairs = [
-                ("grant_type", "refresh_token"),
-                ("client_id", bff.client_id.as_str()),
-                ("refresh_token", rt.as_str()),
-            ];
-            match token_call(host, config, req, &pairs).await {
-                Ok(body) => {
-                    let next = session_from(&body, Some(&s), now)?;
-                    let next_text = seal(host, config, &key, &next).await?;
-                    host.ledger()
-                        .compare_and_set(
-                            &key,
-                            Some(&text),
-                            &next_text,
-                            now,
-                            Some(now + SESSION_SECONDS),
-                        )
-                        .await?;
-                    s = next;
-                }
-                Err(e) if e.code() == ErrorCode::InvalidGrant => {
-                    // The grant is gone (revoked, expired): so is the session.
-                    host.ledger()
-                        .compare_and_set(&key, Some(&text), ENDED, now, Some(now + 3600))
-                        .await?;
-                    return Err(unauthorized());
-                }
-                Err(e) => return Err(e),
-            }
-        } else {
-            // Another request is refreshing with this token: wait for its result.
-            let mut refreshed = None;
-            for _ in 0..40 {
-                match load_session(host, config, req).await? {
-                    Some((_, _, fresh)) if fresh.refresh_token != s.refresh_token => {
-                        refreshed = Some(fresh);
-                        break;
-                    }
-                    Some(_) => {}
-                    None => return Err(unauthorized()),
-                }
-            }
-            let Some(found) = refreshed else {
-                return Err(Error::oauth(
-                    ErrorCode::TemporarilyUnavailable,
-                    "the session is being refreshed; try again",
-                ));
-            };
-            s = found;
-        }
+    let (entry, mut s) = load_session(host, config, req).await?.ok_or_else(unauthorized)?;
+    if s.expires_at - 30 <= host.clock().now() {
+        s = refreshed(host, config, bff, req, &entry, s).await?;
     }
     let url = match &req.query {
         Some(q) => format!("{}{path}?{q}", bff.api_url),

@@ -1,6 +1,8 @@
 //! OpenID Provider metadata (OIDC Discovery 1.0 §3, §4) and OAuth 2.0 Authorization Server
 //! metadata (RFC 8414 §2, §3). Both advertise exactly what is implemented, and grow with it.
 
+use crate::authorization::request::OIDC_SCOPES;
+use crate::vocabulary::{AuthMethod, GrantType, Prompt, ResponseMode, ResponseType};
 use serde_json::{json, Map, Value};
 
 use crate::config::{endpoint_url, Config};
@@ -25,18 +27,19 @@ pub fn metadata(issuer: &str, config: &Config) -> Map<String, Value> {
         "revocation_endpoint": url("oauth/revoke"),
         "introspection_endpoint": url("oauth/introspect"),
         "end_session_endpoint": url("oidc/logout"),
-        "scopes_supported": ["openid", "profile", "email", "offline_access"],
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query", "fragment"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "scopes_supported": OIDC_SCOPES,
+        // The one list of what is implemented (`vocabulary`): what the endpoints accept.
+        "response_types_supported": ResponseType::names(),
+        "response_modes_supported": ResponseMode::names(),
+        "grant_types_supported": GrantType::names(),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_methods_supported": AuthMethod::names(),
         "token_endpoint_auth_signing_alg_values_supported": algs,
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "revocation_endpoint_auth_methods_supported": AuthMethod::names(),
+        "introspection_endpoint_auth_methods_supported": AuthMethod::confidential(),
         "code_challenge_methods_supported": ["S256"],
-        "prompt_values_supported": ["none", "login", "consent"],
+        "prompt_values_supported": Prompt::names(),
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
             "name", "given_name", "family_name", "nickname", "picture", "email", "email_verified"],
         "claims_parameter_supported": false,

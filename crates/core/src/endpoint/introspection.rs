@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::client_auth;
 use crate::config::Config;
 use crate::error::{Error, ErrorCode};
-use crate::grant;
+use crate::grant::refresh_token::{refresh_grant_id, refresh_token_state};
 use crate::http::params::Params;
 use crate::http::{Request, Response};
 use crate::ports::Host;
@@ -21,8 +21,7 @@ pub async fn introspect<H: Host>(
 ) -> Result<Response, Error> {
     let params = Params::from_body(req, false)?;
     let issuer = config.issuer_for(req);
-    let client =
-        client_auth::authenticate(host, config, req, &params, &issuer, "oauth/introspect").await?;
+    let client = client_auth::authenticate(host, config, req, &params, &issuer).await?;
     if client.is_public() {
         return Err(Error::oauth(
             ErrorCode::InvalidClient,
@@ -31,20 +30,21 @@ pub async fn introspect<H: Host>(
     }
     let token = params.require("token")?;
     let inactive = || Ok(Response::json_no_store(200, &json!({ "active": false })));
-    if grant::refresh_grant_id(token).is_some() {
-        let Some(record) = grant::refresh_token_state(host, token).await? else {
+    if refresh_grant_id(token).is_some() {
+        let Some(record) = refresh_token_state(host, token).await? else {
             return inactive();
         };
-        if record.client_id != client.client_id {
+        let authorization = &record.authorization;
+        if authorization.client_id != client.client_id {
             return inactive();
         }
         return Ok(Response::json_no_store(
             200,
             &json!({
                 "active": true,
-                "client_id": record.client_id,
-                "sub": record.user_id,
-                "scope": record.scope.join(" "),
+                "client_id": authorization.client_id,
+                "sub": authorization.user_id(),
+                "scope": authorization.scope.to_string(),
                 "exp": record.expires_at,
                 "iss": issuer,
             }),

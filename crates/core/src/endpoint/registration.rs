@@ -15,6 +15,7 @@ use crate::jose::Algorithm;
 use crate::ports::{random_bytes, Clock, Host, Store};
 use crate::records::{self, client_secret_digest, AppType, ClientRecord};
 use crate::secret::constant_time_eq;
+use crate::vocabulary::{AuthMethod, ClientId, GrantType, ResponseType};
 
 /// The largest registration request accepted.
 const MAX_METADATA_BYTES: usize = 64 * 1024;
@@ -116,33 +117,46 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
         Some("native") => true,
         Some(_) => return Err(metadata_error("application_type must be web or native")),
     };
-    let method = string(metadata, "token_endpoint_auth_method")?
-        .unwrap_or("client_secret_basic")
-        .to_string();
-    if !matches!(
-        method.as_str(),
-        "client_secret_basic" | "client_secret_post" | "private_key_jwt" | "none"
-    ) {
-        return Err(metadata_error("unsupported token_endpoint_auth_method"));
-    }
-    let grant_types =
-        strings(metadata, "grant_types")?.unwrap_or_else(|| vec!["authorization_code".into()]);
-    if grant_types.iter().any(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token")) {
-        return Err(metadata_error("supported grant_types: authorization_code, refresh_token"));
-    }
-    let response_types =
-        strings(metadata, "response_types")?.unwrap_or_else(|| vec!["code".into()]);
-    if response_types.iter().any(|r| r != "code") {
-        return Err(metadata_error("supported response_types: code"));
-    }
+    // Every value is parsed against the one list of what is supported (`vocabulary`).
+    let method = match string(metadata, "token_endpoint_auth_method")? {
+        None => AuthMethod::ClientSecretBasic,
+        Some(m) => AuthMethod::parse(m).ok_or_else(|| {
+            metadata_error(format!(
+                "supported token_endpoint_auth_method values: {}",
+                AuthMethod::names().join(", ")
+            ))
+        })?,
+    };
+    let grant_types = match strings(metadata, "grant_types")? {
+        None => vec![GrantType::AuthorizationCode],
+        Some(names) => names
+            .iter()
+            .map(|g| GrantType::parse(g))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                metadata_error(format!("supported grant_types: {}", GrantType::names().join(", ")))
+            })?,
+    };
+    let response_types = match strings(metadata, "response_types")? {
+        None => vec![ResponseType::Code],
+        Some(names) => {
+            names.iter().map(|r| ResponseType::parse(r)).collect::<Option<Vec<_>>>().ok_or_else(
+                || {
+                    metadata_error(format!(
+                        "supported response_types: {}",
+                        ResponseType::names().join(", ")
+                    ))
+                },
+            )?
+        }
+    };
+    let code_grant = grant_types.contains(&GrantType::AuthorizationCode);
     // RFC 7591 §2.1: grant_types and response_types must agree.
-    if grant_types.iter().any(|g| g == "authorization_code")
-        != response_types.iter().any(|r| r == "code")
-    {
+    if code_grant != response_types.contains(&ResponseType::Code) {
         return Err(metadata_error("grant_types and response_types are inconsistent"));
     }
     let redirect_uris = strings(metadata, "redirect_uris")?.unwrap_or_default();
-    if grant_types.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
+    if code_grant && redirect_uris.is_empty() {
         return Err(redirect_error("redirect_uris is required for the authorization code grant"));
     }
     for uri in &redirect_uris {
@@ -166,7 +180,7 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
             return Err(metadata_error("jwks_uri must be an https URL"));
         }
     }
-    if method == "private_key_jwt" && jwks.is_none() && jwks_uri.is_none() {
+    if method == AuthMethod::PrivateKeyJwt && jwks.is_none() && jwks_uri.is_none() {
         return Err(metadata_error("private_key_jwt needs jwks or jwks_uri"));
     }
     let alg = match string(metadata, "id_token_signed_response_alg")? {
@@ -200,7 +214,7 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
         }
     }
     echoed.insert("redirect_uris".into(), json!(redirect_uris));
-    echoed.insert("token_endpoint_auth_method".into(), method.clone().into());
+    echoed.insert("token_endpoint_auth_method".into(), method.as_str().into());
     echoed.insert("grant_types".into(), json!(grant_types));
     echoed.insert("response_types".into(), json!(response_types));
     if !logout_uris.is_empty() {
@@ -215,14 +229,15 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
     if let Some(a) = alg {
         echoed.insert("id_token_signed_response_alg".into(), a.as_str().into());
     }
-    let app_type = match (method.as_str(), native) {
-        ("none", true) => AppType::Native,
-        ("none", false) => AppType::Spa,
+    let app_type = match (method, native) {
+        (AuthMethod::None, true) => AppType::Native,
+        (AuthMethod::None, false) => AppType::Spa,
         _ => AppType::RegularWeb,
     };
     let record = ClientRecord {
         v: 1,
-        client_id: String::new(),
+        // Assigned by `register` (or kept by an update).
+        client_id: ClientId::parse("unassigned").ok_or_else(|| Error::Internal("id".into()))?,
         name,
         app_type,
         token_endpoint_auth_method: method,
@@ -237,6 +252,7 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
         is_first_party: false,
         registration_access_token_sha256: None,
         client_id_issued_at: None,
+        refresh_token_reuse_interval_seconds: 0,
     };
     Ok((record, echoed))
 }
@@ -258,7 +274,7 @@ fn response_body(
     echoed: &Map<String, Value>,
 ) -> Map<String, Value> {
     let mut body = echoed.clone();
-    body.insert("client_id".into(), record.client_id.clone().into());
+    body.insert("client_id".into(), record.client_id.as_str().into());
     body.insert("client_id_issued_at".into(), record.client_id_issued_at.unwrap_or(0).into());
     body.insert(
         "registration_client_uri".into(),
@@ -273,13 +289,10 @@ async fn save<H: Host>(
     echoed: &Map<String, Value>,
 ) -> Result<(), Error> {
     // New keys take effect at once.
-    host.store().delete(&crate::client_auth::jwks_cache_key(&record.client_id)).await?;
-    host.store()
-        .put(&records::client_key(&record.client_id), &records::to_json(record)?, None)
-        .await?;
-    host.store()
-        .put(&registration_key(&record.client_id), &records::to_json(echoed)?, None)
-        .await?;
+    let id = record.client_id.as_str();
+    host.store().delete(&crate::client_auth::jwks_cache_key(id)).await?;
+    host.store().put(&records::client_key(id), &records::to_json(record)?, None).await?;
+    host.store().put(&registration_key(id), &records::to_json(echoed)?, None).await?;
     Ok(())
 }
 
@@ -295,15 +308,15 @@ pub async fn register<H: Host>(
     }
     let metadata = parse_body(req)?;
     let (mut record, echoed) = validate(&metadata)?;
-    record.client_id = b64::encode(random_bytes::<16>(host.rng()));
+    record.client_id = ClientId::parse(&b64::encode(random_bytes::<16>(host.rng())))
+        .ok_or_else(|| Error::Internal("generated client_id".into()))?;
     record.client_id_issued_at = Some(host.clock().now());
     let registration_token = b64::encode(random_bytes::<32>(host.rng()));
     record.registration_access_token_sha256 = Some(client_secret_digest(&registration_token));
-    let secret = matches!(
-        record.token_endpoint_auth_method.as_str(),
-        "client_secret_basic" | "client_secret_post"
-    )
-    .then(|| b64::encode(random_bytes::<32>(host.rng())));
+    let secret = record
+        .token_endpoint_auth_method
+        .uses_secret()
+        .then(|| b64::encode(random_bytes::<32>(host.rng())));
     record.client_secret_sha256 = secret.as_deref().map(client_secret_digest);
     save(host, &record, &echoed).await?;
     let issuer = config.issuer_for(req);
@@ -375,17 +388,14 @@ pub async fn manage<H: Host>(
             }
             let (mut updated, echoed) = validate(&metadata)?;
             let had_secret = record.client_secret_sha256.is_some();
-            let wants_secret = matches!(
-                updated.token_endpoint_auth_method.as_str(),
-                "client_secret_basic" | "client_secret_post"
-            );
+            let wants_secret = updated.token_endpoint_auth_method.uses_secret();
             if wants_secret != had_secret {
                 return Err(metadata_error("changing between secret and secretless authentication needs a new registration"));
             }
             // §2.2 leaves credentials to the server: a key-bound client stays key-bound, so a
             // leaked registration access token cannot turn it into a public client.
-            if record.token_endpoint_auth_method == "private_key_jwt"
-                && updated.token_endpoint_auth_method != "private_key_jwt"
+            if record.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt
+                && updated.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt
             {
                 return Err(metadata_error(
                     "a private_key_jwt client cannot change its authentication method",
@@ -405,7 +415,7 @@ pub async fn manage<H: Host>(
         "DELETE" => {
             host.store().delete(&records::client_key(client_id)).await?;
             host.store().delete(&registration_key(client_id)).await?;
-            crate::grant::revoke_client(host.store(), client_id).await?;
+            crate::grant::revoke_client(host, client_id).await?;
             host.store().delete(&crate::client_auth::jwks_cache_key(client_id)).await?;
             host.log(&format!("deleted client {client_id}"));
             Ok(Response::new(204).with_header("cache-control", "no-store"))

@@ -8,23 +8,23 @@ use crate::client_auth;
 use crate::config::Config;
 use crate::error::Error;
 use crate::grant;
+use crate::grant::refresh_token::{refresh_grant_id, refresh_token_state};
 use crate::http::params::Params;
 use crate::http::{Request, Response};
-use crate::ports::{Clock, Host};
+use crate::ports::Host;
 use crate::tokens;
 
 pub async fn revoke<H: Host>(host: &H, config: &Config, req: &Request) -> Result<Response, Error> {
     let params = Params::from_body(req, true)?;
     let issuer = config.issuer_for(req);
-    let client =
-        client_auth::authenticate(host, config, req, &params, &issuer, "oauth/revoke").await?;
+    let client = client_auth::authenticate(host, config, req, &params, &issuer).await?;
     let token = params.require("token")?;
     // §2.1: token_type_hint is only a hint (an unknown one is ignored too); the token's own
     // shape says what it is.
     let foreign = || Error::invalid_request("the token was issued to another client");
-    if let Some(grant_id) = grant::refresh_grant_id(token) {
-        if let Some(record) = grant::refresh_token_state(host, token).await? {
-            if record.client_id != client.client_id {
+    if let Some(grant_id) = refresh_grant_id(token) {
+        if let Some(record) = refresh_token_state(host, token).await? {
+            if record.authorization.client_id != client.client_id {
                 return Err(foreign());
             }
             grant::revoke_grant(host, grant_id).await?;
@@ -34,10 +34,16 @@ pub async fn revoke<H: Host>(host: &H, config: &Config, req: &Request) -> Result
         if claims.get("client_id").and_then(Value::as_str) != Some(client.client_id.as_str()) {
             return Err(foreign());
         }
-        if let (Some(jti), Some(exp)) =
-            (claims.get("jti").and_then(Value::as_str), claims.get("exp").and_then(Value::as_i64))
+        // §2.1: revoking an access token MAY revoke its grant; Gatehouse does, so that the
+        // revocation is one exact record on the ledger. A token of no grant is revoked alone.
+        match (claims.get("gid").and_then(Value::as_str), claims.get("jti").and_then(Value::as_str))
         {
-            grant::revoke_access_token(host.store(), jti, exp - host.clock().now()).await?;
+            (Some(grant_id), _) => grant::revoke_grant(host, grant_id).await?,
+            (None, Some(jti)) => {
+                let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+                grant::revoke_token(host, jti, exp).await?;
+            }
+            (None, None) => {}
         }
     }
     Ok(Response::new(200).with_header("cache-control", "no-store"))

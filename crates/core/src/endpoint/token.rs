@@ -17,8 +17,7 @@ pub async fn token<H: Host>(host: &H, config: &Config, req: &Request) -> Result<
     let params = Params::from_body(req, true)?;
     let issuer = config.issuer_for(req);
     let grant_type = params.require("grant_type")?;
-    let client =
-        client_auth::authenticate(host, config, req, &params, &issuer, "oauth/token").await?;
+    let client = client_auth::authenticate(host, config, req, &params, &issuer).await?;
     // RFC 6749 §5.2: a grant type this server does not implement.
     let grant_type = GrantType::parse(grant_type)
         .ok_or_else(|| Error::oauth(ErrorCode::UnsupportedGrantType, "unsupported grant_type"))?;

@@ -260,8 +260,27 @@ fn deleted_client_key(client_id: &str) -> String {
 pub async fn revoke_client<H: Host>(host: &H, client_id: &str) -> Result<(), Error> {
     let now = host.clock().now();
     let until = now + REFRESH_SECONDS.max(REVOCATION_SECONDS);
-    host.ledger().compare_and_set(&deleted_client_key(client_id), None, "1", now, Some(until)).await?;
+    host.ledger()
+        .compare_and_set(&deleted_client_key(client_id), None, "1", now, Some(until))
+        .await?;
     Ok(())
+}
+
+fn revoked_token_key(jti: &str) -> String {
+    format!("revoked-token:{jti}")
+}
+
+/// Revokes one access token that belongs to no grant (RFC 7009 §2.1), until it expires.
+pub async fn revoke_token<H: Host>(host: &H, jti: &str, expires_at: UnixTime) -> Result<(), Error> {
+    let now = host.clock().now();
+    let until = expires_at.max(now + 1);
+    host.ledger().compare_and_set(&revoked_token_key(jti), None, "1", now, Some(until)).await?;
+    Ok(())
+}
+
+/// Whether an access token that belongs to no grant was revoked.
+pub async fn is_token_revoked<H: Host>(host: &H, jti: &str) -> Result<bool, Error> {
+    Ok(host.ledger().get(&revoked_token_key(jti), host.clock().now()).await?.is_some())
 }
 
 /// Whether a client was deleted.

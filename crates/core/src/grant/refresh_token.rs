@@ -101,7 +101,9 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
     let State::Live(record) = &entry.state else { return Err(invalid()) };
     // RFC 6749 §6: the refresh token is bound to the client it was issued to.
     let now = host.clock().now();
-    if record.revoked || record.authorization.client_id != client.client_id || record.expires_at <= now
+    if record.revoked
+        || record.authorization.client_id != client.client_id
+        || record.expires_at <= now
     {
         return Err(invalid());
     }
@@ -127,6 +129,8 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
     // Everything the new tokens need is loaded before rotating: a failure leaves the presented
     // token current (RFC 6749 §5.2: an error response issues nothing).
     let mut authorization = record.authorization.clone();
+    // OIDC Core §12.2: a refreshed ID token SHOULD NOT have a nonce.
+    authorization.nonce = None;
     if !requested.is_empty() {
         authorization.scope = requested;
     }

@@ -2,6 +2,8 @@
 
 pub mod params;
 
+use std::fmt;
+
 /// The origin part of an absolute URL (`scheme://host[:port]`), or `scheme:` for a URL without
 /// an authority (a native app's private-use scheme): what CSP source lists name.
 pub fn origin_of(url: &str) -> String {
@@ -13,8 +15,9 @@ pub fn origin_of(url: &str) -> String {
     }
 }
 
-/// An incoming (or, for [`crate::ports::HttpClient`], outgoing) request.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An incoming (or, for [`crate::ports::HttpClient`], outgoing) request. Its `Debug` leaves out
+/// what carries secrets: the body, and the `Authorization` and `Cookie` headers.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Request {
     /// Upper-case method, e.g. `GET`.
     pub method: String,
@@ -27,6 +30,27 @@ pub struct Request {
     /// Lower-case names, values as received, in order.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| match n.as_str() {
+                "authorization" | "cookie" | "proxy-authorization" => (n.as_str(), "[redacted]"),
+                _ => (n.as_str(), v.as_str()),
+            })
+            .collect();
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("origin", &self.origin)
+            .field("path", &self.path)
+            .field("query", &self.query.as_ref().map(|_| "[redacted]"))
+            .field("headers", &headers)
+            .field("body", &format_args!("[{} bytes redacted]", self.body.len()))
+            .finish()
+    }
 }
 
 impl Request {
@@ -198,6 +222,21 @@ mod tests {
         assert_eq!(r.cookie("c"), None);
         assert_eq!(r.media_type(), "application/x-www-form-urlencoded");
         assert!(r.is_https());
+    }
+
+    #[test]
+    fn debug_leaves_out_secrets() {
+        let r = Request::from_url("POST", "https://a.example/oauth/token?code=sekrit-q")
+            .unwrap()
+            .with_header("Authorization", "Basic c2VrcmV0LWE6c2VrcmV0LWI=")
+            .with_header("cookie", "gatehouse_session=sekrit-c")
+            .with_header("content-type", "application/x-www-form-urlencoded")
+            .with_body("client_secret=sekrit-d");
+        let printed = format!("{r:?}");
+        for secret in ["c2VrcmV0", "sekrit-c", "sekrit-d", "sekrit-q"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+        assert!(printed.contains("application/x-www-form-urlencoded"), "{printed}");
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub const POST_CLIENT: &str = "post";
 pub const POST_SECRET: &str = "post-secret-0123456789abcdef0123456789";
 pub const THIRD: &str = "third";
 pub const API: &str = "https://api.example/";
+/// A second API that defines the same scope names (the defects so far hid between two APIs).
+pub const API2: &str = "https://api2.example/";
 pub const EMAIL: &str = "ada@example.com";
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const USER_ID: &str = "u|ada";
@@ -56,7 +58,11 @@ pub fn tenant() -> String {
         ],
         "apis": [{"identifier": API, "name": "Test API", "signing_alg": "ES256", "token_lifetime_seconds": 3600,
                   "allow_offline_access": true,
-                  "scopes": [{"value": "read:messages", "description": "Read messages"}]}],
+                  "scopes": [{"value": "read:messages", "description": "Read messages"},
+                             {"value": "write:messages", "description": "Write messages"}]},
+                 {"identifier": API2, "name": "Second API", "signing_alg": "RS256", "token_lifetime_seconds": 600,
+                  "scopes": [{"value": "read:messages", "description": "Read the second API's messages"},
+                             {"value": "write:messages", "description": "Write the second API's messages"}]}],
         "users": [{"user_id": USER_ID, "email": EMAIL, "password": PASSWORD, "name": "Ada Lovelace",
                    "given_name": "Ada", "email_verified": true}]
     })

@@ -22,8 +22,6 @@ before(async () => {
       BFF_API_URL: `${demo.origin}/api/`,
       BFF_AUDIENCE: 'https://api.gatehouse.local/',
       BFF_SCOPE: 'openid profile email offline_access read:messages',
-      // Tabs sharing a localStorage cache may both present the just-rotated token.
-      REFRESH_REUSE_INTERVAL_SECONDS: '10',
     },
   });
   demo.setWorker(worker.origin);

@@ -11,13 +11,17 @@ use sha2::{Digest, Sha256};
 use crate::http::{Request, Response};
 use crate::ports::{Clock, Crypto, Host, HttpClient, Ledger, PortError, Rng, Store, UnixTime};
 
-/// A clock that moves only when told to.
+/// A clock that moves only when told to. Sleeping returns at once and is only counted.
 #[derive(Clone, Debug)]
-pub struct FixedClock(Rc<Cell<UnixTime>>);
+pub struct FixedClock(Rc<Cell<UnixTime>>, Rc<Cell<u64>>);
 
 impl FixedClock {
     pub fn at(now: UnixTime) -> Self {
-        Self(Rc::new(Cell::new(now)))
+        Self(Rc::new(Cell::new(now)), Rc::new(Cell::new(0)))
+    }
+    /// How many milliseconds callers asked to sleep, in all.
+    pub fn slept_millis(&self) -> u64 {
+        self.1.get()
     }
     pub fn advance(&self, seconds: i64) {
         self.0.set(self.0.get() + seconds);
@@ -30,6 +34,9 @@ impl FixedClock {
 impl Clock for FixedClock {
     fn now(&self) -> UnixTime {
         self.0.get()
+    }
+    async fn sleep(&self, millis: u64) {
+        self.1.set(self.1.get() + millis);
     }
 }
 
@@ -66,11 +73,19 @@ type Entry = (Vec<u8>, Option<UnixTime>);
 pub struct MemoryStore {
     clock: FixedClock,
     entries: RefCell<HashMap<String, Entry>>,
+    lagging: Cell<bool>,
 }
 
 impl MemoryStore {
     pub fn new(clock: FixedClock) -> Self {
-        Self { clock, entries: RefCell::default() }
+        Self { clock, entries: RefCell::default(), lagging: Cell::new(false) }
+    }
+
+    /// Simulates Workers KV seen from another location before a write has propagated (up to
+    /// ~60 s): while on, writes and deletes are accepted but never become visible. Tests use it
+    /// to show which decisions do not depend on KV.
+    pub fn set_lagging(&self, on: bool) {
+        self.lagging.set(on);
     }
     /// Every live key, sorted (for tests).
     pub fn keys(&self) -> Vec<String> {
@@ -103,11 +118,17 @@ impl Store for MemoryStore {
         value: &[u8],
         ttl_seconds: Option<u64>,
     ) -> Result<(), PortError> {
+        if self.lagging.get() {
+            return Ok(());
+        }
         let expires = ttl_seconds.map(|t| self.clock.now().saturating_add(t as i64));
         self.entries.borrow_mut().insert(key.to_string(), (value.to_vec(), expires));
         Ok(())
     }
     async fn delete(&self, key: &str) -> Result<(), PortError> {
+        if self.lagging.get() {
+            return Ok(());
+        }
         self.entries.borrow_mut().remove(key);
         Ok(())
     }
@@ -124,9 +145,17 @@ enum LedgerValue {
 #[derive(Debug, Default)]
 pub struct MemoryLedger {
     entries: RefCell<HashMap<String, (LedgerValue, Option<UnixTime>)>>,
+    race: RefCell<Option<(String, String)>>,
 }
 
 impl MemoryLedger {
+    /// Injects a race for tests: before the next compare-and-set on a key starting with
+    /// `prefix`, that key is set to `value`, as if another request had written it between this
+    /// request's read and its compare-and-set.
+    pub fn race_next_cas(&self, prefix: &str, value: &str) {
+        *self.race.borrow_mut() = Some((prefix.to_string(), value.to_string()));
+    }
+
     fn live(&self, key: &str, now: UnixTime) -> Option<LedgerValue> {
         self.entries
             .borrow()
@@ -163,6 +192,11 @@ impl Ledger for MemoryLedger {
         now: UnixTime,
         expires_at: Option<UnixTime>,
     ) -> Result<bool, PortError> {
+        let race = self.race.borrow_mut().take_if(|(prefix, _)| key.starts_with(prefix.as_str()));
+        if let Some((_, value)) = race {
+            let expiry = self.entries.borrow().get(key).and_then(|(_, e)| *e);
+            self.entries.borrow_mut().insert(key.to_string(), (LedgerValue::Text(value), expiry));
+        }
         let current = match self.live(key, now) {
             Some(LedgerValue::Text(t)) => Some(t),
             Some(_) => return Ok(false),

@@ -652,6 +652,18 @@ mod tests {
     }
 
     #[test]
+    fn secrets_in_a_tenant_file_never_print() {
+        let file: TenantFile = serde_json::from_str(
+            r#"{"clients":[{"client_id":"web","name":"Web","app_type":"regular_web",
+                "client_secret":"0123456789abcdef0123456789abcdef-sekrit"}],
+                "users":[{"user_id":"u1","email":"a@b.example","password":"hunter2-sekrit"}]}"#,
+        )
+        .unwrap();
+        let printed = format!("{file:?}");
+        assert!(!printed.contains("sekrit"), "{printed}");
+    }
+
+    #[test]
     fn refuses_invalid_files_and_writes_nothing() {
         let host = MemoryHost::new(RustCrypto, 1_700_000_000, 1);
         for body in [

@@ -4,6 +4,7 @@
 mod support;
 
 use gatehouse_core::config::BffConfig;
+use gatehouse_core::http::params::encode;
 use gatehouse_core::http::{Request, Response};
 use serde_json::json;
 use support::*;
@@ -172,13 +173,20 @@ fn the_callback_is_bound_to_the_browser_that_started_it() {
     let world = world();
     let start = world.get("/bff/login");
     let state = redirect_params(&start).get("state").unwrap().unwrap().to_string();
-    // Another browser (no transaction cookie) cannot finish it.
-    let stranger = world.call(
-        Request::from_url("GET", &absolute(&format!("/bff/callback?state={state}&code=x")))
-            .unwrap(),
+    // Another browser (no transaction cookie) cannot finish it, even with a well-formed
+    // response (state, code and the right iss): it is refused for the missing cookie.
+    let callback = format!(
+        "/bff/callback?{}",
+        encode([("state", state.as_str()), ("code", "x"), ("iss", ISSUER)])
     );
+    let stranger = world.call(Request::from_url("GET", &absolute(&callback)).unwrap());
     assert_eq!(stranger.status, 400);
     assert!(stranger.header("location").is_none());
+    let page = String::from_utf8(stranger.body).unwrap();
+    assert!(page.contains("not started in this browser"), "{page}");
+    // The browser that started it gets past that check (to the code, which is bogus).
+    let own = world.get(&callback);
+    assert!(!String::from_utf8(own.body).unwrap().contains("not started in this browser"));
     // Disabled without configuration.
     let mut off = World::new();
     off.config.bff = None;
@@ -223,4 +231,83 @@ fn unhappy_callbacks_are_pages_or_errors_back_to_the_app_never_5xx() {
     }
     let r = world.send(Request::from_url("POST", &absolute("/bff/login")).unwrap());
     assert_eq!(r.status, 405);
+}
+
+/// Logs the browser in through `/bff/login`; returns nothing (the cookie jar holds the session).
+fn bff_login(world: &World) {
+    let start = world.get("/bff/login");
+    let authorize = world.get(&location(&start));
+    let after_login = world.login_from(&authorize, EMAIL, PASSWORD);
+    let to_callback = world.get(&location(&after_login));
+    let done = world.get(&location(&to_callback));
+    assert_eq!(done.status, 303, "{}", String::from_utf8_lossy(&done.body));
+}
+
+/// S10: a refresh that fails for a reason other than a lost grant releases the session at once
+/// (no 120 s lockout), and the next call refreshes.
+#[test]
+fn a_failed_refresh_does_not_leave_the_session_stuck() {
+    let world = world();
+    bff_login(&world);
+    world.host.http.responses.borrow_mut().insert(
+        "https://api.example/v1/messages".into(),
+        Response::json(200, &json!({"ok": true})),
+    );
+    assert_eq!(api_call(&world, "/bff/api/messages", true).status, 200);
+    // The operator briefly withdraws the refresh grant from the client: the refresh fails with
+    // unauthorized_client, which is no reason to end the session.
+    let client = |grants: serde_json::Value| {
+        json!({"clients": [{"client_id": "bff", "name": "Cookie App", "app_type": "spa",
+            "redirect_uris": [format!("{ORIGIN}/bff/callback")], "web_origins": [APP],
+            "allowed_logout_urls": [format!("{APP}/")], "grant_types": grants}]})
+    };
+    world.import(&client(json!(["authorization_code"])));
+    world.host.clock.advance(3600);
+    let failed = api_call(&world, "/bff/api/messages", true);
+    assert_eq!(json(&failed)["error"], "temporarily_unavailable");
+    world.import(&client(json!(["authorization_code", "refresh_token"])));
+    // Moments later (well within the old 120 s lock), the next call refreshes.
+    world.host.clock.advance(1);
+    let next = api_call(&world, "/bff/api/messages", true);
+    assert_eq!(next.status, 200, "{}", String::from_utf8_lossy(&next.body));
+    assert_eq!(json(&api_call(&world, "/bff/session", true))["authenticated"], true);
+}
+
+/// S10: when the session ends (a logout in another tab) while its refresh is in flight, the
+/// refresh's compare-and-set fails: its new tokens are not used, and the call is refused.
+#[test]
+fn a_refresh_racing_a_logout_keeps_nothing() {
+    let world = world();
+    bff_login(&world);
+    world.host.http.responses.borrow_mut().insert(
+        "https://api.example/v1/messages".into(),
+        Response::json(200, &json!({"ok": true})),
+    );
+    assert_eq!(api_call(&world, "/bff/api/messages", true).status, 200);
+    let forwarded = world.host.http.requests.borrow().len();
+    world.host.clock.advance(3600);
+    // The logout lands between the refresh's read of the session and its compare-and-set.
+    world.host.ledger.race_next_cas("bffsess:", r#"{"ended":null}"#);
+    let raced = api_call(&world, "/bff/api/messages", true);
+    assert_eq!(raced.status, 401, "{}", String::from_utf8_lossy(&raced.body));
+    assert_eq!(world.host.http.requests.borrow().len(), forwarded, "nothing was forwarded");
+    assert_eq!(json(&api_call(&world, "/bff/session", true))["authenticated"], false);
+}
+
+/// S10: a request that finds another refreshing waits with backoff (not a tight loop of
+/// ledger reads), and gives up with a retryable error.
+#[test]
+fn a_waiter_backs_off_while_another_request_refreshes() {
+    let world = world();
+    bff_login(&world);
+    world.host.clock.advance(3600);
+    // Another request takes the refresh lock between this one's read and its compare-and-set.
+    world.host.ledger.race_next_cas("bffrefresh:", "held-by-another-request");
+    let before = world.host.clock.slept_millis();
+    let waited = api_call(&world, "/bff/api/messages", true);
+    assert_eq!(waited.status, 503, "{}", String::from_utf8_lossy(&waited.body));
+    assert_eq!(json(&waited)["error"], "temporarily_unavailable");
+    let slept = world.host.clock.slept_millis() - before;
+    assert!((1_000..=10_000).contains(&slept), "backed off for {slept} ms");
+    assert_eq!(json(&api_call(&world, "/bff/session", true))["authenticated"], true);
 }

@@ -9,7 +9,7 @@ use gatehouse_core::http::Request;
 use gatehouse_core::jose::jwk::{Jwk, JwkSet};
 use gatehouse_core::jose::jws::{self, Jws};
 use gatehouse_core::jose::Algorithm;
-use gatehouse_core::ports::Crypto;
+use gatehouse_core::ports::{Crypto, Store};
 use gatehouse_core::rust_crypto::RustCrypto;
 use gatehouse_core::tokens::half_hash;
 use pollster::block_on;
@@ -881,9 +881,20 @@ fn oidc_rp_initiated_logout() {
     assert!(bad.header("location").is_none());
     let r = world.get(&format!("/oidc/logout?id_token_hint={id_token}&post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A5173%2F&state=bye"));
     assert_eq!((r.status, location(&r).as_str()), (302, "http://127.0.0.1:5173/?state=bye"));
+    // The session cookie is cleared, and the session itself is gone at the server.
     assert!(
-        world.cookies.borrow().is_empty()
-            || !world.cookies.borrow().contains_key("gatehouse_session")
+        r.headers.iter().any(|(n, v)| n == "set-cookie"
+            && v.starts_with("gatehouse_session=;")
+            && v.contains("Max-Age=0")),
+        "{:?}",
+        r.headers
+    );
+    let mut silent = SPA_QUERY.to_vec();
+    silent.push(("prompt", "none"));
+    assert_eq!(
+        redirect_params(&world.authorize(&silent)).get("error").unwrap(),
+        Some("login_required"),
+        "logged out at the server"
     );
     // A forged hint is refused.
     let forged = format!("{}x", &id_token[..id_token.len() - 1]);
@@ -1135,4 +1146,314 @@ fn a_reuse_interval_is_a_client_setting_that_tolerates_a_concurrent_tab_but_not_
             .with_body(serde_json::json!({ "clients": [spa] }).to_string()),
     );
     assert_eq!(r.status, 400);
+}
+
+fn spa_refresh(world: &World, rt: &str) -> gatehouse_core::http::Response {
+    world.call(form_request(
+        "/oauth/token",
+        &[("grant_type", "refresh_token"), ("client_id", SPA), ("refresh_token", rt)],
+    ))
+}
+
+fn introspect_as_web(world: &World, token: &str) -> Value {
+    json(
+        &world.call(
+            form_request("/oauth/introspect", &[("token", token)])
+                .with_header("authorization", &basic(WEB, WEB_SECRET)),
+        ),
+    )
+}
+
+/// S3: revocations that must be exact do not depend on KV. Here KV at "this location" never
+/// sees the writes made while it lags; the decisions are read from the ledger anyway.
+#[test]
+fn revocation_is_exact_even_where_kv_lags() {
+    let world = World::new();
+    let code = spa_code(&world);
+    let tokens = json(&spa_exchange(&world, &code, VERIFIER));
+    let (access, rt) =
+        (tokens["access_token"].as_str().unwrap(), tokens["refresh_token"].as_str().unwrap());
+    assert_eq!(userinfo(&world, access).status, 200);
+    world.host.store.set_lagging(true);
+    // Revoking the refresh token ends the grant: its access token is refused at once.
+    let r = world.call(form_request("/oauth/revoke", &[("token", rt), ("client_id", SPA)]));
+    assert_eq!(r.status, 200);
+    assert_eq!(userinfo(&world, access).status, 401, "a revoked grant's access token");
+    assert_eq!(introspect_as_web(&world, access)["active"], false);
+    assert_eq!(json(&spa_refresh(&world, rt))["error"], "invalid_grant");
+    // A replayed code's first exchange is revoked at once too.
+    world.host.store.set_lagging(false);
+    let code = spa_code(&world);
+    let first = json(&spa_exchange(&world, &code, VERIFIER));
+    world.host.store.set_lagging(true);
+    assert_eq!(json(&spa_exchange(&world, &code, VERIFIER))["error"], "invalid_grant");
+    assert_eq!(userinfo(&world, first["access_token"].as_str().unwrap()).status, 401);
+    assert_eq!(
+        json(&spa_refresh(&world, first["refresh_token"].as_str().unwrap()))["error"],
+        "invalid_grant"
+    );
+}
+
+/// S3: a deleted client's tokens are refused at once, although the client record may still be
+/// readable in KV for a while; and its refresh tokens too.
+#[test]
+fn a_deleted_client_is_refused_at_once_even_where_kv_lags() {
+    let world = World::new();
+    let reg = json(
+        &world.call(
+            Request::from_url("POST", &absolute("/oidc/register"))
+                .unwrap()
+                .with_header("authorization", &format!("Bearer {INITIAL}"))
+                .with_header("content-type", "application/json")
+                .with_body(
+                    serde_json::json!({"redirect_uris": ["https://rp.example/cb"],
+                    "grant_types": ["authorization_code", "refresh_token"],
+                    "token_endpoint_auth_method": "client_secret_post"})
+                    .to_string(),
+                ),
+        ),
+    );
+    let (id, secret) = (reg["client_id"].as_str().unwrap(), reg["client_secret"].as_str().unwrap());
+    let q = [
+        ("client_id", id),
+        ("response_type", "code"),
+        ("redirect_uri", "https://rp.example/cb"),
+        ("scope", "openid offline_access"),
+    ];
+    let first = world.authorize(&q);
+    let after_login = world.login_from(&first, EMAIL, PASSWORD);
+    let consent = world.get(&location(&after_login));
+    let page = String::from_utf8(world.get(&location(&consent)).body).unwrap();
+    let done = world.post_form(
+        "/consent",
+        &[("req", &hidden(&page, "req")), ("csrf", &hidden(&page, "csrf")), ("decision", "allow")],
+    );
+    let code = redirect_params(&done).get("code").unwrap().unwrap().to_string();
+    let tokens = json(&world.call(form_request(
+        "/oauth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://rp.example/cb"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ],
+    )));
+    let access = tokens["access_token"].as_str().unwrap();
+    let rt = tokens["refresh_token"].as_str().expect("a refresh token");
+    assert_eq!(userinfo(&world, access).status, 200);
+    world.host.store.set_lagging(true);
+    let deleted = world.call(
+        Request::from_url("DELETE", reg["registration_client_uri"].as_str().unwrap())
+            .unwrap()
+            .with_header(
+                "authorization",
+                &format!("Bearer {}", reg["registration_access_token"].as_str().unwrap()),
+            ),
+    );
+    assert_eq!(deleted.status, 204);
+    assert_eq!(userinfo(&world, access).status, 401, "the deleted client's access token");
+    let refresh = world.call(form_request(
+        "/oauth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt),
+            ("client_id", id),
+            ("client_secret", secret),
+        ],
+    ));
+    assert_eq!((refresh.status, json(&refresh)["error"].as_str()), (401, Some("invalid_client")));
+}
+
+/// S9: a used code presented by another client (which cannot have it legitimately) does not
+/// revoke the grant; presented again by its own client, it does.
+#[test]
+fn only_the_codes_own_client_triggers_the_replay_revocation() {
+    let world = World::new();
+    let code = spa_code(&world);
+    let tokens = json(&spa_exchange(&world, &code, VERIFIER));
+    let access = tokens["access_token"].as_str().unwrap();
+    let by_web = world.call(
+        form_request(
+            "/oauth/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", SPA_REDIRECT),
+            ],
+        )
+        .with_header("authorization", &basic(WEB, WEB_SECRET)),
+    );
+    assert_eq!(json(&by_web)["error"], "invalid_grant");
+    assert_eq!(userinfo(&world, access).status, 200, "the legitimate grant lives on");
+    let rt = tokens["refresh_token"].as_str().unwrap();
+    let refreshed = spa_refresh(&world, rt);
+    assert_eq!(refreshed.status, 200);
+    // The code's own client replays it: everything issued for it is revoked.
+    assert_eq!(json(&spa_exchange(&world, &code, VERIFIER))["error"], "invalid_grant");
+    assert_eq!(userinfo(&world, access).status, 401);
+    let rt2 = json(&refreshed)["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(json(&spa_refresh(&world, &rt2))["error"], "invalid_grant");
+}
+
+/// S11: RFC 8252 §7.3 loopback redirect URIs may use any port; nothing else may vary.
+#[test]
+fn loopback_redirect_uris_match_any_port() {
+    let world = World::new();
+    let with_redirect = |uri: &'static str| -> Vec<(&'static str, &'static str)> {
+        SPA_QUERY
+            .iter()
+            .map(|&(k, v)| if k == "redirect_uri" { (k, uri) } else { (k, v) })
+            .collect()
+    };
+    let other_port = "http://127.0.0.1:49152/callback";
+    let done = world.code_flow(&with_redirect(other_port));
+    assert_eq!(done.status, 302, "{}", String::from_utf8_lossy(&done.body));
+    assert!(location(&done).starts_with(&format!("{other_port}?")), "{}", location(&done));
+    let code = redirect_params(&done).get("code").unwrap().unwrap().to_string();
+    let exchange = |redirect: &str| {
+        world.call(form_request(
+            "/oauth/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", SPA),
+                ("code", &code),
+                ("code_verifier", VERIFIER),
+                ("redirect_uri", redirect),
+            ],
+        ))
+    };
+    // RFC 6749 §4.1.3: the token request repeats the very URI used.
+    assert_eq!(json(&exchange(SPA_REDIRECT))["error"], "invalid_grant");
+    assert_eq!(exchange(other_port).status, 200);
+    for refused in [
+        "http://127.0.0.1:49152/other",
+        "http://localhost:5173/callback",
+        "http://127.0.0.2:5173/callback",
+        "https://127.0.0.1:5173/callback",
+        "http://127.0.0.1:49152/callback?x=1",
+    ] {
+        let r = world.authorize(&with_redirect(refused));
+        assert_eq!(r.status, 400, "{refused}");
+        assert!(r.header("location").is_none(), "{refused}");
+    }
+    // Not for other hosts: web.example's port is part of the exact match.
+    let r = world.authorize(&[
+        ("client_id", WEB),
+        ("response_type", "code"),
+        ("redirect_uri", "https://web.example:8443/callback"),
+    ]);
+    assert_eq!(r.status, 400);
+}
+
+/// S11: OIDC Core §3.1.2.1 makes redirect_uri REQUIRED in OpenID requests, even when only one
+/// is registered; RFC 9101 §5: request and request_uri together are invalid_request.
+#[test]
+fn openid_requests_need_a_redirect_uri_and_request_objects_are_refused_correctly() {
+    let world = World::new();
+    let without: Vec<_> = SPA_QUERY.iter().copied().filter(|(k, _)| *k != "redirect_uri").collect();
+    let r = world.authorize(&without);
+    assert_eq!(r.status, 400);
+    assert!(r.header("location").is_none());
+    // Without openid, the one registered URI may be implied (RFC 6749 §3.1.2.3).
+    let plain: Vec<_> = without
+        .iter()
+        .map(|&(k, v)| if k == "scope" { (k, "read:messages") } else { (k, v) })
+        .collect();
+    assert!(location(&world.authorize(&plain)).starts_with("/login"));
+    let mut both = SPA_QUERY.to_vec();
+    both.push(("request", "eyJhbGciOiJub25lIn0.e30."));
+    both.push(("request_uri", "urn:ietf:params:oauth:request_uri:abc"));
+    assert_eq!(
+        redirect_params(&world.authorize(&both)).get("error").unwrap(),
+        Some("invalid_request")
+    );
+    let mut one = SPA_QUERY.to_vec();
+    one.push(("request", "eyJhbGciOiJub25lIn0.e30."));
+    assert_eq!(
+        redirect_params(&world.authorize(&one)).get("error").unwrap(),
+        Some("request_not_supported")
+    );
+}
+
+/// Item 6: after the client and redirect URI are trusted, an internal failure during
+/// /authorize is redirected as server_error (RFC 6749 §4.1.2.1), logged, with no detail.
+#[test]
+fn internal_failures_at_authorize_go_back_as_server_error() {
+    let world = World::new();
+    // A stored API record that does not parse: a bug-shaped condition.
+    block_on(world.host.store.put(&format!("api/{API}"), b"{garbage", None)).unwrap();
+    let r = world.authorize(SPA_QUERY);
+    assert_eq!(r.status, 302, "{}", String::from_utf8_lossy(&r.body));
+    assert!(location(&r).starts_with(SPA_REDIRECT));
+    let params = redirect_params(&r);
+    assert_eq!(params.get("error").unwrap(), Some("server_error"));
+    assert_eq!(params.get("state").unwrap(), Some("st-1"));
+    assert_eq!(params.get("iss").unwrap(), Some(ISSUER));
+    assert!(!params.get("error_description").unwrap().unwrap_or("").contains("garbage"));
+    assert!(world.host.log.borrow().iter().any(|l| l.contains("internal error")));
+}
+
+/// S2: a client's web origins are the one source of truth for CORS; an origin it drops stops
+/// working at once, for its requests and for preflights.
+#[test]
+fn cors_follows_the_clients_current_web_origins() {
+    let world = World::new();
+    let mut spa: Value = serde_json::from_str::<Value>(&tenant()).unwrap()["clients"][0].clone();
+    spa["web_origins"] = serde_json::json!(["http://127.0.0.1:5173", "https://old.example"]);
+    world.import(&serde_json::json!({ "clients": [spa.clone()] }));
+    let token_call = |origin: &str| {
+        world.call(
+            form_request("/oauth/token", &[("grant_type", "refresh_token"), ("client_id", SPA)])
+                .with_header("origin", origin),
+        )
+    };
+    let preflight = |origin: &str| {
+        world.call(
+            Request::from_url("OPTIONS", &absolute("/oauth/token"))
+                .unwrap()
+                .with_header("origin", origin),
+        )
+    };
+    assert_eq!(
+        token_call("https://old.example").header("access-control-allow-origin"),
+        Some("https://old.example")
+    );
+    assert_eq!(
+        preflight("https://old.example").header("access-control-allow-origin"),
+        Some("https://old.example")
+    );
+    spa["web_origins"] = serde_json::json!(["http://127.0.0.1:5173"]);
+    world.import(&serde_json::json!({ "clients": [spa] }));
+    assert_eq!(token_call("https://old.example").header("access-control-allow-origin"), None);
+    assert_eq!(preflight("https://old.example").header("access-control-allow-origin"), None);
+    assert_eq!(
+        token_call("http://127.0.0.1:5173").header("access-control-allow-origin"),
+        Some("http://127.0.0.1:5173")
+    );
+    // A bearer call is allowed for the origins of the token's own client only.
+    let code = spa_code(&world);
+    let access =
+        json(&spa_exchange(&world, &code, VERIFIER))["access_token"].as_str().unwrap().to_string();
+    let from = |origin: &str| {
+        world.call(
+            Request::from_url("GET", &absolute("/userinfo"))
+                .unwrap()
+                .with_header("authorization", &format!("Bearer {access}"))
+                .with_header("origin", origin),
+        )
+    };
+    assert_eq!(
+        from("http://127.0.0.1:5173").header("access-control-allow-origin"),
+        Some("http://127.0.0.1:5173")
+    );
+    world.import(
+        &serde_json::json!({"clients": [{"client_id": "other", "name": "Other", "app_type": "spa",
+        "redirect_uris": ["https://other.example/cb"], "web_origins": ["https://other.example"]}]}),
+    );
+    assert_eq!(
+        preflight("https://other.example").header("access-control-allow-origin"),
+        Some("https://other.example")
+    );
+    assert_eq!(from("https://other.example").header("access-control-allow-origin"), None);
 }

@@ -158,21 +158,25 @@ async fn token_call<H: Host>(
         .with_header("content-type", "application/x-www-form-urlencoded")
         .with_body(encode(pairs.iter().copied()));
     internal.headers.push(("cf-connecting-ip".into(), req.client_ip().to_string()));
+    let refused = |code: ErrorCode| {
+        host.log(&format!("bff token call failed: {}", code.as_str()));
+        // A lost grant ends the session; any other refusal is the server's problem, not the
+        // browser's: it may try again.
+        let code = match code {
+            ErrorCode::InvalidGrant => ErrorCode::InvalidGrant,
+            _ => ErrorCode::TemporarilyUnavailable,
+        };
+        Err(Error::oauth(code, "the token request failed"))
+    };
     match token::token(host, config, &internal).await {
         Ok(response) if response.status == 200 => {
             response.json_body().ok_or_else(|| Error::Internal("token response".into()))
         }
+        // The token endpoint returns its refusals as errors; a non-200 answer is not expected.
         Ok(response) => {
-            let body = response.json_body().unwrap_or(Value::Null);
-            let code = body["error"].as_str().unwrap_or("server_error").to_string();
-            host.log(&format!("bff token call failed: {code}"));
-            let code = if code == "invalid_grant" {
-                ErrorCode::InvalidGrant
-            } else {
-                ErrorCode::TemporarilyUnavailable
-            };
-            Err(Error::oauth(code, "the token request failed"))
+            Err(Error::Internal(format!("token endpoint answered {}", response.status)))
         }
+        Err(Error::OAuth { code, .. }) => refused(code),
         Err(e) => Err(e),
     }
 }
@@ -598,4 +602,28 @@ async fn proxy<H: Host>(
         response = response.with_header("content-type", &ct);
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_and_verifiers_never_print() {
+        let session = Session {
+            v: 1,
+            user: Map::new(),
+            access_token: "eyJ-access-sekrit".into(),
+            expires_at: 1,
+            refresh_token: Some("refresh-sekrit".into()),
+        };
+        let tx = Transaction {
+            verifier: "verifier-sekrit".into(),
+            nonce: "n".into(),
+            return_to: "https://app.example/".into(),
+        };
+        let printed = format!("{session:?} {tx:?}");
+        assert!(!printed.contains("sekrit"), "{printed}");
+        assert!(printed.contains("https://app.example/"));
+    }
 }

@@ -101,7 +101,7 @@ impl Authorization {
 /// The subject, loaded.
 #[derive(Clone, Debug)]
 pub enum Subject {
-    User(UserRecord),
+    User(Box<UserRecord>),
     Client,
 }
 
@@ -117,11 +117,11 @@ pub struct Resolved {
 /// Loads the subject and the API of an authorization, or refuses the grant.
 pub async fn resolve<H: Host>(host: &H, authorization: Authorization) -> Result<Resolved, Error> {
     let subject = match authorization.subject() {
-        SubjectId::User(id) => Subject::User(
+        SubjectId::User(id) => Subject::User(Box::new(
             records::user(host.store(), id)
                 .await?
                 .ok_or_else(|| invalid_grant("the user no longer exists"))?,
-        ),
+        )),
         SubjectId::Client(_) => Subject::Client,
     };
     let api = match &authorization.audience {

@@ -713,7 +713,7 @@ test('confidential clients: client_secret_basic, client_secret_post (ES256 ID to
   assert.equal(live.client_id, 'web-basic');
   assert.equal(live.sub, ADA.user_id);
   assert.equal(live.iss, issuer);
-  assert.equal(live.token_type, 'access_token');
+  assert.equal(live.token_type, 'Bearer', 'RFC 7662 §2.2: the RFC 6749 §7.1 token type');
   assert.deepEqual(live.aud, [API, `${issuer}userinfo`]);
   assert.ok(live.exp > now());
   const ofOther = await client.tokenIntrospection(basicConfig, pTokens.access_token);

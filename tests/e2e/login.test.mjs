@@ -721,7 +721,7 @@ test('confidential clients: client_secret_basic, client_secret_post (ES256 ID to
   assert.equal(ofOther.client_id, 'web-post');
   const rt = await client.tokenIntrospection(basicConfig, bTokens.refresh_token);
   assert.equal(rt.active, true);
-  assert.equal(rt.token_type, 'refresh_token');
+  assert.equal(rt.token_type, undefined, 'RFC 7662 §2.2 token_type names access token types only');
   assert.equal(rt.client_id, 'web-basic');
   assert.equal((await client.tokenIntrospection(basicConfig, jRefreshed.refresh_token)).active, false, 'another client’s refresh token is not described');
   await client.tokenRevocation(basicConfig, bTokens.access_token);

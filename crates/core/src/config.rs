@@ -61,6 +61,11 @@ pub struct Config {
     pub initial_access_token: Option<SecretString>,
     /// "SPAs with cookies": the cookie-session endpoints under `/bff/`. Unset: they do not exist.
     pub bff: Option<BffConfig>,
+    /// `REGISTERED_CLIENT_CREDENTIALS` (`true` by default, `false` to turn off): whether a
+    /// dynamically registered client, which has no client grant, may receive through client
+    /// credentials the scopes it registered (RFC 7591 §2 `scope`) on the APIs that define them —
+    /// so that standard clients work without Auth0's management API.
+    pub registered_client_credentials: bool,
     pub retired_key_grace_seconds: i64,
     pub password_iterations: u32,
 }
@@ -75,6 +80,7 @@ impl Default for Config {
             bff: None,
             retired_key_grace_seconds: defaults::RETIRED_KEY_GRACE_SECONDS,
             password_iterations: defaults::PASSWORD_ITERATIONS,
+            registered_client_credentials: true,
         }
     }
 }
@@ -96,6 +102,15 @@ impl Config {
             key_encryption_key,
             admin_token: set("ADMIN_TOKEN").map(SecretString::new),
             initial_access_token: set("INITIAL_ACCESS_TOKEN").map(SecretString::new),
+            registered_client_credentials: match set("REGISTERED_CLIENT_CREDENTIALS").as_deref() {
+                None | Some("true") => true,
+                Some("false") => false,
+                Some(_) => {
+                    return Err(ConfigError(
+                        "REGISTERED_CLIENT_CREDENTIALS must be true or false".into(),
+                    ))
+                }
+            },
             bff: match (set("BFF_CLIENT_ID"), set("BFF_API_URL")) {
                 (Some(client_id), Some(api_url)) => Some(BffConfig {
                     client_id,

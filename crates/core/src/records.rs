@@ -10,7 +10,7 @@ use crate::jose::jwk::JwkSet;
 use crate::jose::Algorithm;
 use crate::ports::{random_bytes, Clock, Crypto, Host, Ledger, Store};
 use crate::secret::SecretString;
-use crate::vocabulary::{AuthMethod, ClientId, GrantType, DEFAULT_GRANT_TYPES};
+use crate::vocabulary::{AuthMethod, ClientId, GrantType, Scopes, DEFAULT_GRANT_TYPES};
 
 const RECORD_VERSION: u32 = 1;
 
@@ -91,6 +91,57 @@ pub struct ClientRecord {
     /// `grant::refresh_token::exchange`.
     #[serde(default)]
     pub refresh_token_reuse_interval_seconds: i64,
+    /// RFC 7591 §2 `scope`: what a dynamically registered client may ask for on its own behalf
+    /// (client credentials), on the APIs that define those scopes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scopes>,
+}
+
+impl ClientRecord {
+    /// Whether the client was registered dynamically (RFC 7591), not by the operator.
+    pub fn is_registered(&self) -> bool {
+        self.registration_access_token_sha256.is_some()
+    }
+}
+
+/// Auth0's "client grant": the scopes a machine client may receive for one API through client
+/// credentials. Tokens issued under it carry its `grant_id`, so deleting it revokes them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientGrantRecord {
+    pub v: u32,
+    pub client_id: ClientId,
+    pub audience: String,
+    pub scope: Scopes,
+    pub grant_id: String,
+}
+
+pub fn client_grant_key(client_id: &str, audience: &str) -> String {
+    format!("client-grant/{client_id}/{audience}")
+}
+
+/// The client grant of a client for an API.
+pub async fn client_grant(
+    store: &impl Store,
+    client_id: &ClientId,
+    audience: &str,
+) -> Result<Option<ClientGrantRecord>, Error> {
+    read(store, &client_grant_key(client_id.as_str(), audience)).await
+}
+
+/// Deletes a client grant and revokes every token issued under it (on the ledger, so at once).
+pub async fn delete_client_grant<H: Host>(
+    host: &H,
+    client_id: &ClientId,
+    audience: &str,
+) -> Result<bool, Error> {
+    let Some(existing) = client_grant(host.store(), client_id, audience).await? else {
+        return Ok(false);
+    };
+    // Already deleted (KV here may not show it yet): nothing left to delete.
+    let live = !crate::grant::is_revoked(host, &existing.grant_id).await?;
+    crate::grant::revoke_grant(host, &existing.grant_id).await?;
+    host.store().delete(&client_grant_key(client_id.as_str(), audience)).await?;
+    Ok(live)
 }
 
 /// The longest refresh-token reuse interval a client may have.
@@ -183,6 +234,18 @@ pub struct TenantFile {
     pub apis: Vec<ApiInput>,
     #[serde(default)]
     pub users: Vec<UserInput>,
+    /// Auth0's client grants: `{client_id, audience, scope: [...]}`.
+    #[serde(default)]
+    pub client_grants: Vec<ClientGrantInput>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientGrantInput {
+    pub client_id: ClientId,
+    pub audience: String,
+    #[serde(default)]
+    pub scope: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -249,6 +312,7 @@ pub struct ImportSummary {
     pub clients: usize,
     pub apis: usize,
     pub users: usize,
+    pub client_grants: usize,
 }
 
 fn invalid(what: String) -> Error {
@@ -469,6 +533,11 @@ pub async fn import<H: Host>(
                 )))
             }
         }
+        if method == AuthMethod::None && c.grant_types.contains(&GrantType::ClientCredentials) {
+            return Err(invalid(format!(
+                "client {id}: a public client cannot use client_credentials (RFC 6749 §4.4)"
+            )));
+        }
         if !(0..=MAX_REUSE_INTERVAL_SECONDS).contains(&c.refresh_token_reuse_interval_seconds) {
             return Err(invalid(format!(
                 "client {id}: refresh_token_reuse_interval_seconds must be 0..=60"
@@ -507,6 +576,7 @@ pub async fn import<H: Host>(
             registration_access_token_sha256: None,
             client_id_issued_at: None,
             refresh_token_reuse_interval_seconds: c.refresh_token_reuse_interval_seconds,
+            scope: None,
         });
     }
     let mut apis = Vec::new();
@@ -529,6 +599,35 @@ pub async fn import<H: Host>(
             signing_alg: a.signing_alg.unwrap_or(Algorithm::RS256),
             token_lifetime_seconds: a.token_lifetime_seconds.unwrap_or(86_400),
             allow_offline_access: a.allow_offline_access,
+        });
+    }
+    let mut client_grants = Vec::new();
+    for g in &file.client_grants {
+        let who = format!("client grant {} / {}", g.client_id, g.audience);
+        // RFC 6749 §4.4: client credentials are for confidential clients that list the grant.
+        let client = match clients.iter().find(|c| c.client_id == g.client_id) {
+            Some(c) => Some(c.clone()),
+            None => client(host.store(), g.client_id.as_str()).await?,
+        };
+        let client = client.ok_or_else(|| invalid(format!("{who}: unknown client")))?;
+        if !client.allows_grant(GrantType::ClientCredentials) {
+            return Err(invalid(format!("{who}: the client does not list client_credentials")));
+        }
+        let api = match apis.iter().find(|a| a.identifier == g.audience) {
+            Some(a) => Some(a.clone()),
+            None => api(host.store(), &g.audience).await?,
+        };
+        let api = api.ok_or_else(|| invalid(format!("{who}: unknown API")))?;
+        let scope: Scopes = g.scope.iter().map(String::as_str).collect();
+        if let Some(s) = scope.iter().find(|s| !api.scopes.iter().any(|d| d.value == *s)) {
+            return Err(invalid(format!("{who}: the API defines no scope {s:?}")));
+        }
+        client_grants.push(ClientGrantRecord {
+            v: RECORD_VERSION,
+            client_id: g.client_id.clone(),
+            audience: g.audience.clone(),
+            scope,
+            grant_id: String::new(),
         });
     }
     for u in &file.users {
@@ -555,6 +654,20 @@ pub async fn import<H: Host>(
     for a in &apis {
         put(api_key(&a.identifier), to_json(a)?).await?;
     }
+    for g in &client_grants {
+        // A client grant keeps its id (and so its tokens) when imported again; one deleted
+        // meanwhile (revoked on the ledger, perhaps still in KV here) starts afresh.
+        let existing = client_grant(host.store(), &g.client_id, &g.audience).await.ok().flatten();
+        let kept = match existing {
+            Some(e) if !crate::grant::is_revoked(host, &e.grant_id).await? => Some(e.grant_id),
+            _ => None,
+        };
+        let record = ClientGrantRecord {
+            grant_id: kept.unwrap_or_else(|| b64::encode(random_bytes::<16>(host.rng()))),
+            ..g.clone()
+        };
+        put(client_grant_key(g.client_id.as_str(), &g.audience), to_json(&record)?).await?;
+    }
     for u in &file.users {
         let record = UserRecord {
             v: RECORD_VERSION,
@@ -570,7 +683,12 @@ pub async fn import<H: Host>(
         put(user_key(&u.user_id), to_json(&record)?).await?;
         put(user_email_key(&u.email), u.user_id.as_bytes().to_vec()).await?;
     }
-    Ok(ImportSummary { clients: clients.len(), apis: apis.len(), users: file.users.len() })
+    Ok(ImportSummary {
+        clients: clients.len(),
+        apis: apis.len(),
+        users: file.users.len(),
+        client_grants: client_grants.len(),
+    })
 }
 
 /// Reads a stored record.
@@ -631,7 +749,7 @@ mod tests {
         }"#;
         block_on(async {
             let summary = import(&host, &config(), body).await.unwrap();
-            assert_eq!(summary, ImportSummary { clients: 1, apis: 1, users: 1 });
+            assert_eq!(summary, ImportSummary { clients: 1, apis: 1, users: 1, client_grants: 0 });
             let c: ClientRecord = read(&host.store, &client_key("web")).await.unwrap().unwrap();
             assert_eq!(c.token_endpoint_auth_method, AuthMethod::ClientSecretBasic);
             assert_eq!(

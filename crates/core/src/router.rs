@@ -35,6 +35,7 @@ enum Endpoint {
     AdminKeys,
     AdminRotateKeys,
     AdminTenant,
+    AdminClientGrants,
 }
 
 /// Who may read a response cross-origin.
@@ -122,6 +123,7 @@ const ROUTES: &[Route] = &[
     route("/admin/keys", Endpoint::AdminKeys, &["GET"], "GET", Cors::No),
     route("/admin/keys/rotate", Endpoint::AdminRotateKeys, POST, "POST", Cors::No),
     route("/admin/tenant", Endpoint::AdminTenant, &["PUT"], "PUT", Cors::No),
+    route("/admin/client-grants", Endpoint::AdminClientGrants, &["DELETE"], "DELETE", Cors::No),
 ];
 
 /// Headers that let `origin` read the response (Fetch standard, CORS protocol).
@@ -224,6 +226,10 @@ async fn dispatch<H: Host>(
         Endpoint::AdminRotateKeys => {
             admin::authorize(config, request)?;
             admin::rotate_keys(host, config).await
+        }
+        Endpoint::AdminClientGrants => {
+            admin::authorize(config, request)?;
+            admin::delete_client_grant(host, request).await
         }
         Endpoint::AdminTenant => {
             admin::authorize(config, request)?;

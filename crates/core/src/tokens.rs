@@ -14,7 +14,7 @@ use crate::jose::Algorithm;
 use crate::keys;
 use crate::ports::{random_bytes, Clock, Host};
 use crate::records::{ClientRecord, UserRecord};
-use crate::vocabulary::Scopes;
+use crate::vocabulary::{GrantType, Scopes};
 
 /// ID token lifetime (Auth0's default: 10 hours).
 pub const ID_TOKEN_SECONDS: i64 = 36_000;
@@ -93,6 +93,11 @@ pub async fn access_token<H: Host>(
     claims.insert("exp".into(), (now + lifetime).into());
     claims.insert("jti".into(), b64::encode(random_bytes::<16>(host.rng())).into());
     claims.insert("client_id".into(), authorization.client_id.as_str().into());
+    claims.insert("azp".into(), authorization.client_id.as_str().into());
+    // Auth0's `gty`: how a token was granted, for grants other than the code flow.
+    if let Some(gty) = authorization.grant_type.and_then(auth0_gty) {
+        claims.insert("gty".into(), gty.into());
+    }
     claims.insert("scope".into(), authorization.scope.to_string().into());
     if let Some(auth_time) = authorization.auth_time {
         claims.insert("auth_time".into(), auth_time.into());
@@ -103,6 +108,14 @@ pub async fn access_token<H: Host>(
     // RFC 9068 §2.1: typ "at+jwt" so it cannot be confused with an ID token.
     let token = keys::sign(host, config, alg, Some("at+jwt"), &to_payload(&claims)?).await?;
     Ok((token, lifetime))
+}
+
+/// Auth0's `gty` claim values.
+fn auth0_gty(grant_type: GrantType) -> Option<&'static str> {
+    match grant_type {
+        GrantType::ClientCredentials => Some("client-credentials"),
+        GrantType::AuthorizationCode | GrantType::RefreshToken => None,
+    }
 }
 
 /// `at_hash` / `c_hash` (OIDC Core §3.1.3.6, §3.3.2.11): the left half of the SHA-256 of the
@@ -245,12 +258,15 @@ pub async fn verify_access_token<H: Host>(
             return Err(invalid_token("the client was deleted"));
         }
     }
-    let revoked = match (claims.get("gid"), claims.get("jti")) {
-        (Some(Value::String(gid)), _) => grant::is_revoked(host, gid).await?,
-        (None, Some(Value::String(jti))) => grant::is_token_revoked(host, jti).await?,
+    let grant_revoked = match claims.get("gid") {
+        Some(Value::String(gid)) => grant::is_revoked(host, gid).await?,
         _ => false,
     };
-    if revoked {
+    let token_revoked = match claims.get("jti") {
+        Some(Value::String(jti)) if !grant_revoked => grant::is_token_revoked(host, jti).await?,
+        _ => false,
+    };
+    if grant_revoked || token_revoked {
         return Err(invalid_token("the token was revoked"));
     }
     Ok(claims)

@@ -67,6 +67,8 @@ wire_enum! {
         AuthorizationCode = "authorization_code",
         /// RFC 6749 §6.
         RefreshToken = "refresh_token",
+        /// RFC 6749 §4.4: a confidential client on its own behalf.
+        ClientCredentials = "client_credentials",
     }
 }
 

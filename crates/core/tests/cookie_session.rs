@@ -272,7 +272,10 @@ fn a_failed_refresh_does_not_leave_the_session_stuck() {
     assert_eq!(next.status, 200, "{}", String::from_utf8_lossy(&next.body));
     assert_eq!(json(&api_call(&world, "/bff/session", true))["authenticated"], true);
     // The failure was the server's, so the browser was told it may retry.
-    assert_eq!((failed.status, json(&failed)["error"].as_str()), (503, Some("temporarily_unavailable")));
+    assert_eq!(
+        (failed.status, json(&failed)["error"].as_str()),
+        (503, Some("temporarily_unavailable"))
+    );
 }
 
 /// S10: when the session ends (a logout in another tab) while its refresh is in flight, the

@@ -229,7 +229,10 @@ fn tenant_import() {
     };
     let r = call(&host, put("application/json", body));
     assert_eq!(r.status, 200);
-    assert_eq!(json(&r)["imported"], serde_json::json!({"clients":1,"apis":0,"users":1}));
+    assert_eq!(
+        json(&r)["imported"],
+        serde_json::json!({"clients":1,"apis":0,"users":1,"client_grants":0})
+    );
     assert_eq!(call(&host, put("text/plain", body)).status, 400);
     let r = call(&host, put("application/json", b"{\"clients\":[{}]}"));
     assert_eq!((r.status, json(&r)["error"].as_str()), (400, Some("invalid_request")));

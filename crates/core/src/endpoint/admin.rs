@@ -69,3 +69,16 @@ pub async fn import_tenant<H: Host>(
     let summary = records::import(host, config, &request.body).await?;
     Ok(no_store(&json!({ "imported": summary })))
 }
+
+/// `DELETE /admin/client-grants?client_id=…&audience=…`: removes a client grant; the tokens
+/// issued under it stop being active at once (Auth0's `DELETE /api/v2/client-grants/{id}`).
+pub async fn delete_client_grant<H: Host>(host: &H, request: &Request) -> Result<Response, Error> {
+    let params = crate::http::params::Params::from_query(request)?;
+    let client_id = crate::vocabulary::ClientId::parse(params.require("client_id")?)
+        .ok_or_else(|| Error::invalid_request("client_id is malformed"))?;
+    let audience = params.require("audience")?;
+    if !records::delete_client_grant(host, &client_id, audience).await? {
+        return Err(Error::NotFound);
+    }
+    Ok(Response::new(204).with_header("cache-control", "no-store"))
+}

@@ -15,7 +15,7 @@ use crate::jose::Algorithm;
 use crate::ports::{random_bytes, Clock, Host, Store};
 use crate::records::{self, client_secret_digest, AppType, ClientRecord};
 use crate::secret::constant_time_eq;
-use crate::vocabulary::{AuthMethod, ClientId, GrantType, ResponseType};
+use crate::vocabulary::{AuthMethod, ClientId, GrantType, ResponseType, Scopes};
 
 /// The largest registration request accepted.
 const MAX_METADATA_BYTES: usize = 64 * 1024;
@@ -137,8 +137,15 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
                 metadata_error(format!("supported grant_types: {}", GrantType::names().join(", ")))
             })?,
     };
+    // RFC 6749 §4.4: a public client cannot use client credentials.
+    if method == AuthMethod::None && grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(metadata_error("client_credentials needs a confidential client"));
+    }
+    let code_grant = grant_types.contains(&GrantType::AuthorizationCode);
+    // RFC 7591 §2: response_types defaults to code (for a client of the code grant).
     let response_types = match strings(metadata, "response_types")? {
-        None => vec![ResponseType::Code],
+        None if code_grant => vec![ResponseType::Code],
+        None => Vec::new(),
         Some(names) => {
             names.iter().map(|r| ResponseType::parse(r)).collect::<Option<Vec<_>>>().ok_or_else(
                 || {
@@ -150,7 +157,6 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
             )?
         }
     };
-    let code_grant = grant_types.contains(&GrantType::AuthorizationCode);
     // RFC 7591 §2.1: grant_types and response_types must agree.
     if code_grant != response_types.contains(&ResponseType::Code) {
         return Err(metadata_error("grant_types and response_types are inconsistent"));
@@ -188,6 +194,14 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
         Some(a) => Some(Algorithm::parse(a).ok_or_else(|| {
             metadata_error("id_token_signed_response_alg must be RS256 or ES256")
         })?),
+    };
+    // RFC 7591 §2 `scope`: what the client may ask for on its own behalf.
+    let scope = match string(metadata, "scope")? {
+        None => None,
+        Some(text) => Some(
+            Scopes::parse(Some(text))
+                .map_err(|_| metadata_error("scope is not a valid scope string"))?,
+        ),
     };
     let name = string(metadata, "client_name")?
         .unwrap_or("Unnamed application")
@@ -253,6 +267,7 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
         registration_access_token_sha256: None,
         client_id_issued_at: None,
         refresh_token_reuse_interval_seconds: 0,
+        scope,
     };
     Ok((record, echoed))
 }

@@ -34,16 +34,11 @@ pub async fn revoke<H: Host>(host: &H, config: &Config, req: &Request) -> Result
         if claims.get("client_id").and_then(Value::as_str) != Some(client.client_id.as_str()) {
             return Err(foreign());
         }
-        // §2.1: revoking an access token MAY revoke its grant; Gatehouse does, so that the
-        // revocation is one exact record on the ledger. A token of no grant is revoked alone.
-        match (claims.get("gid").and_then(Value::as_str), claims.get("jti").and_then(Value::as_str))
-        {
-            (Some(grant_id), _) => grant::revoke_grant(host, grant_id).await?,
-            (None, Some(jti)) => {
-                let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
-                grant::revoke_token(host, jti, exp).await?;
-            }
-            (None, None) => {}
+        // An access token is revoked alone (§2.1 would allow ending its grant too; clients
+        // of node-oidc-provider and Auth0 expect the refresh token to survive), on the ledger.
+        if let Some(jti) = claims.get("jti").and_then(Value::as_str) {
+            let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+            grant::revoke_token(host, jti, exp).await?;
         }
     }
     Ok(Response::new(200).with_header("cache-control", "no-store"))

@@ -8,6 +8,7 @@
 //! response are done for it by `endpoint::token`.
 
 pub mod authorization_code;
+pub mod client_credentials;
 pub mod refresh_token;
 
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,10 @@ pub struct Authorization {
     /// RFC 9396 `authorization_details`, as granted (room for RAR).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<serde_json::Value>,
+    /// The grant type that first issued it (Auth0's `gty` claim, for grants other than the code
+    /// flow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_type: Option<GrantType>,
 }
 
 impl Authorization {
@@ -77,6 +82,7 @@ impl Authorization {
             nonce: None,
             auth_time: None,
             details: Vec::new(),
+            grant_type: None,
         }
     }
 
@@ -160,6 +166,7 @@ pub async fn exchange<H: Host>(
     match grant_type {
         GrantType::AuthorizationCode => authorization_code::exchange(request).await,
         GrantType::RefreshToken => refresh_token::exchange(request).await,
+        GrantType::ClientCredentials => client_credentials::exchange(request).await,
     }
 }
 
@@ -270,7 +277,7 @@ fn revoked_token_key(jti: &str) -> String {
     format!("revoked-token:{jti}")
 }
 
-/// Revokes one access token that belongs to no grant (RFC 7009 §2.1), until it expires.
+/// Revokes one access token (RFC 7009 §2.1), until it expires.
 pub async fn revoke_token<H: Host>(host: &H, jti: &str, expires_at: UnixTime) -> Result<(), Error> {
     let now = host.clock().now();
     let until = expires_at.max(now + 1);
@@ -278,7 +285,7 @@ pub async fn revoke_token<H: Host>(host: &H, jti: &str, expires_at: UnixTime) ->
     Ok(())
 }
 
-/// Whether an access token that belongs to no grant was revoked.
+/// Whether one access token was revoked.
 pub async fn is_token_revoked<H: Host>(host: &H, jti: &str) -> Result<bool, Error> {
     Ok(host.ledger().get(&revoked_token_key(jti), host.clock().now()).await?.is_some())
 }

@@ -26,6 +26,11 @@ pub const WEB_REDIRECT: &str = "https://web.example/callback";
 pub const POST_CLIENT: &str = "post";
 pub const POST_SECRET: &str = "post-secret-0123456789abcdef0123456789";
 pub const THIRD: &str = "third";
+/// Machine clients (client credentials), with client grants on the two APIs.
+pub const M2M: &str = "m2m";
+pub const M2M_SECRET: &str = "m2m-secret-0123456789abcdef0123456789";
+pub const M2M_2: &str = "m2m-2";
+pub const M2M_2_SECRET: &str = "m2m-2-secret-0123456789abcdef01234567";
 pub const API: &str = "https://api.example/";
 /// A second API that defines the same scope names (the defects so far hid between two APIs).
 pub const API2: &str = "https://api2.example/";
@@ -54,7 +59,16 @@ pub fn tenant() -> String {
             {"client_id": POST_CLIENT, "name": "Post Client", "app_type": "regular_web", "client_secret": POST_SECRET,
              "token_endpoint_auth_method": "client_secret_post", "redirect_uris": ["https://post.example/cb"]},
             {"client_id": THIRD, "name": "Third <b>Party</b>", "app_type": "spa", "redirect_uris": ["https://third.example/cb"],
-             "is_first_party": false}
+             "is_first_party": false},
+            {"client_id": M2M, "name": "Machine", "app_type": "non_interactive", "client_secret": M2M_SECRET,
+             "token_endpoint_auth_method": "client_secret_post", "grant_types": ["client_credentials"]},
+            {"client_id": M2M_2, "name": "Machine 2", "app_type": "non_interactive", "client_secret": M2M_2_SECRET,
+             "grant_types": ["client_credentials"]}
+        ],
+        "client_grants": [
+            {"client_id": M2M, "audience": API, "scope": ["read:messages", "write:messages"]},
+            {"client_id": M2M, "audience": API2, "scope": ["read:messages"]},
+            {"client_id": M2M_2, "audience": API2, "scope": ["write:messages"]}
         ],
         "apis": [{"identifier": API, "name": "Test API", "signing_alg": "ES256", "token_lifetime_seconds": 3600,
                   "allow_offline_access": true,

@@ -103,9 +103,14 @@ pub async fn authenticate<H: Host>(
 }
 
 async fn load<H: Host>(host: &H, client_id: &str) -> Result<ClientRecord, Error> {
-    records::client(host.store(), client_id)
+    let client = records::client(host.store(), client_id)
         .await?
-        .ok_or_else(|| invalid_client("client authentication failed"))
+        .ok_or_else(|| invalid_client("client authentication failed"))?;
+    // A deleted client is refused everywhere at once (the ledger), even where KV still has it.
+    if crate::grant::is_client_revoked(host, client_id).await? {
+        return Err(invalid_client("client authentication failed"));
+    }
+    Ok(client)
 }
 
 fn check_secret(

@@ -143,8 +143,20 @@ pub enum Error {
     Misconfigured(&'static str),
     /// A port failed; details go to the log only.
     Port(PortError),
-    /// A bug-shaped condition (a stored record that does not parse, ...); logged, never shown.
+    /// A bug-shaped condition; logged, never shown.
     Internal(String),
+    /// A stored record that does not parse (perhaps written in an older shape); logged, never
+    /// shown. Where an older record may simply be gone, [`absent_if_unreadable`] treats it so.
+    Unreadable(String),
+}
+
+/// Reads of records an older version may have written in another shape: an unreadable record
+/// counts as absent (the user logs in again, the code is invalid, …); port failures still fail.
+pub fn absent_if_unreadable<T>(read: Result<Option<T>, Error>) -> Result<Option<T>, Error> {
+    match read {
+        Err(Error::Unreadable(_)) => Ok(None),
+        other => other,
+    }
 }
 
 impl Error {
@@ -164,7 +176,9 @@ impl Error {
             Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             Self::AdminUnauthorized | Self::BearerMissing => ErrorCode::InvalidToken,
             Self::Bearer { code, .. } | Self::Page { code, .. } => *code,
-            Self::Misconfigured(_) | Self::Port(_) | Self::Internal(_) => ErrorCode::ServerError,
+            Self::Misconfigured(_) | Self::Port(_) | Self::Internal(_) | Self::Unreadable(_) => {
+                ErrorCode::ServerError
+            }
         }
     }
 
@@ -174,6 +188,7 @@ impl Error {
             Self::Misconfigured(what) => Some(format!("misconfigured: {what}")),
             Self::Port(e) => Some(format!("port failure: {e}")),
             Self::Internal(e) => Some(format!("internal error: {e}")),
+            Self::Unreadable(e) => Some(format!("unreadable record: {e}")),
             _ => None,
         }
     }
@@ -208,7 +223,7 @@ impl Error {
             Self::NotFound => "no such endpoint".into(),
             Self::MethodNotAllowed { .. } => "method not allowed for this endpoint".into(),
             Self::AdminUnauthorized => "a valid operator token is required".into(),
-            Self::Misconfigured(_) | Self::Port(_) | Self::Internal(_) => {
+            Self::Misconfigured(_) | Self::Port(_) | Self::Internal(_) | Self::Unreadable(_) => {
                 "the server could not complete the request".into()
             }
         };

@@ -2,7 +2,9 @@
 //!
 //! Everything that must happen exactly once uses this one model: authorization codes (used
 //! once), grants (rotated, then revoked), cookie sessions (refreshed, then ended), and next the
-//! device codes, PAR request URIs, CIBA requests and DPoP `jti`s. A record is `Live(T)` until
+//! device codes, PAR request URIs and CIBA requests. (A bare "used once" mark — a client
+//! assertion's or a DPoP proof's `jti` — needs no value: `Ledger::consume_once`.) A record is
+//! `Live(T)` until
 //! one caller ends it with a marker `E` (who used it, why it ended); of two concurrent callers
 //! exactly one wins each step, because every step is one compare-and-set against the text the
 //! caller read.
@@ -23,7 +25,7 @@ pub enum State<T, E> {
 
 /// A record as read: its key, the exact text read (what the next compare-and-set expects) and
 /// its state.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct LedgerRecord<T, E> {
     key: String,
     text: String,
@@ -69,7 +71,7 @@ pub async fn load<H: Host, T: DeserializeOwned, E: DeserializeOwned>(
     let state = serde_json::from_str::<State<T, E>>(&text)
         // Records written before this model were the bare live value.
         .or_else(|_| serde_json::from_str::<T>(&text).map(State::Live))
-        .map_err(|e| Error::Internal(format!("ledger record {key}: {e}")))?;
+        .map_err(|e| Error::Unreadable(format!("ledger record {key}: {e}")))?;
     Ok(Some(LedgerRecord { key: key.to_string(), text, state }))
 }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::b64;
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{absent_if_unreadable, Error};
 use crate::jose::jwk::JwkSet;
 use crate::jose::Algorithm;
 use crate::ports::{random_bytes, Clock, Crypto, Host, Ledger, Store};
@@ -643,11 +643,9 @@ pub async fn import<H: Host>(
         |key: String, value: Vec<u8>| async move { host.store().put(&key, &value, None).await };
     for c in &clients {
         // The origins the client had (a record an older version wrote may not parse: none).
-        let before = match client(host.store(), c.client_id.as_str()).await {
-            Ok(old) => old.map(|old| old.web_origins).unwrap_or_default(),
-            Err(Error::Internal(_)) => Vec::new(),
-            Err(e) => return Err(e),
-        };
+        let before = absent_if_unreadable(client(host.store(), c.client_id.as_str()).await)?
+            .map(|old| old.web_origins)
+            .unwrap_or_default();
         put(client_key(c.client_id.as_str()), to_json(c)?).await?;
         update_web_origins(host, &c.client_id, &before, &c.web_origins).await?;
     }
@@ -700,7 +698,7 @@ pub async fn read<T: serde::de::DeserializeOwned>(
         None => Ok(None),
         Some(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| Error::Internal(format!("record {key} does not parse: {e}"))),
+            .map_err(|e| Error::Unreadable(format!("record {key}: {e}"))),
     }
 }
 

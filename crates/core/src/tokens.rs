@@ -7,14 +7,14 @@ use sha2::{Digest, Sha256};
 use crate::b64;
 use crate::config::{endpoint_url, Config};
 use crate::error::{Error, ErrorCode};
-use crate::grant::{self, Authorization, Issued, Resolved, Subject, SubjectId};
+use crate::grant::{self, Authorization, Issued, Resolved, Subject};
 use crate::http::Response;
 use crate::jose::jws::Jws;
 use crate::jose::Algorithm;
 use crate::keys;
 use crate::ports::{random_bytes, Clock, Host};
 use crate::records::{ClientRecord, UserRecord};
-use crate::vocabulary::{GrantType, Scopes};
+use crate::vocabulary::{GrantType, Scopes, TokenType};
 
 /// ID token lifetime (Auth0's default: 10 hours).
 pub const ID_TOKEN_SECONDS: i64 = 36_000;
@@ -81,10 +81,7 @@ pub async fn access_token<H: Host>(
         Some(api) => (json!(api.identifier), api.token_lifetime_seconds as i64, api.signing_alg),
         None => (json!(userinfo_url(issuer)), USERINFO_TOKEN_SECONDS, Algorithm::ES256),
     };
-    let sub = match authorization.subject() {
-        SubjectId::User(user_id) => user_id.to_string(),
-        SubjectId::Client(client_id) => format!("{client_id}@clients"),
-    };
+    let sub = authorization.sub_claim();
     let mut claims = Map::new();
     claims.insert("iss".into(), issuer.into());
     claims.insert("sub".into(), sub.into());
@@ -134,7 +131,7 @@ pub async fn id_token<H: Host>(
     client: &ClientRecord,
     authorization: &Authorization,
     user: &UserRecord,
-    access_token: &str,
+    access_token: Option<&str>,
 ) -> Result<String, Error> {
     let now = host.clock().now();
     let mut claims = user_claims(user, &authorization.scope);
@@ -146,42 +143,93 @@ pub async fn id_token<H: Host>(
         claims.insert("auth_time".into(), auth_time.into());
     }
     claims.insert("azp".into(), client.client_id.as_str().into());
-    claims.insert("at_hash".into(), half_hash(access_token).into());
+    // OIDC Core §3.1.3.6: at_hash for an ID token issued with an access token.
+    if let Some(access_token) = access_token {
+        claims.insert("at_hash".into(), half_hash(access_token).into());
+    }
     if let Some(nonce) = &authorization.nonce {
         claims.insert("nonce".into(), nonce.clone().into());
     }
     keys::sign(host, config, client.id_token_alg(), Some("JWT"), &to_payload(&claims)?).await
 }
 
-/// The token response (RFC 6749 §5.1) for what a grant issued: an access token; an ID token
-/// when `openid` was granted and the subject is a user (OIDC Core §3.1.3.3); the refresh token
-/// the grant gave, if any.
-pub async fn token_response<H: Host>(
+/// A token response's contents (RFC 6749 §5.1), minted but not yet sent: the token endpoint
+/// answers with it as JSON ([`TokenSet::into_response`]); other deliveries (a CIBA push, a
+/// front-channel response) send the same values their own way.
+#[derive(Clone)]
+pub struct TokenSet {
+    pub access_token: String,
+    pub token_type: TokenType,
+    pub expires_in: i64,
+    pub scope: Scopes,
+    pub id_token: Option<String>,
+    pub refresh_token: Option<String>,
+}
+
+impl std::fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSet")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenSet {
+    /// The RFC 6749 §5.1 JSON object.
+    pub fn to_json(&self) -> Value {
+        let mut body = Map::new();
+        if let Some(id_token) = &self.id_token {
+            body.insert("id_token".into(), id_token.clone().into());
+        }
+        body.insert("access_token".into(), self.access_token.clone().into());
+        body.insert("token_type".into(), self.token_type.as_str().into());
+        body.insert("expires_in".into(), self.expires_in.into());
+        body.insert("scope".into(), self.scope.to_string().into());
+        if let Some(rt) = &self.refresh_token {
+            body.insert("refresh_token".into(), rt.clone().into());
+        }
+        Value::Object(body)
+    }
+
+    /// The token endpoint's answer: never cached (§5.1).
+    pub fn into_response(self) -> Response {
+        Response::json_no_store(200, &self.to_json())
+    }
+}
+
+/// Mints what a grant issued, then makes the grant's single-use decision ([`Commit`]): an
+/// access token; an ID token when `openid` was granted and the subject is a user (OIDC Core
+/// §3.1.3.3); and the refresh token the decision gives, if any. Nothing minted here is valid
+/// anywhere unless the decision succeeds (access tokens of a lost race carry a grant id that is
+/// revoked, or are never sent).
+pub async fn mint<H: Host>(
     host: &H,
     config: &Config,
     issuer: &str,
     client: &ClientRecord,
-    issued: &Issued,
-) -> Result<Response, Error> {
+    issued: Issued,
+) -> Result<TokenSet, Error> {
     let resolved = &issued.resolved;
+    let authorization = &resolved.authorization;
     let (access_token, expires_in) = access_token(host, config, issuer, resolved).await?;
-    let mut body = Map::new();
-    if let (Subject::User(user), true) =
-        (&resolved.subject, resolved.authorization.scope.contains("openid"))
-    {
-        let id_token =
-            id_token(host, config, issuer, client, &resolved.authorization, user, &access_token)
-                .await?;
-        body.insert("id_token".into(), id_token.into());
-    }
-    body.insert("access_token".into(), access_token.into());
-    body.insert("token_type".into(), "Bearer".into());
-    body.insert("expires_in".into(), expires_in.into());
-    body.insert("scope".into(), resolved.authorization.scope.to_string().into());
-    if let Some(rt) = &issued.refresh_token {
-        body.insert("refresh_token".into(), rt.clone().into());
-    }
-    Ok(Response::json_no_store(200, &Value::Object(body)))
+    let id_token = match (&resolved.subject, authorization.scope.contains("openid")) {
+        (Subject::User(user), true) => Some(
+            id_token(host, config, issuer, client, authorization, user, Some(&access_token))
+                .await?,
+        ),
+        _ => None,
+    };
+    let refresh_token = issued.commit.apply(host, authorization).await?;
+    Ok(TokenSet {
+        access_token,
+        token_type: TokenType::Bearer,
+        expires_in,
+        scope: authorization.scope.clone(),
+        id_token,
+        refresh_token,
+    })
 }
 
 fn invalid_token(description: &str) -> Error {

@@ -115,6 +115,15 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// Access token types (RFC 6749 §7.1, the `token_type` of token responses and
+    /// introspection).
+    TokenType {
+        /// RFC 6750.
+        Bearer = "Bearer",
+    }
+}
+
+wire_enum! {
     /// `prompt` values (OIDC Core §3.1.2.1).
     Prompt {
         None = "none",

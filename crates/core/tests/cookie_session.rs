@@ -127,6 +127,8 @@ fn the_worker_logs_in_keeps_the_tokens_and_proxies_the_api() {
         "/bff/api/..%2fadmin",
         "/bff/api/%2E%2E/x",
         "/bff/api/a%5cb",
+        "/bff/api/..;/admin",
+        "/bff/api/x/.;jsessionid=1/y",
         "/bff/apix",
     ] {
         let r = api_call(&world, path, true);
@@ -315,4 +317,27 @@ fn a_waiter_backs_off_while_another_request_refreshes() {
     let slept = world.host.clock.slept_millis() - before;
     assert!((1_000..=10_000).contains(&slept), "backed off for {slept} ms");
     assert_eq!(json(&api_call(&world, "/bff/session", true))["authenticated"], true);
+}
+
+/// Review: a logout that races a refresh (the refresh replaced the session record after the
+/// logout read it) still ends the session.
+#[test]
+fn a_logout_racing_a_refresh_still_ends_the_session() {
+    use gatehouse_core::ports::Ledger;
+    let world = world();
+    bff_login(&world);
+    let id = world.cookies.borrow().get("gatehouse_bff").cloned().unwrap();
+    let key = format!("bffsess:{}", gatehouse_core::b64::sha256(&id));
+    let text = pollster::block_on(world.host.ledger.get(&key, world.now())).unwrap().unwrap();
+    // The refresh lands between the logout's read and its compare-and-set: the same session,
+    // written again (other text).
+    world.host.ledger.race_next_cas("bffsess:", &text.replacen("{\"live\":", "{\"live\": ", 1));
+    let out = world.send(form_request("/bff/logout", &[]).with_header("gatehouse-csrf", "1"));
+    assert_eq!(out.status, 200);
+    // The cookie is cleared in this jar; a stolen copy of it must be dead too.
+    let stolen = Request::from_url("GET", &absolute("/bff/session"))
+        .unwrap()
+        .with_header("cookie", &format!("gatehouse_bff={id}"))
+        .with_header("gatehouse-csrf", "1");
+    assert_eq!(json(&world.call(stolen))["authenticated"], false);
 }

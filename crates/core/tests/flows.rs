@@ -1263,6 +1263,12 @@ fn a_deleted_client_is_refused_at_once_even_where_kv_lags() {
         ],
     ));
     assert_eq!((refresh.status, json(&refresh)["error"].as_str()), (401, Some("invalid_client")));
+    // Nor can it use introspection or revocation (every client authentication checks).
+    let introspected = world.call(form_request(
+        "/oauth/introspect",
+        &[("token", rt), ("client_id", id), ("client_secret", secret)],
+    ));
+    assert_eq!(introspected.status, 401);
 }
 
 /// S9: a used code presented by another client (which cannot have it legitimately) does not
@@ -1391,7 +1397,7 @@ fn internal_failures_at_authorize_go_back_as_server_error() {
     assert_eq!(params.get("state").unwrap(), Some("st-1"));
     assert_eq!(params.get("iss").unwrap(), Some(ISSUER));
     assert!(!params.get("error_description").unwrap().unwrap_or("").contains("garbage"));
-    assert!(world.host.log.borrow().iter().any(|l| l.contains("internal error")));
+    assert!(world.host.log.borrow().iter().any(|l| l.contains("unreadable record")));
 }
 
 /// S2: a client's web origins are the one source of truth for CORS; an origin it drops stops
@@ -1456,4 +1462,152 @@ fn cors_follows_the_clients_current_web_origins() {
         Some("https://other.example")
     );
     assert_eq!(from("https://other.example").header("access-control-allow-origin"), None);
+}
+
+/// Replaces the signing key set with garbage (a failure after a grant has checked everything),
+/// returning a closure that restores it.
+fn break_the_key_set(world: &World) -> impl Fn() + '_ {
+    use gatehouse_core::ports::Ledger;
+    let now = world.now();
+    let ledger_text = block_on(world.host.ledger.get("keys:signing", now)).unwrap().unwrap();
+    let store_bytes = block_on(world.host.store.get("keys/signing")).unwrap();
+    assert!(block_on(world.host.ledger.compare_and_set(
+        "keys:signing",
+        Some(&ledger_text),
+        "garbage",
+        now,
+        None
+    ))
+    .unwrap());
+    block_on(world.host.store.put("keys/signing", b"garbage", None)).unwrap();
+    move || {
+        let now = world.now();
+        assert!(block_on(world.host.ledger.compare_and_set(
+            "keys:signing",
+            Some("garbage"),
+            &ledger_text,
+            now,
+            None
+        ))
+        .unwrap());
+        match &store_bytes {
+            Some(b) => block_on(world.host.store.put("keys/signing", b, None)).unwrap(),
+            None => block_on(world.host.store.delete("keys/signing")).unwrap(),
+        }
+    }
+}
+
+/// Review: a failure after the grant's checks but before its answer (here: signing) leaves the
+/// code or refresh token unspent, so the client's retry is not mistaken for a replay.
+#[test]
+fn a_failure_while_minting_spends_nothing() {
+    let world = World::new();
+    let code = spa_code(&world);
+    let tokens = json(&spa_exchange(&world, &code, VERIFIER));
+    let rt1 = tokens["refresh_token"].as_str().unwrap().to_string();
+    let restore = break_the_key_set(&world);
+    let failed = spa_refresh(&world, &rt1);
+    assert_eq!(failed.status, 500);
+    restore();
+    let retried = spa_refresh(&world, &rt1);
+    assert_eq!(
+        retried.status,
+        200,
+        "rt1 is still current: {}",
+        String::from_utf8_lossy(&retried.body)
+    );
+    // Likewise a code.
+    let code = spa_code(&world);
+    let restore = break_the_key_set(&world);
+    assert_eq!(spa_exchange(&world, &code, VERIFIER).status, 500);
+    restore();
+    assert_eq!(spa_exchange(&world, &code, VERIFIER).status, 200, "the code was not burned");
+}
+
+/// Review: RFC 7009 §2.2 — a 200 means the token is invalid now; a failure to tell is a 5xx.
+#[test]
+fn revocation_does_not_answer_200_when_it_could_not_check() {
+    let world = World::new();
+    let code = spa_code(&world);
+    let access =
+        json(&spa_exchange(&world, &code, VERIFIER))["access_token"].as_str().unwrap().to_string();
+    let restore = break_the_key_set(&world);
+    let r = world.call(form_request("/oauth/revoke", &[("token", &access), ("client_id", SPA)]));
+    assert_eq!(r.status, 500);
+    restore();
+    assert_eq!(userinfo(&world, &access).status, 200);
+    let r = world.call(form_request("/oauth/revoke", &[("token", &access), ("client_id", SPA)]));
+    assert_eq!(r.status, 200);
+    assert_eq!(userinfo(&world, &access).status, 401);
+}
+
+/// Review: a replay that revokes the grant between the winning exchange's use of the code and
+/// its answer leaves the winner with nothing, with or without offline_access.
+#[test]
+fn a_grant_revoked_during_the_exchange_issues_nothing() {
+    use gatehouse_core::ports::Ledger;
+    let world = World::new();
+    let q: Vec<_> = SPA_QUERY
+        .iter()
+        .map(|&(k, v)| if k == "scope" { (k, "openid read:messages") } else { (k, v) })
+        .collect();
+    let done = world.code_flow(&q);
+    let code = redirect_params(&done).get("code").unwrap().unwrap().to_string();
+    let key = format!("code:{}", gatehouse_core::b64::sha256(&code));
+    let record: Value =
+        serde_json::from_str(&block_on(world.host.ledger.get(&key, world.now())).unwrap().unwrap())
+            .unwrap();
+    let gid = record["live"]["authorization"]["grant_id"].as_str().unwrap().to_string();
+    // The replay's revocation lands first.
+    let revoked = format!(r#"{{"ended":{{"at":{}}}}}"#, world.now());
+    assert!(block_on(world.host.ledger.compare_and_set(
+        &format!("grant:{gid}"),
+        None,
+        &revoked,
+        world.now(),
+        Some(world.now() + 3600)
+    ))
+    .unwrap());
+    let r = spa_exchange(&world, &code, VERIFIER);
+    assert_eq!(json(&r)["error"], "invalid_grant", "{}", String::from_utf8_lossy(&r.body));
+}
+
+/// Review: revoking a refresh token that rotation already replaced ends the grant (RFC 9700
+/// §4.14.2: its owner presenting it means the family must end).
+#[test]
+fn revoking_a_replaced_refresh_token_ends_the_grant() {
+    let world = World::new();
+    let code = spa_code(&world);
+    let rt1 =
+        json(&spa_exchange(&world, &code, VERIFIER))["refresh_token"].as_str().unwrap().to_string();
+    let rt2 = json(&spa_refresh(&world, &rt1))["refresh_token"].as_str().unwrap().to_string();
+    let r = world.call(form_request("/oauth/revoke", &[("token", &rt1), ("client_id", SPA)]));
+    assert_eq!(r.status, 200);
+    assert_eq!(json(&spa_refresh(&world, &rt2))["error"], "invalid_grant");
+}
+
+/// Review: anyone who saw a used code (a log, a Referer) cannot revoke a public client's grant
+/// by replaying it with just the client_id: the replay must prove the PKCE verifier.
+#[test]
+fn a_public_clients_replay_revokes_only_with_the_verifier() {
+    let world = World::new();
+    let code = spa_code(&world);
+    let access =
+        json(&spa_exchange(&world, &code, VERIFIER))["access_token"].as_str().unwrap().to_string();
+    let bare = world.call(form_request(
+        "/oauth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", SPA),
+            ("code", &code),
+            ("redirect_uri", SPA_REDIRECT),
+        ],
+    ));
+    assert_eq!(json(&bare)["error"], "invalid_grant");
+    assert_eq!(userinfo(&world, &access).status, 200, "a bare replay revokes nothing");
+    let wrong = spa_exchange(&world, &code, "wrong-verifier-0123456789012345678901234567890");
+    assert_eq!(json(&wrong)["error"], "invalid_grant");
+    assert_eq!(userinfo(&world, &access).status, 200);
+    assert_eq!(json(&spa_exchange(&world, &code, VERIFIER))["error"], "invalid_grant");
+    assert_eq!(userinfo(&world, &access).status, 401, "the client's own replay revokes");
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
+use crate::error::{absent_if_unreadable, Error};
 use crate::ports::Store;
 use crate::records;
 use crate::vocabulary::{ClientId, Scopes};
@@ -25,11 +25,8 @@ fn key(user_id: &str, client_id: &ClientId) -> String {
 }
 
 async fn read(store: &impl Store, user_id: &str, client_id: &ClientId) -> Result<Consent, Error> {
-    Ok(match records::read::<Consent>(store, &key(user_id, client_id)).await {
-        Err(Error::Internal(_)) => None,
-        other => other?,
-    }
-    .unwrap_or_default())
+    Ok(absent_if_unreadable(records::read::<Consent>(store, &key(user_id, client_id)).await)?
+        .unwrap_or_default())
 }
 
 /// Whether the user already allowed `scope` on `audience` for this client.

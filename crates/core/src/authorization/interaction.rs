@@ -6,11 +6,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Config;
 use crate::error::Error;
 use crate::grant::{authorization_code, Authorization};
 use crate::http::params::encode;
 use crate::http::Response;
 use crate::ports::Host;
+use crate::records::ClientRecord;
 use crate::vocabulary::ResponseMode;
 
 /// What happens when the user has approved or refused the request.
@@ -41,11 +43,14 @@ impl Completion {
         }
     }
 
-    /// The user approved: issue what the flow hands out and tell the client.
+    /// The user approved: issue what the flow hands out and tell the client. (`config` and
+    /// `client` are for completions that mint tokens here: implicit and hybrid responses.)
     pub async fn approve<H: Host>(
         &self,
         host: &H,
+        _config: &Config,
         issuer: &str,
+        _client: &ClientRecord,
         authorization: Authorization,
     ) -> Result<Response, Error> {
         match self {
@@ -64,8 +69,13 @@ impl Completion {
     }
 
     /// The request failed or the user refused: tell the client (RFC 6749 §4.1.2.1). Errors
-    /// that are not OAuth errors become `server_error` with no detail.
-    pub fn refuse(&self, issuer: &str, error: &Error) -> Response {
+    /// that are not OAuth errors become `server_error` with no detail, and are logged.
+    /// (Asynchronous, with the host: a device or back-channel refusal is recorded where the
+    /// client polls.)
+    pub async fn refuse<H: Host>(&self, host: &H, issuer: &str, error: &Error) -> Response {
+        if let Some(line) = error.log_line() {
+            host.log(&format!("interaction refused: {line}"));
+        }
         let description = match error {
             Error::OAuth { description, .. } => description.as_str(),
             _ => "the request could not be completed",

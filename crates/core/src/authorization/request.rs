@@ -5,10 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::authorization::interaction::Completion;
 use crate::authorization::pkce::PkceCodeChallenge;
-use crate::error::{Error, ErrorCode};
+use crate::error::{absent_if_unreadable, Error, ErrorCode};
 use crate::grant::Authorization;
 use crate::http::params::Params;
-use crate::ports::{Host, Store, UnixTime};
+use crate::ports::{random_bytes, Clock, Host, Store, UnixTime};
 use crate::records::{self, ApiRecord, ClientRecord};
 use crate::vocabulary::{ClientId, GrantType, Prompt, ResponseMode, ResponseType, Scopes};
 
@@ -28,11 +28,8 @@ pub struct AuthRequest {
     pub id: String,
     /// Anti-CSRF token for the login and consent forms.
     pub csrf: String,
-    pub client_id: ClientId,
-    pub scope: Scopes,
-    /// The API (audience / RFC 8707 resource) the access token is for.
-    pub audience: Option<String>,
-    pub nonce: Option<String>,
+    /// What is asked: the one authorization value, with no user until one approves it.
+    pub requested: Authorization,
     pub prompt: Vec<Prompt>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
@@ -68,13 +65,33 @@ impl AuthRequest {
         {
             return Ok(None);
         }
-        let found: Option<AuthRequest> = match records::read(store, &store_key(id)).await {
-            Err(Error::Internal(_)) => None,
-            other => other?,
-        };
+        let found: Option<AuthRequest> =
+            absent_if_unreadable(records::read(store, &store_key(id)).await)?;
         Ok(found
             .filter(|r| r.created_at + PENDING_SECONDS as i64 > now)
             .map(|r| AuthRequest { stored: true, ..r }))
+    }
+
+    /// A new pending request (fresh id and CSRF token), with no prompt, `max_age` or hint.
+    pub fn new<H: Host>(host: &H, requested: Authorization, completion: Completion) -> Self {
+        Self {
+            v: 3,
+            id: crate::b64::encode(random_bytes::<18>(host.rng())),
+            csrf: crate::b64::encode(random_bytes::<18>(host.rng())),
+            requested,
+            prompt: Vec::new(),
+            max_age: None,
+            login_hint: None,
+            created_at: host.clock().now(),
+            login_user: None,
+            consent_user: None,
+            completion,
+            stored: false,
+        }
+    }
+
+    pub fn client_id(&self) -> &ClientId {
+        &self.requested.client_id
     }
 
     pub fn has_prompt(&self, prompt: Prompt) -> bool {
@@ -83,12 +100,7 @@ impl AuthRequest {
 
     /// What `user_id` authorized by approving this request.
     pub fn authorization(&self, user_id: &str, auth_time: UnixTime) -> Authorization {
-        let mut authorization =
-            Authorization::for_user(self.client_id.clone(), user_id, self.scope.clone());
-        authorization.audience = self.audience.clone();
-        authorization.nonce = self.nonce.clone();
-        authorization.auth_time = Some(auth_time);
-        authorization
+        self.requested.clone().approved_by(user_id, auth_time)
     }
 }
 

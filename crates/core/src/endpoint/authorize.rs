@@ -11,10 +11,11 @@ use crate::authorization::session::{self, Session};
 use crate::b64;
 use crate::config::Config;
 use crate::error::{Error, ErrorCode};
+use crate::grant::Authorization;
 use crate::http::params::Params;
 use crate::http::{Request, Response};
 use crate::pages;
-use crate::ports::{random_bytes, Clock, Host, Ledger, Store};
+use crate::ports::{Clock, Host, Ledger, Store};
 use crate::records::{self, ClientRecord};
 use crate::secret::constant_time_eq;
 use crate::vocabulary::{GrantType, Prompt, ResponseMode};
@@ -48,7 +49,8 @@ pub async fn authorize<H: Host>(
         redirect_uri,
         redirect_uri_given,
         response_mode: *mode.as_ref().unwrap_or(&ResponseMode::Query),
-        state: params.get("state").ok().flatten().map(str::to_string),
+        // Echoed only when it passes its own length check below.
+        state: params.get("state").ok().flatten().filter(|s| s.len() <= 2048).map(str::to_string),
         code_challenge: None,
     };
     let checked = async {
@@ -70,38 +72,23 @@ pub async fn authorize<H: Host>(
         back.code_challenge = request::check_pkce(&params, &client)?;
         let prompt = request::check_prompt(&params)?;
         let max_age = request::check_max_age(&params)?;
-        Ok::<AuthRequest, Error>(AuthRequest {
-            v: 2,
-            id: b64::encode(random_bytes::<18>(host.rng())),
-            csrf: b64::encode(random_bytes::<18>(host.rng())),
-            client_id: client.client_id.clone(),
-            scope: request::grantable_scopes(&scope, &client, api.as_ref()),
-            audience: api.map(|a| a.identifier),
-            nonce,
-            prompt,
-            max_age,
-            login_hint,
-            created_at: host.clock().now(),
-            login_user: None,
-            consent_user: None,
-            completion: Completion::Redirect(back.clone()),
-            stored: false,
-        })
+        let mut requested = Authorization::requested(
+            client.client_id.clone(),
+            request::grantable_scopes(&scope, &client, api.as_ref()),
+        );
+        requested.audience = api.map(|a| a.identifier);
+        requested.nonce = nonce;
+        let mut pending = AuthRequest::new(host, requested, Completion::Redirect(back.clone()));
+        pending.prompt = prompt;
+        pending.max_age = max_age;
+        pending.login_hint = login_hint;
+        Ok::<AuthRequest, Error>(pending)
     }
     .await;
     match checked {
         Ok(pending) => proceed(host, config, req, pending, &client).await,
-        Err(e) => Ok(refuse(host, &Completion::Redirect(back), &issuer, &e)),
+        Err(e) => Ok(Completion::Redirect(back).refuse(host, &issuer, &e).await),
     }
-}
-
-/// Sends an error back through the completion (RFC 6749 §4.1.2.1): an internal failure after
-/// the client and its redirect URI are trusted is `server_error` there, logged here.
-fn refuse<H: Host>(host: &H, completion: &Completion, issuer: &str, error: &Error) -> Response {
-    if let Some(line) = error.log_line() {
-        host.log(&format!("/authorize: {line}"));
-    }
-    completion.refuse(issuer, error)
 }
 
 fn page(e: Error) -> Error {
@@ -185,8 +172,8 @@ async fn next_step<H: Host>(
                     host.store(),
                     &user.user_id,
                     &client.client_id,
-                    pending.audience.as_deref(),
-                    &pending.scope,
+                    pending.requested.audience.as_deref(),
+                    &pending.requested.scope,
                 )
                 .await?));
     if needs_consent {
@@ -199,8 +186,6 @@ async fn next_step<H: Host>(
 }
 
 /// Moves a pending request on: to the login page, to the consent page, or to its completion.
-/// Once the client and redirect URI are trusted, every error (internal ones as `server_error`)
-/// goes back through the completion; only a request that cannot be found is a page.
 async fn proceed<H: Host>(
     host: &H,
     config: &Config,
@@ -208,26 +193,56 @@ async fn proceed<H: Host>(
     pending: AuthRequest,
     client: &ClientRecord,
 ) -> Result<Response, Error> {
+    let outcome = match next_step(host, req, &pending, client).await {
+        Ok(Step::Page(path)) => return redirect_to_step(host, req, &pending, path).await,
+        Ok(Step::Approved { user_id, auth_time }) => Outcome::Approved { user_id, auth_time },
+        Err(e @ Error::Page { .. }) => return Err(e),
+        Err(e) => Outcome::Refused(e),
+    };
+    finish(host, config, req, &pending, client, outcome).await
+}
+
+/// How an interaction ended.
+enum Outcome {
+    Approved {
+        user_id: String,
+        auth_time: i64,
+    },
+    /// The user denied it, or it failed (`login_required`, an internal failure, …).
+    Refused(Error),
+}
+
+/// The one way an interaction ends, approved or refused: the pending request is completed
+/// exactly once, its [`Completion`] tells the client, and the browser's flow cookie goes. Once
+/// the client and redirect URI are trusted, every error (internal ones as `server_error`) goes
+/// back through the completion; only a request that cannot be found is a page.
+async fn finish<H: Host>(
+    host: &H,
+    config: &Config,
+    req: &Request,
+    pending: &AuthRequest,
+    client: &ClientRecord,
+    outcome: Outcome,
+) -> Result<Response, Error> {
     let issuer = config.issuer_for(req);
-    let outcome = async {
-        match next_step(host, req, &pending, client).await? {
-            Step::Page(path) => Ok((redirect_to_step(host, req, &pending, path).await?, false)),
-            Step::Approved { user_id, auth_time } => {
-                complete_once(host, &pending).await?;
+    let approved = async {
+        complete_once(host, pending).await?;
+        match outcome {
+            Outcome::Approved { user_id, auth_time } => {
                 let authorization = pending.authorization(&user_id, auth_time);
-                Ok((pending.completion.approve(host, &issuer, authorization).await?, true))
+                pending.completion.approve(host, config, &issuer, client, authorization).await
             }
+            Outcome::Refused(e) => Err(e),
         }
     }
     .await;
-    let (mut response, finished) = match outcome {
-        Ok(done) => done,
+    let mut response = match approved {
+        Ok(response) => response,
         Err(e @ Error::Page { .. }) => return Err(e),
-        Err(e) => (refuse(host, &pending.completion, &issuer, &e), true),
+        Err(e) => pending.completion.refuse(host, &issuer, &e).await,
     };
-    // The flow is over: its browser binding goes.
-    let cookie = flow_cookie(req, &pending);
-    if finished && req.cookie(&cookie).is_some() {
+    let cookie = flow_cookie(req, pending);
+    if req.cookie(&cookie).is_some() {
         response = response.with_header("set-cookie", &session::set_cookie(req, &cookie, "", 0));
     }
     Ok(response)
@@ -273,7 +288,7 @@ async fn pending_and_client<H: Host>(
         .await?
         .ok_or_else(expired)?;
     let client =
-        records::client(host.store(), pending.client_id.as_str()).await?.ok_or_else(expired)?;
+        records::client(host.store(), pending.client_id().as_str()).await?.ok_or_else(expired)?;
     Ok((pending, client))
 }
 
@@ -423,6 +438,7 @@ fn scope_descriptions(
     api: Option<&records::ApiRecord>,
 ) -> Vec<(String, String)> {
     pending
+        .requested
         .scope
         .iter()
         .map(|s| {
@@ -449,7 +465,7 @@ pub async fn consent_form<H: Host>(host: &H, req: &Request) -> Result<Response, 
         return Ok(Response::redirect(302, &format!("/login?req={}", pending.id)));
     };
     let user = records::user(host.store(), &session.user_id).await?.ok_or_else(expired)?;
-    let api = match &pending.audience {
+    let api = match &pending.requested.audience {
         Some(a) => records::api(host.store(), a).await?,
         None => None,
     };
@@ -473,16 +489,14 @@ pub async fn consent_submit<H: Host>(
     req: &Request,
 ) -> Result<Response, Error> {
     let (params, mut pending, client) = submitted(host, req).await?;
-    let issuer = config.issuer_for(req);
     let Some(session) = session::current(host, req).await? else {
         return Ok(Response::redirect(303, &format!("/login?req={}", pending.id)));
     };
     match params.get("decision").map_err(page)? {
         Some("allow") => {}
         Some("deny") => {
-            host.store().delete(&request::store_key(&pending.id)).await?;
             let e = Error::oauth(ErrorCode::AccessDenied, "the user denied the request");
-            return Ok(pending.completion.refuse(&issuer, &e));
+            return finish(host, config, req, &pending, &client, Outcome::Refused(e)).await;
         }
         _ => {
             return Err(Error::Page {
@@ -491,9 +505,15 @@ pub async fn consent_submit<H: Host>(
             })
         }
     }
-    let audience = pending.audience.as_deref();
-    consent::remember(host.store(), &session.user_id, &client.client_id, audience, &pending.scope)
-        .await?;
+    let audience = pending.requested.audience.as_deref();
+    consent::remember(
+        host.store(),
+        &session.user_id,
+        &client.client_id,
+        audience,
+        &pending.requested.scope,
+    )
+    .await?;
     pending.consent_user = Some(session.user_id.clone());
     let mut response = proceed(host, config, req, pending, &client).await?;
     if response.status == 302 {

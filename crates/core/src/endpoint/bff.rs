@@ -28,7 +28,7 @@ use crate::authorization::session::set_cookie;
 use crate::b64;
 use crate::config::{endpoint_url, BffConfig, Config};
 use crate::endpoint::token;
-use crate::error::{Error, ErrorCode};
+use crate::error::{absent_if_unreadable, Error, ErrorCode};
 use crate::grant::{self, refresh_token::refresh_grant_id};
 use crate::http::params::{encode, Params};
 use crate::http::{Request, Response};
@@ -249,10 +249,7 @@ async fn load_session<H: Host>(
     };
     let key = session_key(id);
     // A record written by an older version does not parse: the browser logs in again.
-    let entry: Option<SessionEntry> = match ledger_record::load(host, &key).await {
-        Err(Error::Internal(_)) => None,
-        other => other?,
-    };
+    let entry: Option<SessionEntry> = absent_if_unreadable(ledger_record::load(host, &key).await)?;
     let Some(entry) = entry else { return Ok(None) };
     let Some(sealed) = entry.live() else { return Ok(None) };
     Ok(open(host, config, &key, sealed).await?.map(|s| (entry, s)))
@@ -267,9 +264,19 @@ async fn end_session<H: Host>(
     if let Some(grant_id) = session.refresh_token.as_deref().and_then(refresh_grant_id) {
         grant::revoke_grant(host, grant_id).await?;
     }
-    let now = host.clock().now();
-    entry.end(host, &(), now + 3600).await?;
-    Ok(())
+    // A refresh may have replaced the record since it was read: end whatever is live now.
+    let mut entry = Some(entry.clone());
+    for _ in 0..5 {
+        let Some(current) = entry else { return Ok(()) };
+        if current.live().is_none() {
+            return Ok(());
+        }
+        if current.end(host, &(), host.clock().now() + 3600).await? {
+            return Ok(());
+        }
+        entry = absent_if_unreadable(ledger_record::load(host, current.key()).await)?;
+    }
+    Err(Error::Internal("could not end a cookie session under contention".into()))
 }
 
 /// `/bff/*`.
@@ -554,7 +561,12 @@ async fn wait_for_refresh<H: Host>(
 /// slashes, backslashes or dots that an API might decode before routing.
 fn check_api_path(path: &str) -> Result<(), Error> {
     let lower = path.to_ascii_lowercase();
-    let dots = path.split('/').any(|segment| segment == "." || segment == "..");
+    // A segment is a dot segment also with path parameters (`..;x`, which servlet containers
+    // read as `..`).
+    let dots = path.split('/').any(|segment| {
+        let name = segment.split(';').next().unwrap_or("");
+        name == "." || name == ".."
+    });
     if dots
         || path.contains('\\')
         || ["%2e", "%2f", "%5c"].iter().any(|e| lower.contains(e))

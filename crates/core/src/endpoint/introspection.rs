@@ -62,7 +62,7 @@ pub async fn introspect<H: Host>(
     let mut body = Map::new();
     body.insert("active".into(), true.into());
     // §2.2: token_type is the RFC 6749 §7.1 access token type (a refresh token has none).
-    body.insert("token_type".into(), "Bearer".into());
+    body.insert("token_type".into(), crate::vocabulary::TokenType::Bearer.as_str().into());
     for name in ["scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "auth_time"] {
         if let Some(v) = claims.get(name) {
             body.insert(name.into(), v.clone());

@@ -8,7 +8,7 @@ use crate::client_auth;
 use crate::config::Config;
 use crate::error::Error;
 use crate::grant;
-use crate::grant::refresh_token::{refresh_grant_id, refresh_token_state};
+use crate::grant::refresh_token::{refresh_grant_id, refresh_token_family};
 use crate::http::params::Params;
 use crate::http::{Request, Response};
 use crate::ports::Host;
@@ -23,14 +23,23 @@ pub async fn revoke<H: Host>(host: &H, config: &Config, req: &Request) -> Result
     // shape says what it is.
     let foreign = || Error::invalid_request("the token was issued to another client");
     if let Some(grant_id) = refresh_grant_id(token) {
-        if let Some(record) = refresh_token_state(host, token).await? {
+        // The current refresh token, or one it replaced: presenting a replaced one is the
+        // owner saying the grant must end too (RFC 9700 §4.14.2).
+        if let Some(record) = refresh_token_family(host, token).await? {
             if record.authorization.client_id != client.client_id {
                 return Err(foreign());
             }
             grant::revoke_grant(host, grant_id).await?;
         }
-    } else if let Ok(claims) = tokens::verify_access_token(host, config, &issuer, token, None).await
-    {
+        return Ok(Response::new(200).with_header("cache-control", "no-store"));
+    }
+    // §2.2: an invalid token is a 200; a failure to tell (a port down) is not (§2.2.1).
+    let claims = match tokens::verify_access_token(host, config, &issuer, token, None).await {
+        Ok(claims) => Some(claims),
+        Err(Error::Bearer { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    if let Some(claims) = claims {
         if claims.get("client_id").and_then(Value::as_str) != Some(client.client_id.as_str()) {
             return Err(foreign());
         }

@@ -27,11 +27,8 @@ pub async fn token<H: Host>(host: &H, config: &Config, req: &Request) -> Result<
             "the client may not use this grant type",
         ));
     }
-    // A deleted client is refused everywhere at once (the ledger), even where KV still has it.
-    if grant::is_client_revoked(host, client.client_id.as_str()).await? {
-        return Err(Error::oauth(ErrorCode::InvalidClient, "client authentication failed"));
-    }
-    let request = TokenRequest { host, config, issuer: &issuer, client: &client, params: &params };
+    let request =
+        TokenRequest { host, config, issuer: &issuer, req, client: &client, params: &params };
     let issued = grant::exchange(grant_type, &request).await?;
-    tokens::token_response(host, config, &issuer, &client, &issued).await
+    Ok(tokens::mint(host, config, &issuer, &client, issued).await?.into_response())
 }

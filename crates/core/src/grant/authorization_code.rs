@@ -4,10 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{invalid_grant, refresh_token, resolve, Authorization, Issued, TokenRequest};
+use super::{invalid_grant, refresh_token, resolve, Authorization, Commit, Issued, TokenRequest};
 use crate::authorization::pkce::{PkceCodeChallenge, PkceCodeVerifier};
 use crate::b64;
-use crate::error::Error;
+use crate::error::{absent_if_unreadable, Error};
 use crate::ledger_record::{self, LedgerRecord, State};
 use crate::ports::{random_bytes, Clock, Host, UnixTime};
 use crate::vocabulary::ClientId;
@@ -36,6 +36,9 @@ pub struct CodeRecord {
 pub struct UsedCode {
     pub grant_id: String,
     pub client_id: ClientId,
+    /// The code's PKCE challenge: a public client proves a replay is its own with the verifier.
+    #[serde(default)]
+    pub code_challenge: Option<String>,
 }
 
 type CodeEntry = LedgerRecord<CodeRecord, UsedCode>;
@@ -47,13 +50,13 @@ fn code_key(code: &str) -> String {
 /// Issues a code for an authorization: a new grant starts here.
 pub async fn issue<H: Host>(
     host: &H,
-    mut authorization: Authorization,
+    authorization: Authorization,
     redirect_uri: &str,
     redirect_uri_given: bool,
     code_challenge: Option<String>,
 ) -> Result<String, Error> {
     let code = b64::encode(random_bytes::<32>(host.rng()));
-    authorization.grant_id = Some(b64::encode(random_bytes::<16>(host.rng())));
+    let authorization = authorization.start_grant(host.rng());
     let expires_at = host.clock().now() + CODE_SECONDS;
     let record = CodeRecord {
         v: 2,
@@ -84,16 +87,22 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
         return Err(invalid());
     }
     // A record that does not parse (written by an older version) is as good as no code.
-    let entry: CodeEntry = match ledger_record::load(host, &code_key(code)).await {
-        Err(Error::Internal(_)) => None,
-        other => other?,
-    }
-    .ok_or_else(invalid)?;
+    let entry: CodeEntry = absent_if_unreadable(ledger_record::load(host, &code_key(code)).await)?
+        .ok_or_else(invalid)?;
     let record = match &entry.state {
         State::Live(record) => record,
         State::Ended(used) => {
-            // Only the code's own (authenticated) client can trigger the replay revocation.
-            if used.client_id == client.client_id {
+            // Only the code's own client can trigger the replay revocation: authenticated, or
+            // for a public client proving it holds the PKCE verifier (anyone who merely saw a
+            // used code must not be able to revoke the user's grant).
+            let own = used.client_id == client.client_id
+                && (!client.is_public()
+                    || check_verifier(
+                        used.code_challenge.as_deref(),
+                        params.get("code_verifier")?,
+                    )
+                    .is_ok());
+            if own {
                 super::revoke_grant(host, &used.grant_id).await?;
                 return Err(invalid_grant(REPLAYED));
             }
@@ -117,19 +126,51 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
         .clone()
         .ok_or_else(|| Error::Internal("a code without a grant".into()))?;
     let resolved = resolve(host, record.authorization.clone()).await?;
-    let now = host.clock().now();
-    let used = UsedCode { grant_id: grant_id.clone(), client_id: client.client_id.clone() };
-    if !entry.end(host, &used, now + USED_CODE_SECONDS).await? {
-        // Another exchange of the same code won: this one is the replay.
-        super::revoke_grant(host, &grant_id).await?;
-        return Err(invalid_grant(REPLAYED));
-    }
-    let refresh_token = if refresh_token::offered(&resolved) {
-        Some(refresh_token::start(host, &resolved.authorization).await?)
-    } else {
-        None
+    let used = UsedCode {
+        grant_id,
+        client_id: client.client_id.clone(),
+        code_challenge: record.code_challenge.clone(),
     };
-    Ok(Issued { resolved, refresh_token })
+    let start_refresh = refresh_token::offered(&resolved);
+    Ok(Issued {
+        resolved,
+        commit: Commit::UseCode(Box::new(UseCode { entry, used, start_refresh })),
+    })
+}
+
+/// The code's single-use decision, made after the tokens are minted (see [`Commit`]).
+#[derive(Debug)]
+pub struct UseCode {
+    entry: CodeEntry,
+    used: UsedCode,
+    start_refresh: bool,
+}
+
+impl UseCode {
+    /// Uses the code, exactly once; starts the refresh family if one is offered. Returns the
+    /// first refresh token.
+    pub async fn apply<H: Host>(
+        self,
+        host: &H,
+        authorization: &Authorization,
+    ) -> Result<Option<String>, Error> {
+        let now = host.clock().now();
+        let grant_id = &self.used.grant_id;
+        if !self.entry.end(host, &self.used, now + USED_CODE_SECONDS).await? {
+            // Another exchange of the same code won: this one is the replay.
+            super::revoke_grant(host, grant_id).await?;
+            return Err(invalid_grant(REPLAYED));
+        }
+        if self.start_refresh {
+            // Refused if a replay revoked the grant meanwhile.
+            return Ok(Some(refresh_token::start(host, authorization).await?));
+        }
+        // A replay may have revoked the grant between the use and now (RFC 6749 §4.1.2).
+        if super::is_revoked(host, grant_id).await? {
+            return Err(invalid_grant(REPLAYED));
+        }
+        Ok(None)
+    }
 }
 
 /// PKCE (RFC 7636 §4.6).

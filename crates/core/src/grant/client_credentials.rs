@@ -63,9 +63,9 @@ pub async fn exchange<H: crate::ports::Host>(
     if !scope.is_subset_of(&allowed) {
         return Err(Error::oauth(ErrorCode::InvalidScope, "the scope exceeds the client's grant"));
     }
-    let mut authorization = Authorization::for_client(client.client_id.clone(), scope);
+    let mut authorization = Authorization::requested(client.client_id.clone(), scope);
     authorization.audience = Some(api.identifier.clone());
     authorization.grant_id = grant_id;
     authorization.grant_type = Some(GrantType::ClientCredentials);
-    Ok(Issued { resolved: resolve(host, authorization).await?, refresh_token: None })
+    Ok(Issued { resolved: resolve(host, authorization).await?, commit: super::Commit::Nothing })
 }

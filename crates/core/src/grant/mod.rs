@@ -71,12 +71,14 @@ pub struct Authorization {
 }
 
 impl Authorization {
-    /// An authorization a user gave (at `/authorize`, on a device, on a back channel).
-    pub fn for_user(client_id: ClientId, user_id: &str, scope: Scopes) -> Self {
+    /// What a client asks for, before anyone has approved it: a request (`/authorize`, a
+    /// device, a back channel) carries this until a user approves ([`Authorization::approved_by`]),
+    /// and client credentials use it as it is (the client itself is the subject).
+    pub fn requested(client_id: ClientId, scope: Scopes) -> Self {
         Self {
             grant_id: None,
             client_id,
-            user_id: Some(user_id.to_string()),
+            user_id: None,
             scope,
             audience: None,
             nonce: None,
@@ -86,15 +88,33 @@ impl Authorization {
         }
     }
 
-    /// An authorization of the client on its own behalf (no user).
-    pub fn for_client(client_id: ClientId, scope: Scopes) -> Self {
-        Self { user_id: None, ..Self::for_user(client_id, "", scope) }
+    /// The same authorization, approved by a user who authenticated at `auth_time`.
+    pub fn approved_by(mut self, user_id: &str, auth_time: UnixTime) -> Self {
+        self.user_id = Some(user_id.to_string());
+        self.auth_time = Some(auth_time);
+        self
+    }
+
+    /// Starts a grant for it: the family of tokens a revocation ends together. Every grant that
+    /// issues tokens to a user starts one (codes, device codes, CIBA, password).
+    pub fn start_grant<R: crate::ports::Rng>(mut self, rng: &R) -> Self {
+        self.grant_id = Some(crate::b64::encode(crate::ports::random_bytes::<16>(rng)));
+        self
     }
 
     pub fn subject(&self) -> SubjectId<'_> {
         match &self.user_id {
             Some(user) => SubjectId::User(user),
             None => SubjectId::Client(&self.client_id),
+        }
+    }
+
+    /// The `sub` of its tokens: the user, or for a client on its own behalf `{client_id}@clients`
+    /// (Auth0's form).
+    pub fn sub_claim(&self) -> String {
+        match self.subject() {
+            SubjectId::User(user_id) => user_id.to_string(),
+            SubjectId::Client(client_id) => format!("{client_id}@clients"),
         }
     }
 
@@ -147,15 +167,44 @@ pub struct TokenRequest<'a, H: Host> {
     pub host: &'a H,
     pub config: &'a Config,
     pub issuer: &'a str,
+    /// The HTTP request (headers a grant may need: the client IP, a DPoP proof).
+    pub req: &'a crate::http::Request,
     pub client: &'a ClientRecord,
     pub params: &'a Params,
 }
 
-/// What a grant hands to the token response.
+/// What a grant hands to the token response: the resolved authorization to mint tokens for,
+/// and the single-use decision still to make.
 #[derive(Debug)]
 pub struct Issued {
     pub resolved: Resolved,
-    pub refresh_token: Option<String>,
+    pub commit: Commit,
+}
+
+/// A grant's single-use decision (use the code, rotate the refresh token, …). The token
+/// endpoint makes it *after* the tokens are minted and *before* it answers: a failure before
+/// it (the key set unreadable, a signature refused) leaves the code or refresh token unspent,
+/// and a lost race issues nothing (RFC 6749 §5.2). Applying it gives the refresh token, if any.
+#[derive(Debug)]
+pub enum Commit {
+    /// Nothing is spent (client credentials).
+    Nothing,
+    UseCode(Box<authorization_code::UseCode>),
+    Rotate(Box<refresh_token::Rotate>),
+}
+
+impl Commit {
+    pub async fn apply<H: Host>(
+        self,
+        host: &H,
+        authorization: &Authorization,
+    ) -> Result<Option<String>, Error> {
+        match self {
+            Self::Nothing => Ok(None),
+            Self::UseCode(code) => code.apply(host, authorization).await,
+            Self::Rotate(rotation) => rotation.apply(host).await,
+        }
+    }
 }
 
 /// The registry: one handler per grant type.

@@ -4,15 +4,14 @@
 //! grant (RFC 9700 §4.14.2).
 
 use super::{
-    grant_entry, grant_key, invalid_grant, resolve, revoke_grant, Authorization, GrantRecord,
-    Issued, Resolved, Revoked, TokenRequest, REFRESH_SECONDS,
+    grant_entry, grant_key, invalid_grant, resolve, revoke_grant, Authorization, Commit,
+    GrantEntry, GrantRecord, Issued, Resolved, Revoked, TokenRequest, REFRESH_SECONDS,
 };
 use crate::b64;
 use crate::error::Error;
 use crate::ledger_record::{self, State};
 use crate::ports::{random_bytes, Clock, Host};
 use crate::secret::constant_time_eq;
-use crate::vocabulary::Scopes;
 
 /// Rotated refresh-token hashes remembered per grant, for reuse detection.
 const REMEMBERED_ROTATIONS: usize = 16;
@@ -61,6 +60,20 @@ pub async fn start<H: Host>(host: &H, authorization: &Authorization) -> Result<S
     Ok(token)
 }
 
+/// The live grant this refresh token belongs to, current or already replaced by rotation.
+pub async fn refresh_token_family<H: Host>(
+    host: &H,
+    token: &str,
+) -> Result<Option<GrantRecord>, Error> {
+    let Some(grant_id) = refresh_grant_id(token) else { return Ok(None) };
+    let Some(entry) = grant_entry(host, grant_id).await? else { return Ok(None) };
+    let Some(record) = entry.live() else { return Ok(None) };
+    let presented = digest(token);
+    let matches = |h: &String| constant_time_eq(h.as_bytes(), presented.as_bytes());
+    let ours = matches(&record.refresh_sha256) || record.rotated_sha256.iter().any(matches);
+    Ok(ours.then(|| record.clone()))
+}
+
 /// The grant id inside a refresh token (`{grant_id}.{secret}`), if it has that shape.
 pub fn refresh_grant_id(token: &str) -> Option<&str> {
     let (grant_id, secret) = token.split_once('.')?;
@@ -90,15 +103,11 @@ pub async fn refresh_token_state<H: Host>(
 pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, Error> {
     let TokenRequest { host, client, params, .. } = *request;
     let token = params.require("refresh_token")?;
-    let requested = Scopes::parse(params.get("scope")?).map_err(|_| {
-        Error::oauth(
-            crate::error::ErrorCode::InvalidScope,
-            "scope contains characters RFC 6749 §3.3 forbids",
-        )
-    })?;
+    let requested = crate::authorization::request::parse_scope(params.get("scope")?)?;
     let grant_id = refresh_grant_id(token).ok_or_else(invalid)?;
     let entry = grant_entry(host, grant_id).await?.ok_or_else(invalid)?;
     let State::Live(record) = &entry.state else { return Err(invalid()) };
+    let record = record.clone();
     // RFC 6749 §6: the refresh token is bound to the client it was issued to.
     let now = host.clock().now();
     if record.revoked
@@ -147,9 +156,30 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
         rotated_at: now,
         ..record.clone()
     };
-    if !entry.replace(host, &updated, updated.expires_at).await? {
-        // Another refresh with the same token won the race, or the grant was just revoked.
-        return Err(invalid_grant("the refresh token was used concurrently"));
+    Ok(Issued { resolved, commit: Commit::Rotate(Box::new(Rotate { entry, updated, next })) })
+}
+
+/// The rotation, made after the new tokens are minted (see [`Commit`]): a failure before it
+/// leaves the presented refresh token current.
+pub struct Rotate {
+    entry: GrantEntry,
+    updated: GrantRecord,
+    next: String,
+}
+
+impl std::fmt::Debug for Rotate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rotate").field("updated", &self.updated).finish_non_exhaustive()
     }
-    Ok(Issued { resolved, refresh_token: Some(next) })
+}
+
+impl Rotate {
+    /// Compare-and-set of the grant: returns the next refresh token.
+    pub async fn apply<H: Host>(self, host: &H) -> Result<Option<String>, Error> {
+        if !self.entry.replace(host, &self.updated, self.updated.expires_at).await? {
+            // Another refresh with the same token won the race, or the grant was just revoked.
+            return Err(invalid_grant("the refresh token was used concurrently"));
+        }
+        Ok(Some(self.next))
+    }
 }

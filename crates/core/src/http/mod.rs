@@ -149,12 +149,31 @@ impl Request {
     }
 }
 
-/// An outgoing response.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An outgoing response. Its `Debug` leaves out the body (tokens) and the values of
+/// `Set-Cookie` (session ids) and `Location` (codes).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| match n.as_str() {
+                "set-cookie" | "location" => (n.as_str(), "[redacted]"),
+                _ => (n.as_str(), v.as_str()),
+            })
+            .collect();
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("headers", &headers)
+            .field("body", &format_args!("[{} bytes redacted]", self.body.len()))
+            .finish()
+    }
 }
 
 impl Response {

@@ -11,9 +11,16 @@ use crate::http::Request;
 pub const MAX_PARAMS: usize = 64;
 pub const MAX_VALUE_BYTES: usize = 8 * 1024;
 
-/// Parsed parameters, in order.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Parsed parameters, in order. `Debug` prints the names only: values carry secrets (client
+/// secrets, codes, verifiers, refresh tokens, passwords).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Params(Vec<(String, String)>);
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Params").field(&self.0.iter().map(|(n, _)| n).collect::<Vec<_>>()).finish()
+    }
+}
 
 impl Params {
     /// Parses a form-encoded string. Values that are not UTF-8 become U+FFFD and so match nothing.
@@ -170,6 +177,14 @@ mod tests {
         assert_eq!(p.get("x").unwrap(), None);
         assert!(Params::parse_json(br#"{"a":{"b":1}}"#).is_err());
         assert!(Params::parse_json(b"[1]").is_err());
+    }
+
+    #[test]
+    fn debug_prints_names_not_values() {
+        let p = Params::parse(b"client_secret=sekrit-1&code=sekrit-2&password=sekrit-3").unwrap();
+        let printed = format!("{p:?}");
+        assert!(!printed.contains("sekrit"), "{printed}");
+        assert!(printed.contains("client_secret"));
     }
 
     #[test]

@@ -73,6 +73,7 @@ ${line}
 
  Demo tenant (demo/tenant.json, imported: ${imported.clients} clients, ${imported.apis} API, ${imported.users} user)
 ${tenant.clients.map((c) => `   ${c.client_id.padEnd(12)} ${c.app_type.padEnd(16)} ${c.token_endpoint_auth_method}${c.client_secret ? `  secret: ${c.client_secret}` : ''}`).join('\n')}
+${(tenant.client_grants || []).map((g) => `   ${g.client_id.padEnd(12)} may get ${g.scope.join(' ')} for ${g.audience} (client credentials: see README)`).join('\n')}
    API            ${tenant.apis[0].identifier}  scopes: ${tenant.apis[0].scopes.map((s) => s.value).join(' ')}
    User           ${tenant.users[0].email} / ${tenant.users[0].password}
 

@@ -36,6 +36,8 @@ pub enum ErrorCode {
     AuthorizationPending,
     SlowDown,
     ExpiredToken,
+    /// Auth0's answer when brute-force protection stops a password grant.
+    TooManyAttempts,
     ServerError,
     TemporarilyUnavailable,
     /// Not an OAuth code: unknown path.
@@ -71,6 +73,7 @@ impl ErrorCode {
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
+            Self::TooManyAttempts => "too_many_attempts",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::NotFound => "not_found",
@@ -112,6 +115,7 @@ impl ErrorCode {
             | Self::InvalidClientMetadata => 400,
             // RFC 8628 §3.5 and CIBA Core §11: token-endpoint errors, 400.
             Self::AuthorizationPending | Self::SlowDown | Self::ExpiredToken => 400,
+            Self::TooManyAttempts => 429,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::ServerError => 500,

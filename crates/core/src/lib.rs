@@ -6,6 +6,7 @@
 //! Cloudflare Worker, the in-memory test host in [`memory`]).
 #![forbid(unsafe_code)]
 
+pub mod authentication;
 pub mod authorization;
 pub mod b64;
 pub mod client_auth;

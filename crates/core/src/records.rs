@@ -204,6 +204,22 @@ pub struct PasswordHash {
     pub hash: String,
 }
 
+/// The one password hash algorithm.
+pub const PASSWORD_HASH_ALG: &str = "pbkdf2-sha256";
+
+impl PasswordHash {
+    /// A hash no password matches, costing as much to check as a real one (so an unknown
+    /// account takes as long as a known one).
+    pub fn dummy(iterations: u32) -> Self {
+        Self {
+            alg: PASSWORD_HASH_ALG.into(),
+            iterations,
+            salt: "AAAAAAAAAAAAAAAAAAAAAA".into(),
+            hash: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+        }
+    }
+}
+
 /// An end user.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
@@ -222,6 +238,16 @@ pub struct UserRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub picture: Option<String>,
     pub password: PasswordHash,
+    /// The user store (Auth0's database connection; the password-realm grant's `realm`).
+    #[serde(default = "default_connection")]
+    pub connection: String,
+}
+
+/// Auth0's default database connection, where users live unless the tenant file says otherwise.
+pub const DEFAULT_CONNECTION: &str = "Username-Password-Authentication";
+
+fn default_connection() -> String {
+    DEFAULT_CONNECTION.to_string()
 }
 
 /// The declarative tenant file.
@@ -298,6 +324,7 @@ pub struct UserInput {
     pub given_name: Option<String>,
     pub family_name: Option<String>,
     pub picture: Option<String>,
+    pub connection: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for crate::secret::SecretString {
@@ -484,7 +511,7 @@ pub async fn hash_password<H: Host>(
     let hash =
         host.crypto().pbkdf2_sha256(password.as_bytes(), &salt, config.password_iterations).await?;
     Ok(PasswordHash {
-        alg: "pbkdf2-sha256".into(),
+        alg: PASSWORD_HASH_ALG.into(),
         iterations: config.password_iterations,
         salt: b64::encode(salt),
         hash: b64::encode(hash),
@@ -677,6 +704,7 @@ pub async fn import<H: Host>(
             family_name: u.family_name.clone(),
             picture: u.picture.clone(),
             password: hash_password(host, config, u.password.expose()).await?,
+            connection: u.connection.clone().unwrap_or_else(default_connection),
         };
         put(user_key(&u.user_id), to_json(&record)?).await?;
         put(user_email_key(&u.email), u.user_id.as_bytes().to_vec()).await?;
@@ -712,7 +740,7 @@ pub async fn verify_password(
     else {
         return Err(Error::Internal("stored password hash is malformed".into()));
     };
-    if stored.alg != "pbkdf2-sha256" {
+    if stored.alg != PASSWORD_HASH_ALG {
         return Err(Error::Internal("unknown password hash".into()));
     }
     let actual = crypto.pbkdf2_sha256(password.as_bytes(), &salt, stored.iterations).await?;

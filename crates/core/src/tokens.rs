@@ -111,6 +111,7 @@ pub async fn access_token<H: Host>(
 fn auth0_gty(grant_type: GrantType) -> Option<&'static str> {
     match grant_type {
         GrantType::ClientCredentials => Some("client-credentials"),
+        GrantType::Password | GrantType::PasswordRealm => Some("password"),
         GrantType::AuthorizationCode | GrantType::RefreshToken => None,
     }
 }

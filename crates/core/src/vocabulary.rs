@@ -69,6 +69,10 @@ wire_enum! {
         RefreshToken = "refresh_token",
         /// RFC 6749 §4.4: a confidential client on its own behalf.
         ClientCredentials = "client_credentials",
+        /// RFC 6749 §4.3: the resource owner's password, sent by a trusted client.
+        Password = "password",
+        /// Auth0's password grant naming the user store (`realm`).
+        PasswordRealm = "http://auth0.com/oauth/grant-type/password-realm",
     }
 }
 
@@ -267,7 +271,7 @@ mod tests {
             let json = serde_json::to_string(g).unwrap();
             assert_eq!(serde_json::from_str::<GrantType>(&json).unwrap(), *g);
         }
-        assert_eq!(GrantType::parse("password"), None);
+        assert_eq!(GrantType::parse("urn:ietf:params:oauth:grant-type:jwt-bearer"), None);
         assert!(serde_json::from_str::<GrantType>("\"implicit\"").is_err());
         assert!(serde_json::from_str::<AuthMethod>("\"client_secret_jwt\"").is_err());
         assert_eq!(AuthMethod::confidential().len(), 3);

@@ -4,11 +4,11 @@
 //! The checks run as a table, in order. Until the client and its `redirect_uri` are known to be
 //! good, errors are pages; after that, they go back to the client with `state` and `iss`.
 
+use crate::authentication::{check_password, PasswordCheck, TOO_MANY_ATTEMPTS, WRONG_CREDENTIALS};
 use crate::authorization::consent;
 use crate::authorization::interaction::{Completion, RedirectBack};
 use crate::authorization::request::{self, AuthRequest};
 use crate::authorization::session::{self, Session};
-use crate::b64;
 use crate::config::Config;
 use crate::error::{Error, ErrorCode};
 use crate::grant::Authorization;
@@ -19,15 +19,6 @@ use crate::ports::{Clock, Host, Ledger, Store};
 use crate::records::{self, ClientRecord};
 use crate::secret::constant_time_eq;
 use crate::vocabulary::{GrantType, Prompt, ResponseMode};
-
-/// Failed logins allowed per account and per client IP in one window (Auth0's brute-force
-/// protection also stops at 10 failures per account).
-pub const LOGIN_FAILURES_PER_ACCOUNT: u64 = 10;
-pub const LOGIN_FAILURES_PER_IP: u64 = 100;
-pub const LOGIN_WINDOW_SECONDS: i64 = 300;
-
-/// The message for any failed login: it never says which of the two was wrong.
-pub const WRONG_CREDENTIALS: &str = "Wrong email or password.";
 
 /// `GET|POST /authorize`.
 pub async fn authorize<H: Host>(
@@ -375,57 +366,11 @@ pub async fn login_submit<H: Host>(
         r.status = status;
         r
     };
-    // Brute-force protection, per account and per client IP: every attempt is counted
-    // atomically before the password is checked (so parallel guesses cannot all slip under the
-    // limit), successes are counted too (only failures use up the allowance), and the previous
-    // window's failures still count, so the allowance does not reset at a window boundary.
-    let now = host.clock().now();
-    let window = now / LOGIN_WINDOW_SECONDS;
-    let window_end = (window + 1) * LOGIN_WINDOW_SECONDS;
-    let keep_until = window_end + LOGIN_WINDOW_SECONDS;
-    let account = b64::sha256(username.to_lowercase());
-    let ip = req.client_ip();
-    let mut blocked = false;
-    for (subject, limit) in [
-        (format!("ip:{ip}"), LOGIN_FAILURES_PER_IP),
-        (format!("account:{account}"), LOGIN_FAILURES_PER_ACCOUNT),
-    ] {
-        let key = |kind: &str, w: i64| format!("rate:login-{kind}:{subject}:{w}");
-        let ledger = host.ledger();
-        let attempts = ledger.increment(&key("attempts", window), now, keep_until).await?;
-        let successes = ledger.count(&key("successes", window), now).await?;
-        let previous = ledger
-            .count(&key("attempts", window - 1), now)
-            .await?
-            .saturating_sub(ledger.count(&key("successes", window - 1), now).await?);
-        blocked |= attempts.saturating_sub(successes) + previous > limit;
-    }
-    if blocked {
-        return Ok(retry("Too many attempts. Wait a few minutes, then try again.", 429));
-    }
-    let user = records::user_by_email(host.store(), &username).await?;
-    let verified = match &user {
-        Some(user) => records::verify_password(host.crypto(), &user.password, password).await?,
-        None => {
-            // Spend the same time as a real check, so timing does not reveal who has an account.
-            let dummy = records::PasswordHash {
-                alg: "pbkdf2-sha256".into(),
-                iterations: config.password_iterations,
-                salt: "AAAAAAAAAAAAAAAAAAAAAA".into(),
-                hash: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
-            };
-            records::verify_password(host.crypto(), &dummy, password).await?;
-            false
-        }
+    let user = match check_password(host, config, &username, password, req.client_ip()).await? {
+        PasswordCheck::Verified(user) => user,
+        PasswordCheck::Wrong => return Ok(retry(WRONG_CREDENTIALS, 400)),
+        PasswordCheck::TooManyAttempts => return Ok(retry(TOO_MANY_ATTEMPTS, 429)),
     };
-    let Some(user) = user.filter(|_| verified) else {
-        return Ok(retry(WRONG_CREDENTIALS, 400));
-    };
-    for subject in [format!("ip:{ip}"), format!("account:{account}")] {
-        host.ledger()
-            .increment(&format!("rate:login-successes:{subject}:{window}"), now, keep_until)
-            .await?;
-    }
     let cookie = session::start(host, req, &user.user_id).await?;
     pending.login_user = Some(user.user_id.clone());
     pending.save(host.store()).await?;

@@ -137,6 +137,11 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
                 metadata_error(format!("supported grant_types: {}", GrantType::names().join(", ")))
             })?,
     };
+    // RFC 9700 §2.4: the password grant MUST NOT be used; Gatehouse keeps it for the
+    // operator's own clients (the tenant file), never for dynamically registered ones.
+    if grant_types.iter().any(|g| matches!(g, GrantType::Password | GrantType::PasswordRealm)) {
+        return Err(metadata_error("the password grant is not available to registered clients"));
+    }
     // RFC 6749 §4.4: a public client cannot use client credentials.
     if method == AuthMethod::None && grant_types.contains(&GrantType::ClientCredentials) {
         return Err(metadata_error("client_credentials needs a confidential client"));

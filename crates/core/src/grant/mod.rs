@@ -9,6 +9,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod password;
 pub mod refresh_token;
 
 use serde::{Deserialize, Serialize};
@@ -189,6 +190,11 @@ pub struct Issued {
 pub enum Commit {
     /// Nothing is spent (client credentials).
     Nothing,
+    /// A new grant starts (the user approved just now, as with the password grant): its refresh
+    /// family, if one is offered.
+    Start {
+        refresh: bool,
+    },
     UseCode(Box<authorization_code::UseCode>),
     Rotate(Box<refresh_token::Rotate>),
 }
@@ -200,7 +206,10 @@ impl Commit {
         authorization: &Authorization,
     ) -> Result<Option<String>, Error> {
         match self {
-            Self::Nothing => Ok(None),
+            Self::Nothing | Self::Start { refresh: false } => Ok(None),
+            Self::Start { refresh: true } => {
+                Ok(Some(refresh_token::start(host, authorization).await?))
+            }
             Self::UseCode(code) => code.apply(host, authorization).await,
             Self::Rotate(rotation) => rotation.apply(host).await,
         }
@@ -216,6 +225,7 @@ pub async fn exchange<H: Host>(
         GrantType::AuthorizationCode => authorization_code::exchange(request).await,
         GrantType::RefreshToken => refresh_token::exchange(request).await,
         GrantType::ClientCredentials => client_credentials::exchange(request).await,
+        GrantType::Password | GrantType::PasswordRealm => password::exchange(request).await,
     }
 }
 

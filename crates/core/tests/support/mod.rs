@@ -31,6 +31,14 @@ pub const M2M: &str = "m2m";
 pub const M2M_SECRET: &str = "m2m-secret-0123456789abcdef0123456789";
 pub const M2M_2: &str = "m2m-2";
 pub const M2M_2_SECRET: &str = "m2m-2-secret-0123456789abcdef01234567";
+/// A confidential client and a public one allowed the password grant (RFC 6749 §4.3).
+pub const ROPC: &str = "ropc";
+pub const ROPC_SECRET: &str = "ropc-secret-0123456789abcdef012345678";
+pub const ROPC_PUBLIC: &str = "ropc-native";
+/// A second user (the defects so far hid between two of each thing).
+pub const BOB_EMAIL: &str = "bob@example.com";
+pub const BOB_PASSWORD: &str = "bob's long password";
+pub const BOB_ID: &str = "u|bob";
 pub const API: &str = "https://api.example/";
 /// A second API that defines the same scope names (the defects so far hid between two APIs).
 pub const API2: &str = "https://api2.example/";
@@ -63,7 +71,10 @@ pub fn tenant() -> String {
             {"client_id": M2M, "name": "Machine", "app_type": "non_interactive", "client_secret": M2M_SECRET,
              "token_endpoint_auth_method": "client_secret_post", "grant_types": ["client_credentials"]},
             {"client_id": M2M_2, "name": "Machine 2", "app_type": "non_interactive", "client_secret": M2M_2_SECRET,
-             "grant_types": ["client_credentials"]}
+             "grant_types": ["client_credentials"]},
+            {"client_id": ROPC, "name": "Trusted Backend", "app_type": "regular_web", "client_secret": ROPC_SECRET,
+             "grant_types": ["password", "http://auth0.com/oauth/grant-type/password-realm", "refresh_token"]},
+            {"client_id": ROPC_PUBLIC, "name": "Trusted Native", "app_type": "native", "grant_types": ["password"]}
         ],
         "client_grants": [
             {"client_id": M2M, "audience": API, "scope": ["read:messages", "write:messages"]},
@@ -78,7 +89,9 @@ pub fn tenant() -> String {
                   "scopes": [{"value": "read:messages", "description": "Read the second API's messages"},
                              {"value": "write:messages", "description": "Write the second API's messages"}]}],
         "users": [{"user_id": USER_ID, "email": EMAIL, "password": PASSWORD, "name": "Ada Lovelace",
-                   "given_name": "Ada", "email_verified": true}]
+                   "given_name": "Ada", "email_verified": true},
+                  {"user_id": BOB_ID, "email": BOB_EMAIL, "password": BOB_PASSWORD, "name": "Bob",
+                   "connection": "partners"}]
     })
     .to_string()
 }

@@ -335,8 +335,12 @@ fn client_authentication_methods_are_enforced() {
     assert_eq!((status, error.as_str()), (400, "invalid_grant"));
     // Unsupported grant types.
     let (status, error, _) =
-        token(form_request("/oauth/token", &[("grant_type", "password"), ("client_id", SPA)]));
+        token(form_request("/oauth/token", &[("grant_type", "implicit"), ("client_id", SPA)]));
     assert_eq!((status, error.as_str()), (400, "unsupported_grant_type"));
+    // Supported, but not listed by this client: unauthorized_client.
+    let (status, error, _) =
+        token(form_request("/oauth/token", &[("grant_type", "password"), ("client_id", SPA)]));
+    assert_eq!((status, error.as_str()), (400, "unauthorized_client"));
     let (_, error, _) = token(form_request("/oauth/token", &[("client_id", SPA)]));
     assert_eq!(error, "invalid_request");
 }

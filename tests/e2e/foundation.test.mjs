@@ -133,7 +133,7 @@ test('the tenant import hashes passwords with PBKDF2 inside workerd and stores n
     JSON.stringify({ users: [{ user_id: 'auth0|u1', email: 'Ada@Example.com', password: 'correct horse battery' }] }),
   );
   assert.equal(res.status, 200);
-  assert.deepEqual((await res.json()).imported, { clients: 0, apis: 0, users: 1 });
+  assert.deepEqual((await res.json()).imported, { clients: 0, apis: 0, users: 1, client_grants: 0 });
   const kv = await worker.mf.getKVNamespace('GATEHOUSE_KV');
   const user = await kv.get('user/auth0|u1', 'json');
   assert.equal(user.password.alg, 'pbkdf2-sha256');

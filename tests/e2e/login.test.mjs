@@ -108,7 +108,7 @@ before(async () => {
     body: JSON.stringify(tenant),
   });
   assert.equal(res.status, 200, await res.clone().text());
-  assert.deepEqual((await res.json()).imported, { clients: 5, apis: 2, users: 3 });
+  assert.deepEqual((await res.json()).imported, { clients: 5, apis: 2, users: 3, client_grants: 0 });
 });
 
 after(async () => {
@@ -1347,7 +1347,8 @@ test('hostile input at the token, userinfo, revocation and introspection endpoin
     ['unicode code', () => token({ ...spaCode, code: 'ｃｏｄｅ\u202e' }), 400, 'invalid_grant'],
     ['redirect_uri with CRLF', () => token({ ...spaCode, redirect_uri: `${SPA_CB}\r\nLocation: https://evil.example/` }), 400, 'invalid_grant'],
     ['refresh token with NULs', () => token({ grant_type: 'refresh_token', client_id: 'spa', refresh_token: '\u0000'.repeat(22) + '.' + '\u0000'.repeat(43) }), 400, 'invalid_grant'],
-    ['unknown grant_type', () => token({ ...spaCode, grant_type: 'password' }), 400, 'unsupported_grant_type'],
+    ['unknown grant_type', () => token({ ...spaCode, grant_type: 'urn:example:not-a-grant' }), 400, 'unsupported_grant_type'],
+    ['a grant the client does not list', () => token({ ...spaCode, grant_type: 'password' }), 400, 'unauthorized_client'],
     ['no grant_type', () => token({ client_id: 'spa' }), 400, 'invalid_request'],
     // broken client authentication
     ['Basic not base64', () => token({ grant_type: 'refresh_token', refresh_token: 'x' }, { authorization: 'Basic !!!***' }), 401, 'invalid_client'],

@@ -143,29 +143,32 @@ test('Auth0’s SDK shape: a JSON body with client_secret and audience', async (
 test('refusals: each with its RFC code and status', async () => {
   const post = await configFor('m2m-post', client.ClientSecretPost(POST_SECRET));
   const basic = await configFor('m2m-basic', client.ClientSecretBasic(BASIC_SECRET));
-  const wrong = await configFor('m2m-post', client.ClientSecretPost('not-the-secret-0123456789abcdefghij'));
   const cases = [
-    ['no audience', client.clientCredentialsGrant(post, {}), 400, 'invalid_request'],
-    ['unknown audience', client.clientCredentialsGrant(post, { audience: 'https://nowhere.machines.test/' }), 400, 'invalid_target'],
-    ['an API it has no client grant for', client.clientCredentialsGrant(post, { audience: API_RS }), 403, 'access_denied'],
-    ['scope the grant lacks', client.clientCredentialsGrant(basic, { audience: API_RS, scope: 'read:orders' }), 400, 'invalid_scope'],
-    ['no client grant for this API', client.clientCredentialsGrant(basic, { audience: API }), 403, 'access_denied'],
-    ['wrong secret', client.clientCredentialsGrant(wrong, { audience: API }), 401, 'invalid_client'],
+    ['no audience', () => client.clientCredentialsGrant(post, {}), 400, 'invalid_request'],
+    ['unknown audience', () => client.clientCredentialsGrant(post, { audience: 'https://nowhere.machines.test/' }), 400, 'invalid_target'],
+    ['an API it has no client grant for', () => client.clientCredentialsGrant(post, { audience: API_RS }), 403, 'access_denied'],
+    ['a scope its client grant lacks', () => client.clientCredentialsGrant(basic, { audience: API_RS, scope: 'read:orders' }), 400, 'invalid_scope'],
+    ['no client grant for this API', () => client.clientCredentialsGrant(basic, { audience: API }), 403, 'access_denied'],
   ];
-  for (const [why, promise, status, error] of cases) {
-    const e = await oauthError(promise);
+  for (const [why, call, status, error] of cases) {
+    const e = await oauthError(call());
     assert.deepEqual([e.status, e.error], [status, error], why);
   }
-  // A public client, and a confidential client that does not list the grant.
-  const spa = await fetch(new URL('/oauth/token', worker.origin), {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: 'rs', client_secret: WEB_SECRET, audience: API }),
-  });
-  assert.equal(spa.status, 401, 'rs authenticates with Basic, not the body');
-  const rs = await configFor('rs', client.ClientSecretBasic(WEB_SECRET));
-  const e = await oauthError(client.clientCredentialsGrant(rs, { audience: API }));
-  assert.deepEqual([e.status, e.error], [400, 'unauthorized_client']);
+  const raw = async (params, headers = {}) => {
+    const res = await fetch(new URL('/oauth/token', worker.origin), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      body: new URLSearchParams({ grant_type: 'client_credentials', audience: API, ...params }),
+    });
+    return [res.status, (await res.json()).error, res.headers.get('www-authenticate')];
+  };
+  const [status, error, challenge] = await raw({ client_id: 'm2m-post', client_secret: 'not-the-secret-0123456789abcdefghij' });
+  assert.deepEqual([status, error], [401, 'invalid_client'], 'wrong secret');
+  assert.match(challenge, /^Basic /);
+  // rs authenticates with Basic, not in the body; with Basic it may not use the grant.
+  assert.deepEqual((await raw({ client_id: 'rs', client_secret: WEB_SECRET })).slice(0, 2), [401, 'invalid_client']);
+  const rs = 'Basic ' + Buffer.from(`rs:${WEB_SECRET}`).toString('base64');
+  assert.deepEqual((await raw({}, { authorization: rs })).slice(0, 2), [400, 'unauthorized_client']);
 });
 
 test('introspection and revocation; deleting the client grant makes its tokens inactive', async () => {

@@ -66,6 +66,9 @@ pub struct Config {
     /// credentials the scopes it registered (RFC 7591 §2 `scope`) on the APIs that define them —
     /// so that standard clients work without Auth0's management API.
     pub registered_client_credentials: bool,
+    /// `DEVICE_CODE_INTERVAL_SECONDS` (1–60, default 5, RFC 8628 §3.2): how long devices wait
+    /// between polls.
+    pub device_code_interval_seconds: i64,
     pub retired_key_grace_seconds: i64,
     pub password_iterations: u32,
 }
@@ -81,6 +84,7 @@ impl Default for Config {
             retired_key_grace_seconds: defaults::RETIRED_KEY_GRACE_SECONDS,
             password_iterations: defaults::PASSWORD_ITERATIONS,
             registered_client_credentials: true,
+            device_code_interval_seconds: crate::grant::device_code::DEFAULT_INTERVAL_SECONDS,
         }
     }
 }
@@ -109,6 +113,14 @@ impl Config {
                     return Err(ConfigError(
                         "REGISTERED_CLIENT_CREDENTIALS must be true or false".into(),
                     ))
+                }
+            },
+            device_code_interval_seconds: match set("DEVICE_CODE_INTERVAL_SECONDS") {
+                None => crate::grant::device_code::DEFAULT_INTERVAL_SECONDS,
+                Some(v) => {
+                    v.parse::<i64>().ok().filter(|n| (1..=60).contains(n)).ok_or_else(|| {
+                        ConfigError("DEVICE_CODE_INTERVAL_SECONDS must be 1..=60".into())
+                    })?
                 }
             },
             bff: match (set("BFF_CLIENT_ID"), set("BFF_API_URL")) {

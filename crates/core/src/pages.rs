@@ -126,7 +126,11 @@ pub fn consent_page(
     request_id: &str,
     csrf: &str,
     form_targets: &[&str],
+    notice: Option<&str>,
 ) -> Response {
+    let notice = notice
+        .map(|n| format!(r#"<div class="notice" role="note">{}</div>"#, escape(n)))
+        .unwrap_or_default();
     let items: String = scopes
         .iter()
         .map(|(value, description)| {
@@ -145,6 +149,7 @@ pub fn consent_page(
 <p class="lead">Signed in as <strong>{email}</strong>. <strong>{client}</strong> is asking to:</p>
 {api}
 <ul class="scopes">{items}</ul>
+{notice}
 <form method="post" action="/consent">
 <input type="hidden" name="req" value="{req}">
 <input type="hidden" name="csrf" value="{csrf}">
@@ -191,6 +196,35 @@ pub fn logged_out_page() -> Response {
     )
 }
 
+/// The end of an `/activate` interaction: approved or denied, the user goes back to the device.
+pub fn device_done_page(approved: bool) -> Response {
+    let (title, body) = if approved {
+        ("Device connected", "<h1>You're all set</h1>\n<p class=\"lead\">Your device is now signed in. Return to it to continue; you can close this window.</p>")
+    } else {
+        ("Request denied", "<h1>Request denied</h1>\n<p class=\"lead\">The device was not given access. You can close this window.</p>")
+    };
+    page(200, title, body, &[])
+}
+
+/// `/activate`: enter the code a device shows (RFC 8628 §3.3).
+pub fn activate_page(user_code: &str, error: Option<&str>, status: u16) -> Response {
+    let alert = error
+        .map(|e| format!(r#"<div class="alert" role="alert">{}</div>"#, escape(e)))
+        .unwrap_or_default();
+    let body = format!(
+        r#"<h1>Connect a device</h1>
+<p class="lead">Enter the code shown on your device.</p>
+{alert}
+<form method="post" action="/activate" novalidate>
+<label for="user_code">Code</label>
+<input id="user_code" name="user_code" autocomplete="off" autocapitalize="characters" spellcheck="false" required autofocus placeholder="XXXX-XXXX" value="{code}">
+<button type="submit">Continue</button>
+</form>"#,
+        code = escape(user_code),
+    );
+    page(status, "Connect a device", &body, &[])
+}
+
 /// The shared stylesheet.
 pub fn stylesheet() -> Response {
     Response::new(200)
@@ -201,6 +235,7 @@ pub fn stylesheet() -> Response {
 
 const STYLESHEET: &str = r#":root{--ink:#1d2433;--muted:#5b6477;--line:#d9dee8;--bg:#f3f5f9;--accent:#3b5bdb;--accent-ink:#fff;--danger:#c92a2a;--radius:10px}
 *{box-sizing:border-box}
+.notice{margin:16px 0;padding:12px 14px;border:1px solid var(--line);border-left:4px solid var(--accent);border-radius:var(--radius);background:#fff}
 html,body{margin:0}
 body{min-height:100vh;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--ink);background:var(--bg);display:flex;align-items:center;justify-content:center;padding:24px}
 .card{width:100%;max-width:400px;background:#fff;border:1px solid var(--line);border-radius:14px;padding:32px;box-shadow:0 10px 30px rgba(29,36,51,.08)}

@@ -3,8 +3,8 @@
 
 use crate::config::Config;
 use crate::endpoint::{
-    admin, authorize, bff, discovery, introspection, jwks, logout, registration, revocation, token,
-    userinfo,
+    activate, admin, authorize, bff, device_authorization, discovery, introspection, jwks, logout,
+    registration, revocation, token, userinfo,
 };
 use crate::error::Error;
 use crate::http::params::Params;
@@ -23,6 +23,8 @@ enum Endpoint {
     Login,
     Consent,
     Token,
+    DeviceAuthorization,
+    Activate,
     Userinfo,
     Revocation,
     Introspection,
@@ -97,6 +99,14 @@ const ROUTES: &[Route] = &[
     route("/login", Endpoint::Login, GET_POST, "GET, HEAD, POST", Cors::No),
     route("/consent", Endpoint::Consent, GET_POST, "GET, HEAD, POST", Cors::No),
     route("/oauth/token", Endpoint::Token, POST, "POST, OPTIONS", Cors::Clients),
+    route(
+        "/oauth/device/code",
+        Endpoint::DeviceAuthorization,
+        POST,
+        "POST, OPTIONS",
+        Cors::Clients,
+    ),
+    route("/activate", Endpoint::Activate, GET_POST, "GET, HEAD, POST", Cors::No),
     route("/userinfo", Endpoint::Userinfo, GET_POST, "GET, HEAD, POST, OPTIONS", Cors::Clients),
     route("/oauth/revoke", Endpoint::Revocation, POST, "POST, OPTIONS", Cors::Clients),
     route("/oauth/introspect", Endpoint::Introspection, POST, "POST", Cors::No),
@@ -207,6 +217,11 @@ async fn dispatch<H: Host>(
         Endpoint::Consent if post => authorize::consent_submit(host, config, request).await,
         Endpoint::Consent => authorize::consent_form(host, request).await,
         Endpoint::Token => token::token(host, config, request).await,
+        Endpoint::DeviceAuthorization => {
+            device_authorization::device_authorization(host, config, request).await
+        }
+        Endpoint::Activate if post => activate::submit(host, config, request).await,
+        Endpoint::Activate => activate::form(host, request).await,
         Endpoint::Userinfo => userinfo::userinfo(host, config, request).await,
         Endpoint::Revocation => revocation::revoke(host, config, request).await,
         Endpoint::Introspection => introspection::introspect(host, config, request).await,

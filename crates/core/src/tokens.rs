@@ -112,7 +112,7 @@ fn auth0_gty(grant_type: GrantType) -> Option<&'static str> {
     match grant_type {
         GrantType::ClientCredentials => Some("client-credentials"),
         GrantType::Password | GrantType::PasswordRealm => Some("password"),
-        GrantType::AuthorizationCode | GrantType::RefreshToken => None,
+        GrantType::AuthorizationCode | GrantType::RefreshToken | GrantType::DeviceCode => None,
     }
 }
 

@@ -73,6 +73,8 @@ wire_enum! {
         Password = "password",
         /// Auth0's password grant naming the user store (`realm`).
         PasswordRealm = "http://auth0.com/oauth/grant-type/password-realm",
+        /// RFC 8628 §3.4: a device polls while its user approves in a browser.
+        DeviceCode = "urn:ietf:params:oauth:grant-type:device_code",
     }
 }
 

@@ -63,17 +63,30 @@ fn discovery_names_the_issuer_and_jwks() {
         ("revocation_endpoint", "oauth/revoke"),
         ("introspection_endpoint", "oauth/introspect"),
         ("end_session_endpoint", "oidc/logout"),
+        ("device_authorization_endpoint", "oauth/device/code"),
     ] {
         assert_eq!(doc[name], format!("http://127.0.0.1:8787/{path}"), "{name}");
     }
     assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+    // Exactly the grants the token endpoint serves.
+    assert_eq!(
+        doc["grant_types_supported"],
+        serde_json::json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "password",
+            "http://auth0.com/oauth/grant-type/password-realm",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ])
+    );
     assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     // Nothing unimplemented is advertised.
     for absent in [
         "registration_endpoint",
         "pushed_authorization_request_endpoint",
-        "device_authorization_endpoint",
+        "backchannel_authentication_endpoint",
     ] {
         assert!(doc.get(absent).is_none(), "{absent}");
     }

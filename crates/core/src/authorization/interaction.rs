@@ -8,9 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::error::ErrorCode;
+use crate::grant::device_code::{self, DeviceEnded};
 use crate::grant::{authorization_code, Authorization};
 use crate::http::params::encode;
 use crate::http::Response;
+use crate::pages;
 use crate::ports::Host;
 use crate::records::ClientRecord;
 use crate::vocabulary::ResponseMode;
@@ -21,6 +24,18 @@ use crate::vocabulary::ResponseMode;
 pub enum Completion {
     /// Back to the client's registered redirect URI (RFC 6749 §4.1.2).
     Redirect(RedirectBack),
+    /// A device polls for the outcome (RFC 8628): the user stays here and is told to return
+    /// to the device.
+    Device(DeviceWaiting),
+}
+
+/// The device code an `/activate` interaction decides.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceWaiting {
+    /// The device code's ledger key.
+    pub device_key: String,
+    /// The normalized user code, shown on the confirmation page.
+    pub user_code: String,
 }
 
 /// The authorization response's destination and what the code carries for the token request.
@@ -40,6 +55,7 @@ impl Completion {
     pub fn destination_origin(&self) -> Option<String> {
         match self {
             Self::Redirect(back) => Some(crate::http::origin_of(&back.redirect_uri)),
+            Self::Device(_) => None,
         }
     }
 
@@ -65,6 +81,17 @@ impl Completion {
                 .await?;
                 Ok(back.respond(issuer, &[("code", &code)]))
             }
+            Self::Device(device) => {
+                if !device_code::approve(host, &device.device_key, authorization).await? {
+                    return Err(Error::Page {
+                        code: ErrorCode::ExpiredToken,
+                        description:
+                            "This code has expired or was already used. Start again on your device."
+                                .into(),
+                    });
+                }
+                Ok(pages::device_done_page(true))
+            }
         }
     }
 
@@ -85,6 +112,17 @@ impl Completion {
                 issuer,
                 &[("error", error.code().as_str()), ("error_description", description)],
             ),
+            Self::Device(device) => {
+                // The device hears access_denied on its next poll.
+                if let Err(e) =
+                    device_code::end(host, &device.device_key, DeviceEnded::Denied).await
+                {
+                    if let Some(line) = e.log_line() {
+                        host.log(&format!("device code not ended: {line}"));
+                    }
+                }
+                pages::device_done_page(false)
+            }
         }
     }
 }

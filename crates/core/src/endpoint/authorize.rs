@@ -177,7 +177,7 @@ async fn next_step<H: Host>(
 }
 
 /// Moves a pending request on: to the login page, to the consent page, or to its completion.
-async fn proceed<H: Host>(
+pub(crate) async fn proceed<H: Host>(
     host: &H,
     config: &Config,
     req: &Request,
@@ -315,7 +315,14 @@ async fn submitted<H: Host>(
 ) -> Result<(Params, AuthRequest, ClientRecord), Error> {
     let params = Params::from_body(req, false).map_err(page)?;
     let (pending, client) = pending_and_client(host, params.get("req").map_err(page)?).await?;
-    check_csrf(req, &pending, params.get("csrf").map_err(page)?)?;
+    if let Err(e) = check_csrf(req, &pending, params.get("csrf").map_err(page)?) {
+        // A device code confirmed from another browser (a forged or replayed form) is locked
+        // after a few tries: the attacker cannot keep trying to approve it.
+        if let Completion::Device(device) = &pending.completion {
+            crate::grant::device_code::wrong_confirmation(host, &device.device_key).await?;
+        }
+        return Err(e);
+    }
     Ok((params, pending, client))
 }
 
@@ -416,6 +423,14 @@ pub async fn consent_form<H: Host>(host: &H, req: &Request) -> Result<Response, 
     };
     let targets = form_targets(&pending, &client);
     let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+    // RFC 8628 §5.4: the user confirms it is their own device asking.
+    let notice = match &pending.completion {
+        Completion::Device(device) => Some(format!(
+            "Continue only if you started this on your device and it shows the code {}.",
+            crate::grant::device_code::display_user_code(&device.user_code)
+        )),
+        Completion::Redirect(_) => None,
+    };
     Ok(pages::consent_page(
         &client.name,
         &user.email,
@@ -424,6 +439,7 @@ pub async fn consent_form<H: Host>(host: &H, req: &Request) -> Result<Response, 
         &pending.id,
         &pending.csrf,
         &targets,
+        notice.as_deref(),
     ))
 }
 

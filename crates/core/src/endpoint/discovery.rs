@@ -22,6 +22,8 @@ pub fn metadata(issuer: &str, config: &Config) -> Map<String, Value> {
         "issuer": issuer,
         "authorization_endpoint": url("authorize"),
         "token_endpoint": url("oauth/token"),
+        // RFC 8628 §4.
+        "device_authorization_endpoint": url("oauth/device/code"),
         "userinfo_endpoint": url("userinfo"),
         "jwks_uri": url(".well-known/jwks.json"),
         "revocation_endpoint": url("oauth/revoke"),

@@ -1,8 +1,10 @@
 //! The endpoints, one module each.
 
+pub mod activate;
 pub mod admin;
 pub mod authorize;
 pub mod bff;
+pub mod device_authorization;
 pub mod discovery;
 pub mod introspection;
 pub mod jwks;

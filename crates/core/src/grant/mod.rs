@@ -9,6 +9,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod password;
 pub mod refresh_token;
 
@@ -196,6 +197,7 @@ pub enum Commit {
         refresh: bool,
     },
     UseCode(Box<authorization_code::UseCode>),
+    Device(Box<device_code::UseDeviceCode>),
     Rotate(Box<refresh_token::Rotate>),
 }
 
@@ -211,6 +213,7 @@ impl Commit {
                 Ok(Some(refresh_token::start(host, authorization).await?))
             }
             Self::UseCode(code) => code.apply(host, authorization).await,
+            Self::Device(device) => device.apply(host, authorization).await,
             Self::Rotate(rotation) => rotation.apply(host).await,
         }
     }
@@ -226,6 +229,7 @@ pub async fn exchange<H: Host>(
         GrantType::RefreshToken => refresh_token::exchange(request).await,
         GrantType::ClientCredentials => client_credentials::exchange(request).await,
         GrantType::Password | GrantType::PasswordRealm => password::exchange(request).await,
+        GrantType::DeviceCode => device_code::exchange(request).await,
     }
 }
 

@@ -35,6 +35,10 @@ pub const M2M_2_SECRET: &str = "m2m-2-secret-0123456789abcdef01234567";
 pub const ROPC: &str = "ropc";
 pub const ROPC_SECRET: &str = "ropc-secret-0123456789abcdef012345678";
 pub const ROPC_PUBLIC: &str = "ropc-native";
+/// Device clients (RFC 8628): a public TV app and a confidential one.
+pub const TV: &str = "tv";
+pub const TV_CONF: &str = "tv-conf";
+pub const TV_CONF_SECRET: &str = "tv-conf-secret-0123456789abcdef012345";
 /// A second user (the defects so far hid between two of each thing).
 pub const BOB_EMAIL: &str = "bob@example.com";
 pub const BOB_PASSWORD: &str = "bob's long password";
@@ -74,7 +78,11 @@ pub fn tenant() -> String {
              "grant_types": ["client_credentials"]},
             {"client_id": ROPC, "name": "Trusted Backend", "app_type": "regular_web", "client_secret": ROPC_SECRET,
              "grant_types": ["password", "http://auth0.com/oauth/grant-type/password-realm", "refresh_token"]},
-            {"client_id": ROPC_PUBLIC, "name": "Trusted Native", "app_type": "native", "grant_types": ["password"]}
+            {"client_id": ROPC_PUBLIC, "name": "Trusted Native", "app_type": "native", "grant_types": ["password"]},
+            {"client_id": TV, "name": "Living Room TV", "app_type": "native",
+             "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]},
+            {"client_id": TV_CONF, "name": "Kiosk", "app_type": "regular_web", "client_secret": TV_CONF_SECRET,
+             "grant_types": ["urn:ietf:params:oauth:grant-type:device_code"]}
         ],
         "client_grants": [
             {"client_id": M2M, "audience": API, "scope": ["read:messages", "write:messages"]},

@@ -1,0 +1,107 @@
+//! `/activate` (RFC 8628 §3.3, Auth0's path): the user enters the code their device shows,
+//! then logs in and confirms through the shared hosted pages; `Completion::Device` records the
+//! outcome where the device polls.
+//!
+//! Brute force on user codes (§5.1) is stopped by counting failed entries on the ledger per
+//! client IP and per browser, over the current and previous window, and by locking a code that
+//! is confirmed from another browser too often (`device_code::wrong_confirmation`).
+
+use crate::authorization::interaction::{Completion, DeviceWaiting};
+use crate::authorization::request::AuthRequest;
+use crate::authorization::session;
+use crate::b64;
+use crate::config::Config;
+use crate::endpoint::authorize;
+use crate::error::{Error, ErrorCode};
+use crate::grant::device_code;
+use crate::http::params::Params;
+use crate::http::{Request, Response};
+use crate::pages;
+use crate::ports::{random_bytes, Clock, Host, Ledger};
+use crate::records;
+use crate::vocabulary::Prompt;
+
+/// Failed code entries allowed per client IP and per browser, in the current and previous
+/// window.
+pub const FAILED_ENTRIES_PER_IP: u64 = 20;
+pub const FAILED_ENTRIES_PER_BROWSER: u64 = 5;
+pub const WINDOW_SECONDS: i64 = 300;
+
+const WRONG_CODE: &str = "That code is not valid, or has expired. Check the code on your device.";
+const TOO_MANY: &str = "Too many wrong codes. Wait a few minutes, then try again.";
+
+fn browser_cookie(req: &Request) -> String {
+    let prefix = if req.is_https() { "__Host-" } else { "" };
+    format!("{prefix}gatehouse_activate")
+}
+
+/// `GET /activate[?user_code=…]`.
+pub async fn form<H: Host>(_host: &H, req: &Request) -> Result<Response, Error> {
+    let params = Params::from_query(req).unwrap_or_default();
+    let code = params.get("user_code").ok().flatten().unwrap_or("");
+    let shown = device_code::normalize_user_code(code)
+        .map(|c| device_code::display_user_code(&c))
+        .unwrap_or_default();
+    Ok(pages::activate_page(&shown, None, 200))
+}
+
+/// `POST /activate`: a user code, checked against the limits first.
+pub async fn submit<H: Host>(host: &H, config: &Config, req: &Request) -> Result<Response, Error> {
+    let params = Params::from_body(req, false).map_err(|e| Error::Page {
+        code: ErrorCode::InvalidRequest,
+        description: match e {
+            Error::OAuth { description, .. } => description,
+            _ => "malformed form".into(),
+        },
+    })?;
+    let typed = params.get("user_code").ok().flatten().unwrap_or("");
+    // The browser's own counter: a random id in a cookie (set here when it has none).
+    let (browser, new_cookie) = match req.cookie(&browser_cookie(req)).filter(|c| c.len() == 22) {
+        Some(id) => (id.to_string(), None),
+        None => {
+            let id = b64::encode(random_bytes::<16>(host.rng()));
+            let cookie = session::set_cookie(req, &browser_cookie(req), &id, 86_400);
+            (id, Some(cookie))
+        }
+    };
+    let with_cookie = |mut r: Response| {
+        if let Some(c) = &new_cookie {
+            r = r.with_header("set-cookie", c);
+        }
+        r
+    };
+    let now = host.clock().now();
+    let window = now / WINDOW_SECONDS;
+    let counters = [
+        (format!("ip:{}", req.client_ip()), FAILED_ENTRIES_PER_IP),
+        (format!("browser:{}", b64::sha256(&browser)), FAILED_ENTRIES_PER_BROWSER),
+    ];
+    let key = |who: &str, w: i64| format!("rate:activate:{who}:{w}");
+    for (who, limit) in &counters {
+        let failed = host.ledger().count(&key(who, window), now).await?
+            + host.ledger().count(&key(who, window - 1), now).await?;
+        if failed >= *limit {
+            return Ok(with_cookie(pages::activate_page(typed, Some(TOO_MANY), 429)));
+        }
+    }
+    let found = match device_code::normalize_user_code(typed) {
+        Some(code) => device_code::pending_for_user_code(host, &code).await?,
+        None => None,
+    };
+    let Some((device_key, record)) = found else {
+        for (who, _) in &counters {
+            host.ledger().increment(&key(who, window), now, (window + 2) * WINDOW_SECONDS).await?;
+        }
+        return Ok(with_cookie(pages::activate_page(typed, Some(WRONG_CODE), 400)));
+    };
+    let client = records::client(host.store(), record.requested.client_id.as_str()).await?.ok_or(
+        Error::Page { code: ErrorCode::InvalidClient, description: "unknown client".into() },
+    )?;
+    let completion =
+        Completion::Device(DeviceWaiting { device_key, user_code: record.user_code.clone() });
+    let mut pending = AuthRequest::new(host, record.requested, completion);
+    // RFC 8628 §5.4: the user confirms every device explicitly, first-party or not.
+    pending.prompt = vec![Prompt::Consent];
+    let response = authorize::proceed(host, config, req, pending, &client).await?;
+    Ok(with_cookie(response))
+}

@@ -1,0 +1,329 @@
+//! The device authorization grant (RFC 8628): a device without a browser asks for codes at
+//! `/oauth/device/code` (`endpoint::device_authorization`), shows the user code, and polls the
+//! token endpoint while the user approves at `/activate` in a browser (`endpoint::activate`,
+//! then the shared login and consent pages, finished by `Completion::Device`).
+//!
+//! One record on the ledger per device code holds the whole state: pending (with the polling
+//! interval and the last poll, for `slow_down`), approved (with the user's authorization),
+//! and ended exactly once — tokens issued, denied, or locked. A pointer from the user code to
+//! it lets `/activate` find it.
+
+use serde::{Deserialize, Serialize};
+
+use super::{invalid_grant, refresh_token, resolve, Authorization, Commit, Issued, TokenRequest};
+use crate::b64;
+use crate::error::{absent_if_unreadable, Error, ErrorCode};
+use crate::ledger_record::{self, LedgerRecord, State};
+use crate::ports::{random_bytes, Clock, Host, Ledger, UnixTime};
+
+/// RFC 8628 §6.1: 8 characters from 20 consonants (no vowels, so no words; no look-alikes):
+/// 20^8 ≈ 2^34.6 codes, against the few guesses the rate limits allow.
+pub const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
+pub const USER_CODE_LENGTH: usize = 8;
+/// How long the codes live (§3.2 `expires_in`; Auth0: 900 s).
+pub const DEVICE_CODE_SECONDS: i64 = 900;
+/// The polling interval (§3.2; the default when absent is 5 s), and what `slow_down` adds (§3.5).
+pub const DEFAULT_INTERVAL_SECONDS: i64 = 5;
+pub const SLOW_DOWN_SECONDS: i64 = 5;
+/// How long an ended or expired record is kept, so that a late poll hears `expired_token` or
+/// `access_denied` rather than "unknown".
+const KEEP_AFTER_SECONDS: i64 = 600;
+/// Confirmations from another browser (a forged or replayed consent form) tolerated before the
+/// code is locked.
+pub const MAX_WRONG_CONFIRMATIONS: u32 = 3;
+
+/// A device code's state while live.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    pub v: u32,
+    /// What the device asked for (no user yet).
+    pub requested: Authorization,
+    /// The normalized user code (shown again on the confirmation page).
+    pub user_code: String,
+    pub expires_at: UnixTime,
+    pub interval: i64,
+    pub last_poll: Option<UnixTime>,
+    /// Set once a user approved at `/activate`.
+    pub approved: Option<Authorization>,
+    #[serde(default)]
+    pub wrong_confirmations: u32,
+}
+
+/// How a device code ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "ended", rename_all = "snake_case")]
+pub enum DeviceEnded {
+    Issued {
+        grant_id: String,
+    },
+    Denied,
+    /// Too many wrong confirmations.
+    Locked,
+}
+
+pub type DeviceEntry = LedgerRecord<DeviceRecord, DeviceEnded>;
+
+/// The ledger key of a device code (its SHA-256: the code itself is never stored).
+pub fn device_key(device_code: &str) -> String {
+    format!("device:{}", b64::sha256(device_code))
+}
+
+fn user_code_key(user_code: &str) -> String {
+    format!("usercode:{user_code}")
+}
+
+/// Normalizes what a user typed: case- and hyphen-insensitive, spaces ignored (§6.1). `None`
+/// when it cannot be a user code.
+pub fn normalize_user_code(typed: &str) -> Option<String> {
+    let code: String = typed
+        .chars()
+        .filter(|c| !matches!(c, '-' | ' ' | '\t'))
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    let valid =
+        code.len() == USER_CODE_LENGTH && code.bytes().all(|b| USER_CODE_ALPHABET.contains(&b));
+    valid.then_some(code)
+}
+
+/// The user code as shown: `XXXX-XXXX`.
+pub fn display_user_code(code: &str) -> String {
+    let (a, b) = code.split_at(code.len().min(4));
+    format!("{a}-{b}")
+}
+
+fn new_user_code<H: Host>(host: &H) -> String {
+    // 20 divides 240 evenly, so bytes below 240 map to the alphabet without bias.
+    let mut code = String::with_capacity(USER_CODE_LENGTH);
+    while code.len() < USER_CODE_LENGTH {
+        for b in random_bytes::<16>(host.rng()) {
+            if b < 240 && code.len() < USER_CODE_LENGTH {
+                code.push(char::from(USER_CODE_ALPHABET[usize::from(b % 20)]));
+            }
+        }
+    }
+    code
+}
+
+/// Codes just issued (§3.2).
+#[derive(Debug)]
+pub struct DeviceCodes {
+    pub device_code: String,
+    pub user_code: String,
+    pub expires_in: i64,
+    pub interval: i64,
+}
+
+/// Issues a device code and a user code for a request (§3.1, §3.2).
+pub async fn issue<H: Host>(
+    host: &H,
+    requested: Authorization,
+    interval: i64,
+) -> Result<DeviceCodes, Error> {
+    let now = host.clock().now();
+    let expires_at = now + DEVICE_CODE_SECONDS;
+    let device_code = b64::encode(random_bytes::<32>(host.rng()));
+    let key = device_key(&device_code);
+    // A user code is unique among live ones: a collision draws again.
+    let mut user_code = None;
+    for _ in 0..5 {
+        let candidate = new_user_code(host);
+        if host
+            .ledger()
+            .compare_and_set(&user_code_key(&candidate), None, &key, now, Some(expires_at))
+            .await?
+        {
+            user_code = Some(candidate);
+            break;
+        }
+    }
+    let user_code = user_code.ok_or_else(|| Error::Internal("no free user code".into()))?;
+    let record = DeviceRecord {
+        v: 1,
+        requested,
+        user_code: user_code.clone(),
+        expires_at,
+        interval,
+        last_poll: None,
+        approved: None,
+        wrong_confirmations: 0,
+    };
+    let keep = expires_at + KEEP_AFTER_SECONDS;
+    if !ledger_record::create::<_, _, DeviceEnded>(host, &key, &record, keep).await? {
+        return Err(Error::Internal("device code collision".into()));
+    }
+    Ok(DeviceCodes { device_code, user_code, expires_in: DEVICE_CODE_SECONDS, interval })
+}
+
+/// The live, unexpired, not yet approved device code a user code names (for `/activate`).
+pub async fn pending_for_user_code<H: Host>(
+    host: &H,
+    user_code: &str,
+) -> Result<Option<(String, DeviceRecord)>, Error> {
+    let now = host.clock().now();
+    let Some(key) = host.ledger().get(&user_code_key(user_code), now).await? else {
+        return Ok(None);
+    };
+    let entry: Option<DeviceEntry> = absent_if_unreadable(ledger_record::load(host, &key).await)?;
+    Ok(entry.and_then(|e| match e.state {
+        State::Live(r) if r.expires_at > now && r.approved.is_none() => Some((key, r)),
+        _ => None,
+    }))
+}
+
+/// Records the user's approval (`Completion::Device`). `false`: the code is no longer pending
+/// (expired, denied, locked, approved already).
+pub async fn approve<H: Host>(
+    host: &H,
+    key: &str,
+    authorization: Authorization,
+) -> Result<bool, Error> {
+    let now = host.clock().now();
+    for _ in 0..5 {
+        let entry: Option<DeviceEntry> =
+            absent_if_unreadable(ledger_record::load(host, key).await)?;
+        let Some(entry) = entry else { return Ok(false) };
+        let State::Live(record) = &entry.state else { return Ok(false) };
+        if record.expires_at <= now || record.approved.is_some() {
+            return Ok(false);
+        }
+        let next = DeviceRecord { approved: Some(authorization.clone()), ..record.clone() };
+        // A concurrent poll may have moved `last_poll`: read again and retry.
+        if entry.replace(host, &next, record.expires_at + KEEP_AFTER_SECONDS).await? {
+            return Ok(true);
+        }
+    }
+    Err(Error::Internal("could not approve a device code under contention".into()))
+}
+
+/// Ends a pending device code: denied by the user, or locked.
+pub async fn end<H: Host>(host: &H, key: &str, how: DeviceEnded) -> Result<(), Error> {
+    let now = host.clock().now();
+    for _ in 0..5 {
+        let entry: Option<DeviceEntry> =
+            absent_if_unreadable(ledger_record::load(host, key).await)?;
+        let Some(entry) = entry else { return Ok(()) };
+        if entry.live().is_none() {
+            return Ok(());
+        }
+        if entry.end(host, &how, now + KEEP_AFTER_SECONDS).await? {
+            return Ok(());
+        }
+    }
+    Err(Error::Internal("could not end a device code under contention".into()))
+}
+
+/// Counts a confirmation from another browser; the code is locked after
+/// [`MAX_WRONG_CONFIRMATIONS`].
+pub async fn wrong_confirmation<H: Host>(host: &H, key: &str) -> Result<(), Error> {
+    for _ in 0..5 {
+        let entry: Option<DeviceEntry> =
+            absent_if_unreadable(ledger_record::load(host, key).await)?;
+        let Some(entry) = entry else { return Ok(()) };
+        let State::Live(record) = &entry.state else { return Ok(()) };
+        let wrong = record.wrong_confirmations + 1;
+        if wrong >= MAX_WRONG_CONFIRMATIONS {
+            return end(host, key, DeviceEnded::Locked).await;
+        }
+        let next = DeviceRecord { wrong_confirmations: wrong, ..record.clone() };
+        if entry.replace(host, &next, record.expires_at + KEEP_AFTER_SECONDS).await? {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn oauth(code: ErrorCode, description: &str) -> Error {
+    Error::oauth(code, description)
+}
+
+/// The grant (§3.4, §3.5): polling answers `authorization_pending`, `slow_down` (a poll sooner
+/// than the interval adds 5 s to it), `access_denied` and `expired_token`; an approved code
+/// issues tokens exactly once.
+pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, Error> {
+    let TokenRequest { host, client, params, .. } = *request;
+    let device_code = params.require("device_code")?;
+    let unknown = || invalid_grant("the device code is invalid");
+    if device_code.len() > 128 {
+        return Err(unknown());
+    }
+    let entry: DeviceEntry =
+        absent_if_unreadable(ledger_record::load(host, &device_key(device_code)).await)?
+            .ok_or_else(unknown)?;
+    let record = match &entry.state {
+        State::Live(record) => record.clone(),
+        State::Ended(DeviceEnded::Issued { .. }) => {
+            return Err(invalid_grant("the device code was already used"))
+        }
+        State::Ended(DeviceEnded::Denied | DeviceEnded::Locked) => {
+            return Err(oauth(ErrorCode::AccessDenied, "the user denied the request"))
+        }
+    };
+    // §3.4: the device code is bound to the client that asked for it.
+    if record.requested.client_id != client.client_id {
+        return Err(unknown());
+    }
+    let now = host.clock().now();
+    if record.expires_at <= now {
+        return Err(oauth(ErrorCode::ExpiredToken, "the device code has expired"));
+    }
+    if let Some(approved) = &record.approved {
+        let resolved = resolve(host, approved.clone().start_grant(host.rng())).await?;
+        let refresh = refresh_token::offered(&resolved);
+        return Ok(Issued {
+            resolved,
+            commit: Commit::Device(Box::new(UseDeviceCode { entry, refresh })),
+        });
+    }
+    let too_soon = record.last_poll.is_some_and(|last| now - last < record.interval);
+    let interval = if too_soon { record.interval + SLOW_DOWN_SECONDS } else { record.interval };
+    let next = DeviceRecord { last_poll: Some(now), interval, ..record.clone() };
+    let recorded = entry.replace(host, &next, record.expires_at + KEEP_AFTER_SECONDS).await?;
+    if too_soon || !recorded {
+        // §3.5: a concurrent poll (the record changed under this one) is too soon as well.
+        return Err(oauth(ErrorCode::SlowDown, "polling too fast: wait the interval, plus 5 s"));
+    }
+    Err(oauth(ErrorCode::AuthorizationPending, "the user has not approved the request yet"))
+}
+
+/// The device code's single use, made after the tokens are minted (see [`Commit`]).
+#[derive(Debug)]
+pub struct UseDeviceCode {
+    entry: DeviceEntry,
+    refresh: bool,
+}
+
+impl UseDeviceCode {
+    pub async fn apply<H: Host>(
+        self,
+        host: &H,
+        authorization: &Authorization,
+    ) -> Result<Option<String>, Error> {
+        let grant_id =
+            authorization.grant_id.clone().ok_or_else(|| Error::Internal("no grant id".into()))?;
+        let now = host.clock().now();
+        let issued = DeviceEnded::Issued { grant_id };
+        if !self.entry.end(host, &issued, now + KEEP_AFTER_SECONDS).await? {
+            // Another poll won: tokens are issued once (§3.5 leaves repeats to the server).
+            return Err(invalid_grant("the device code was already used"));
+        }
+        if self.refresh {
+            return Ok(Some(refresh_token::start(host, authorization).await?));
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_codes_are_normalized_and_shown_as_rfc8628_suggests() {
+        assert_eq!(normalize_user_code("wdjb-mjht").as_deref(), Some("WDJBMJHT"));
+        assert_eq!(normalize_user_code(" WDJB MJHT ").as_deref(), Some("WDJBMJHT"));
+        assert_eq!(normalize_user_code("WDJBMJH"), None, "too short");
+        assert_eq!(normalize_user_code("WDJBMJHA"), None, "a vowel is not in the alphabet");
+        assert_eq!(normalize_user_code("WDJBMJH1"), None);
+        assert_eq!(display_user_code("WDJBMJHT"), "WDJB-MJHT");
+    }
+}

@@ -1,0 +1,227 @@
+//! The device authorization grant (RFC 8628) with `/activate`, in process.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a failed test
+
+mod support;
+
+use gatehouse_core::http::Response;
+use serde_json::{json, Value};
+use support::*;
+
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+fn device_code(world: &World, client: &str, extra: &[(&str, &str)]) -> Response {
+    let mut pairs = vec![("client_id", client)];
+    pairs.extend_from_slice(extra);
+    world.call(form_request("/oauth/device/code", &pairs))
+}
+
+fn start(world: &World, scope: &str) -> Value {
+    let r = device_code(world, TV, &[("scope", scope), ("audience", API)]);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    json(&r)
+}
+
+fn poll(world: &World, device_code: &str) -> Response {
+    world.call(form_request(
+        "/oauth/token",
+        &[("grant_type", DEVICE_GRANT), ("client_id", TV), ("device_code", device_code)],
+    ))
+}
+
+fn error(r: &Response) -> String {
+    json(r)["error"].as_str().unwrap_or("").to_string()
+}
+
+/// The user's part in the browser: enter the code, log in, and allow or deny.
+fn activate(world: &World, typed: &str, decision: &str) -> Response {
+    let entered = world.post_form("/activate", &[("user_code", typed)]);
+    assert_eq!(entered.status, 302, "{}", String::from_utf8_lossy(&entered.body));
+    let mut next = location(&entered);
+    if next.starts_with("/login") {
+        let after_login = world.login_from(&entered, EMAIL, PASSWORD);
+        next = location(&world.get(&location(&after_login)));
+    }
+    assert!(next.starts_with("/consent?req="), "{next}: the user confirms every device");
+    let page = String::from_utf8(world.get(&next).body).unwrap();
+    assert!(page.contains("Living Room TV"), "{page}");
+    let (req, csrf) = (hidden(&page, "req"), hidden(&page, "csrf"));
+    world.post_form("/consent", &[("req", &req), ("csrf", &csrf), ("decision", decision)])
+}
+
+#[test]
+fn a_device_gets_tokens_once_the_user_approves_at_activate() {
+    let world = World::new();
+    let codes = start(&world, "openid profile offline_access read:messages");
+    let device_code = codes["device_code"].as_str().unwrap().to_string();
+    let user_code = codes["user_code"].as_str().unwrap().to_string();
+    assert!(device_code.len() >= 43, "≥ 128 bits");
+    assert_eq!(user_code.len(), 9);
+    assert_eq!(&user_code[4..5], "-");
+    assert!(user_code.replace('-', "").bytes().all(|b| b"BCDFGHJKLMNPQRSTVWXZ".contains(&b)));
+    assert_eq!(codes["verification_uri"], format!("{ISSUER}activate"));
+    assert_eq!(
+        codes["verification_uri_complete"],
+        format!("{ISSUER}activate?user_code={user_code}")
+    );
+    assert_eq!((codes["expires_in"].as_i64(), codes["interval"].as_i64()), (Some(900), Some(5)));
+    // Polling: pending; too soon: slow_down (the interval grows by 5 s); then pending again.
+    assert_eq!(error(&poll(&world, &device_code)), "authorization_pending");
+    assert_eq!(error(&poll(&world, &device_code)), "slow_down");
+    world.host.clock.advance(6);
+    assert_eq!(error(&poll(&world, &device_code)), "slow_down", "the interval is 10 s now");
+    world.host.clock.advance(15);
+    assert_eq!(error(&poll(&world, &device_code)), "authorization_pending");
+    // The prefilled page, then the user types it in lower case without the hyphen.
+    let form = world.get(&format!("/activate?user_code={user_code}"));
+    assert!(String::from_utf8(form.body).unwrap().contains(&user_code));
+    let done = activate(&world, &user_code.replace('-', "").to_lowercase(), "allow");
+    assert_eq!(done.status, 200);
+    assert!(String::from_utf8(done.body).unwrap().contains("Return to it"));
+    world.host.clock.advance(20);
+    let r = poll(&world, &device_code);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let tokens = json(&r);
+    let access = claims(tokens["access_token"].as_str().unwrap());
+    assert_eq!(access["sub"], USER_ID);
+    assert_eq!(access["client_id"], TV);
+    assert_eq!(access["aud"], json!([API, format!("{ISSUER}userinfo")]));
+    let id = claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!((id["sub"].as_str(), id["aud"].as_str()), (Some(USER_ID), Some(TV)));
+    let rt = tokens["refresh_token"].as_str().expect("offline_access").to_string();
+    // Exactly once.
+    world.host.clock.advance(20);
+    assert_eq!(error(&poll(&world, &device_code)), "invalid_grant");
+    let refreshed = world.call(form_request(
+        "/oauth/token",
+        &[("grant_type", "refresh_token"), ("client_id", TV), ("refresh_token", &rt)],
+    ));
+    assert_eq!(refreshed.status, 200);
+    // The used user code no longer opens anything.
+    assert_eq!(world.post_form("/activate", &[("user_code", &user_code)]).status, 400);
+}
+
+#[test]
+fn denied_expired_and_foreign_codes() {
+    let world = World::new();
+    let codes = start(&world, "openid");
+    let device_code = codes["device_code"].as_str().unwrap().to_string();
+    let denied = activate(&world, codes["user_code"].as_str().unwrap(), "deny");
+    assert_eq!(denied.status, 200);
+    assert!(String::from_utf8(denied.body).unwrap().contains("Request denied"));
+    let r = poll(&world, &device_code);
+    assert_eq!((r.status, error(&r).as_str()), (403, "access_denied"));
+    // Expired: expired_token; its user code is refused at /activate.
+    let codes = start(&world, "openid");
+    let device_code = codes["device_code"].as_str().unwrap().to_string();
+    world.host.clock.advance(900);
+    assert_eq!(error(&poll(&world, &device_code)), "expired_token");
+    assert_eq!(
+        world.post_form("/activate", &[("user_code", codes["user_code"].as_str().unwrap())]).status,
+        400
+    );
+    // Another client cannot poll it; nonsense codes are invalid_grant; a missing one invalid_request.
+    let codes = start(&world, "openid");
+    let other = world.call(
+        form_request(
+            "/oauth/token",
+            &[
+                ("grant_type", DEVICE_GRANT),
+                ("device_code", codes["device_code"].as_str().unwrap()),
+            ],
+        )
+        .with_header("authorization", &basic(TV_CONF, TV_CONF_SECRET)),
+    );
+    assert_eq!(error(&other), "invalid_grant");
+    assert_eq!(error(&poll(&world, "no-such-code")), "invalid_grant");
+    let missing = world
+        .call(form_request("/oauth/token", &[("grant_type", DEVICE_GRANT), ("client_id", TV)]));
+    assert_eq!(error(&missing), "invalid_request");
+}
+
+#[test]
+fn who_may_ask_for_device_codes() {
+    let world = World::new();
+    // A client that does not list the grant; a confidential one must authenticate.
+    assert_eq!(error(&device_code(&world, SPA, &[])), "unauthorized_client");
+    let r = device_code(&world, TV_CONF, &[]);
+    assert_eq!((r.status, error(&r).as_str()), (401, "invalid_client"));
+    let r = world.call(
+        form_request("/oauth/device/code", &[("scope", "openid")])
+            .with_header("authorization", &basic(TV_CONF, TV_CONF_SECRET)),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        error(&device_code(&world, TV, &[("audience", "https://nowhere.example/")])),
+        "invalid_target"
+    );
+    assert_eq!(error(&device_code(&world, "nobody", &[])), "invalid_client");
+    // Discovery lists the endpoint and the grant.
+    let d = json(&world.get("/.well-known/openid-configuration"));
+    assert_eq!(d["device_authorization_endpoint"], format!("{ISSUER}oauth/device/code"));
+    assert!(d["grant_types_supported"].as_array().unwrap().contains(&json!(DEVICE_GRANT)));
+}
+
+#[test]
+fn guessing_user_codes_is_stopped_per_browser_and_per_ip() {
+    let world = World::new();
+    let codes = start(&world, "openid");
+    let guess = |w: &World| w.post_form("/activate", &[("user_code", "BBBB-BBBB")]);
+    for _ in 0..5 {
+        assert_eq!(guess(&world).status, 400);
+    }
+    assert_eq!(guess(&world).status, 429, "this browser is out of tries");
+    // Even the right code now waits: nothing is looked up.
+    assert_eq!(
+        world.post_form("/activate", &[("user_code", codes["user_code"].as_str().unwrap())]).status,
+        429
+    );
+    // A fresh browser (no cookie) from the same IP gets its own five, until the IP's 20.
+    for round in 0..3 {
+        world.cookies.borrow_mut().clear();
+        for _ in 0..5 {
+            assert_eq!(guess(&world).status, 400, "round {round}");
+        }
+    }
+    world.cookies.borrow_mut().clear();
+    assert_eq!(guess(&world).status, 429, "the IP is out of tries");
+    // Another IP is not; and the windows pass.
+    *world.ip.borrow_mut() = "198.51.100.9".into();
+    world.cookies.borrow_mut().clear();
+    assert_eq!(guess(&world).status, 400);
+    world.host.clock.advance(600);
+    *world.ip.borrow_mut() = "203.0.113.7".into();
+    assert_eq!(guess(&world).status, 400);
+}
+
+#[test]
+fn a_code_confirmed_from_another_browser_is_locked() {
+    let world = World::new();
+    let codes = start(&world, "openid");
+    let device_code = codes["device_code"].as_str().unwrap().to_string();
+    let entered =
+        world.post_form("/activate", &[("user_code", codes["user_code"].as_str().unwrap())]);
+    let after_login = world.login_from(&entered, EMAIL, PASSWORD);
+    let consent = location(&world.get(&location(&after_login)));
+    let page = String::from_utf8(world.get(&consent).body).unwrap();
+    assert!(
+        page.contains(codes["user_code"].as_str().unwrap()),
+        "the page names the code to compare"
+    );
+    let req = hidden(&page, "req");
+    // Another browser posts the confirmation with a guessed token, three times.
+    for _ in 0..3 {
+        let forged = world.call(form_request(
+            "/consent",
+            &[("req", &req), ("csrf", "guess"), ("decision", "allow")],
+        ));
+        assert_eq!(forged.status, 403);
+    }
+    let r = poll(&world, &device_code);
+    assert_eq!(error(&r), "access_denied", "locked");
+    // The real browser can no longer approve it either.
+    let csrf = hidden(&page, "csrf");
+    let late =
+        world.post_form("/consent", &[("req", &req), ("csrf", &csrf), ("decision", "allow")]);
+    assert_ne!(late.status, 200);
+}

@@ -22,6 +22,8 @@ before(async () => {
       BFF_API_URL: `${demo.origin}/api/`,
       BFF_AUDIENCE: 'https://api.gatehouse.local/',
       BFF_SCOPE: 'openid profile email offline_access read:messages',
+      // The demo TV polls every second here (5 s by default).
+      DEVICE_CODE_INTERVAL_SECONDS: '1',
     },
   });
   demo.setWorker(worker.origin);
@@ -171,5 +173,37 @@ test('cookie mode: the Worker holds the tokens; the page gets an HttpOnly cookie
   await page.waitForSelector('body[data-mode="none"]', { timeout: 10000 });
   const after = await fetch(`${worker.origin}/bff/session`, { headers: { cookie: jar, 'gatehouse-csrf': '1' } });
   assert.equal((await after.json()).authenticated, false, 'the old cookie opens nothing');
+  await context.close();
+});
+
+test('the demo TV: a device code shown on one screen, approved at /activate in another tab', async () => {
+  const context = await browser.newContext();
+  const tv = await context.newPage();
+  const errors = [];
+  tv.on('pageerror', (e) => errors.push(String(e)));
+  await tv.goto(`${demo.origin}/device.html`);
+  await tv.waitForSelector('body[data-user-code]', { timeout: 15000 });
+  const code = await tv.getAttribute('body', 'data-user-code');
+  assert.match(code, /^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/);
+  const link = await tv.getAttribute('#verify', 'href');
+  assert.equal(link, `${worker.origin}/activate?user_code=${code}`);
+  // The phone: the link opens /activate with the code filled in; log in; confirm.
+  const phone = await context.newPage();
+  await phone.goto(link);
+  assert.equal(await phone.inputValue('#user_code'), code);
+  await Promise.all([phone.waitForURL(`${worker.origin}/login?**`), phone.click('button[type=submit]')]);
+  await phone.fill('#username', 'ada@example.com');
+  await phone.fill('#password', 'correct horse battery staple');
+  await Promise.all([phone.waitForURL(`${worker.origin}/consent?**`), phone.click('button[type=submit]')]);
+  assert.match(await phone.textContent('main'), new RegExp(`shows the code ${code}`));
+  await phone.click('button[value=allow]');
+  await phone.waitForSelector('text=You\'re all set', { timeout: 10000 });
+  // The TV notices on its next poll and calls the demo API with its access token.
+  await tv.waitForSelector('body[data-outcome="signed-in"]', { timeout: 20000 });
+  const result = await tv.textContent('#tv-result');
+  assert.match(result, /^HTTP 200/, result);
+  assert.match(result, /"for": "demo\|ada"/);
+  assert.match(result, /"client": "demo-device"/);
+  assert.deepEqual(errors, []);
   await context.close();
 });

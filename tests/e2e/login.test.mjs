@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import * as client from 'openid-client';
 import * as jose from 'jose';
 import { ADMIN_TOKEN, INITIAL_ACCESS_TOKEN, startWorker } from './harness.mjs';
+import { Browser as CookieBrowser, hiddenInputs } from './browser-jar.mjs';
 
 const API = 'https://api.login.test/';
 const API_RS = 'https://rs256.login.test/';
@@ -117,91 +118,11 @@ after(async () => {
 
 // ---- helpers -------------------------------------------------------------------------------
 
-let nextIp = 1;
-
-/** A browser: a cookie jar over fetch that never follows redirects by itself. Each browser has
- *  its own client IP (CF-Connecting-IP), so the per-IP login limit never couples tests. */
-class Browser {
+/** A browser that logs in as Ada unless told otherwise. */
+class Browser extends CookieBrowser {
   constructor() {
-    this.jar = new Map();
-    this.ip = `198.51.100.${nextIp++}`;
-    this.setCookies = [];
+    super(worker.origin, ADA);
   }
-
-  store(res) {
-    for (const line of res.headers.getSetCookie()) {
-      const [pair, ...attrs] = line.split(';').map((s) => s.trim());
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq);
-      const value = pair.slice(eq + 1);
-      const maxAge = attrs.find((a) => /^max-age=/i.test(a));
-      this.setCookies.push({ name, value, attrs, line });
-      if (maxAge && Number(maxAge.split('=')[1]) <= 0) this.jar.delete(name);
-      else this.jar.set(name, value);
-    }
-  }
-
-  async fetch(url, init = {}) {
-    const target = new URL(url, worker.origin);
-    assert.equal(target.origin, worker.origin, `the browser only talks to the Worker here: ${target}`);
-    const headers = new Headers(init.headers);
-    headers.set('cf-connecting-ip', this.ip);
-    if (this.jar.size) headers.set('cookie', [...this.jar].map(([k, v]) => `${k}=${v}`).join('; '));
-    const res = await fetch(target, { ...init, headers, redirect: 'manual' });
-    this.store(res);
-    return res;
-  }
-
-  async submit(path, fields) {
-    return this.fetch(path, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams(fields).toString(),
-    });
-  }
-
-  /**
-   * Drives an authorization request as a user would: follows the Worker's redirects, fills in the
-   * login form and answers the consent page. Returns the URL the Worker finally sends the browser
-   * to (the client's redirect_uri) and the Worker pages visited on the way.
-   */
-  async authorize(authUrl, { user = ADA, decision = 'allow' } = {}) {
-    const trail = [];
-    let here = new URL(authUrl);
-    let res = await this.fetch(here);
-    for (let step = 0; step < 12; step++) {
-      if (res.status >= 300 && res.status < 400) {
-        const location = new URL(res.headers.get('location'), here);
-        if (location.origin !== worker.origin) return { url: location, trail, status: res.status };
-        trail.push(location.pathname);
-        here = location;
-        res = await this.fetch(here);
-        continue;
-      }
-      const html = await res.text();
-      assert.equal(res.status, 200, `${here.pathname}: ${res.status} ${html.slice(0, 600)}`);
-      const form = hiddenInputs(html);
-      if (here.pathname === '/login') {
-        assert.match(html, /<form method="post" action="\/login"/);
-        res = await this.submit('/login', { ...form, username: user.email, password: user.password });
-        assert.equal(res.status, 303, `login failed: ${res.status}`);
-        here = new URL('/login', worker.origin);
-      } else if (here.pathname === '/consent') {
-        assert.match(html, /<form method="post" action="\/consent"/);
-        res = await this.submit('/consent', { ...form, decision });
-        here = new URL('/consent', worker.origin);
-      } else {
-        assert.fail(`unexpected page ${here.pathname}`);
-      }
-    }
-    assert.fail('too many steps');
-  }
-}
-
-function hiddenInputs(html) {
-  const fields = {};
-  for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) fields[m[1]] = m[2];
-  return fields;
 }
 
 const insecure = { execute: [client.allowInsecureRequests] };

@@ -156,7 +156,7 @@ const provider = new Provider(issuer, {
     profile: ['name', 'given_name', 'family_name', 'nickname'],
     email: ['email', 'email_verified'],
   },
-  scopes: ['openid', 'offline_access', 'profile', 'email'],
+  scopes: ['openid', 'offline_access', 'profile', 'email', 'read:messages'],
   // Gatehouse puts the granted profile/email claims in the ID token too.
   conformIdTokenClaims: false,
   features: {
@@ -168,6 +168,20 @@ const provider = new Provider(issuer, {
       allowedPolicy: async (_ctx, client) => client.clientAuthMethod !== 'none',
     },
     revocation: { enabled: true, allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId },
+    // The client-credentials row: an ES256 JWT access token for the bench API, as Gatehouse
+    // issues for a client grant (RFC 8707 resource indicators pick the API).
+    clientCredentials: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: () => undefined,
+      useGrantedResource: () => true,
+      getResourceServerInfo: () => ({
+        scope: 'read:messages',
+        accessTokenFormat: 'jwt',
+        accessTokenTTL: 3600,
+        jwt: { sign: { alg: 'ES256' } },
+      }),
+    },
   },
   rotateRefreshToken: true,
   clientBasedCORS: () => false,

@@ -4,7 +4,7 @@
 //   npm run bench -- --quick          # 2 s per row and server
 //   BENCH_SECONDS=30 npm run bench    # any duration (wins over --quick)
 //   BENCH_ROWS=refresh,authcode ...   # only some rows (discovery, jwks, userinfo, introspection,
-//                                     # refresh, authcode)
+//                                     # clientcredentials, refresh, authcode)
 //
 // Starts the built Worker under workerd (Miniflare, tests/e2e/harness.mjs) and oidc-provider
 // (bench/oidc-provider.mjs, a child process), both on 127.0.0.1 with random ports, and configures
@@ -37,7 +37,7 @@ for (const a of args) {
   }
 }
 const QUICK = args.includes('--quick');
-const ROW_NAMES = ['discovery', 'jwks', 'userinfo', 'introspection', 'refresh', 'authcode'];
+const ROW_NAMES = ['discovery', 'jwks', 'userinfo', 'introspection', 'clientcredentials', 'refresh', 'authcode'];
 // BENCH_ROWS=jwks,refresh measures only those rows (for looking into one).
 const only = process.env.BENCH_ROWS ? process.env.BENCH_ROWS.split(',').map((r) => r.trim()) : null;
 if (only && !only.every((r) => ROW_NAMES.includes(r))) {
@@ -75,6 +75,13 @@ const WEB = {
   name: 'Bench Web App',
   client_secret: 'bench-web-secret-' + randomBytes(24).toString('base64url'),
 };
+/** A machine client (client credentials) with a grant for the bench API on both servers. */
+const M2M = {
+  client_id: 'bench-m2m',
+  name: 'Bench Machine',
+  client_secret: 'bench-m2m-secret-' + randomBytes(24).toString('base64url'),
+};
+const BENCH_API = 'https://api.bench.local/';
 
 // ---- bounded in time, and always cleaned up ---------------------------------------------------
 const cleanups = [];
@@ -271,7 +278,9 @@ async function startGatehouse() {
         redirect_uris: [REDIRECT_URI],
         grant_types: ['authorization_code', 'refresh_token'],
       },
+      { ...M2M, app_type: 'non_interactive', token_endpoint_auth_method: 'client_secret_basic', grant_types: ['client_credentials'] },
     ],
+    client_grants: [{ client_id: M2M.client_id, audience: BENCH_API, scope: ['read:messages'] }],
     apis: [
       {
         identifier: 'https://api.bench.local/',
@@ -310,6 +319,15 @@ async function startOidcProvider() {
       redirect_uris: [REDIRECT_URI],
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
+    },
+    {
+      client_id: M2M.client_id,
+      client_secret: M2M.client_secret,
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      scope: 'read:messages',
     },
   ];
   const child = fork(join(HERE, 'oidc-provider.mjs'), [], {
@@ -399,6 +417,16 @@ function rowSpecs(server) {
         body: new URLSearchParams({ token: server.tokens.introspect }).toString(),
       },
       ok: (status, body) => status === 200 && /"active"\s*:\s*true/.test(body),
+    },
+    // An RFC 9068 ES256 access token for the API, per request.
+    clientcredentials: {
+      request: {
+        method: 'POST',
+        path: new URL(server.meta.token_endpoint).pathname,
+        headers: { ...form, authorization: basic(M2M) },
+        body: new URLSearchParams({ grant_type: 'client_credentials', resource: BENCH_API, scope: 'read:messages' }).toString(),
+      },
+      ok: (status, body) => status === 200 && body.includes('access_token'),
     },
     refresh: refreshSpec(server),
   };
@@ -565,6 +593,7 @@ const ROWS = [
   ['jwks', 'GET JWKS'],
   ['userinfo', 'GET userinfo (Bearer)'],
   ['introspection', 'POST introspection (basic)'],
+  ['clientcredentials', 'POST token (client_credentials)'],
   ['refresh', 'POST token (refresh_token)'],
   ['authcode', 'authorize+token loop (it/s)'],
 ];

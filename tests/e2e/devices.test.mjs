@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as client from 'openid-client';
 import * as oauth from 'oauth4webapi';
 import * as jose from 'jose';
-import { ADMIN_TOKEN, startWorker } from './harness.mjs';
+import { importTenant, oauthError, startWorker } from './harness.mjs';
 import { Browser } from './browser-jar.mjs';
 
 const API = 'https://media.devices.test/';
@@ -36,12 +36,7 @@ before(async () => {
     apis: [{ identifier: API, name: 'Media', signing_alg: 'ES256', token_lifetime_seconds: 600, allow_offline_access: true, scopes: [{ value: 'play' }] }],
     users: [ADA, BOB],
   };
-  const res = await fetch(new URL('/admin/tenant', worker.origin), {
-    method: 'PUT',
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify(tenant),
-  });
-  assert.equal(res.status, 200, await res.clone().text());
+  await importTenant(worker, tenant);
 });
 
 after(async () => {
@@ -54,15 +49,6 @@ const configFor = (clientId, auth) => client.discovery(new URL(issuer), clientId
 async function verify(token, audience, typ) {
   const { payload } = await jose.jwtVerify(token, jwks, { issuer, audience, typ });
   return payload;
-}
-
-async function oauthError(promise) {
-  try {
-    await promise;
-  } catch (e) {
-    return { status: e.status, error: e.error, e };
-  }
-  assert.fail('expected an OAuth error');
 }
 
 const poll = (deviceCode, clientId = 'tv') =>

@@ -46,3 +46,25 @@ export function tempDir() {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+/** Imports a tenant file into a started Worker (`PUT /admin/tenant`); returns the summary. */
+export async function importTenant(worker, tenant) {
+  const res = await fetch(new URL('/admin/tenant', worker.origin), {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(tenant),
+  });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`tenant import: ${res.status} ${text}`);
+  return JSON.parse(text).imported;
+}
+
+/** Awaits a promise expected to fail with an OAuth error (openid-client, oauth4webapi). */
+export async function oauthError(promise) {
+  try {
+    await promise;
+  } catch (e) {
+    return { status: e.status, error: e.error, e };
+  }
+  throw new Error('expected an OAuth error');
+}

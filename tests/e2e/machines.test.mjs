@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as client from 'openid-client';
 import * as oauth from 'oauth4webapi';
 import * as jose from 'jose';
-import { ADMIN_TOKEN, INITIAL_ACCESS_TOKEN, startWorker } from './harness.mjs';
+import { ADMIN_TOKEN, INITIAL_ACCESS_TOKEN, importTenant, oauthError, startWorker } from './harness.mjs';
 
 const API = 'https://orders.machines.test/';
 const API_RS = 'https://reports.machines.test/';
@@ -44,12 +44,7 @@ before(async () => {
       { client_id: 'm2m-jwt', audience: API, scope: ['read:orders'] },
     ],
   };
-  const res = await fetch(new URL('/admin/tenant', worker.origin), {
-    method: 'PUT',
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify(tenant),
-  });
-  assert.equal(res.status, 200, await res.clone().text());
+  await importTenant(worker, tenant);
 });
 
 after(async () => {
@@ -68,15 +63,6 @@ async function verifyAccessToken(token, { audience, alg }) {
   });
   assert.equal(protectedHeader.alg, alg);
   return payload;
-}
-
-async function oauthError(promise) {
-  try {
-    await promise;
-  } catch (e) {
-    return { status: e.status ?? e.response?.status, error: e.error ?? e.cause?.error, e };
-  }
-  assert.fail('expected an OAuth error');
 }
 
 async function introspect(token) {

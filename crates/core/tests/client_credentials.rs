@@ -234,24 +234,11 @@ fn introspection_revocation_and_deleting_the_client_grant() {
     assert_eq!(introspect(&world, &second)["active"], false);
 }
 
-fn register(world: &World, metadata: Value) -> Value {
-    let r = world.call(
-        Request::from_url("POST", &absolute("/oidc/register"))
-            .unwrap()
-            .with_header("authorization", &format!("Bearer {INITIAL}"))
-            .with_header("content-type", "application/json")
-            .with_body(metadata.to_string()),
-    );
-    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    json(&r)
-}
-
 #[test]
 fn a_registered_client_receives_its_registered_scope_on_the_apis_that_define_it() {
     let mut world = World::new();
-    let reg = register(
-        &world,
-        json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_post",
+    let reg = world.register(
+        &json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_post",
                "scope": "read:messages"}),
     );
     assert!(reg.get("response_types").is_none_or(|r| r == &json!([])), "{reg}");
@@ -267,7 +254,7 @@ fn a_registered_client_receives_its_registered_scope_on_the_apis_that_define_it(
     );
     // A registered client whose scope no API defines gets nothing.
     let other =
-        register(&world, json!({"grant_types": ["client_credentials"], "scope": "launch:rockets"}));
+        world.register(&json!({"grant_types": ["client_credentials"], "scope": "launch:rockets"}));
     let r = world.call(
         form_request("/oauth/token", &[("grant_type", "client_credentials"), ("audience", API)])
             .with_header(

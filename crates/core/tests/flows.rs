@@ -1203,20 +1203,9 @@ fn revocation_is_exact_even_where_kv_lags() {
 #[test]
 fn a_deleted_client_is_refused_at_once_even_where_kv_lags() {
     let world = World::new();
-    let reg = json(
-        &world.call(
-            Request::from_url("POST", &absolute("/oidc/register"))
-                .unwrap()
-                .with_header("authorization", &format!("Bearer {INITIAL}"))
-                .with_header("content-type", "application/json")
-                .with_body(
-                    serde_json::json!({"redirect_uris": ["https://rp.example/cb"],
-                    "grant_types": ["authorization_code", "refresh_token"],
-                    "token_endpoint_auth_method": "client_secret_post"})
-                    .to_string(),
-                ),
-        ),
-    );
+    let reg = world.register(&serde_json::json!({"redirect_uris": ["https://rp.example/cb"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "client_secret_post"}));
     let (id, secret) = (reg["client_id"].as_str().unwrap(), reg["client_secret"].as_str().unwrap());
     let q = [
         ("client_id", id),

@@ -60,18 +60,43 @@ pub async fn start<H: Host>(host: &H, authorization: &Authorization) -> Result<S
     Ok(token)
 }
 
+/// Which of its grant's refresh tokens a presented token is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Generation {
+    Current,
+    Replaced,
+}
+
+/// The live, unexpired grant a refresh token belongs to, and whether it is the current token or
+/// one rotation already replaced.
+async fn family<H: Host>(
+    host: &H,
+    token: &str,
+) -> Result<Option<(GrantRecord, Generation)>, Error> {
+    let Some(grant_id) = refresh_grant_id(token) else { return Ok(None) };
+    let Some(entry) = grant_entry(host, grant_id).await? else { return Ok(None) };
+    let Some(record) = entry.live() else { return Ok(None) };
+    if record.revoked || record.expires_at <= host.clock().now() {
+        return Ok(None);
+    }
+    let presented = digest(token);
+    let matches = |h: &String| constant_time_eq(h.as_bytes(), presented.as_bytes());
+    let generation = if matches(&record.refresh_sha256) {
+        Generation::Current
+    } else if record.rotated_sha256.iter().any(matches) {
+        Generation::Replaced
+    } else {
+        return Ok(None);
+    };
+    Ok(Some((record.clone(), generation)))
+}
+
 /// The live grant this refresh token belongs to, current or already replaced by rotation.
 pub async fn refresh_token_family<H: Host>(
     host: &H,
     token: &str,
 ) -> Result<Option<GrantRecord>, Error> {
-    let Some(grant_id) = refresh_grant_id(token) else { return Ok(None) };
-    let Some(entry) = grant_entry(host, grant_id).await? else { return Ok(None) };
-    let Some(record) = entry.live() else { return Ok(None) };
-    let presented = digest(token);
-    let matches = |h: &String| constant_time_eq(h.as_bytes(), presented.as_bytes());
-    let ours = matches(&record.refresh_sha256) || record.rotated_sha256.iter().any(matches);
-    Ok(ours.then(|| record.clone()))
+    Ok(family(host, token).await?.map(|(record, _)| record))
 }
 
 /// The grant id inside a refresh token (`{grant_id}.{secret}`), if it has that shape.
@@ -80,17 +105,14 @@ pub fn refresh_grant_id(token: &str) -> Option<&str> {
     (grant_id.len() == 22 && secret.len() == 43 && !secret.contains('.')).then_some(grant_id)
 }
 
-/// The live grant whose current refresh token this is (for introspection and revocation).
+/// The live grant whose current refresh token this is (for introspection).
 pub async fn refresh_token_state<H: Host>(
     host: &H,
     token: &str,
 ) -> Result<Option<GrantRecord>, Error> {
-    let Some(grant_id) = refresh_grant_id(token) else { return Ok(None) };
-    let Some(entry) = grant_entry(host, grant_id).await? else { return Ok(None) };
-    let Some(record) = entry.live() else { return Ok(None) };
-    let current = constant_time_eq(record.refresh_sha256.as_bytes(), digest(token).as_bytes());
-    let live = current && !record.revoked && record.expires_at > host.clock().now();
-    Ok(live.then(|| record.clone()))
+    Ok(family(host, token)
+        .await?
+        .and_then(|(record, generation)| (generation == Generation::Current).then_some(record)))
 }
 
 /// The grant: rotates the presented refresh token; a narrower `scope` may be asked for

@@ -143,6 +143,19 @@ impl World {
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     }
 
+    /// Registers a client (RFC 7591) with the initial access token; expects 201.
+    pub fn register(&self, metadata: &Value) -> Value {
+        let r = self.call(
+            Request::from_url("POST", &absolute("/oidc/register"))
+                .unwrap()
+                .with_header("authorization", &format!("Bearer {INITIAL}"))
+                .with_header("content-type", "application/json")
+                .with_body(metadata.to_string()),
+        );
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
     /// Sends a request as the browser (cookies in, cookies out).
     pub fn send(&self, mut request: Request) -> Response {
         let jar: Vec<String> =

@@ -24,7 +24,9 @@ fi
 mkdir -p "$TOOLS/bin"
 install_tool() { # crate version binary [--locked]
   local crate=$1 version=$2 bin=$3 locked=${4:-}
-  if [ -x "$TOOLS/bin/$bin" ] && "$TOOLS/bin/$bin" --version 2>/dev/null | grep -q "$version"; then return; fi
+  # Not `grep -q`: it stops reading at the first match, and a tool that prints more (geckodriver)
+  # then dies of SIGPIPE, which pipefail turns into "not installed": a reinstall on every run.
+  if [ -x "$TOOLS/bin/$bin" ] && "$TOOLS/bin/$bin" --version 2>/dev/null | grep "$version" >/dev/null; then return; fi
   say "installing $crate $version (one-time, a few minutes)"
   cargo install --quiet --root "$TOOLS" $locked "$crate" --version "$version" --force
 }

@@ -131,6 +131,18 @@ test('device flow: polling too fast is slow_down; a wrong code at /activate is r
   assert.equal((await guesser.submit('/activate', { user_code: codes.user_code })).status, 429, 'nothing is looked up while limited');
 });
 
+test('device flow: 40 parallel guesses at /activate from one IP: exactly 20 are looked up', async () => {
+  const guess = () => fetch(new URL('/activate', worker.origin), {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'cf-connecting-ip': '203.0.113.99' },
+    body: 'user_code=BBBB-BBBB',
+  });
+  const statuses = (await Promise.all(Array.from({ length: 40 }, guess))).map((r) => r.status);
+  assert.equal(statuses.filter((s) => s === 400).length, 20, statuses.join(' '));
+  assert.equal(statuses.filter((s) => s === 429).length, 20);
+});
+
 test('device flow: 20 parallel polls of an approved code yield exactly one token response', async () => {
   const config = await configFor('tv', client.None());
   const codes = await client.initiateDeviceAuthorization(config, { scope: 'openid' });

@@ -33,8 +33,9 @@ test('openid-client discovers the Worker; the issuer is the origin followed by "
   assert.deepEqual(metadata.id_token_signing_alg_values_supported, ['RS256', 'ES256']);
   assert.equal(metadata.authorization_endpoint, `${worker.origin}/authorize`);
   assert.equal(metadata.token_endpoint, `${worker.origin}/oauth/token`);
+  assert.equal(metadata.device_authorization_endpoint, `${worker.origin}/oauth/device/code`);
   // Nothing unimplemented is advertised.
-  for (const absent of ['pushed_authorization_request_endpoint', 'device_authorization_endpoint']) {
+  for (const absent of ['pushed_authorization_request_endpoint', 'backchannel_authentication_endpoint']) {
     assert.equal(metadata[absent], undefined, absent);
   }
 });

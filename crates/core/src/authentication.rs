@@ -1,18 +1,19 @@
-//! Checking a user's password: the one place the hosted login page and the password grant (and
-//! whatever asks for a password next) share. PBKDF2 with equal work for unknown accounts, one
-//! generic refusal, and brute-force limits per account and per client IP, counted on the ledger.
+//! Checking an end user's password: the one place the hosted login page and the password grant
+//! (and whatever asks for a password next) share. PBKDF2 with equal work for unknown accounts,
+//! one generic refusal, and brute-force limits per account and per client IP (`rate_limit`).
+//! (Client authentication is `client_auth`.)
 
 use crate::b64;
 use crate::config::Config;
 use crate::error::Error;
-use crate::ports::{Clock, Host, Ledger};
+use crate::ports::Host;
+use crate::rate_limit::{self, Limit};
 use crate::records::{self, UserRecord};
 
-/// Failed logins allowed per account and per client IP in one window (Auth0's brute-force
-/// protection also stops at 10 failures per account).
+/// Failed logins allowed per account from one client IP, and per client IP, in one window
+/// (Auth0's brute-force protection: 10 failures per account and IP).
 pub const FAILURES_PER_ACCOUNT: u64 = 10;
 pub const FAILURES_PER_IP: u64 = 100;
-pub const WINDOW_SECONDS: i64 = 300;
 
 /// The message for any failed login: it never says which of the two was wrong.
 pub const WRONG_CREDENTIALS: &str = "Wrong email or password.";
@@ -29,12 +30,8 @@ pub enum PasswordCheck {
     TooManyAttempts,
 }
 
-/// Checks `password` for the account `username` (an email), as seen from `ip`.
-///
-/// Every attempt is counted atomically before the password is checked (so parallel guesses
-/// cannot all slip under the limit), successes are counted too (only failures use up the
-/// allowance), and the previous window's failures still count, so the allowance does not reset
-/// at a window boundary.
+/// Checks `password` for the account `username` (an email), as seen from `ip`, within the
+/// limits (`rate_limit`: counted before the password is checked).
 pub async fn check_password<H: Host>(
     host: &H,
     config: &Config,
@@ -42,27 +39,17 @@ pub async fn check_password<H: Host>(
     password: &str,
     ip: &str,
 ) -> Result<PasswordCheck, Error> {
-    let now = host.clock().now();
-    let window = now / WINDOW_SECONDS;
-    let keep_until = (window + 2) * WINDOW_SECONDS;
-    let account = b64::sha256(username.to_lowercase());
-    let subjects = [
-        (format!("ip:{ip}"), FAILURES_PER_IP),
-        (format!("account:{account}"), FAILURES_PER_ACCOUNT),
+    // Per account *and* IP (Auth0's default, `count_per_identifier_and_ip`): a stranger cannot
+    // lock a user out of their own account by failing on purpose; and per IP overall.
+    let ip = rate_limit::ip_subject(ip);
+    let limits = [
+        Limit { subject: ip.clone(), max_failures: FAILURES_PER_IP },
+        Limit {
+            subject: format!("account:{}:{ip}", b64::sha256(username.to_lowercase())),
+            max_failures: FAILURES_PER_ACCOUNT,
+        },
     ];
-    let key = |kind: &str, subject: &str, w: i64| format!("rate:login-{kind}:{subject}:{w}");
-    let mut blocked = false;
-    for (subject, limit) in &subjects {
-        let ledger = host.ledger();
-        let attempts = ledger.increment(&key("attempts", subject, window), now, keep_until).await?;
-        let successes = ledger.count(&key("successes", subject, window), now).await?;
-        let previous = ledger
-            .count(&key("attempts", subject, window - 1), now)
-            .await?
-            .saturating_sub(ledger.count(&key("successes", subject, window - 1), now).await?);
-        blocked |= attempts.saturating_sub(successes) + previous > *limit;
-    }
-    if blocked {
+    if !rate_limit::attempt(host, "login", &limits).await? {
         return Ok(PasswordCheck::TooManyAttempts);
     }
     let user = records::user_by_email(host.store(), username).await?;
@@ -76,8 +63,6 @@ pub async fn check_password<H: Host>(
         }
     };
     let Some(user) = user.filter(|_| verified) else { return Ok(PasswordCheck::Wrong) };
-    for (subject, _) in &subjects {
-        host.ledger().increment(&key("successes", subject, window), now, keep_until).await?;
-    }
+    rate_limit::succeeded(host, "login", &limits).await?;
     Ok(PasswordCheck::Verified(Box::new(user)))
 }

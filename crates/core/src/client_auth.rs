@@ -17,7 +17,7 @@ use crate::jose::Algorithm;
 use crate::ports::{Clock, Host, HttpClient, Ledger, Store};
 use crate::records::{self, client_secret_digest, ClientRecord};
 use crate::secret::constant_time_eq;
-use crate::vocabulary::AuthMethod;
+use crate::vocabulary::{AuthMethod, GrantType};
 
 /// RFC 7523 §2.2.
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -99,6 +99,32 @@ pub async fn authenticate<H: Host>(
     if client.token_endpoint_auth_method != AuthMethod::None {
         return Err(invalid_client("this client must authenticate"));
     }
+    Ok(client)
+}
+
+/// RFC 6749 §5.2: `unauthorized_client` for a grant type the client's `grant_types` lacks.
+pub fn check_grant(client: &ClientRecord, grant_type: GrantType) -> Result<(), Error> {
+    if !client.allows_grant(grant_type) {
+        return Err(Error::oauth(
+            ErrorCode::UnauthorizedClient,
+            "the client may not use this grant type",
+        ));
+    }
+    Ok(())
+}
+
+/// [`authenticate`], then [`check_grant`]: for the endpoints that start a grant (the device
+/// authorization endpoint; next, backchannel authentication and PAR).
+pub async fn authenticate_for<H: Host>(
+    host: &H,
+    config: &Config,
+    request: &Request,
+    params: &Params,
+    issuer: &str,
+    grant_type: GrantType,
+) -> Result<ClientRecord, Error> {
+    let client = authenticate(host, config, request, params, issuer).await?;
+    check_grant(&client, grant_type)?;
     Ok(client)
 }
 

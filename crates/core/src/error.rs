@@ -172,6 +172,14 @@ impl Error {
         Self::oauth(ErrorCode::InvalidRequest, description)
     }
 
+    /// The same error shown as a page (hosted pages, before a redirect URI is trusted).
+    pub fn into_page(self) -> Self {
+        match self {
+            Self::OAuth { code, description } => Self::Page { code, description },
+            other => other,
+        }
+    }
+
     /// The wire code of this error.
     pub fn code(&self) -> ErrorCode {
         match self {

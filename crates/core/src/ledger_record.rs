@@ -1,8 +1,9 @@
 //! Records decided on the [`Ledger`]: created once, replaced by compare-and-set, ended once.
 //!
 //! Everything that must happen exactly once uses this one model: authorization codes (used
-//! once), grants (rotated, then revoked), cookie sessions (refreshed, then ended), and next the
-//! device codes, PAR request URIs and CIBA requests. (A bare "used once" mark — a client
+//! once), grants (rotated, then revoked), cookie sessions (refreshed, then ended), device codes
+//! (polled, approved, then used or denied), and next PAR request URIs and CIBA requests.
+//! Read-decide-write with retries is [`update`]. (A bare "used once" mark — a client
 //! assertion's or a DPoP proof's `jti` — needs no value: `Ledger::consume_once`.) A record is
 //! `Live(T)` until
 //! one caller ends it with a marker `E` (who used it, why it ended); of two concurrent callers
@@ -122,6 +123,56 @@ impl<T: Serialize, E: Serialize> LedgerRecord<T, E> {
     }
 }
 
+/// What [`update`] writes, decided on the state it read.
+#[derive(Debug)]
+pub enum Step<T, E> {
+    /// Nothing (the decision is already made, or there is nothing to do).
+    Keep,
+    /// The live value, until `expires_at` (created if absent).
+    Replace(T, UnixTime),
+    /// Ended with this marker, kept until `keep_until` (created already ended if absent: a
+    /// decision that arrives before the record it decides).
+    End(E, UnixTime),
+}
+
+/// Reads `key` and writes what `decide` says by compare-and-set; when another writer changed the
+/// record first, decides again on what is there now (a few times, then an internal error).
+/// `decide` sees `None` for an absent (or unreadable) record, and returns the step and a value
+/// for the caller.
+pub async fn update<H, T, E, R>(
+    host: &H,
+    key: &str,
+    mut decide: impl FnMut(Option<&State<T, E>>) -> (Step<T, E>, R),
+) -> Result<R, Error>
+where
+    H: Host,
+    T: Serialize + DeserializeOwned,
+    E: Serialize + DeserializeOwned,
+{
+    for _ in 0..8 {
+        let entry: Option<LedgerRecord<T, E>> =
+            crate::error::absent_if_unreadable(load(host, key).await)?;
+        let (step, result) = decide(entry.as_ref().map(|e| &e.state));
+        let written = match (step, &entry) {
+            (Step::Keep, _) => true,
+            (Step::Replace(value, expires_at), Some(e)) => {
+                e.replace(host, &value, expires_at).await?
+            }
+            (Step::Replace(value, expires_at), None) => {
+                create::<_, T, E>(host, key, &value, expires_at).await?
+            }
+            (Step::End(marker, keep), Some(e)) => e.end(host, &marker, keep).await?,
+            (Step::End(marker, keep), None) => {
+                create_ended::<_, T, E>(host, key, &marker, keep).await?
+            }
+        };
+        if written {
+            return Ok(result);
+        }
+    }
+    Err(Error::Internal(format!("ledger record {key} is under contention")))
+}
+
 #[cfg(all(test, feature = "rust-crypto"))]
 mod tests {
     use super::*;
@@ -155,6 +206,34 @@ mod tests {
             let legacy: Rec = load(&host, "t:b").await.unwrap().unwrap();
             assert_eq!(legacy.live(), Some(&7));
             assert!(load::<_, u32, String>(&host, "t:none").await.unwrap().is_none());
+        });
+    }
+
+    #[test]
+    fn update_decides_again_after_losing_a_race() {
+        let host = MemoryHost::new(RustCrypto, 1_000, 1);
+        block_on(async {
+            assert!(create::<_, u32, String>(&host, "t:u", &1, 2_000).await.unwrap());
+            // Another writer lands between this update's read and its write.
+            host.ledger.race_next_cas("t:u", r#"{"live":5}"#);
+            let mut seen = Vec::new();
+            let out = update::<_, u32, String, u32>(&host, "t:u", |state| match state {
+                Some(State::Live(n)) => {
+                    seen.push(*n);
+                    (Step::Replace(n + 1, 2_000), n + 1)
+                }
+                _ => (Step::Keep, 0),
+            })
+            .await
+            .unwrap();
+            assert_eq!(seen, vec![1, 5], "decided again on what was there");
+            assert_eq!(out, 6);
+            // Ending an absent record creates it ended.
+            update::<_, u32, String, ()>(&host, "t:v", |_| (Step::End("gone".into(), 3_000), ()))
+                .await
+                .unwrap();
+            let ended: Rec = load(&host, "t:v").await.unwrap().unwrap();
+            assert_eq!(ended.state, State::Ended("gone".to_string()));
         });
     }
 }

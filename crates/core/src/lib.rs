@@ -21,6 +21,7 @@ pub mod ledger_record;
 pub mod memory;
 pub mod pages;
 pub mod ports;
+pub mod rate_limit;
 pub mod records;
 pub mod router;
 #[cfg(feature = "rust-crypto")]

@@ -91,6 +91,10 @@ pub struct ClientRecord {
     /// `grant::refresh_token::exchange`.
     #[serde(default)]
     pub refresh_token_reuse_interval_seconds: i64,
+    /// Auth0's "Trust Token Endpoint IP Header": the password grant believes this confidential
+    /// client's `auth0-forwarded-for` (the end user's IP, for the rate limits).
+    #[serde(default)]
+    pub token_endpoint_ip_header_trusted: bool,
     /// RFC 7591 §2 `scope`: what a dynamically registered client may ask for on its own behalf
     /// (client credentials), on the APIs that define those scopes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -195,13 +199,22 @@ pub struct ApiRecord {
     pub allow_offline_access: bool,
 }
 
-/// A password hash: PBKDF2-HMAC-SHA256 (RFC 8018 §5.2).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A password hash: PBKDF2-HMAC-SHA256 (RFC 8018 §5.2). `Debug` leaves out salt and hash.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PasswordHash {
     pub alg: String,
     pub iterations: u32,
     pub salt: String,
     pub hash: String,
+}
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordHash")
+            .field("alg", &self.alg)
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The one password hash algorithm.
@@ -296,6 +309,8 @@ pub struct ClientInput {
     pub is_first_party: Option<bool>,
     #[serde(default)]
     pub refresh_token_reuse_interval_seconds: i64,
+    #[serde(default)]
+    pub token_endpoint_ip_header_trusted: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -560,6 +575,16 @@ pub async fn import<H: Host>(
                 )))
             }
         }
+        // RFC 9700 §2.4: not for third-party clients, which would get API scopes without consent.
+        let password = c
+            .grant_types
+            .iter()
+            .any(|g| matches!(g, GrantType::Password | GrantType::PasswordRealm));
+        if password && c.is_first_party == Some(false) {
+            return Err(invalid(format!(
+                "client {id}: the password grant is for first-party clients"
+            )));
+        }
         if method == AuthMethod::None && c.grant_types.contains(&GrantType::ClientCredentials) {
             return Err(invalid(format!(
                 "client {id}: a public client cannot use client_credentials (RFC 6749 §4.4)"
@@ -603,6 +628,7 @@ pub async fn import<H: Host>(
             registration_access_token_sha256: None,
             client_id_issued_at: None,
             refresh_token_reuse_interval_seconds: c.refresh_token_reuse_interval_seconds,
+            token_endpoint_ip_header_trusted: c.token_endpoint_ip_header_trusted,
             scope: None,
         });
     }
@@ -682,8 +708,14 @@ pub async fn import<H: Host>(
     for g in &client_grants {
         // A client grant keeps its id (and so its tokens) when imported again; one deleted
         // meanwhile (revoked on the ledger, perhaps still in KV here) starts afresh.
-        let existing = client_grant(host.store(), &g.client_id, &g.audience).await.ok().flatten();
+        let existing =
+            absent_if_unreadable(client_grant(host.store(), &g.client_id, &g.audience).await)?;
         let kept = match existing {
+            // Narrowed: the tokens issued under the wider grant stop being active.
+            Some(e) if !e.scope.is_subset_of(&g.scope) => {
+                crate::grant::revoke_grant(host, &e.grant_id).await?;
+                None
+            }
             Some(e) if !crate::grant::is_revoked(host, &e.grant_id).await? => Some(e.grant_id),
             _ => None,
         };
@@ -805,6 +837,8 @@ mod tests {
         .unwrap();
         let printed = format!("{file:?}");
         assert!(!printed.contains("sekrit"), "{printed}");
+        let hash = PasswordHash::dummy(1_000);
+        assert!(!format!("{hash:?}").contains("AAAA"), "salt and hash stay out of Debug");
     }
 
     #[test]

@@ -221,7 +221,7 @@ async fn dispatch<H: Host>(
             device_authorization::device_authorization(host, config, request).await
         }
         Endpoint::Activate if post => activate::submit(host, config, request).await,
-        Endpoint::Activate => activate::form(host, request).await,
+        Endpoint::Activate => activate::form(request),
         Endpoint::Userinfo => userinfo::userinfo(host, config, request).await,
         Endpoint::Revocation => revocation::revoke(host, config, request).await,
         Endpoint::Introspection => introspection::introspect(host, config, request).await,

@@ -350,3 +350,74 @@ fn the_tenant_file_checks_client_grants() {
     let d = json(&world.get("/.well-known/openid-configuration"));
     assert!(d["grant_types_supported"].as_array().unwrap().contains(&json!("client_credentials")));
 }
+
+#[test]
+fn an_rfc7592_update_cannot_make_a_client_a_machine_or_widen_its_scope() {
+    let world = World::new();
+    let reg = world
+        .register(&json!({"redirect_uris": ["https://rp.example/cb"], "scope": "read:messages"}));
+    let put = |metadata: Value| {
+        world.call(
+            Request::from_url("PUT", reg["registration_client_uri"].as_str().unwrap())
+                .unwrap()
+                .with_header(
+                    "authorization",
+                    &format!("Bearer {}", reg["registration_access_token"].as_str().unwrap()),
+                )
+                .with_header("content-type", "application/json")
+                .with_body(metadata.to_string()),
+        )
+    };
+    let id = reg["client_id"].as_str().unwrap();
+    let upgrade = put(json!({"client_id": id, "redirect_uris": ["https://rp.example/cb"],
+        "grant_types": ["authorization_code", "client_credentials"], "response_types": ["code"], "scope": "read:messages"}));
+    assert_eq!(error(&upgrade), (400, "invalid_client_metadata".into()));
+    let machine =
+        world.register(&json!({"grant_types": ["client_credentials"], "scope": "read:messages"}));
+    let widen = world.call(
+        Request::from_url("PUT", machine["registration_client_uri"].as_str().unwrap())
+            .unwrap()
+            .with_header(
+                "authorization",
+                &format!("Bearer {}", machine["registration_access_token"].as_str().unwrap()),
+            )
+            .with_header("content-type", "application/json")
+            .with_body(
+                json!({"client_id": machine["client_id"], "grant_types": ["client_credentials"],
+                "scope": "read:messages write:messages"})
+                .to_string(),
+            ),
+    );
+    assert_eq!(error(&widen), (400, "invalid_client_metadata".into()));
+}
+
+#[test]
+fn narrowing_a_client_grant_ends_the_wider_tokens() {
+    let world = World::new();
+    let wide =
+        json(&m2m(&world, &[("audience", API)]))["access_token"].as_str().unwrap().to_string();
+    assert_eq!(introspect(&world, &wide)["active"], true);
+    world.import(&json!({"client_grants": [{"client_id": M2M, "audience": API, "scope": ["read:messages"]}]}));
+    assert_eq!(introspect(&world, &wide)["active"], false, "issued under the wider grant");
+    let narrow = json(&m2m(&world, &[("audience", API)]));
+    assert_eq!(narrow["scope"], "read:messages");
+    // Imported again unchanged: the grant and its tokens stay.
+    let token = narrow["access_token"].as_str().unwrap().to_string();
+    world.import(&json!({"client_grants": [{"client_id": M2M, "audience": API, "scope": ["read:messages"]}]}));
+    assert_eq!(introspect(&world, &token)["active"], true);
+}
+
+#[test]
+fn an_api_may_have_a_plain_identifier_as_its_audience() {
+    let world = World::new();
+    world.import(
+        &json!({"apis": [{"identifier": "orders", "name": "Orders", "signing_alg": "ES256",
+        "scopes": [{"value": "read:orders"}]}],
+        "client_grants": [{"client_id": M2M, "audience": "orders", "scope": ["read:orders"]}]}),
+    );
+    let r = m2m(&world, &[("audience", "orders")]);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(claims(json(&r)["access_token"].as_str().unwrap())["aud"], "orders");
+    // RFC 8707 §2: a `resource` must be an absolute URI.
+    assert_eq!(error(&m2m(&world, &[("resource", "orders")])), (400, "invalid_target".into()));
+}

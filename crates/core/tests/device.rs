@@ -176,22 +176,71 @@ fn guessing_user_codes_is_stopped_per_browser_and_per_ip() {
         world.post_form("/activate", &[("user_code", codes["user_code"].as_str().unwrap())]).status,
         429
     );
-    // A fresh browser (no cookie) from the same IP gets its own five, until the IP's 20.
-    for round in 0..3 {
+    // Every entry from the IP counts (7 so far); a guesser who drops the cookie meets the IP's
+    // limit of 20 failures.
+    let mut answers = Vec::new();
+    for _ in 0..20 {
         world.cookies.borrow_mut().clear();
-        for _ in 0..5 {
-            assert_eq!(guess(&world).status, 400, "round {round}");
-        }
+        answers.push(guess(&world).status);
     }
-    world.cookies.borrow_mut().clear();
-    assert_eq!(guess(&world).status, 429, "the IP is out of tries");
-    // Another IP is not; and the windows pass.
+    assert_eq!(answers.iter().filter(|s| **s == 400).count(), 13, "{answers:?}");
+    assert!(answers.ends_with(&[429; 7]), "{answers:?}");
+    // Another IP is not limited; IPv6 addresses count per /64.
     *world.ip.borrow_mut() = "198.51.100.9".into();
     world.cookies.borrow_mut().clear();
     assert_eq!(guess(&world).status, 400);
+    let mut v6 = Vec::new();
+    for i in 0..22 {
+        world.cookies.borrow_mut().clear();
+        *world.ip.borrow_mut() = format!("2001:db8:0:7::{:x}", i + 1);
+        v6.push(guess(&world).status);
+    }
+    assert_eq!(v6.iter().filter(|s| **s == 400).count(), 20, "one /64, one allowance: {v6:?}");
+    // The windows pass.
     world.host.clock.advance(600);
     *world.ip.borrow_mut() = "203.0.113.7".into();
     assert_eq!(guess(&world).status, 400);
+}
+
+#[test]
+fn a_cross_site_post_to_activate_is_refused_and_not_counted() {
+    let world = World::new();
+    for _ in 0..10 {
+        let r = world.send(
+            form_request("/activate", &[("user_code", "BBBB-BBBB")])
+                .with_header("origin", "https://evil.example"),
+        );
+        assert_eq!(r.status, 403);
+    }
+    let codes = start(&world, "openid");
+    let r = world.send(
+        form_request("/activate", &[("user_code", codes["user_code"].as_str().unwrap())])
+            .with_header("origin", ORIGIN),
+    );
+    assert_eq!(r.status, 302, "the allowance is intact; a same-origin post goes on");
+}
+
+/// Enters the code, logs in as Ada: returns the consent page's `req` and `csrf`.
+fn to_consent(world: &World, user_code: &str) -> (String, String) {
+    let entered = world.post_form("/activate", &[("user_code", user_code)]);
+    let mut next = location(&entered);
+    if next.starts_with("/login") {
+        let after_login = world.login_from(&entered, EMAIL, PASSWORD);
+        next = location(&world.get(&location(&after_login)));
+    }
+    let page = String::from_utf8(world.get(&next).body).unwrap();
+    assert!(page.contains(user_code), "the page names the code to compare");
+    (hidden(&page, "req"), hidden(&page, "csrf"))
+}
+
+/// A confirmation posted by a logged-in browser that did not start the interaction (it has the
+/// session, not the flow cookie).
+fn forged(world: &World, req: &str) -> Response {
+    let session = world.cookies.borrow().get("gatehouse_session").cloned().unwrap();
+    world.call(
+        form_request("/consent", &[("req", req), ("csrf", "guess"), ("decision", "allow")])
+            .with_header("cookie", &format!("gatehouse_session={session}")),
+    )
 }
 
 #[test]
@@ -199,29 +248,56 @@ fn a_code_confirmed_from_another_browser_is_locked() {
     let world = World::new();
     let codes = start(&world, "openid");
     let device_code = codes["device_code"].as_str().unwrap().to_string();
-    let entered =
-        world.post_form("/activate", &[("user_code", codes["user_code"].as_str().unwrap())]);
-    let after_login = world.login_from(&entered, EMAIL, PASSWORD);
-    let consent = location(&world.get(&location(&after_login)));
-    let page = String::from_utf8(world.get(&consent).body).unwrap();
-    assert!(
-        page.contains(codes["user_code"].as_str().unwrap()),
-        "the page names the code to compare"
-    );
-    let req = hidden(&page, "req");
-    // Another browser posts the confirmation with a guessed token, three times.
-    for _ in 0..3 {
-        let forged = world.call(form_request(
+    let user_code = codes["user_code"].as_str().unwrap();
+    let (req, csrf) = to_consent(&world, user_code);
+    // Anonymous forgeries count for nothing: a stranger cannot lock someone's code.
+    for _ in 0..5 {
+        let r = world.call(form_request(
             "/consent",
             &[("req", &req), ("csrf", "guess"), ("decision", "allow")],
         ));
-        assert_eq!(forged.status, 403);
+        assert_eq!(r.status, 403);
     }
+    assert_eq!(error(&poll(&world, &device_code)), "authorization_pending");
+    // Nor can anyone read the form's token without the flow cookie.
+    let stranger = world.call(
+        gatehouse_core::http::Request::from_url("GET", &absolute(&format!("/consent?req={req}")))
+            .unwrap(),
+    );
+    assert!(!String::from_utf8(stranger.body).unwrap().contains(&csrf));
+    // A logged-in browser posting it three times locks the code.
+    for _ in 0..3 {
+        assert_eq!(forged(&world, &req).status, 403);
+    }
+    world.host.clock.advance(10);
     let r = poll(&world, &device_code);
     assert_eq!(error(&r), "access_denied", "locked");
+    assert!(json(&r)["error_description"].as_str().unwrap().contains("locked"));
     // The real browser can no longer approve it either.
-    let csrf = hidden(&page, "csrf");
     let late =
         world.post_form("/consent", &[("req", &req), ("csrf", &csrf), ("decision", "allow")]);
     assert_ne!(late.status, 200);
+}
+
+#[test]
+fn an_approved_code_stays_approved() {
+    let world = World::new();
+    let codes = start(&world, "openid");
+    let device_code = codes["device_code"].as_str().unwrap().to_string();
+    let user_code = codes["user_code"].as_str().unwrap();
+    // Two tabs open the code; the first approves.
+    let (req1, csrf1) = to_consent(&world, user_code);
+    let (req2, csrf2) = to_consent(&world, user_code);
+    let done =
+        world.post_form("/consent", &[("req", &req1), ("csrf", &csrf1), ("decision", "allow")]);
+    assert_eq!(done.status, 200);
+    // The second tab's deny, and forged confirmations, do not undo it.
+    for _ in 0..3 {
+        forged(&world, &req2);
+    }
+    let denied =
+        world.post_form("/consent", &[("req", &req2), ("csrf", &csrf2), ("decision", "deny")]);
+    assert_eq!(denied.status, 200);
+    world.host.clock.advance(10);
+    assert_eq!(poll(&world, &device_code).status, 200, "tokens, as approved");
 }

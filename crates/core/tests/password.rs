@@ -147,13 +147,23 @@ fn refusals_never_say_which_part_was_wrong() {
 }
 
 #[test]
-fn brute_force_is_stopped_per_account_and_per_ip() {
+fn brute_force_is_stopped_per_account_and_ip_and_per_ip() {
     let world = World::new();
+    let from = |ip: &str, user: &str, secret: &str| {
+        world.call(
+            form_request(
+                "/oauth/token",
+                &[("grant_type", "password"), ("username", user), ("password", secret)],
+            )
+            .with_header("authorization", &basic(ROPC, ROPC_SECRET))
+            .with_header("cf-connecting-ip", ip),
+        )
+    };
     for _ in 0..10 {
-        assert_eq!(error(&password(&world, EMAIL, "guess", &[])).1, "invalid_grant");
+        assert_eq!(error(&from("192.0.2.1", EMAIL, "guess")).1, "invalid_grant");
     }
-    // The 11th failure for the account: refused before the password is checked, even a right one.
-    let blocked = password(&world, EMAIL, PASSWORD, &[]);
+    // The 11th failure for the account from that IP: refused before the password is checked.
+    let blocked = from("192.0.2.1", EMAIL, PASSWORD);
     assert_eq!(
         error(&blocked),
         (
@@ -162,14 +172,16 @@ fn brute_force_is_stopped_per_account_and_per_ip() {
             "Too many attempts. Wait a few minutes, then try again.".into()
         )
     );
-    // Another account is not affected; the window passes.
-    assert_eq!(password(&world, BOB_EMAIL, BOB_PASSWORD, &[]).status, 200);
+    // Ada herself, elsewhere, is not locked out by a stranger (Auth0's per identifier and IP);
+    // another account from the same IP is not either; and the window passes.
+    assert_eq!(from("192.0.2.2", EMAIL, PASSWORD).status, 200);
+    assert_eq!(from("192.0.2.1", BOB_EMAIL, BOB_PASSWORD).status, 200);
     world.host.clock.advance(2 * 300);
-    assert_eq!(password(&world, EMAIL, PASSWORD, &[]).status, 200);
+    assert_eq!(from("192.0.2.1", EMAIL, PASSWORD).status, 200);
 }
 
 #[test]
-fn only_a_confidential_client_may_name_the_end_users_ip() {
+fn only_a_trusted_confidential_client_may_name_the_end_users_ip() {
     let world = World::new();
     // A public client cannot spread guesses over made-up IPs: they all count against its own.
     let public = |user: String, ip: String| {
@@ -196,7 +208,7 @@ fn only_a_confidential_client_may_name_the_end_users_ip() {
         error(&public("user-x@example.com".into(), "198.51.100.200".into())).1,
         "too_many_attempts"
     );
-    // A confidential backend forwards its users' IPs: each has its own allowance.
+    // The trusted backend forwards its users' IPs: each has its own allowance.
     let forwarded = |ip: &str| {
         world.call(
             form_request(
@@ -209,4 +221,49 @@ fn only_a_confidential_client_may_name_the_end_users_ip() {
     };
     assert_eq!(forwarded("192.0.2.1").status, 200);
     assert_eq!(forwarded("192.0.2.2").status, 200);
+    // A confidential client the operator does not trust with the header: it is ignored. Its
+    // guesses all count against the caller's own IP, whatever it forwards.
+    world.import(
+        &json!({"clients": [{"client_id": "untrusted", "name": "U", "app_type": "regular_web",
+        "client_secret": "untrusted-secret-0123456789abcdef0123", "grant_types": ["password"]}]}),
+    );
+    let untrusted = |user: String, ip: String| {
+        world.call(
+            form_request(
+                "/oauth/token",
+                &[("grant_type", "password"), ("username", &user), ("password", "guess")],
+            )
+            .with_header(
+                "authorization",
+                &basic("untrusted", "untrusted-secret-0123456789abcdef0123"),
+            )
+            .with_header("cf-connecting-ip", "203.0.113.50")
+            .with_header("auth0-forwarded-for", &ip),
+        )
+    };
+    for i in 0..100 {
+        assert_eq!(
+            error(&untrusted(format!("u{i}@example.com"), format!("198.51.100.{i}"))).1,
+            "invalid_grant"
+        );
+    }
+    assert_eq!(
+        error(&untrusted("u-x@example.com".into(), "198.51.100.201".into())).1,
+        "too_many_attempts"
+    );
+}
+
+#[test]
+fn third_party_clients_cannot_have_the_password_grant() {
+    let world = World::new();
+    let r = world.call(
+        Request::from_url("PUT", &absolute("/admin/tenant"))
+            .unwrap()
+            .with_header("authorization", &format!("Bearer {ADMIN}"))
+            .with_header("content-type", "application/json")
+            .with_body(json!({"clients": [{"client_id": "tp", "name": "TP", "app_type": "regular_web",
+                "client_secret": "tp-secret-0123456789abcdef0123456789", "grant_types": ["password"],
+                "is_first_party": false}]}).to_string()),
+    );
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
 }

@@ -1,8 +1,9 @@
 //! How an interaction completes. Login and consent decide *whether* a user approved a request;
-//! a [`Completion`] decides what approval (or refusal) does: today a redirect back to the
-//! client with a code. Device codes, back-channel (CIBA) requests and other response modes add a
-//! variant here: their approval is recorded where their client polls or is notified, and the
-//! user sees a page instead of being redirected.
+//! a [`Completion`] decides what approval (or refusal) does: a redirect back to the client with
+//! a code ([`RedirectBack`], whose `respond` is where response modes are decided), or a device
+//! code approved where the device polls ([`DeviceWaiting`]). A back-channel (CIBA) request is the
+//! next variant: its approval is recorded where its client polls or is notified, and the user
+//! sees a page instead of being redirected.
 
 use serde::{Deserialize, Serialize};
 
@@ -112,8 +113,8 @@ impl Completion {
                 issuer,
                 &[("error", error.code().as_str()), ("error_description", description)],
             ),
-            Self::Device(device) => {
-                // The device hears access_denied on its next poll.
+            // The user said no: the device hears access_denied on its next poll.
+            Self::Device(device) if error.code() == ErrorCode::AccessDenied => {
                 if let Err(e) =
                     device_code::end(host, &device.device_key, DeviceEnded::Denied).await
                 {
@@ -122,6 +123,15 @@ impl Completion {
                     }
                 }
                 pages::device_done_page(false)
+            }
+            // Anything else (a failure here, a prompt that cannot be met) leaves the code pending:
+            // the user may try again while it lives.
+            Self::Device(_) => {
+                let description = match error {
+                    Error::OAuth { description, .. } => description.clone(),
+                    _ => "Something went wrong. Try again.".into(),
+                };
+                Error::Page { code: error.code(), description }.to_response()
             }
         }
     }

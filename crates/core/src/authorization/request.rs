@@ -232,8 +232,9 @@ pub async fn check_audience<H: Host>(
             return Err(Error::oauth(ErrorCode::InvalidTarget, "request one audience or resource"))
         }
     };
-    // RFC 8707 §2: an absolute URI without a fragment.
-    if target.contains('#') || !target.contains(':') {
+    // RFC 8707 §2: a `resource` is an absolute URI without a fragment (Auth0's `audience` may
+    // be any identifier the operator chose).
+    if !resources.is_empty() && (target.contains('#') || !target.contains(':')) {
         return Err(Error::oauth(
             ErrorCode::InvalidTarget,
             "the resource must be an absolute URI without fragment",
@@ -243,6 +244,26 @@ pub async fn check_audience<H: Host>(
         .await?
         .map(Some)
         .ok_or_else(|| Error::oauth(ErrorCode::InvalidTarget, "unknown audience"))
+}
+
+/// What a client asks for with these parameters (`scope`, `audience` / `resource`): the one
+/// [`Authorization`] value, with no user yet, `grant_type` saying how it is being asked. Shared
+/// by `/authorize`, the device authorization endpoint and the password grant.
+pub async fn requested_authorization<H: Host>(
+    host: &H,
+    params: &Params,
+    client: &ClientRecord,
+    grant_type: GrantType,
+) -> Result<Authorization, Error> {
+    let scope = parse_scope(params.get("scope")?)?;
+    let api = check_audience(host, params).await?;
+    let mut requested = Authorization::requested(
+        client.client_id.clone(),
+        grantable_scopes(&scope, client, api.as_ref()),
+    );
+    requested.audience = api.map(|a| a.identifier);
+    requested.grant_type = Some(grant_type);
+    Ok(requested)
 }
 
 /// Keeps the scopes Gatehouse can grant: OIDC scopes, and the API's own. Unknown scopes are

@@ -2,9 +2,10 @@
 //! then logs in and confirms through the shared hosted pages; `Completion::Device` records the
 //! outcome where the device polls.
 //!
-//! Brute force on user codes (§5.1) is stopped by counting failed entries on the ledger per
-//! client IP and per browser, over the current and previous window, and by locking a code that
-//! is confirmed from another browser too often (`device_code::wrong_confirmation`).
+//! Brute force on user codes (§5.1) is stopped by the per-IP limit on failed entries
+//! (`rate_limit`), and by locking a code whose interaction forms are posted from another browser
+//! too often (`device_code::wrong_confirmation`). A per-browser limit (a cookie) stops a careless
+//! guesser sooner; one who drops cookies meets the per-IP limit.
 
 use crate::authorization::interaction::{Completion, DeviceWaiting};
 use crate::authorization::request::AuthRequest;
@@ -17,7 +18,8 @@ use crate::grant::device_code;
 use crate::http::params::Params;
 use crate::http::{Request, Response};
 use crate::pages;
-use crate::ports::{random_bytes, Clock, Host, Ledger};
+use crate::ports::{random_bytes, Host};
+use crate::rate_limit::{self, Limit};
 use crate::records;
 use crate::vocabulary::Prompt;
 
@@ -25,7 +27,6 @@ use crate::vocabulary::Prompt;
 /// window.
 pub const FAILED_ENTRIES_PER_IP: u64 = 20;
 pub const FAILED_ENTRIES_PER_BROWSER: u64 = 5;
-pub const WINDOW_SECONDS: i64 = 300;
 
 const WRONG_CODE: &str = "That code is not valid, or has expired. Check the code on your device.";
 const TOO_MANY: &str = "Too many wrong codes. Wait a few minutes, then try again.";
@@ -36,7 +37,7 @@ fn browser_cookie(req: &Request) -> String {
 }
 
 /// `GET /activate[?user_code=…]`.
-pub async fn form<H: Host>(_host: &H, req: &Request) -> Result<Response, Error> {
+pub fn form(req: &Request) -> Result<Response, Error> {
     let params = Params::from_query(req).unwrap_or_default();
     let code = params.get("user_code").ok().flatten().unwrap_or("");
     let shown = device_code::normalize_user_code(code)
@@ -47,13 +48,7 @@ pub async fn form<H: Host>(_host: &H, req: &Request) -> Result<Response, Error> 
 
 /// `POST /activate`: a user code, checked against the limits first.
 pub async fn submit<H: Host>(host: &H, config: &Config, req: &Request) -> Result<Response, Error> {
-    let params = Params::from_body(req, false).map_err(|e| Error::Page {
-        code: ErrorCode::InvalidRequest,
-        description: match e {
-            Error::OAuth { description, .. } => description,
-            _ => "malformed form".into(),
-        },
-    })?;
+    let params = Params::from_body(req, false).map_err(Error::into_page)?;
     let typed = params.get("user_code").ok().flatten().unwrap_or("");
     // The browser's own counter: a random id in a cookie (set here when it has none).
     let (browser, new_cookie) = match req.cookie(&browser_cookie(req)).filter(|c| c.len() == 22) {
@@ -70,30 +65,36 @@ pub async fn submit<H: Host>(host: &H, config: &Config, req: &Request) -> Result
         }
         r
     };
-    let now = host.clock().now();
-    let window = now / WINDOW_SECONDS;
-    let counters = [
-        (format!("ip:{}", req.client_ip()), FAILED_ENTRIES_PER_IP),
-        (format!("browser:{}", b64::sha256(&browser)), FAILED_ENTRIES_PER_BROWSER),
+    // A cross-site page cannot post here to burn its visitors' allowance (browsers send Origin
+    // on every cross-origin POST).
+    if req.header("origin").is_some_and(|o| o != req.origin) {
+        return Err(Error::Page {
+            code: ErrorCode::AccessDenied,
+            description: "Enter the code on this page.".into(),
+        });
+    }
+    let limits = [
+        Limit {
+            subject: rate_limit::ip_subject(req.client_ip()),
+            max_failures: FAILED_ENTRIES_PER_IP,
+        },
+        Limit {
+            subject: format!("browser:{}", b64::sha256(&browser)),
+            max_failures: FAILED_ENTRIES_PER_BROWSER,
+        },
     ];
-    let key = |who: &str, w: i64| format!("rate:activate:{who}:{w}");
-    for (who, limit) in &counters {
-        let failed = host.ledger().count(&key(who, window), now).await?
-            + host.ledger().count(&key(who, window - 1), now).await?;
-        if failed >= *limit {
-            return Ok(with_cookie(pages::activate_page(typed, Some(TOO_MANY), 429)));
-        }
+    // Counted before the code is looked up (parallel guesses cannot slip under the limit).
+    if !rate_limit::attempt(host, "activate", &limits).await? {
+        return Ok(with_cookie(pages::activate_page(typed, Some(TOO_MANY), 429)));
     }
     let found = match device_code::normalize_user_code(typed) {
         Some(code) => device_code::pending_for_user_code(host, &code).await?,
         None => None,
     };
     let Some((device_key, record)) = found else {
-        for (who, _) in &counters {
-            host.ledger().increment(&key(who, window), now, (window + 2) * WINDOW_SECONDS).await?;
-        }
         return Ok(with_cookie(pages::activate_page(typed, Some(WRONG_CODE), 400)));
     };
+    rate_limit::succeeded(host, "activate", &limits).await?;
     let client = records::client(host.store(), record.requested.client_id.as_str()).await?.ok_or(
         Error::Page { code: ErrorCode::InvalidClient, description: "unknown client".into() },
     )?;

@@ -11,7 +11,6 @@ use crate::authorization::request::{self, AuthRequest};
 use crate::authorization::session::{self, Session};
 use crate::config::Config;
 use crate::error::{Error, ErrorCode};
-use crate::grant::Authorization;
 use crate::http::params::Params;
 use crate::http::{Request, Response};
 use crate::pages;
@@ -58,17 +57,13 @@ pub async fn authorize<H: Host>(
         request::check_text(&params, "state", 2048)?;
         let nonce = request::check_text(&params, "nonce", 512)?;
         let login_hint = request::check_text(&params, "login_hint", 254)?;
-        let scope = request::parse_scope(params.get("scope")?)?;
-        let api = request::check_audience(host, &params).await?;
+        let mut requested =
+            request::requested_authorization(host, &params, &client, GrantType::AuthorizationCode)
+                .await?;
+        requested.nonce = nonce;
         back.code_challenge = request::check_pkce(&params, &client)?;
         let prompt = request::check_prompt(&params)?;
         let max_age = request::check_max_age(&params)?;
-        let mut requested = Authorization::requested(
-            client.client_id.clone(),
-            request::grantable_scopes(&scope, &client, api.as_ref()),
-        );
-        requested.audience = api.map(|a| a.identifier);
-        requested.nonce = nonce;
         let mut pending = AuthRequest::new(host, requested, Completion::Redirect(back.clone()));
         pending.prompt = prompt;
         pending.max_age = max_age;
@@ -83,10 +78,7 @@ pub async fn authorize<H: Host>(
 }
 
 fn page(e: Error) -> Error {
-    match e {
-        Error::OAuth { code, description } => Error::Page { code, description },
-        other => other,
-    }
+    e.into_page()
 }
 
 fn expired() -> Error {
@@ -316,10 +308,14 @@ async fn submitted<H: Host>(
     let params = Params::from_body(req, false).map_err(page)?;
     let (pending, client) = pending_and_client(host, params.get("req").map_err(page)?).await?;
     if let Err(e) = check_csrf(req, &pending, params.get("csrf").map_err(page)?) {
-        // A device code confirmed from another browser (a forged or replayed form) is locked
-        // after a few tries: the attacker cannot keep trying to approve it.
+        // A logged-in user's browser posting a device interaction's form that is not its own
+        // (a forged or replayed confirmation) counts against the code, which is locked after a
+        // few: the forger cannot keep trying. Anonymous posts count for nothing (no one could
+        // lock a stranger's code).
         if let Completion::Device(device) = &pending.completion {
-            crate::grant::device_code::wrong_confirmation(host, &device.device_key).await?;
+            if session::current(host, req).await?.is_some() {
+                crate::grant::device_code::wrong_confirmation(host, &device.device_key).await?;
+            }
         }
         return Err(e);
     }
@@ -338,6 +334,8 @@ pub async fn resume<H: Host>(host: &H, config: &Config, req: &Request) -> Result
 pub async fn login_form<H: Host>(host: &H, req: &Request) -> Result<Response, Error> {
     let params = Params::from_query(req).map_err(page)?;
     let (pending, client) = pending_and_client(host, params.get("req").map_err(page)?).await?;
+    // The form's CSRF token is shown only to the browser that started the flow.
+    check_flow_cookie(req, &pending)?;
     let targets = form_targets(&pending, &client);
     let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
     Ok(pages::login_page(
@@ -413,6 +411,7 @@ fn scope_descriptions(
 pub async fn consent_form<H: Host>(host: &H, req: &Request) -> Result<Response, Error> {
     let params = Params::from_query(req).map_err(page)?;
     let (pending, client) = pending_and_client(host, params.get("req").map_err(page)?).await?;
+    check_flow_cookie(req, &pending)?;
     let Some(session) = session::current(host, req).await? else {
         return Ok(Response::redirect(302, &format!("/login?req={}", pending.id)));
     };

@@ -32,7 +32,7 @@ use crate::error::{absent_if_unreadable, Error, ErrorCode};
 use crate::grant::{self, refresh_token::refresh_grant_id};
 use crate::http::params::{encode, Params};
 use crate::http::{Request, Response};
-use crate::ledger_record::{self, LedgerRecord};
+use crate::ledger_record::{self, LedgerRecord, State, Step};
 use crate::ports::{random_bytes, Clock, Host, HttpClient, Ledger, Store};
 use crate::records::{self, ClientRecord};
 use crate::tokens::user_claims_keys;
@@ -265,18 +265,12 @@ async fn end_session<H: Host>(
         grant::revoke_grant(host, grant_id).await?;
     }
     // A refresh may have replaced the record since it was read: end whatever is live now.
-    let mut entry = Some(entry.clone());
-    for _ in 0..5 {
-        let Some(current) = entry else { return Ok(()) };
-        if current.live().is_none() {
-            return Ok(());
-        }
-        if current.end(host, &(), host.clock().now() + 3600).await? {
-            return Ok(());
-        }
-        entry = absent_if_unreadable(ledger_record::load(host, current.key()).await)?;
-    }
-    Err(Error::Internal("could not end a cookie session under contention".into()))
+    let keep = host.clock().now() + 3600;
+    ledger_record::update::<_, String, (), ()>(host, entry.key(), |state| match state {
+        Some(State::Live(_)) => (Step::End((), keep), ()),
+        _ => (Step::Keep, ()),
+    })
+    .await
 }
 
 /// `/bff/*`.

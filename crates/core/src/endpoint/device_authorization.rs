@@ -7,8 +7,8 @@ use serde_json::json;
 use crate::authorization::request;
 use crate::client_auth;
 use crate::config::{endpoint_url, Config};
-use crate::error::{Error, ErrorCode};
-use crate::grant::{device_code, Authorization};
+use crate::error::Error;
+use crate::grant::device_code;
 use crate::http::params::Params;
 use crate::http::{Request, Response};
 use crate::ports::Host;
@@ -21,21 +21,11 @@ pub async fn device_authorization<H: Host>(
 ) -> Result<Response, Error> {
     let params = Params::from_body(req, true)?;
     let issuer = config.issuer_for(req);
-    let client = client_auth::authenticate(host, config, req, &params, &issuer).await?;
-    if !client.allows_grant(GrantType::DeviceCode) {
-        return Err(Error::oauth(
-            ErrorCode::UnauthorizedClient,
-            "the client may not use the device authorization grant",
-        ));
-    }
-    let api = request::check_audience(host, &params).await?;
-    let scope = request::parse_scope(params.get("scope")?)?;
-    let mut requested = Authorization::requested(
-        client.client_id.clone(),
-        request::grantable_scopes(&scope, &client, api.as_ref()),
-    );
-    requested.audience = api.map(|a| a.identifier);
-    requested.grant_type = Some(GrantType::DeviceCode);
+    let client =
+        client_auth::authenticate_for(host, config, req, &params, &issuer, GrantType::DeviceCode)
+            .await?;
+    let requested =
+        request::requested_authorization(host, &params, &client, GrantType::DeviceCode).await?;
     let codes = device_code::issue(host, requested, config.device_code_interval_seconds).await?;
     let shown = device_code::display_user_code(&codes.user_code);
     let verification_uri = endpoint_url(&issuer, "activate");

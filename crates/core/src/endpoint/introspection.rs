@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::client_auth;
 use crate::config::Config;
 use crate::error::{Error, ErrorCode};
-use crate::grant::refresh_token::{refresh_grant_id, refresh_token_state};
+use crate::grant::refresh_token::{current_refresh_grant, refresh_grant_id};
 use crate::http::params::Params;
 use crate::http::{Request, Response};
 use crate::ports::Host;
@@ -31,7 +31,7 @@ pub async fn introspect<H: Host>(
     let token = params.require("token")?;
     let inactive = || Ok(Response::json_no_store(200, &json!({ "active": false })));
     if refresh_grant_id(token).is_some() {
-        let Some(record) = refresh_token_state(host, token).await? else {
+        let Some(record) = current_refresh_grant(host, token).await? else {
             return inactive();
         };
         let authorization = &record.authorization;

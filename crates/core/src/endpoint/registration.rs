@@ -129,13 +129,18 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
     };
     let grant_types = match strings(metadata, "grant_types")? {
         None => vec![GrantType::AuthorizationCode],
-        Some(names) => names
-            .iter()
-            .map(|g| GrantType::parse(g))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| {
-                metadata_error(format!("supported grant_types: {}", GrantType::names().join(", ")))
-            })?,
+        Some(names) => {
+            names.iter().map(|g| GrantType::parse(g)).collect::<Option<Vec<_>>>().ok_or_else(
+                || {
+                    let registrable: Vec<&str> = GrantType::SUPPORTED
+                        .iter()
+                        .filter(|g| !matches!(g, GrantType::Password | GrantType::PasswordRealm))
+                        .map(|g| g.as_str())
+                        .collect();
+                    metadata_error(format!("supported grant_types: {}", registrable.join(", ")))
+                },
+            )?
+        }
     };
     // RFC 9700 §2.4: the password grant MUST NOT be used; Gatehouse keeps it for the
     // operator's own clients (the tenant file), never for dynamically registered ones.
@@ -272,6 +277,7 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
         registration_access_token_sha256: None,
         client_id_issued_at: None,
         refresh_token_reuse_interval_seconds: 0,
+        token_endpoint_ip_header_trusted: false,
         scope,
     };
     Ok((record, echoed))
@@ -411,6 +417,19 @@ pub async fn manage<H: Host>(
             let wants_secret = updated.token_endpoint_auth_method.uses_secret();
             if wants_secret != had_secret {
                 return Err(metadata_error("changing between secret and secretless authentication needs a new registration"));
+            }
+            // What a client may receive on its own behalf is the operator's to give: a new
+            // registration (with the initial access token), not an update with the client's own
+            // registration access token.
+            let may_now = |r: &ClientRecord| r.allows_grant(GrantType::ClientCredentials);
+            let wider = updated
+                .scope
+                .as_ref()
+                .is_some_and(|s| !s.is_subset_of(&record.scope.clone().unwrap_or_default()));
+            if may_now(&updated) && (!may_now(&record) || wider) {
+                return Err(metadata_error(
+                    "client_credentials or a wider scope needs a new registration",
+                ));
             }
             // §2.2 leaves credentials to the server: a key-bound client stays key-bound, so a
             // leaked registration access token cannot turn it into a public client.

@@ -21,14 +21,16 @@ pub async fn token<H: Host>(host: &H, config: &Config, req: &Request) -> Result<
     // RFC 6749 §5.2: a grant type this server does not implement.
     let grant_type = GrantType::parse(grant_type)
         .ok_or_else(|| Error::oauth(ErrorCode::UnsupportedGrantType, "unsupported grant_type"))?;
-    if !client.allows_grant(grant_type) {
-        return Err(Error::oauth(
-            ErrorCode::UnauthorizedClient,
-            "the client may not use this grant type",
-        ));
-    }
-    let request =
-        TokenRequest { host, config, issuer: &issuer, req, client: &client, params: &params };
+    client_auth::check_grant(&client, grant_type)?;
+    let request = TokenRequest {
+        host,
+        config,
+        issuer: &issuer,
+        req,
+        client: &client,
+        grant_type,
+        params: &params,
+    };
     let issued = grant::exchange(grant_type, &request).await?;
     Ok(tokens::mint(host, config, &issuer, &client, issued).await?.into_response())
 }

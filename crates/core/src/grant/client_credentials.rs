@@ -15,6 +15,11 @@ pub async fn exchange<H: crate::ports::Host>(
     request: &TokenRequest<'_, H>,
 ) -> Result<Issued, Error> {
     let TokenRequest { host, config, client, params, .. } = *request;
+    // Auth0 answers 403 access_denied: the client is known and authenticated, but has not been
+    // granted access to this API.
+    let not_granted = || {
+        Error::oauth(ErrorCode::AccessDenied, "the client has not been granted access to this API")
+    };
     // §4.4: only confidential clients (a public client cannot authenticate).
     if client.is_public() {
         return Err(Error::oauth(
@@ -33,29 +38,16 @@ pub async fn exchange<H: crate::ports::Host>(
                 let defined = |s: &str| api.scopes.iter().any(|d| d.value == s);
                 (client.scope.clone().unwrap_or_default().filter(defined), None)
             }
-            // Auth0 answers 403 access_denied: the client is known and authenticated, but has
-            // not been granted access to this API.
-            None => {
-                return Err(Error::oauth(
-                    ErrorCode::AccessDenied,
-                    "the client has not been granted access to this API",
-                ))
-            }
+            None => return Err(not_granted()),
         };
     // A deleted client grant is revoked on the ledger at once; KV may still show it a while.
     if let Some(id) = &grant_id {
         if super::is_revoked(host, id).await? {
-            return Err(Error::oauth(
-                ErrorCode::AccessDenied,
-                "the client has not been granted access to this API",
-            ));
+            return Err(not_granted());
         }
     }
     if grant_id.is_none() && allowed.is_empty() {
-        return Err(Error::oauth(
-            ErrorCode::AccessDenied,
-            "the client has not been granted access to this API",
-        ));
+        return Err(not_granted());
     }
     let requested = request::parse_scope(params.get("scope")?)?;
     // None requested: everything granted; more than granted: invalid_scope (RFC 6749 §3.3).

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{invalid_grant, refresh_token, resolve, Authorization, Commit, Issued, TokenRequest};
 use crate::b64;
 use crate::error::{absent_if_unreadable, Error, ErrorCode};
-use crate::ledger_record::{self, LedgerRecord, State};
+use crate::ledger_record::{self, LedgerRecord, State, Step};
 use crate::ports::{random_bytes, Clock, Host, Ledger, UnixTime};
 
 /// RFC 8628 §6.1: 8 characters from 20 consonants (no vowels, so no words; no look-alikes):
@@ -104,13 +104,22 @@ fn new_user_code<H: Host>(host: &H) -> String {
     code
 }
 
-/// Codes just issued (§3.2).
-#[derive(Debug)]
+/// Codes just issued (§3.2). `Debug` leaves out the device code (a bearer secret).
 pub struct DeviceCodes {
     pub device_code: String,
     pub user_code: String,
     pub expires_in: i64,
     pub interval: i64,
+}
+
+impl std::fmt::Debug for DeviceCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceCodes")
+            .field("user_code", &self.user_code)
+            .field("expires_in", &self.expires_in)
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Issues a device code and a user code for a request (§3.1, §3.2).
@@ -178,62 +187,48 @@ pub async fn approve<H: Host>(
     authorization: Authorization,
 ) -> Result<bool, Error> {
     let now = host.clock().now();
-    for _ in 0..5 {
-        let entry: Option<DeviceEntry> =
-            absent_if_unreadable(ledger_record::load(host, key).await)?;
-        let Some(entry) = entry else { return Ok(false) };
-        let State::Live(record) = &entry.state else { return Ok(false) };
-        if record.expires_at <= now || record.approved.is_some() {
-            return Ok(false);
+    ledger_record::update::<_, DeviceRecord, DeviceEnded, _>(host, key, |state| match state {
+        Some(State::Live(record)) if record.expires_at > now && record.approved.is_none() => {
+            let next = DeviceRecord { approved: Some(authorization.clone()), ..record.clone() };
+            (Step::Replace(next, record.expires_at + KEEP_AFTER_SECONDS), true)
         }
-        let next = DeviceRecord { approved: Some(authorization.clone()), ..record.clone() };
-        // A concurrent poll may have moved `last_poll`: read again and retry.
-        if entry.replace(host, &next, record.expires_at + KEEP_AFTER_SECONDS).await? {
-            return Ok(true);
-        }
-    }
-    Err(Error::Internal("could not approve a device code under contention".into()))
+        _ => (Step::Keep, false),
+    })
+    .await
 }
 
 /// Ends a pending device code: denied by the user, or locked.
 pub async fn end<H: Host>(host: &H, key: &str, how: DeviceEnded) -> Result<(), Error> {
-    let now = host.clock().now();
-    for _ in 0..5 {
-        let entry: Option<DeviceEntry> =
-            absent_if_unreadable(ledger_record::load(host, key).await)?;
-        let Some(entry) = entry else { return Ok(()) };
-        if entry.live().is_none() {
-            return Ok(());
+    let keep = host.clock().now() + KEEP_AFTER_SECONDS;
+    ledger_record::update::<_, DeviceRecord, DeviceEnded, _>(host, key, |state| match state {
+        // A code the user already approved stays approved (another tab's deny cannot undo it).
+        Some(State::Live(record)) if record.approved.is_none() => {
+            (Step::End(how.clone(), keep), ())
         }
-        if entry.end(host, &how, now + KEEP_AFTER_SECONDS).await? {
-            return Ok(());
-        }
-    }
-    Err(Error::Internal("could not end a device code under contention".into()))
+        _ => (Step::Keep, ()),
+    })
+    .await
 }
 
-/// Counts a confirmation from another browser; the code is locked after
-/// [`MAX_WRONG_CONFIRMATIONS`].
+/// Counts a form of this device's interaction posted from another browser (a forged or replayed
+/// login or confirmation); the code is locked after [`MAX_WRONG_CONFIRMATIONS`].
 pub async fn wrong_confirmation<H: Host>(host: &H, key: &str) -> Result<(), Error> {
-    for _ in 0..5 {
-        let entry: Option<DeviceEntry> =
-            absent_if_unreadable(ledger_record::load(host, key).await)?;
-        let Some(entry) = entry else { return Ok(()) };
-        let State::Live(record) = &entry.state else { return Ok(()) };
-        let wrong = record.wrong_confirmations + 1;
-        if wrong >= MAX_WRONG_CONFIRMATIONS {
-            return end(host, key, DeviceEnded::Locked).await;
+    let keep = host.clock().now() + KEEP_AFTER_SECONDS;
+    ledger_record::update::<_, DeviceRecord, DeviceEnded, _>(host, key, |state| match state {
+        Some(State::Live(record)) if record.approved.is_some() => (Step::Keep, ()),
+        Some(State::Live(record)) if record.wrong_confirmations + 1 >= MAX_WRONG_CONFIRMATIONS => {
+            (Step::End(DeviceEnded::Locked, keep), ())
         }
-        let next = DeviceRecord { wrong_confirmations: wrong, ..record.clone() };
-        if entry.replace(host, &next, record.expires_at + KEEP_AFTER_SECONDS).await? {
-            return Ok(());
+        Some(State::Live(record)) => {
+            let next = DeviceRecord {
+                wrong_confirmations: record.wrong_confirmations + 1,
+                ..record.clone()
+            };
+            (Step::Replace(next, record.expires_at + KEEP_AFTER_SECONDS), ())
         }
-    }
-    Ok(())
-}
-
-fn oauth(code: ErrorCode, description: &str) -> Error {
-    Error::oauth(code, description)
+        _ => (Step::Keep, ()),
+    })
+    .await
 }
 
 /// The grant (§3.4, §3.5): polling answers `authorization_pending`, `slow_down` (a poll sooner
@@ -254,8 +249,14 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
         State::Ended(DeviceEnded::Issued { .. }) => {
             return Err(invalid_grant("the device code was already used"))
         }
-        State::Ended(DeviceEnded::Denied | DeviceEnded::Locked) => {
-            return Err(oauth(ErrorCode::AccessDenied, "the user denied the request"))
+        State::Ended(DeviceEnded::Denied) => {
+            return Err(Error::oauth(ErrorCode::AccessDenied, "the user denied the request"))
+        }
+        State::Ended(DeviceEnded::Locked) => {
+            return Err(Error::oauth(
+                ErrorCode::AccessDenied,
+                "the code was locked after confirmations from another browser",
+            ))
         }
     };
     // §3.4: the device code is bound to the client that asked for it.
@@ -264,7 +265,7 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
     }
     let now = host.clock().now();
     if record.expires_at <= now {
-        return Err(oauth(ErrorCode::ExpiredToken, "the device code has expired"));
+        return Err(Error::oauth(ErrorCode::ExpiredToken, "the device code has expired"));
     }
     if let Some(approved) = &record.approved {
         let resolved = resolve(host, approved.clone().start_grant(host.rng())).await?;
@@ -274,15 +275,19 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
             commit: Commit::Device(Box::new(UseDeviceCode { entry, refresh })),
         });
     }
-    let too_soon = record.last_poll.is_some_and(|last| now - last < record.interval);
+    // Whole seconds: a poll one second early is network jitter, not haste.
+    let too_soon = record.last_poll.is_some_and(|last| now - last < record.interval - 1);
     let interval = if too_soon { record.interval + SLOW_DOWN_SECONDS } else { record.interval };
     let next = DeviceRecord { last_poll: Some(now), interval, ..record.clone() };
     let recorded = entry.replace(host, &next, record.expires_at + KEEP_AFTER_SECONDS).await?;
     if too_soon || !recorded {
         // §3.5: a concurrent poll (the record changed under this one) is too soon as well.
-        return Err(oauth(ErrorCode::SlowDown, "polling too fast: wait the interval, plus 5 s"));
+        return Err(Error::oauth(
+            ErrorCode::SlowDown,
+            "polling too fast: wait the interval, plus 5 s",
+        ));
     }
-    Err(oauth(ErrorCode::AuthorizationPending, "the user has not approved the request yet"))
+    Err(Error::oauth(ErrorCode::AuthorizationPending, "the user has not approved the request yet"))
 }
 
 /// The device code's single use, made after the tokens are minted (see [`Commit`]).

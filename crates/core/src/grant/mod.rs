@@ -3,9 +3,13 @@
 //! the tokens, the grant records on the ledger, and revocation.
 //!
 //! To add a grant type: add it to [`crate::vocabulary::GrantType`], write a module here with an
-//! `exchange` function that turns a [`TokenRequest`] into an [`Issued`], and add its row to
-//! [`exchange`]. Client authentication, "may this client use this grant", and the token
-//! response are done for it by `endpoint::token`.
+//! `exchange` function that turns a [`TokenRequest`] into an [`Issued`] (what to mint, and the
+//! [`Commit`] — the single-use decision made after minting), and add its row to [`exchange`].
+//! Client authentication, "may this client use this grant", minting and the token response are
+//! done for it by `endpoint::token` and `tokens::mint`. A grant whose user approves elsewhere
+//! adds its own request endpoint (`endpoint::device_authorization`) and a
+//! [`crate::authorization::interaction::Completion`] variant; Auth0's `gty` claim, if it has
+//! one, is in `tokens`.
 
 pub mod authorization_code;
 pub mod client_credentials;
@@ -18,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::error::{Error, ErrorCode};
 use crate::http::params::Params;
-use crate::ledger_record::{self, LedgerRecord, State};
+use crate::ledger_record::{self, LedgerRecord, State, Step};
 use crate::ports::{Clock, Host, Ledger, UnixTime};
 use crate::records::{self, ApiRecord, ClientRecord, UserRecord};
 use crate::vocabulary::{ClientId, GrantType, Scopes};
@@ -66,8 +70,8 @@ pub struct Authorization {
     /// RFC 9396 `authorization_details`, as granted (room for RAR).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<serde_json::Value>,
-    /// The grant type that first issued it (Auth0's `gty` claim, for grants other than the code
-    /// flow).
+    /// How it was asked for (the access token's `gty`, Auth0's claim, says so for the grants
+    /// Auth0 names: client credentials and the password grants).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_type: Option<GrantType>,
 }
@@ -172,6 +176,8 @@ pub struct TokenRequest<'a, H: Host> {
     /// The HTTP request (headers a grant may need: the client IP, a DPoP proof).
     pub req: &'a crate::http::Request,
     pub client: &'a ClientRecord,
+    /// The grant type asked for (a handler may serve more than one).
+    pub grant_type: GrantType,
     pub params: &'a Params,
 }
 
@@ -281,32 +287,23 @@ pub(crate) async fn grant_entry<H: Host>(
 /// it can never start.
 pub async fn revoke_grant<H: Host>(host: &H, grant_id: &str) -> Result<(), Error> {
     let now = host.clock().now();
-    let marker = Revoked { at: now };
-    for _ in 0..5 {
-        let done = match grant_entry(host, grant_id).await? {
-            None => {
-                ledger_record::create_ended::<_, GrantRecord, _>(
-                    host,
-                    &grant_key(grant_id),
-                    &marker,
-                    now + REVOCATION_SECONDS,
-                )
-                .await?
-            }
-            Some(entry) => match &entry.state {
-                State::Ended(_) => true,
-                State::Live(record) => {
+    let revoked =
+        ledger_record::update::<_, GrantRecord, Revoked, _>(host, &grant_key(grant_id), |state| {
+            match state {
+                Some(State::Ended(_)) => (Step::Keep, false),
+                // Kept ended until every token the grant issued has expired.
+                Some(State::Live(record)) => {
                     let keep = record.expires_at.max(now + REVOCATION_SECONDS);
-                    entry.end(host, &marker, keep).await?
+                    (Step::End(Revoked { at: now }, keep), true)
                 }
-            },
-        };
-        if done {
-            host.log(&format!("revoked grant {grant_id}"));
-            return Ok(());
-        }
+                None => (Step::End(Revoked { at: now }, now + REVOCATION_SECONDS), true),
+            }
+        })
+        .await?;
+    if revoked {
+        host.log(&format!("revoked grant {grant_id}"));
     }
-    Err(Error::Internal("could not revoke a grant under contention".into()))
+    Ok(())
 }
 
 /// Whether a grant was revoked: read from the ledger, so it is exact everywhere at once.

@@ -4,7 +4,7 @@
 //! hosted login page (`authentication`): the same rate limits per account and per IP, the same
 //! work for unknown accounts, one refusal that never says which part was wrong.
 
-use super::{resolve, Authorization, Commit, Issued, TokenRequest};
+use super::{resolve, Commit, Issued, TokenRequest};
 use crate::authentication::{check_password, PasswordCheck, TOO_MANY_ATTEMPTS, WRONG_CREDENTIALS};
 use crate::authorization::request;
 use crate::error::{Error, ErrorCode};
@@ -16,21 +16,22 @@ use crate::vocabulary::GrantType;
 pub const FORWARDED_FOR: &str = "auth0-forwarded-for";
 
 pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, Error> {
-    let TokenRequest { host, config, req, client, params, .. } = *request;
+    let TokenRequest { host, config, req, client, params, grant_type, .. } = *request;
     let username = params.require("username")?;
     let password = params.require("password")?;
-    let realm = match GrantType::parse(params.require("grant_type")?) {
-        Some(GrantType::PasswordRealm) => Some(params.require("realm")?),
+    let realm = match grant_type {
+        GrantType::PasswordRealm => Some(params.require("realm")?),
         _ => None,
     };
-    let api = request::check_audience(host, params).await?;
-    let scope = request::parse_scope(params.get("scope")?)?;
-    // The limits count the end user's IP: the one a confidential (authenticated) backend
-    // forwards, or else the caller's own. A public client's claim is not believed.
-    let ip = match req.header(FORWARDED_FOR) {
-        Some(forwarded) if !client.is_public() && forwarded.len() <= 64 => forwarded,
-        _ => req.client_ip(),
-    };
+    let requested = request::requested_authorization(host, params, client, grant_type).await?;
+    // The limits count the end user's IP: the one a confidential (authenticated) backend the
+    // operator trusts forwards (Auth0's "Trust Token Endpoint IP Header"), or else the caller's
+    // own.
+    let forwarded = req
+        .header(FORWARDED_FOR)
+        .filter(|_| !client.is_public() && client.token_endpoint_ip_header_trusted)
+        .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
+    let ip = forwarded.unwrap_or_else(|| req.client_ip());
     let user = match check_password(host, config, username.trim(), password, ip).await? {
         PasswordCheck::Verified(user) if realm.is_none_or(|r| r == user.connection) => user,
         PasswordCheck::Verified(_) | PasswordCheck::Wrong => {
@@ -40,14 +41,8 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
             return Err(Error::oauth(ErrorCode::TooManyAttempts, TOO_MANY_ATTEMPTS))
         }
     };
-    let mut authorization = Authorization::requested(
-        client.client_id.clone(),
-        request::grantable_scopes(&scope, client, api.as_ref()),
-    )
-    .approved_by(&user.user_id, host.clock().now())
-    .start_grant(host.rng());
-    authorization.audience = api.map(|a| a.identifier);
-    authorization.grant_type = Some(GrantType::Password);
+    let authorization =
+        requested.approved_by(&user.user_id, host.clock().now()).start_grant(host.rng());
     let resolved = resolve(host, authorization).await?;
     let refresh = super::refresh_token::offered(&resolved);
     Ok(Issued { resolved, commit: Commit::Start { refresh } })

@@ -106,7 +106,7 @@ pub fn refresh_grant_id(token: &str) -> Option<&str> {
 }
 
 /// The live grant whose current refresh token this is (for introspection).
-pub async fn refresh_token_state<H: Host>(
+pub async fn current_refresh_grant<H: Host>(
     host: &H,
     token: &str,
 ) -> Result<Option<GrantRecord>, Error> {

@@ -1,0 +1,84 @@
+//! Brute-force limits, counted on the ledger: logins (per account and per client IP) and
+//! `/activate` code entries (per client IP and per browser).
+//!
+//! Every attempt is counted atomically *before* anything is checked, so parallel guesses cannot
+//! all slip under a limit; successes are counted too, so only failures use up the allowance;
+//! and the previous window's failures still count, so the allowance does not reset at a window
+//! boundary.
+
+use crate::error::Error;
+use crate::ports::{Clock, Host, Ledger};
+
+/// The counting window.
+pub const WINDOW_SECONDS: i64 = 300;
+
+/// Who is counted (`ip:…`, `account:…`) and how many failures they are allowed.
+#[derive(Clone, Debug)]
+pub struct Limit {
+    pub subject: String,
+    pub max_failures: u64,
+}
+
+/// The subject for a client IP: an IPv6 address counts as its /64 (one subscriber's whole
+/// allocation, which an attacker could otherwise walk through address by address).
+pub fn ip_subject(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(std::net::IpAddr::V4(v4)) => format!("ip:{v4}"),
+        Err(_) => format!("ip:{}", ip.chars().take(64).collect::<String>()),
+    }
+}
+
+fn key(scope: &str, kind: &str, subject: &str, window: i64) -> String {
+    format!("rate:{scope}-{kind}:{subject}:{window}")
+}
+
+/// Counts an attempt for every subject; `false` when any of them is over its limit (then
+/// nothing should be checked).
+pub async fn attempt<H: Host>(host: &H, scope: &str, limits: &[Limit]) -> Result<bool, Error> {
+    let now = host.clock().now();
+    let window = now / WINDOW_SECONDS;
+    let keep_until = (window + 2) * WINDOW_SECONDS;
+    let ledger = host.ledger();
+    let mut allowed = true;
+    for limit in limits {
+        let subject = limit.subject.as_str();
+        let attempts =
+            ledger.increment(&key(scope, "attempts", subject, window), now, keep_until).await?;
+        let successes = ledger.count(&key(scope, "successes", subject, window), now).await?;
+        let previous =
+            ledger.count(&key(scope, "attempts", subject, window - 1), now).await?.saturating_sub(
+                ledger.count(&key(scope, "successes", subject, window - 1), now).await?,
+            );
+        allowed &= attempts.saturating_sub(successes) + previous <= limit.max_failures;
+    }
+    Ok(allowed)
+}
+
+/// Counts a success for every subject (it does not use up their allowance).
+pub async fn succeeded<H: Host>(host: &H, scope: &str, limits: &[Limit]) -> Result<(), Error> {
+    let now = host.clock().now();
+    let window = now / WINDOW_SECONDS;
+    let keep_until = (window + 2) * WINDOW_SECONDS;
+    for limit in limits {
+        host.ledger()
+            .increment(&key(scope, "successes", &limit.subject, window), now, keep_until)
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_counts_per_64() {
+        assert_eq!(ip_subject("2001:db8::1"), ip_subject("2001:db8::ffff:1"));
+        assert_ne!(ip_subject("2001:db8::1"), ip_subject("2001:db8:0:1::1"));
+        assert_eq!(ip_subject("203.0.113.7"), "ip:203.0.113.7");
+    }
+}

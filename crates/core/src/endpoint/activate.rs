@@ -65,9 +65,13 @@ pub async fn submit<H: Host>(host: &H, config: &Config, req: &Request) -> Result
         }
         r
     };
-    // A cross-site page cannot post here to burn its visitors' allowance (browsers send Origin
-    // on every cross-origin POST).
-    if req.header("origin").is_some_and(|o| o != req.origin) {
+    // A cross-site page cannot post here to burn its visitors' allowance: browsers say where a
+    // request comes from (Fetch Metadata `Sec-Fetch-Site`; `Origin`, which is "null" from these
+    // pages themselves, as they send no referrer).
+    let foreign_origin = req.header("origin").is_some_and(|o| o != "null" && o != req.origin);
+    let cross_site =
+        req.header("sec-fetch-site").is_some_and(|s| s == "cross-site" || s == "same-site");
+    if foreign_origin || cross_site {
         return Err(Error::Page {
             code: ErrorCode::AccessDenied,
             description: "Enter the code on this page.".into(),

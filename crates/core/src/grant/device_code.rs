@@ -275,8 +275,10 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
             commit: Commit::Device(Box::new(UseDeviceCode { entry, refresh })),
         });
     }
-    // Whole seconds: a poll one second early is network jitter, not haste.
-    let too_soon = record.last_poll.is_some_and(|last| now - last < record.interval - 1);
+    // Whole seconds: a poll one second early is network jitter, not haste (but two polls in one
+    // second are always too soon).
+    let floor = (record.interval - 1).max(1);
+    let too_soon = record.last_poll.is_some_and(|last| now - last < floor);
     let interval = if too_soon { record.interval + SLOW_DOWN_SECONDS } else { record.interval };
     let next = DeviceRecord { last_poll: Some(now), interval, ..record.clone() };
     let recorded = entry.replace(host, &next, record.expires_at + KEEP_AFTER_SECONDS).await?;

@@ -33,15 +33,6 @@ fn error(r: &Response) -> (u16, String) {
     (r.status, json(r)["error"].as_str().unwrap_or("").to_string())
 }
 
-fn introspect(world: &World, token: &str) -> Value {
-    json(
-        &world.call(
-            form_request("/oauth/introspect", &[("token", token)])
-                .with_header("authorization", &basic(WEB, WEB_SECRET)),
-        ),
-    )
-}
-
 #[test]
 fn a_machine_client_gets_an_rfc9068_token_for_its_api_and_nothing_else() {
     let world = World::new();
@@ -172,7 +163,7 @@ fn introspection_revocation_and_deleting_the_client_grant() {
         json(&m2m(w, &[("audience", API)]))["access_token"].as_str().unwrap().to_string()
     };
     let (first, second) = (token(&world), token(&world));
-    let live = introspect(&world, &first);
+    let live = world.introspect(&first);
     assert_eq!(live["active"], true);
     assert_eq!(live["sub"], format!("{M2M}@clients"));
     assert_eq!(live["client_id"], M2M);
@@ -183,15 +174,15 @@ fn introspection_revocation_and_deleting_the_client_grant() {
         &[("token", &first), ("client_id", M2M), ("client_secret", M2M_SECRET)],
     ));
     assert_eq!(r.status, 200);
-    assert_eq!(introspect(&world, &first)["active"], false);
-    assert_eq!(introspect(&world, &second)["active"], true);
+    assert_eq!(world.introspect(&first)["active"], false);
+    assert_eq!(world.introspect(&second)["active"], true);
     // Another client cannot revoke it.
     let r = world.call(
         form_request("/oauth/revoke", &[("token", &second)])
             .with_header("authorization", &basic(M2M_2, M2M_2_SECRET)),
     );
     assert_eq!(error(&r).0, 400);
-    assert_eq!(introspect(&world, &second)["active"], true);
+    assert_eq!(world.introspect(&second)["active"], true);
     // The operator deletes the client grant: its tokens go inactive at once, even where KV lags,
     // and no new ones are issued; the client's grant on the other API is untouched.
     let other_api =
@@ -209,8 +200,8 @@ fn introspection_revocation_and_deleting_the_client_grant() {
         .with_header("authorization", &format!("Bearer {ADMIN}")),
     );
     assert_eq!(deleted.status, 204);
-    assert_eq!(introspect(&world, &second)["active"], false);
-    assert_eq!(introspect(&world, &other_api)["active"], true);
+    assert_eq!(world.introspect(&second)["active"], false);
+    assert_eq!(world.introspect(&other_api)["active"], true);
     world.host.store.set_lagging(false);
     assert_eq!(error(&m2m(&world, &[("audience", API)])), (403, "access_denied".into()));
     // Deleting it again: 404. Without the operator token: 401.
@@ -231,7 +222,7 @@ fn introspection_revocation_and_deleting_the_client_grant() {
     // Imported again, the grant starts afresh (the old tokens stay revoked).
     world.import(&json!({"client_grants": [{"client_id": M2M, "audience": API, "scope": ["read:messages"]}]}));
     assert_eq!(json(&m2m(&world, &[("audience", API)]))["scope"], "read:messages");
-    assert_eq!(introspect(&world, &second)["active"], false);
+    assert_eq!(world.introspect(&second)["active"], false);
 }
 
 #[test]
@@ -284,7 +275,7 @@ fn a_registered_client_receives_its_registered_scope_on_the_apis_that_define_it(
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(introspect(&world, &token)["active"], true);
+    assert_eq!(world.introspect(&token)["active"], true);
     let deleted = world.call(
         Request::from_url("DELETE", reg["registration_client_uri"].as_str().unwrap())
             .unwrap()
@@ -294,7 +285,7 @@ fn a_registered_client_receives_its_registered_scope_on_the_apis_that_define_it(
             ),
     );
     assert_eq!(deleted.status, 204);
-    assert_eq!(introspect(&world, &token)["active"], false);
+    assert_eq!(world.introspect(&token)["active"], false);
 }
 
 #[test]
@@ -396,15 +387,15 @@ fn narrowing_a_client_grant_ends_the_wider_tokens() {
     let world = World::new();
     let wide =
         json(&m2m(&world, &[("audience", API)]))["access_token"].as_str().unwrap().to_string();
-    assert_eq!(introspect(&world, &wide)["active"], true);
+    assert_eq!(world.introspect(&wide)["active"], true);
     world.import(&json!({"client_grants": [{"client_id": M2M, "audience": API, "scope": ["read:messages"]}]}));
-    assert_eq!(introspect(&world, &wide)["active"], false, "issued under the wider grant");
+    assert_eq!(world.introspect(&wide)["active"], false, "issued under the wider grant");
     let narrow = json(&m2m(&world, &[("audience", API)]));
     assert_eq!(narrow["scope"], "read:messages");
     // Imported again unchanged: the grant and its tokens stay.
     let token = narrow["access_token"].as_str().unwrap().to_string();
     world.import(&json!({"client_grants": [{"client_id": M2M, "audience": API, "scope": ["read:messages"]}]}));
-    assert_eq!(introspect(&world, &token)["active"], true);
+    assert_eq!(world.introspect(&token)["active"], true);
 }
 
 #[test]

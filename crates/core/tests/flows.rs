@@ -1159,15 +1159,6 @@ fn spa_refresh(world: &World, rt: &str) -> gatehouse_core::http::Response {
     ))
 }
 
-fn introspect_as_web(world: &World, token: &str) -> Value {
-    json(
-        &world.call(
-            form_request("/oauth/introspect", &[("token", token)])
-                .with_header("authorization", &basic(WEB, WEB_SECRET)),
-        ),
-    )
-}
-
 /// S3: revocations that must be exact do not depend on KV. Here KV at "this location" never
 /// sees the writes made while it lags; the decisions are read from the ledger anyway.
 #[test]
@@ -1183,7 +1174,7 @@ fn revocation_is_exact_even_where_kv_lags() {
     let r = world.call(form_request("/oauth/revoke", &[("token", rt), ("client_id", SPA)]));
     assert_eq!(r.status, 200);
     assert_eq!(userinfo(&world, access).status, 401, "a revoked grant's access token");
-    assert_eq!(introspect_as_web(&world, access)["active"], false);
+    assert_eq!(world.introspect(access)["active"], false);
     assert_eq!(json(&spa_refresh(&world, rt))["error"], "invalid_grant");
     // A replayed code's first exchange is revoked at once too.
     world.host.store.set_lagging(false);

@@ -157,6 +157,15 @@ impl World {
         serde_json::from_slice(&r.body).unwrap()
     }
 
+    /// Introspects a token as the first-party confidential client `web` (a resource server).
+    pub fn introspect(&self, token: &str) -> Value {
+        let r = self.call(
+            form_request("/oauth/introspect", &[("token", token)])
+                .with_header("authorization", &basic(WEB, WEB_SECRET)),
+        );
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
     /// Sends a request as the browser (cookies in, cookies out).
     pub fn send(&self, mut request: Request) -> Response {
         let jar: Vec<String> =

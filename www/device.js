@@ -30,6 +30,7 @@ async function start() {
   $('verify').href = codes.verification_uri_complete;
   document.body.dataset.userCode = codes.user_code;
   let interval = codes.interval;
+  $('poll').textContent = `Waiting for approval… (polling every ${interval} s)`;
   for (;;) {
     await sleep(interval);
     if (mine !== run) return;

@@ -217,7 +217,7 @@ pub fn activate_page(user_code: &str, error: Option<&str>, status: u16) -> Respo
 {alert}
 <form method="post" action="/activate" novalidate>
 <label for="user_code">Code</label>
-<input id="user_code" name="user_code" autocomplete="off" autocapitalize="characters" spellcheck="false" required autofocus placeholder="XXXX-XXXX" value="{code}">
+<input id="user_code" name="user_code" type="text" autocomplete="off" autocapitalize="characters" spellcheck="false" required autofocus placeholder="XXXX-XXXX" value="{code}">
 <button type="submit">Continue</button>
 </form>"#,
         code = escape(user_code),

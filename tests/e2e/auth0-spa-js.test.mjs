@@ -99,3 +99,40 @@ test('auth0-spa-js logs in, gets and refreshes tokens, and logs out', async () =
   await page.waitForURL(`${worker.origin}/login?**`);
   await page.close();
 });
+
+test('auth0-spa-js with its defaults (no refresh tokens) renews tokens silently through a hidden iframe', async () => {
+  const page = await browser.newPage();
+  const authorizeCalls = [];
+  page.on('request', (req) => {
+    const url = new URL(req.url());
+    if (url.origin === worker.origin && url.pathname === '/authorize') authorizeCalls.push(url.searchParams);
+  });
+  const query = new URLSearchParams({ domain: worker.origin, clientId: 'spa-js', audience: API, refresh: 'false' });
+  await page.goto(`${app.origin}/?${query}`);
+  assert.equal(await ready(page), 'ok');
+  await page.evaluate(() => window.app.login());
+  await page.waitForURL(`${worker.origin}/login?**`);
+  await page.fill('#username', EMAIL);
+  await page.fill('#password', PASSWORD);
+  await Promise.all([page.waitForURL(`${app.origin}/**`), page.click('button[type=submit]')]);
+  assert.equal(await ready(page), 'ok');
+  const first = await page.evaluate(() => window.app.token());
+  assert.equal(first.refresh_token, undefined, 'no refresh token: the SDK renews through the iframe');
+
+  // The top window must not navigate while the SDK renews the token.
+  const navigations = [];
+  page.on('framenavigated', (frame) => { if (frame === page.mainFrame()) navigations.push(frame.url()); });
+  const before = authorizeCalls.length;
+  const silent = await page.evaluate(() => window.app.token({ cacheMode: 'off' }));
+  assert.deepEqual(navigations, [], 'the page stayed where it was');
+  const iframeCall = authorizeCalls.slice(before).find((p) => p.get('response_mode') === 'web_message');
+  assert.ok(iframeCall, 'the SDK asked /authorize with response_mode=web_message');
+  assert.equal(iframeCall.get('prompt'), 'none');
+  assert.notEqual(silent.access_token, first.access_token);
+  const jwks = jose.createRemoteJWKSet(new URL('/.well-known/jwks.json', worker.origin));
+  const { payload } = await jose.jwtVerify(silent.access_token, jwks, { issuer: worker.url, audience: API, typ: 'at+jwt' });
+  assert.equal(payload.sub, 'auth0|grace');
+  const id = await jose.jwtVerify(silent.id_token, jwks, { issuer: worker.url, audience: 'spa-js' });
+  assert.equal(id.payload.sub, 'auth0|grace');
+  await page.close();
+});

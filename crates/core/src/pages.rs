@@ -70,6 +70,60 @@ pub fn page(status: u16, title: &str, body: &str, form_targets: &[&str]) -> Resp
         .with_body(html)
 }
 
+/// A page that delivers an authorization response by script: `script` runs under a CSP that
+/// allows exactly it (by hash), `form_action` is where its form may post, `frame_ancestor` the
+/// one origin that may frame it (none: not framed).
+pub fn script_page(
+    title: &str,
+    body: &str,
+    script: &str,
+    form_action: Option<&str>,
+    frame_ancestor: Option<&str>,
+) -> Response {
+    use sha2::{Digest, Sha256};
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="referrer" content="no-referrer">
+<title>{title} · Gatehouse</title>
+</head>
+<body>
+{body}
+<script>{script}</script>
+</body>
+</html>
+"#,
+        title = escape(title),
+    );
+    use base64::Engine;
+    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(script.as_bytes()));
+    let source = |o: Option<&str>, none: &str| {
+        o.filter(|t| t.chars().all(|c| c.is_ascii_graphic() && !matches!(c, ';' | ',' | '\'')))
+            .map(str::to_string)
+            .unwrap_or_else(|| none.to_string())
+    };
+    let mut response = Response::new(200)
+        .with_header("content-type", "text/html; charset=utf-8")
+        .with_header(
+            "content-security-policy",
+            &format!(
+                "default-src 'none'; script-src 'sha256-{hash}'; form-action {}; frame-ancestors {}; base-uri 'none'",
+                source(form_action, "'none'"),
+                source(frame_ancestor, "'none'"),
+            ),
+        )
+        .with_header("x-content-type-options", "nosniff")
+        .with_header("referrer-policy", "no-referrer")
+        .with_header("cache-control", "no-store")
+        .with_body(html);
+    if frame_ancestor.is_none() {
+        response = response.with_header("x-frame-options", "DENY");
+    }
+    response
+}
+
 /// An error shown to the user (never a redirect).
 pub fn error_page(status: u16, code: &str, description: &str) -> Response {
     let body = format!(

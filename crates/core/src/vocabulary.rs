@@ -117,6 +117,11 @@ wire_enum! {
     ResponseMode {
         Query = "query",
         Fragment = "fragment",
+        /// OAuth 2.0 Form Post Response Mode: a page that posts the response to the client.
+        FormPost = "form_post",
+        /// Auth0's silent authentication in a hidden iframe: a page that hands the response to
+        /// the parent window with `postMessage`.
+        WebMessage = "web_message",
     }
 }
 

@@ -146,13 +146,54 @@ impl RedirectBack {
             all.push(("state", state));
         }
         all.push(("iss", issuer));
-        let encoded = encode(all);
         let uri = &self.redirect_uri;
         let location = match self.response_mode {
-            ResponseMode::Query if uri.contains('?') => format!("{uri}&{encoded}"),
-            ResponseMode::Query => format!("{uri}?{encoded}"),
-            ResponseMode::Fragment => format!("{uri}#{encoded}"),
+            ResponseMode::FormPost => return form_post(uri, &all),
+            ResponseMode::WebMessage => return web_message(uri, &all),
+            ResponseMode::Query if uri.contains('?') => format!("{uri}&{}", encode(all)),
+            ResponseMode::Query => format!("{uri}?{}", encode(all)),
+            ResponseMode::Fragment => format!("{uri}#{}", encode(all)),
         };
         Response::redirect(302, &location)
     }
 }
+
+/// OAuth 2.0 Form Post Response Mode §2: a page whose form posts the parameters to the redirect
+/// URI, submitted by its one script (allowed by hash), or by a button when scripts are off.
+fn form_post(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
+    let fields: String = pairs
+        .iter()
+        .map(|(n, v)| {
+            format!(
+                r#"<input type="hidden" name="{}" value="{}">"#,
+                pages::escape(n),
+                pages::escape(v)
+            )
+        })
+        .collect();
+    let body = format!(
+        r#"<form method="post" action="{action}">{fields}<noscript><p>Scripts are off: continue to the application.</p><button type="submit">Continue</button></noscript></form>"#,
+        action = pages::escape(redirect_uri),
+    );
+    let origin = crate::http::origin_of(redirect_uri);
+    pages::script_page("Continue", &body, "document.forms[0].submit();", Some(&origin), None)
+}
+
+/// Auth0's `response_mode=web_message`: a page, framed only by the client's own origin (which
+/// `/authorize` checked is one of its web origins), that hands the response to the window that
+/// opened or framed it, for that origin alone: `{type: "authorization_response", response}`.
+fn web_message(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
+    let origin = crate::http::origin_of(redirect_uri);
+    let response: serde_json::Map<String, serde_json::Value> =
+        pairs.iter().map(|(n, v)| (n.to_string(), (*v).into())).collect();
+    // JSON inside a script: `<` escaped, so nothing in it can close the script element.
+    let json = |v: serde_json::Value| v.to_string().replace('<', "\\u003c");
+    let script = format!(
+        "(function(){{var t=window.opener||window.parent;t.postMessage({{type:\"authorization_response\",response:{}}},{});}})();",
+        json(serde_json::Value::Object(response)),
+        json(origin.clone().into()),
+    );
+    pages::script_page("Signing in", "", &script, None, Some(&origin))
+}
+
+impl RedirectBack {}

@@ -35,6 +35,16 @@ pub async fn authorize<H: Host>(
     let (redirect_uri, redirect_uri_given) = request::check_redirect_uri(&client, &params)?;
     // From here on the client and its redirect URI are trusted: errors go back to it.
     let mode = request::check_response_mode(&params);
+    // web_message posts the response to the redirect URI's origin: it must be one of the
+    // client's web origins, or the response is not delivered at all (a page, no redirect).
+    if matches!(mode, Ok(ResponseMode::WebMessage))
+        && !client.web_origins.contains(&crate::http::origin_of(&redirect_uri))
+    {
+        return Err(Error::Page {
+            code: ErrorCode::InvalidRequest,
+            description: "response_mode=web_message needs the redirect URI's origin among the client's web origins".into(),
+        });
+    }
     let mut back = RedirectBack {
         redirect_uri,
         redirect_uri_given,

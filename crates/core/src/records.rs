@@ -10,7 +10,9 @@ use crate::jose::jwk::JwkSet;
 use crate::jose::Algorithm;
 use crate::ports::{random_bytes, Clock, Crypto, Host, Ledger, Store};
 use crate::secret::SecretString;
-use crate::vocabulary::{AuthMethod, ClientId, GrantType, Scopes, DEFAULT_GRANT_TYPES};
+use crate::vocabulary::{
+    AuthMethod, ClientId, GrantType, ResponseType, Scopes, DEFAULT_GRANT_TYPES,
+};
 
 const RECORD_VERSION: u32 = 1;
 
@@ -63,6 +65,9 @@ pub struct ClientRecord {
     /// Empty: [`DEFAULT_GRANT_TYPES`].
     #[serde(default)]
     pub grant_types: Vec<GrantType>,
+    /// The response types the client may use at `/authorize` (RFC 7591 §2); empty: `code`.
+    #[serde(default)]
+    pub response_types: Vec<ResponseType>,
     /// Origins allowed to call the token, revoke and userinfo endpoints from a browser (CORS).
     #[serde(default)]
     pub web_origins: Vec<String>,
@@ -159,6 +164,14 @@ impl ClientRecord {
     /// Public clients hold no secret and cannot authenticate (RFC 6749 §2.1).
     pub fn is_public(&self) -> bool {
         self.token_endpoint_auth_method == AuthMethod::None
+    }
+
+    /// Whether the client may use a response type at `/authorize`.
+    pub fn allows_response_type(&self, response_type: ResponseType) -> bool {
+        match self.response_types.is_empty() {
+            true => response_type == ResponseType::Code,
+            false => self.response_types.contains(&response_type),
+        }
     }
 
     /// Whether the client may use a grant type. An empty list means the code flow with refresh.
@@ -299,6 +312,8 @@ pub struct ClientInput {
     pub redirect_uris: Vec<String>,
     #[serde(default)]
     pub grant_types: Vec<GrantType>,
+    #[serde(default)]
+    pub response_types: Vec<ResponseType>,
     #[serde(default)]
     pub web_origins: Vec<String>,
     #[serde(default)]
@@ -590,6 +605,23 @@ pub async fn import<H: Host>(
                 "client {id}: a public client cannot use client_credentials (RFC 6749 §4.4)"
             )));
         }
+        // RFC 7591 §2.1: response types and grant types agree.
+        let grants = |g: GrantType| {
+            if c.grant_types.is_empty() {
+                DEFAULT_GRANT_TYPES.contains(&g)
+            } else {
+                c.grant_types.contains(&g)
+            }
+        };
+        for rt in &c.response_types {
+            if (rt.has_code() && !grants(GrantType::AuthorizationCode))
+                || ((rt.has_token() || rt.has_id_token()) && !grants(GrantType::Implicit))
+            {
+                return Err(invalid(format!(
+                    "client {id}: response type {rt} needs the grant types it uses (authorization_code, implicit)"
+                )));
+            }
+        }
         if !(0..=MAX_REUSE_INTERVAL_SECONDS).contains(&c.refresh_token_reuse_interval_seconds) {
             return Err(invalid(format!(
                 "client {id}: refresh_token_reuse_interval_seconds must be 0..=60"
@@ -619,6 +651,7 @@ pub async fn import<H: Host>(
                 .map(|s| client_secret_digest(s.expose())),
             redirect_uris: c.redirect_uris.clone(),
             grant_types: c.grant_types.clone(),
+            response_types: c.response_types.clone(),
             web_origins: c.web_origins.clone(),
             allowed_logout_urls: c.allowed_logout_urls.clone(),
             jwks: c.jwks.clone(),
@@ -854,7 +887,8 @@ mod tests {
             br#"{"users":[{"user_id":"u","email":"nope","password":"longenough"}]}"#,
             br#"{"users":[{"user_id":"u","email":"a@b","password":"short"}]}"#,
             br#"{"unknown":[]}"#,
-            br#"{"clients":[{"client_id":"a","name":"A","app_type":"spa","grant_types":["implicit"]}]}"#,
+            br#"{"clients":[{"client_id":"a","name":"A","app_type":"spa","grant_types":["urn:example:nope"]}]}"#,
+            br#"{"clients":[{"client_id":"a","name":"A","app_type":"spa","response_types":["id_token"]}]}"#,
             br#"{"clients":[{"client_id":"a","name":"A","app_type":"spa","token_endpoint_auth_method":"client_secret_jwt"}]}"#,
             br#"{"clients":[{"client_id":"a","name":"A","app_type":"spa","refresh_token_reuse_interval_seconds":61}]}"#,
             b"[]",

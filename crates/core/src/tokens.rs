@@ -112,7 +112,10 @@ fn auth0_gty(grant_type: GrantType) -> Option<&'static str> {
     match grant_type {
         GrantType::ClientCredentials => Some("client-credentials"),
         GrantType::Password | GrantType::PasswordRealm => Some("password"),
-        GrantType::AuthorizationCode | GrantType::RefreshToken | GrantType::DeviceCode => None,
+        GrantType::AuthorizationCode
+        | GrantType::RefreshToken
+        | GrantType::DeviceCode
+        | GrantType::Implicit => None,
     }
 }
 
@@ -133,6 +136,7 @@ pub async fn id_token<H: Host>(
     authorization: &Authorization,
     user: &UserRecord,
     access_token: Option<&str>,
+    extra: &[(&str, String)],
 ) -> Result<String, Error> {
     let now = host.clock().now();
     let mut claims = user_claims(user, &authorization.scope);
@@ -150,6 +154,9 @@ pub async fn id_token<H: Host>(
     }
     if let Some(nonce) = &authorization.nonce {
         claims.insert("nonce".into(), nonce.clone().into());
+    }
+    for (name, value) in extra {
+        claims.insert((*name).into(), value.clone().into());
     }
     keys::sign(host, config, client.id_token_alg(), Some("JWT"), &to_payload(&claims)?).await
 }
@@ -217,7 +224,7 @@ pub async fn mint<H: Host>(
     let (access_token, expires_in) = access_token(host, config, issuer, resolved).await?;
     let id_token = match (&resolved.subject, authorization.scope.contains("openid")) {
         (Subject::User(user), true) => Some(
-            id_token(host, config, issuer, client, authorization, user, Some(&access_token))
+            id_token(host, config, issuer, client, authorization, user, Some(&access_token), &[])
                 .await?,
         ),
         _ => None,

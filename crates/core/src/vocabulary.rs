@@ -75,6 +75,9 @@ wire_enum! {
         PasswordRealm = "http://auth0.com/oauth/grant-type/password-realm",
         /// RFC 8628 §3.4: a device polls while its user approves in a browser.
         DeviceCode = "urn:ietf:params:oauth:grant-type:device_code",
+        /// RFC 6749 §4.2: tokens from the authorization endpoint (registered by clients that use
+        /// the implicit or hybrid response types; never at the token endpoint).
+        Implicit = "implicit",
     }
 }
 
@@ -105,9 +108,61 @@ impl AuthMethod {
 }
 
 wire_enum! {
-    /// `response_type` values served at `/authorize` (RFC 6749 §3.1.1).
+    /// `response_type` values served at `/authorize` (RFC 6749 §3.1.1; OAuth 2.0 Multiple
+    /// Response Type Encoding Practices §5; OIDC Core §3.2, §3.3): the code flow, implicit and
+    /// hybrid. The wire value is a space-separated set in any order: [`ResponseType::parse_set`].
     ResponseType {
         Code = "code",
+        IdToken = "id_token",
+        IdTokenToken = "id_token token",
+        CodeIdToken = "code id_token",
+        CodeToken = "code token",
+        CodeIdTokenToken = "code id_token token",
+    }
+}
+
+impl ResponseType {
+    /// Parses a response type in any order (`token id_token` is `id_token token`).
+    pub fn parse_set(text: &str) -> Option<Self> {
+        let mut parts: Vec<&str> = text.split(' ').filter(|p| !p.is_empty()).collect();
+        let count = parts.len();
+        parts.sort_unstable_by_key(|p| match *p {
+            "code" => 0,
+            "id_token" => 1,
+            "token" => 2,
+            _ => 3,
+        });
+        parts.dedup();
+        if parts.len() != count {
+            return None;
+        }
+        Self::parse(&parts.join(" "))
+    }
+
+    pub fn has_code(self) -> bool {
+        matches!(self, Self::Code | Self::CodeIdToken | Self::CodeToken | Self::CodeIdTokenToken)
+    }
+
+    pub fn has_id_token(self) -> bool {
+        matches!(
+            self,
+            Self::IdToken | Self::IdTokenToken | Self::CodeIdToken | Self::CodeIdTokenToken
+        )
+    }
+
+    /// An access token straight from the authorization endpoint.
+    pub fn has_token(self) -> bool {
+        matches!(self, Self::IdTokenToken | Self::CodeToken | Self::CodeIdTokenToken)
+    }
+
+    /// Multiple Response Type Encoding Practices §2.1, §5: `query` for `code`, `fragment` for the
+    /// others (which must never travel in a query).
+    pub fn default_mode(self) -> ResponseMode {
+        if self == Self::Code {
+            ResponseMode::Query
+        } else {
+            ResponseMode::Fragment
+        }
     }
 }
 
@@ -279,7 +334,14 @@ mod tests {
             assert_eq!(serde_json::from_str::<GrantType>(&json).unwrap(), *g);
         }
         assert_eq!(GrantType::parse("urn:ietf:params:oauth:grant-type:jwt-bearer"), None);
-        assert!(serde_json::from_str::<GrantType>("\"implicit\"").is_err());
+        assert!(serde_json::from_str::<GrantType>("\"urn:example:nope\"").is_err());
+        assert_eq!(ResponseType::parse_set("token id_token"), Some(ResponseType::IdTokenToken));
+        assert_eq!(
+            ResponseType::parse_set("id_token  code token"),
+            Some(ResponseType::CodeIdTokenToken)
+        );
+        assert_eq!(ResponseType::parse_set("token"), None, "a bare access token is not offered");
+        assert_eq!(ResponseType::parse_set("code code"), None);
         assert!(serde_json::from_str::<AuthMethod>("\"client_secret_jwt\"").is_err());
         assert_eq!(AuthMethod::confidential().len(), 3);
         assert!(!AuthMethod::confidential().contains(&"none"));

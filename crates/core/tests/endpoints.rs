@@ -67,7 +67,17 @@ fn discovery_names_the_issuer_and_jwks() {
     ] {
         assert_eq!(doc[name], format!("http://127.0.0.1:8787/{path}"), "{name}");
     }
-    assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(
+        doc["response_types_supported"],
+        serde_json::json!([
+            "code",
+            "id_token",
+            "id_token token",
+            "code id_token",
+            "code token",
+            "code id_token token"
+        ])
+    );
     // Exactly the grants the token endpoint serves.
     assert_eq!(
         doc["grant_types_supported"],
@@ -77,7 +87,8 @@ fn discovery_names_the_issuer_and_jwks() {
             "client_credentials",
             "password",
             "http://auth0.com/oauth/grant-type/password-realm",
-            "urn:ietf:params:oauth:grant-type:device_code"
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "implicit"
         ])
     );
     assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));

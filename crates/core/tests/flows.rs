@@ -334,8 +334,10 @@ fn client_authentication_methods_are_enforced() {
     ));
     assert_eq!((status, error.as_str()), (400, "invalid_grant"));
     // Unsupported grant types.
-    let (status, error, _) =
-        token(form_request("/oauth/token", &[("grant_type", "implicit"), ("client_id", SPA)]));
+    let (status, error, _) = token(form_request(
+        "/oauth/token",
+        &[("grant_type", "urn:example:nope"), ("client_id", SPA)],
+    ));
     assert_eq!((status, error.as_str()), (400, "unsupported_grant_type"));
     // Supported, but not listed by this client: unauthorized_client.
     let (status, error, _) =
@@ -674,7 +676,8 @@ fn authorize_errors_go_back_with_state_and_iss() {
         (vec![("response_type", "code"), ("scope", "openid bad\"scope")], "invalid_scope"),
         (vec![("response_type", "code"), ("prompt", "none login")], "invalid_request"),
         (vec![("response_type", "code"), ("max_age", "-1")], "invalid_request"),
-        (vec![("response_type", "code"), ("response_mode", "form_post")], "invalid_request"),
+        (vec![("response_type", "code"), ("response_mode", "form_data")], "invalid_request"),
+        (vec![("response_type", "id_token"), ("nonce", "n")], "unauthorized_client"),
         (vec![("response_type", "code"), ("prompt", "none")], "login_required"),
     ] {
         let mut q = base.to_vec();

@@ -156,3 +156,184 @@ fn form_post_posts_the_response_to_the_redirect_uri() {
         serde_json::json!(["query", "fragment", "form_post", "web_message"])
     );
 }
+
+const RP: &str = "rp";
+const RP_REDIRECT: &str = "https://rp.example/cb";
+
+/// A client registered for every response type (implicit and hybrid too).
+fn implicit_world() -> World {
+    let world = World::new();
+    world.import(&serde_json::json!({"clients": [{"client_id": RP, "name": "Front Channel RP", "app_type": "spa",
+        "redirect_uris": [RP_REDIRECT], "web_origins": ["https://rp.example"],
+        "grant_types": ["authorization_code", "implicit", "refresh_token"],
+        "response_types": ["code", "id_token", "id_token token", "code id_token", "code token", "code id_token token"]}]}));
+    let first = world.authorize(&[
+        ("client_id", SPA),
+        ("redirect_uri", SPA_REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ]);
+    assert_eq!(world.login_from(&first, EMAIL, PASSWORD).status, 303);
+    world
+}
+
+fn front(world: &World, response_type: &str, extra: &[(&str, &str)]) -> Response {
+    let mut q = vec![
+        ("client_id", RP),
+        ("redirect_uri", RP_REDIRECT),
+        ("response_type", response_type),
+        ("scope", "openid profile read:messages"),
+        ("audience", API),
+        ("state", "s-1"),
+        ("nonce", "n-1"),
+    ];
+    q.extend_from_slice(extra);
+    world.authorize(&q)
+}
+
+/// The fragment's parameters.
+fn fragment(r: &Response) -> gatehouse_core::http::params::Params {
+    let location = location(r);
+    let (_, fragment) = location.split_once('#').expect("a fragment");
+    gatehouse_core::http::params::Params::parse(fragment.as_bytes()).unwrap()
+}
+
+#[test]
+fn oidc_core_hash_vectors() {
+    // OIDC Core 1.0 Appendix A.4: the code and its c_hash.
+    assert_eq!(
+        gatehouse_core::tokens::half_hash(
+            "Qcb0Orv1zh30vL1MPRsbm-diHiMwcLyZvn1arpZv-Jxf_11jnpEX3Tgfvk"
+        ),
+        "LDktKdoQak3Pk0cnXxCltA"
+    );
+}
+
+#[test]
+fn implicit_returns_id_token_and_access_token_in_the_fragment() {
+    let world = implicit_world();
+    let r = front(&world, "token id_token", &[]);
+    assert_eq!(r.status, 302, "{}", String::from_utf8_lossy(&r.body));
+    assert!(location(&r).starts_with(&format!("{RP_REDIRECT}#")), "fragment by default");
+    let p = fragment(&r);
+    let access = p.get("access_token").unwrap().unwrap();
+    assert_eq!(p.get("token_type").unwrap(), Some("Bearer"));
+    assert_eq!(p.get("state").unwrap(), Some("s-1"));
+    assert_eq!(p.get("iss").unwrap(), Some(ISSUER));
+    assert!(p.get("code").unwrap().is_none());
+    let id = claims(p.get("id_token").unwrap().unwrap());
+    assert_eq!((id["aud"].as_str(), id["nonce"].as_str()), (Some(RP), Some("n-1")));
+    assert_eq!(id["at_hash"], gatehouse_core::tokens::half_hash(access));
+    assert_eq!(id["s_hash"], gatehouse_core::tokens::half_hash("s-1"));
+    assert!(id.get("c_hash").is_none());
+    assert_eq!(id["name"], "Ada Lovelace", "the profile claims, as no userinfo call may follow");
+    let at = claims(access);
+    assert_eq!((at["sub"].as_str(), at["client_id"].as_str()), (Some(USER_ID), Some(RP)));
+    // id_token alone: no access token, no at_hash.
+    let r = front(&world, "id_token", &[]);
+    let p = fragment(&r);
+    assert!(p.get("access_token").unwrap().is_none());
+    assert!(claims(p.get("id_token").unwrap().unwrap()).get("at_hash").is_none());
+}
+
+#[test]
+fn hybrid_binds_the_code_and_the_tokens_in_one_grant() {
+    let world = implicit_world();
+    let r = front(
+        &world,
+        "code id_token token",
+        &[("code_challenge", CHALLENGE), ("code_challenge_method", "S256")],
+    );
+    let p = fragment(&r);
+    let code = p.get("code").unwrap().unwrap();
+    let access = p.get("access_token").unwrap().unwrap();
+    let id = claims(p.get("id_token").unwrap().unwrap());
+    assert_eq!(id["c_hash"], gatehouse_core::tokens::half_hash(code));
+    assert_eq!(id["at_hash"], gatehouse_core::tokens::half_hash(access));
+    // The code exchanges once, for tokens of the same grant.
+    let exchanged = world.call(form_request(
+        "/oauth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", RP),
+            ("code", code),
+            ("code_verifier", VERIFIER),
+            ("redirect_uri", RP_REDIRECT),
+        ],
+    ));
+    assert_eq!(exchanged.status, 200, "{}", String::from_utf8_lossy(&exchanged.body));
+    let back_channel = json(&exchanged)["access_token"].as_str().unwrap().to_string();
+    assert_eq!(claims(&back_channel)["gid"], claims(access)["gid"], "one grant");
+    // Replaying the code revokes the grant: the front-channel token too.
+    let again = world.call(form_request(
+        "/oauth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", RP),
+            ("code", code),
+            ("code_verifier", VERIFIER),
+            ("redirect_uri", RP_REDIRECT),
+        ],
+    ));
+    assert_eq!(json(&again)["error"], "invalid_grant");
+    assert_eq!(world.introspect(access)["active"], false);
+    // code id_token through form_post.
+    let r = front(
+        &world,
+        "code id_token",
+        &[
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("response_mode", "form_post"),
+        ],
+    );
+    let html = String::from_utf8(r.body).unwrap();
+    let id = claims(&hidden(&html, "id_token"));
+    assert_eq!(id["c_hash"], gatehouse_core::tokens::half_hash(&hidden(&html, "code")));
+}
+
+#[test]
+fn front_channel_refusals() {
+    let world = implicit_world();
+    let error = |r: &Response| {
+        let l = location(r);
+        let query_or_fragment = l.split(['?', '#']).nth(1).unwrap_or("").to_string();
+        let p = gatehouse_core::http::params::Params::parse(query_or_fragment.as_bytes()).unwrap();
+        p.get("error").unwrap().unwrap_or("").to_string()
+    };
+    // No nonce with an ID token (OIDC Core §3.2.2.1).
+    let r = world.authorize(&[
+        ("client_id", RP),
+        ("redirect_uri", RP_REDIRECT),
+        ("response_type", "id_token"),
+        ("scope", "openid"),
+        ("state", "s"),
+    ]);
+    assert_eq!(error(&r), "invalid_request");
+    assert!(location(&r).contains('#'), "the error goes back in the fragment");
+    // Tokens never in the query.
+    assert_eq!(
+        error(&front(&world, "id_token token", &[("response_mode", "query")])),
+        "invalid_request"
+    );
+    // A client not registered for the response type (the SPA has only "code").
+    let r = world.authorize(&[
+        ("client_id", SPA),
+        ("redirect_uri", SPA_REDIRECT),
+        ("response_type", "id_token"),
+        ("scope", "openid"),
+        ("nonce", "n"),
+    ]);
+    assert_eq!(error(&r), "unauthorized_client");
+    // Not logged in, prompt=none: login_required, in the fragment.
+    world.cookies.borrow_mut().clear();
+    let r = front(&world, "id_token", &[("prompt", "none")]);
+    assert_eq!(error(&r), "login_required");
+    assert!(location(&r).starts_with(&format!("{RP_REDIRECT}#")));
+    // The implicit grant is never a token request.
+    let r =
+        world.call(form_request("/oauth/token", &[("grant_type", "implicit"), ("client_id", RP)]));
+    assert_eq!(json(&r)["error"], "unsupported_grant_type");
+}

@@ -11,13 +11,15 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::error::ErrorCode;
 use crate::grant::device_code::{self, DeviceEnded};
+use crate::grant::Subject;
 use crate::grant::{authorization_code, Authorization};
 use crate::http::params::encode;
 use crate::http::Response;
 use crate::pages;
 use crate::ports::Host;
 use crate::records::ClientRecord;
-use crate::vocabulary::ResponseMode;
+use crate::tokens;
+use crate::vocabulary::{ResponseMode, ResponseType, TokenType};
 
 /// What happens when the user has approved or refused the request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +51,13 @@ pub struct RedirectBack {
     pub state: Option<String>,
     /// PKCE (RFC 7636 §4.4): bound to the code.
     pub code_challenge: Option<String>,
+    /// What the response carries: a code, tokens, or both (hybrid).
+    #[serde(default = "code_only")]
+    pub response_type: ResponseType,
+}
+
+fn code_only() -> ResponseType {
+    ResponseType::Code
 }
 
 impl Completion {
@@ -65,22 +74,17 @@ impl Completion {
     pub async fn approve<H: Host>(
         &self,
         host: &H,
-        _config: &Config,
+        config: &Config,
         issuer: &str,
-        _client: &ClientRecord,
+        client: &ClientRecord,
         authorization: Authorization,
     ) -> Result<Response, Error> {
         match self {
             Self::Redirect(back) => {
-                let code = authorization_code::issue(
-                    host,
-                    authorization,
-                    &back.redirect_uri,
-                    back.redirect_uri_given,
-                    back.code_challenge.clone(),
-                )
-                .await?;
-                Ok(back.respond(issuer, &[("code", &code)]))
+                let pairs = back.issue(host, config, issuer, client, authorization).await?;
+                let pairs: Vec<(&str, &str)> =
+                    pairs.iter().map(|(n, v)| (*n, v.as_str())).collect();
+                Ok(back.respond(issuer, &pairs))
             }
             Self::Device(device) => {
                 if !device_code::approve(host, &device.device_key, authorization).await? {
@@ -138,6 +142,80 @@ impl Completion {
 }
 
 impl RedirectBack {
+    /// What the response type hands out (RFC 6749 §4.1.2, §4.2.2; OIDC Core §3.2.2.5,
+    /// §3.3.2.5): a code, an access token, an ID token, or a hybrid of them, all of one new
+    /// grant. A front-channel ID token binds what travels with it: `c_hash` for the code,
+    /// `at_hash` for the access token (OIDC Core §3.3.2.11), and `s_hash` for `state` (FAPI 1.0
+    /// Advanced §5.2.2.4).
+    async fn issue<H: Host>(
+        &self,
+        host: &H,
+        config: &Config,
+        issuer: &str,
+        client: &ClientRecord,
+        authorization: Authorization,
+    ) -> Result<Vec<(&'static str, String)>, Error> {
+        let rt = self.response_type;
+        let authorization = authorization.start_grant(host.rng());
+        let mut pairs: Vec<(&'static str, String)> = Vec::new();
+        let code = match rt.has_code() {
+            true => Some(
+                authorization_code::issue(
+                    host,
+                    authorization.clone(),
+                    &self.redirect_uri,
+                    self.redirect_uri_given,
+                    self.code_challenge.clone(),
+                )
+                .await?,
+            ),
+            false => None,
+        };
+        if let Some(code) = &code {
+            pairs.push(("code", code.clone()));
+        }
+        if !(rt.has_token() || rt.has_id_token()) {
+            return Ok(pairs);
+        }
+        let resolved = crate::grant::resolve(host, authorization).await?;
+        let access = match rt.has_token() {
+            true => Some(tokens::access_token(host, config, issuer, &resolved).await?),
+            false => None,
+        };
+        if let Some((token, expires_in)) = &access {
+            pairs.push(("access_token", token.clone()));
+            pairs.push(("token_type", TokenType::Bearer.as_str().into()));
+            pairs.push(("expires_in", expires_in.to_string()));
+            pairs.push(("scope", resolved.authorization.scope.to_string()));
+        }
+        if rt.has_id_token() {
+            let Subject::User(user) = &resolved.subject else {
+                return Err(Error::Internal("an ID token for no user".into()));
+            };
+            let mut hashes = Vec::new();
+            if let Some(code) = &code {
+                hashes.push(("c_hash", tokens::half_hash(code)));
+            }
+            if let Some(state) = &self.state {
+                hashes.push(("s_hash", tokens::half_hash(state)));
+            }
+            let at = access.as_ref().map(|(t, _)| t.as_str());
+            let id_token = tokens::id_token(
+                host,
+                config,
+                issuer,
+                client,
+                &resolved.authorization,
+                user,
+                at,
+                &hashes,
+            )
+            .await?;
+            pairs.push(("id_token", id_token));
+        }
+        Ok(pairs)
+    }
+
     /// The authorization response, sent to the registered redirect URI, always with `iss`
     /// (RFC 9207 §2) and `state` when the request had one.
     pub fn respond(&self, issuer: &str, pairs: &[(&str, &str)]) -> Response {

@@ -169,10 +169,10 @@ pub fn redirect_uri_matches(registered: &str, presented: &str) -> bool {
     registered == presented_url
 }
 
-/// `response_mode` (`query`, the default for `code`, or `fragment`).
-pub fn check_response_mode(params: &Params) -> Result<ResponseMode, Error> {
+/// `response_mode`, or the response type's default.
+pub fn check_response_mode(params: &Params, default: ResponseMode) -> Result<ResponseMode, Error> {
     match params.get("response_mode")? {
-        None => Ok(ResponseMode::Query),
+        None => Ok(default),
         Some(mode) => ResponseMode::parse(mode)
             .ok_or_else(|| Error::invalid_request("unsupported response_mode")),
     }
@@ -181,7 +181,7 @@ pub fn check_response_mode(params: &Params) -> Result<ResponseMode, Error> {
 /// `response_type` (RFC 6749 §3.1.1): one of [`ResponseType::SUPPORTED`].
 pub fn check_response_type(params: &Params) -> Result<ResponseType, Error> {
     match params.get("response_type")? {
-        Some(text) => ResponseType::parse(text).ok_or_else(|| {
+        Some(text) => ResponseType::parse_set(text).ok_or_else(|| {
             Error::oauth(ErrorCode::UnsupportedResponseType, "unsupported response_type")
         }),
         None => Err(Error::invalid_request("response_type is required")),

@@ -17,7 +17,7 @@ use crate::pages;
 use crate::ports::{Clock, Host, Ledger, Store};
 use crate::records::{self, ClientRecord};
 use crate::secret::constant_time_eq;
-use crate::vocabulary::{GrantType, Prompt, ResponseMode};
+use crate::vocabulary::{GrantType, Prompt, ResponseMode, ResponseType};
 
 /// `GET|POST /authorize`.
 pub async fn authorize<H: Host>(
@@ -33,8 +33,11 @@ pub async fn authorize<H: Host>(
     // Who asks, and where the answer goes: errors here are pages, never redirects.
     let client = request::check_client(host, &params).await?;
     let (redirect_uri, redirect_uri_given) = request::check_redirect_uri(&client, &params)?;
-    // From here on the client and its redirect URI are trusted: errors go back to it.
-    let mode = request::check_response_mode(&params);
+    // From here on the client and its redirect URI are trusted: errors go back to it, in the
+    // response mode asked for, or the response type's default.
+    let response_type = request::check_response_type(&params);
+    let default_mode = response_type.as_ref().map_or(ResponseMode::Query, |t| t.default_mode());
+    let mode = request::check_response_mode(&params, default_mode);
     // web_message posts the response to the redirect URI's origin: it must be one of the
     // client's web origins, or the response is not delivered at all (a page, no redirect).
     if matches!(mode, Ok(ResponseMode::WebMessage))
@@ -48,30 +51,49 @@ pub async fn authorize<H: Host>(
     let mut back = RedirectBack {
         redirect_uri,
         redirect_uri_given,
-        response_mode: *mode.as_ref().unwrap_or(&ResponseMode::Query),
+        response_mode: *mode.as_ref().unwrap_or(&default_mode),
         // Echoed only when it passes its own length check below.
         state: params.get("state").ok().flatten().filter(|s| s.len() <= 2048).map(str::to_string),
         code_challenge: None,
+        response_type: *response_type.as_ref().unwrap_or(&ResponseType::Code),
     };
     let checked = async {
-        mode?;
-        request::check_response_type(&params)?;
-        // RFC 6749 §4.1.2.1: a client not allowed the code grant gets unauthorized_client.
-        if !client.allows_grant(GrantType::AuthorizationCode) {
+        let mode = mode?;
+        let response_type = response_type?;
+        // RFC 6749 §4.1.2.1, §4.2.2.1: a response type the client is not registered for.
+        let grants_ok =
+            !response_type.has_code() || client.allows_grant(GrantType::AuthorizationCode);
+        if !grants_ok || !client.allows_response_type(response_type) {
             return Err(Error::oauth(
                 ErrorCode::UnauthorizedClient,
-                "the client may not use the authorization code grant",
+                "the client may not use this response type",
             ));
+        }
+        // Multiple Response Type Encoding Practices §5: tokens never travel in a query.
+        if mode == ResponseMode::Query && response_type != ResponseType::Code {
+            return Err(Error::invalid_request("response_mode=query cannot carry tokens"));
+        }
+        // OIDC Core §3.2.2.1, §3.3.2.11: an ID token from the authorization endpoint needs a
+        // nonce (a replayed one is then recognized).
+        if response_type.has_id_token() && !params.contains("nonce") {
+            return Err(Error::invalid_request("nonce is required when an ID token is returned"));
         }
         request::check_request_objects(&params)?;
         request::check_text(&params, "state", 2048)?;
         let nonce = request::check_text(&params, "nonce", 512)?;
         let login_hint = request::check_text(&params, "login_hint", 254)?;
+        let asked_as = if response_type.has_code() {
+            GrantType::AuthorizationCode
+        } else {
+            GrantType::Implicit
+        };
         let mut requested =
-            request::requested_authorization(host, &params, &client, GrantType::AuthorizationCode)
-                .await?;
+            request::requested_authorization(host, &params, &client, asked_as).await?;
         requested.nonce = nonce;
-        back.code_challenge = request::check_pkce(&params, &client)?;
+        // PKCE binds a code; a response without one has nothing to bind.
+        if response_type.has_code() {
+            back.code_challenge = request::check_pkce(&params, &client)?;
+        }
         let prompt = request::check_prompt(&params)?;
         let max_age = request::check_max_age(&params)?;
         let mut pending = AuthRequest::new(host, requested, Completion::Redirect(back.clone()));

@@ -156,23 +156,30 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
     let response_types = match strings(metadata, "response_types")? {
         None if code_grant => vec![ResponseType::Code],
         None => Vec::new(),
-        Some(names) => {
-            names.iter().map(|r| ResponseType::parse(r)).collect::<Option<Vec<_>>>().ok_or_else(
-                || {
-                    metadata_error(format!(
-                        "supported response_types: {}",
-                        ResponseType::names().join(", ")
-                    ))
-                },
-            )?
-        }
+        Some(names) => names
+            .iter()
+            .map(|r| ResponseType::parse_set(r))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                metadata_error(format!(
+                    "supported response_types: {}",
+                    ResponseType::names().join(", ")
+                ))
+            })?,
     };
-    // RFC 7591 §2.1: grant_types and response_types must agree.
-    if code_grant != response_types.contains(&ResponseType::Code) {
+    // RFC 7591 §2.1: grant_types and response_types must agree: a response type with `code`
+    // needs authorization_code, one with `token` or `id_token` needs implicit, and each grant
+    // needs a response type that uses it.
+    let implicit = grant_types.contains(&GrantType::Implicit);
+    let consistent = response_types.iter().all(|r| {
+        (!r.has_code() || code_grant) && (!(r.has_token() || r.has_id_token()) || implicit)
+    }) && (!code_grant || response_types.iter().any(|r| r.has_code()))
+        && (!implicit || response_types.iter().any(|r| r.has_token() || r.has_id_token()));
+    if !consistent {
         return Err(metadata_error("grant_types and response_types are inconsistent"));
     }
     let redirect_uris = strings(metadata, "redirect_uris")?.unwrap_or_default();
-    if code_grant && redirect_uris.is_empty() {
+    if (code_grant || implicit) && redirect_uris.is_empty() {
         return Err(redirect_error("redirect_uris is required for the authorization code grant"));
     }
     for uri in &redirect_uris {
@@ -268,6 +275,7 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
         client_secret_sha256: None,
         redirect_uris,
         grant_types,
+        response_types: response_types.clone(),
         web_origins: Vec::new(),
         allowed_logout_urls: logout_uris,
         jwks,

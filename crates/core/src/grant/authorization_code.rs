@@ -56,7 +56,11 @@ pub async fn issue<H: Host>(
     code_challenge: Option<String>,
 ) -> Result<String, Error> {
     let code = b64::encode(random_bytes::<32>(host.rng()));
-    let authorization = authorization.start_grant(host.rng());
+    // A new grant starts here, unless the response it is part of started it (hybrid).
+    let authorization = match authorization.grant_id {
+        Some(_) => authorization,
+        None => authorization.start_grant(host.rng()),
+    };
     let expires_at = host.clock().now() + CODE_SECONDS;
     let record = CodeRecord {
         v: 2,

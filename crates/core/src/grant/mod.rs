@@ -236,6 +236,11 @@ pub async fn exchange<H: Host>(
         GrantType::ClientCredentials => client_credentials::exchange(request).await,
         GrantType::Password | GrantType::PasswordRealm => password::exchange(request).await,
         GrantType::DeviceCode => device_code::exchange(request).await,
+        // RFC 6749 §4.2: the implicit grant has no token request.
+        GrantType::Implicit => Err(Error::oauth(
+            ErrorCode::UnsupportedGrantType,
+            "the implicit grant is used at the authorization endpoint",
+        )),
     }
 }
 

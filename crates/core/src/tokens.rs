@@ -135,8 +135,7 @@ pub async fn id_token<H: Host>(
     client: &ClientRecord,
     authorization: &Authorization,
     user: &UserRecord,
-    access_token: Option<&str>,
-    extra: &[(&str, String)],
+    hashes: &[(&str, String)],
 ) -> Result<String, Error> {
     let now = host.clock().now();
     let mut claims = user_claims(user, &authorization.scope);
@@ -148,14 +147,11 @@ pub async fn id_token<H: Host>(
         claims.insert("auth_time".into(), auth_time.into());
     }
     claims.insert("azp".into(), client.client_id.as_str().into());
-    // OIDC Core §3.1.3.6: at_hash for an ID token issued with an access token.
-    if let Some(access_token) = access_token {
-        claims.insert("at_hash".into(), half_hash(access_token).into());
-    }
     if let Some(nonce) = &authorization.nonce {
         claims.insert("nonce".into(), nonce.clone().into());
     }
-    for (name, value) in extra {
+    // What travels with it (`at_hash`, `c_hash`, `s_hash`): OIDC Core §3.1.3.6, §3.3.2.11.
+    for (name, value) in hashes {
         claims.insert((*name).into(), value.clone().into());
     }
     keys::sign(host, config, client.id_token_alg(), Some("JWT"), &to_payload(&claims)?).await
@@ -224,8 +220,16 @@ pub async fn mint<H: Host>(
     let (access_token, expires_in) = access_token(host, config, issuer, resolved).await?;
     let id_token = match (&resolved.subject, authorization.scope.contains("openid")) {
         (Subject::User(user), true) => Some(
-            id_token(host, config, issuer, client, authorization, user, Some(&access_token), &[])
-                .await?,
+            id_token(
+                host,
+                config,
+                issuer,
+                client,
+                authorization,
+                user,
+                &[("at_hash", half_hash(&access_token))],
+            )
+            .await?,
         ),
         _ => None,
     };

@@ -193,13 +193,15 @@ impl RedirectBack {
                 return Err(Error::Internal("an ID token for no user".into()));
             };
             let mut hashes = Vec::new();
+            if let Some((token, _)) = &access {
+                hashes.push(("at_hash", tokens::half_hash(token)));
+            }
             if let Some(code) = &code {
                 hashes.push(("c_hash", tokens::half_hash(code)));
             }
             if let Some(state) = &self.state {
                 hashes.push(("s_hash", tokens::half_hash(state)));
             }
-            let at = access.as_ref().map(|(t, _)| t.as_str());
             let id_token = tokens::id_token(
                 host,
                 config,
@@ -207,7 +209,6 @@ impl RedirectBack {
                 client,
                 &resolved.authorization,
                 user,
-                at,
                 &hashes,
             )
             .await?;

@@ -312,8 +312,9 @@ pub struct ClientInput {
     pub redirect_uris: Vec<String>,
     #[serde(default)]
     pub grant_types: Vec<GrantType>,
+    /// In any order (`token id_token`), as at `/authorize`.
     #[serde(default)]
-    pub response_types: Vec<ResponseType>,
+    pub response_types: Vec<String>,
     #[serde(default)]
     pub web_origins: Vec<String>,
     #[serde(default)]
@@ -613,7 +614,20 @@ pub async fn import<H: Host>(
                 c.grant_types.contains(&g)
             }
         };
-        for rt in &c.response_types {
+        let response_types = c
+            .response_types
+            .iter()
+            .map(|r| ResponseType::parse_set(r))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| invalid(format!("client {id}: unsupported response_types")))?;
+        if grants(GrantType::Implicit)
+            && !response_types.iter().any(|r| r.has_token() || r.has_id_token())
+        {
+            return Err(invalid(format!(
+                "client {id}: the implicit grant needs a response type that uses it"
+            )));
+        }
+        for rt in &response_types {
             if (rt.has_code() && !grants(GrantType::AuthorizationCode))
                 || ((rt.has_token() || rt.has_id_token()) && !grants(GrantType::Implicit))
             {
@@ -651,7 +665,11 @@ pub async fn import<H: Host>(
                 .map(|s| client_secret_digest(s.expose())),
             redirect_uris: c.redirect_uris.clone(),
             grant_types: c.grant_types.clone(),
-            response_types: c.response_types.clone(),
+            response_types: c
+                .response_types
+                .iter()
+                .filter_map(|r| ResponseType::parse_set(r))
+                .collect(),
             web_origins: c.web_origins.clone(),
             allowed_logout_urls: c.allowed_logout_urls.clone(),
             jwks: c.jwks.clone(),

@@ -313,6 +313,30 @@ fn front_channel_refusals() {
     ]);
     assert_eq!(error(&r), "invalid_request");
     assert!(location(&r).contains('#'), "the error goes back in the fragment");
+    // An ID token is for OpenID requests (OIDC Core §3.2.2.1), and an empty nonce is no nonce.
+    let r = world.authorize(&[
+        ("client_id", RP),
+        ("redirect_uri", RP_REDIRECT),
+        ("response_type", "id_token"),
+        ("scope", "profile"),
+        ("nonce", "n"),
+    ]);
+    assert_eq!(error(&r), "invalid_request");
+    let r = world.authorize(&[
+        ("client_id", RP),
+        ("redirect_uri", RP_REDIRECT),
+        ("response_type", "id_token"),
+        ("scope", "openid"),
+        ("nonce", ""),
+    ]);
+    assert_eq!(error(&r), "invalid_request");
+    // A state that a form post could not return unchanged (control characters) is refused.
+    let r = front(
+        &world,
+        "code id_token",
+        &[("code_challenge", CHALLENGE), ("code_challenge_method", "S256"), ("state", "a\tb")],
+    );
+    assert_eq!(error(&r), "invalid_request");
     // Tokens never in the query.
     assert_eq!(
         error(&front(&world, "id_token token", &[("response_mode", "query")])),
@@ -336,4 +360,44 @@ fn front_channel_refusals() {
     let r =
         world.call(form_request("/oauth/token", &[("grant_type", "implicit"), ("client_id", RP)]));
     assert_eq!(json(&r)["error"], "unsupported_grant_type");
+}
+
+#[test]
+fn the_tenant_file_checks_response_types_against_grant_types() {
+    let world = World::new();
+    let put = |client: serde_json::Value| {
+        world
+            .call(
+                gatehouse_core::http::Request::from_url("PUT", &absolute("/admin/tenant"))
+                    .unwrap()
+                    .with_header("authorization", &format!("Bearer {ADMIN}"))
+                    .with_header("content-type", "application/json")
+                    .with_body(serde_json::json!({ "clients": [client] }).to_string()),
+            )
+            .status
+    };
+    let base = |grants: serde_json::Value, types: serde_json::Value| {
+        serde_json::json!({"client_id": "x", "name": "X", "app_type": "spa", "redirect_uris": [RP_REDIRECT],
+            "grant_types": grants, "response_types": types})
+    };
+    // Any order, as at /authorize.
+    assert_eq!(
+        put(base(serde_json::json!(["implicit"]), serde_json::json!(["token id_token"]))),
+        200
+    );
+    assert_eq!(
+        put(base(serde_json::json!(["implicit"]), serde_json::json!(["code"]))),
+        400,
+        "implicit without a type that uses it"
+    );
+    assert_eq!(
+        put(base(serde_json::json!(["authorization_code"]), serde_json::json!(["id_token"]))),
+        400,
+        "id_token without implicit"
+    );
+    assert_eq!(
+        put(base(serde_json::json!(["implicit"]), serde_json::json!(["token"]))),
+        400,
+        "a bare token is not offered"
+    );
 }

@@ -333,6 +333,11 @@ pub fn check_max_age(params: &Params) -> Result<Option<i64>, Error> {
 pub fn check_text(params: &Params, name: &str, max: usize) -> Result<Option<String>, Error> {
     match params.get(name)? {
         Some(v) if v.len() > max => Err(Error::invalid_request(format!("{name} is too long"))),
+        // Control characters would not survive every response mode unchanged (a form post
+        // turns a newline into CR LF), so the client would not get back what it sent.
+        Some(v) if v.chars().any(char::is_control) => {
+            Err(Error::invalid_request(format!("{name} contains control characters")))
+        }
         v => Ok(v.map(str::to_string)),
     }
 }

@@ -53,7 +53,12 @@ pub async fn authorize<H: Host>(
         redirect_uri_given,
         response_mode: *mode.as_ref().unwrap_or(&default_mode),
         // Echoed only when it passes its own length check below.
-        state: params.get("state").ok().flatten().filter(|s| s.len() <= 2048).map(str::to_string),
+        state: params
+            .get("state")
+            .ok()
+            .flatten()
+            .filter(|s| s.len() <= 2048 && !s.chars().any(char::is_control))
+            .map(str::to_string),
         code_challenge: None,
         response_type: *response_type.as_ref().unwrap_or(&ResponseType::Code),
     };
@@ -74,9 +79,14 @@ pub async fn authorize<H: Host>(
             return Err(Error::invalid_request("response_mode=query cannot carry tokens"));
         }
         // OIDC Core §3.2.2.1, §3.3.2.11: an ID token from the authorization endpoint needs a
-        // nonce (a replayed one is then recognized).
+        // nonce (so that the client can recognize a replayed one; an empty value is absent,
+        // RFC 6749 §3.1), and is for OpenID requests only.
         if response_type.has_id_token() && !params.contains("nonce") {
             return Err(Error::invalid_request("nonce is required when an ID token is returned"));
+        }
+        let openid = params.get("scope")?.is_some_and(|s| s.split(' ').any(|t| t == "openid"));
+        if response_type.has_id_token() && !openid {
+            return Err(Error::invalid_request("an ID token needs the openid scope"));
         }
         request::check_request_objects(&params)?;
         request::check_text(&params, "state", 2048)?;

@@ -35,7 +35,9 @@ test('openid-client discovers the Worker; the issuer is the origin followed by "
   assert.equal(metadata.token_endpoint, `${worker.origin}/oauth/token`);
   assert.equal(metadata.device_authorization_endpoint, `${worker.origin}/oauth/device/code`);
   // Nothing unimplemented is advertised.
-  for (const absent of ['pushed_authorization_request_endpoint', 'backchannel_authentication_endpoint']) {
+  assert.equal(metadata.pushed_authorization_request_endpoint, `${worker.origin}/oauth/par`);
+  assert.equal(metadata.require_pushed_authorization_requests, false);
+  for (const absent of ['backchannel_authentication_endpoint']) {
     assert.equal(metadata[absent], undefined, absent);
   }
 });

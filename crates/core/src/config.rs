@@ -66,6 +66,9 @@ pub struct Config {
     /// credentials the scopes it registered (RFC 7591 §2 `scope`) on the APIs that define them —
     /// so that standard clients work without Auth0's management API.
     pub registered_client_credentials: bool,
+    /// `REQUIRE_PUSHED_AUTHORIZATION_REQUESTS` (`false` by default): every client must push its
+    /// authorization requests (RFC 9126 §5, discovery's `require_pushed_authorization_requests`).
+    pub require_pushed_authorization_requests: bool,
     /// `DEVICE_CODE_INTERVAL_SECONDS` (1–60, default 5, RFC 8628 §3.2): how long devices wait
     /// between polls.
     pub device_code_interval_seconds: i64,
@@ -84,6 +87,7 @@ impl Default for Config {
             retired_key_grace_seconds: defaults::RETIRED_KEY_GRACE_SECONDS,
             password_iterations: defaults::PASSWORD_ITERATIONS,
             registered_client_credentials: true,
+            require_pushed_authorization_requests: false,
             device_code_interval_seconds: crate::grant::device_code::DEFAULT_INTERVAL_SECONDS,
         }
     }
@@ -121,6 +125,19 @@ impl Config {
                     v.parse::<i64>().ok().filter(|n| (1..=60).contains(n)).ok_or_else(|| {
                         ConfigError("DEVICE_CODE_INTERVAL_SECONDS must be 1..=60".into())
                     })?
+                }
+            },
+            require_pushed_authorization_requests: match set(
+                "REQUIRE_PUSHED_AUTHORIZATION_REQUESTS",
+            )
+            .as_deref()
+            {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(_) => {
+                    return Err(ConfigError(
+                        "REQUIRE_PUSHED_AUTHORIZATION_REQUESTS must be true or false".into(),
+                    ))
                 }
             },
             bff: match (set("BFF_CLIENT_ID"), set("BFF_API_URL")) {

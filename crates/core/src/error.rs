@@ -180,6 +180,14 @@ impl Error {
         }
     }
 
+    /// The same error answered directly, as OAuth JSON (an endpoint without pages).
+    pub fn into_oauth(self) -> Self {
+        match self {
+            Self::Page { code, description } => Self::OAuth { code, description },
+            other => other,
+        }
+    }
+
     /// The wire code of this error.
     pub fn code(&self) -> ErrorCode {
         match self {

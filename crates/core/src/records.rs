@@ -96,6 +96,9 @@ pub struct ClientRecord {
     /// `grant::refresh_token::exchange`.
     #[serde(default)]
     pub refresh_token_reuse_interval_seconds: i64,
+    /// RFC 9126 §6: this client's authorization requests must be pushed (PAR).
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
     /// Auth0's "Trust Token Endpoint IP Header": the password grant believes this confidential
     /// client's `auth0-forwarded-for` (the end user's IP, for the rate limits).
     #[serde(default)]
@@ -327,6 +330,8 @@ pub struct ClientInput {
     pub refresh_token_reuse_interval_seconds: i64,
     #[serde(default)]
     pub token_endpoint_ip_header_trusted: bool,
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -680,6 +685,7 @@ pub async fn import<H: Host>(
             client_id_issued_at: None,
             refresh_token_reuse_interval_seconds: c.refresh_token_reuse_interval_seconds,
             token_endpoint_ip_header_trusted: c.token_endpoint_ip_header_trusted,
+            require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             scope: None,
         });
     }

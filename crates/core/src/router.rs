@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::endpoint::{
     activate, admin, authorize, bff, device_authorization, discovery, introspection, jwks, logout,
-    registration, revocation, token, userinfo,
+    pushed_authorization, registration, revocation, token, userinfo,
 };
 use crate::error::Error;
 use crate::http::params::Params;
@@ -23,6 +23,7 @@ enum Endpoint {
     Login,
     Consent,
     Token,
+    PushedAuthorization,
     DeviceAuthorization,
     Activate,
     Userinfo,
@@ -99,6 +100,7 @@ const ROUTES: &[Route] = &[
     route("/login", Endpoint::Login, GET_POST, "GET, HEAD, POST", Cors::No),
     route("/consent", Endpoint::Consent, GET_POST, "GET, HEAD, POST", Cors::No),
     route("/oauth/token", Endpoint::Token, POST, "POST, OPTIONS", Cors::Clients),
+    route("/oauth/par", Endpoint::PushedAuthorization, POST, "POST, OPTIONS", Cors::Clients),
     route(
         "/oauth/device/code",
         Endpoint::DeviceAuthorization,
@@ -217,6 +219,7 @@ async fn dispatch<H: Host>(
         Endpoint::Consent if post => authorize::consent_submit(host, config, request).await,
         Endpoint::Consent => authorize::consent_form(host, request).await,
         Endpoint::Token => token::token(host, config, request).await,
+        Endpoint::PushedAuthorization => pushed_authorization::push(host, config, request).await,
         Endpoint::DeviceAuthorization => {
             device_authorization::device_authorization(host, config, request).await
         }

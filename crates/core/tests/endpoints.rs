@@ -64,6 +64,7 @@ fn discovery_names_the_issuer_and_jwks() {
         ("introspection_endpoint", "oauth/introspect"),
         ("end_session_endpoint", "oidc/logout"),
         ("device_authorization_endpoint", "oauth/device/code"),
+        ("pushed_authorization_request_endpoint", "oauth/par"),
     ] {
         assert_eq!(doc[name], format!("http://127.0.0.1:8787/{path}"), "{name}");
     }
@@ -94,11 +95,7 @@ fn discovery_names_the_issuer_and_jwks() {
     assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     // Nothing unimplemented is advertised.
-    for absent in [
-        "registration_endpoint",
-        "pushed_authorization_request_endpoint",
-        "backchannel_authentication_endpoint",
-    ] {
+    for absent in ["registration_endpoint", "backchannel_authentication_endpoint"] {
         assert!(doc.get(absent).is_none(), "{absent}");
     }
     // A configured issuer wins over the request origin.

@@ -10,6 +10,7 @@ use crate::authorization::interaction::{Completion, RedirectBack};
 use crate::authorization::request::{self, AuthRequest};
 use crate::authorization::session::{self, Session};
 use crate::config::Config;
+use crate::endpoint::pushed_authorization;
 use crate::error::{Error, ErrorCode};
 use crate::http::params::Params;
 use crate::http::{Request, Response};
@@ -32,6 +33,24 @@ pub async fn authorize<H: Host>(
     let issuer = config.issuer_for(req);
     // Who asks, and where the answer goes: errors here are pages, never redirects.
     let client = request::check_client(host, &params).await?;
+    // RFC 9126 §4: a pushed request stands in for all the parameters.
+    let params = pushed_authorization::pushed_parameters(host, config, &client, params).await?;
+    let (back, checked) = check_request(host, &client, &params).await?;
+    match checked {
+        Ok(pending) => proceed(host, config, req, pending, &client).await,
+        Err(e) => Ok(Completion::Redirect(back).refuse(host, &issuer, &e).await),
+    }
+}
+
+/// The authorization request's checks, in order, for `/authorize` and for a pushed request
+/// (`/oauth/par`, RFC 9126 §2.1: the same checks at push time). The outer error is one that
+/// cannot go back to the client (an unregistered redirect URI: a page at `/authorize`); the
+/// inner result is the pending request, or an error to send back through [`RedirectBack`].
+pub(crate) async fn check_request<H: Host>(
+    host: &H,
+    client: &ClientRecord,
+    params: &Params,
+) -> Result<(RedirectBack, Result<AuthRequest, Error>), Error> {
     let (redirect_uri, redirect_uri_given) = request::check_redirect_uri(&client, &params)?;
     // From here on the client and its redirect URI are trusted: errors go back to it, in the
     // response mode asked for, or the response type's default.
@@ -113,10 +132,7 @@ pub async fn authorize<H: Host>(
         Ok::<AuthRequest, Error>(pending)
     }
     .await;
-    match checked {
-        Ok(pending) => proceed(host, config, req, pending, &client).await,
-        Err(e) => Ok(Completion::Redirect(back).refuse(host, &issuer, &e).await),
-    }
+    Ok((back, checked))
 }
 
 fn page(e: Error) -> Error {

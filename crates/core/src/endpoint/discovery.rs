@@ -24,6 +24,9 @@ pub fn metadata(issuer: &str, config: &Config) -> Map<String, Value> {
         "token_endpoint": url("oauth/token"),
         // RFC 8628 §4.
         "device_authorization_endpoint": url("oauth/device/code"),
+        // RFC 9126 §5.
+        "pushed_authorization_request_endpoint": url("oauth/par"),
+        "require_pushed_authorization_requests": config.require_pushed_authorization_requests,
         "userinfo_endpoint": url("userinfo"),
         "jwks_uri": url(".well-known/jwks.json"),
         "revocation_endpoint": url("oauth/revoke"),

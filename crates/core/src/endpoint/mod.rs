@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod introspection;
 pub mod jwks;
 pub mod logout;
+pub mod pushed_authorization;
 pub mod registration;
 pub mod revocation;
 pub mod token;

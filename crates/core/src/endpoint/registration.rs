@@ -213,6 +213,16 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
         })?),
     };
     // RFC 7591 §2 `scope`: what the client may ask for on its own behalf.
+    // RFC 9126 §6.
+    let require_pushed_authorization_requests = match metadata
+        .get("require_pushed_authorization_requests")
+    {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(metadata_error("require_pushed_authorization_requests must be a boolean"))
+        }
+    };
     let scope = match string(metadata, "scope")? {
         None => None,
         Some(text) => Some(
@@ -226,6 +236,9 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
         .take(128)
         .collect::<String>();
     let mut echoed = Map::new();
+    if require_pushed_authorization_requests {
+        echoed.insert("require_pushed_authorization_requests".into(), true.into());
+    }
     for field in [
         "client_name",
         "client_uri",
@@ -286,6 +299,7 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
         client_id_issued_at: None,
         refresh_token_reuse_interval_seconds: 0,
         token_endpoint_ip_header_trusted: false,
+        require_pushed_authorization_requests,
         scope,
     };
     Ok((record, echoed))

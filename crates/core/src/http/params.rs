@@ -121,6 +121,16 @@ impl Params {
         self.0.iter().any(|(n, _)| n == name)
     }
 
+    /// Parameters from name-value pairs (as stored, e.g. a pushed authorization request).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Self(pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect())
+    }
+
+    /// Every name-value pair, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
     /// Appends `other`'s pairs (a POSTed logout may also carry a query); a name in both then
     /// counts as repeated.
     pub fn merge(mut self, other: Params) -> Self {

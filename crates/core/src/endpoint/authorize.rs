@@ -51,12 +51,12 @@ pub(crate) async fn check_request<H: Host>(
     client: &ClientRecord,
     params: &Params,
 ) -> Result<(RedirectBack, Result<AuthRequest, Error>), Error> {
-    let (redirect_uri, redirect_uri_given) = request::check_redirect_uri(&client, &params)?;
+    let (redirect_uri, redirect_uri_given) = request::check_redirect_uri(client, params)?;
     // From here on the client and its redirect URI are trusted: errors go back to it, in the
     // response mode asked for, or the response type's default.
-    let response_type = request::check_response_type(&params);
+    let response_type = request::check_response_type(params);
     let default_mode = response_type.as_ref().map_or(ResponseMode::Query, |t| t.default_mode());
-    let mode = request::check_response_mode(&params, default_mode);
+    let mode = request::check_response_mode(params, default_mode);
     // web_message posts the response to the redirect URI's origin: it must be one of the
     // client's web origins, or the response is not delivered at all (a page, no redirect).
     if matches!(mode, Ok(ResponseMode::WebMessage))
@@ -107,24 +107,24 @@ pub(crate) async fn check_request<H: Host>(
         if response_type.has_id_token() && !openid {
             return Err(Error::invalid_request("an ID token needs the openid scope"));
         }
-        request::check_request_objects(&params)?;
-        request::check_text(&params, "state", 2048)?;
-        let nonce = request::check_text(&params, "nonce", 512)?;
-        let login_hint = request::check_text(&params, "login_hint", 254)?;
+        request::check_request_objects(params)?;
+        request::check_text(params, "state", 2048)?;
+        let nonce = request::check_text(params, "nonce", 512)?;
+        let login_hint = request::check_text(params, "login_hint", 254)?;
         let asked_as = if response_type.has_code() {
             GrantType::AuthorizationCode
         } else {
             GrantType::Implicit
         };
         let mut requested =
-            request::requested_authorization(host, &params, &client, asked_as).await?;
+            request::requested_authorization(host, params, client, asked_as).await?;
         requested.nonce = nonce;
         // PKCE binds a code; a response without one has nothing to bind.
         if response_type.has_code() {
-            back.code_challenge = request::check_pkce(&params, &client)?;
+            back.code_challenge = request::check_pkce(params, client)?;
         }
-        let prompt = request::check_prompt(&params)?;
-        let max_age = request::check_max_age(&params)?;
+        let prompt = request::check_prompt(params)?;
+        let max_age = request::check_max_age(params)?;
         let mut pending = AuthRequest::new(host, requested, Completion::Redirect(back.clone()));
         pending.prompt = prompt;
         pending.max_age = max_age;

@@ -175,3 +175,47 @@ fn a_client_may_be_required_to_push() {
         true
     );
 }
+
+#[test]
+fn only_the_authorization_parameters_are_kept_and_size_is_bounded() {
+    let world = World::new();
+    let mut params: Vec<(&str, String)> =
+        WEB_PARAMS.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    for name in ["z1", "z2", "z3"] {
+        params.push((name, "\u{1}".repeat(7000)));
+    }
+    let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        push_as_web(&world, &pairs).status,
+        201,
+        "unknown parameters are dropped, not stored"
+    );
+    let mut huge: Vec<(&str, String)> =
+        WEB_PARAMS.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    huge.push(("login_hint", "a".repeat(200)));
+    huge.push(("ui_locales", "b".repeat(8000)));
+    huge.push(("state", "c".repeat(2000)));
+    huge.retain(|(k, v)| *k != "state" || v.len() > 100);
+    huge.push(("code_challenge", "d".repeat(8000)));
+    let pairs: Vec<(&str, &str)> = huge.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = push_as_web(&world, &pairs);
+    assert!(r.status >= 400 && r.status < 500, "{}", r.status);
+}
+
+#[test]
+fn the_deployments_switch_spares_its_own_cookie_session_client() {
+    let mut world = World::new();
+    world.config.bff = Some(gatehouse_core::config::BffConfig {
+        client_id: "bff".into(),
+        api_url: "https://api.example/v1".into(),
+        audience: None,
+        scope: "openid".into(),
+    });
+    world.import(&json!({"clients": [{"client_id": "bff", "name": "Cookie App", "app_type": "spa",
+        "redirect_uris": [format!("{ORIGIN}/bff/callback")], "web_origins": ["http://127.0.0.1:5173"]}]}));
+    world.config.require_pushed_authorization_requests = true;
+    let start = world.get("/bff/login");
+    let authorize = world.get(&location(&start));
+    assert_eq!(authorize.status, 302, "{}", String::from_utf8_lossy(&authorize.body));
+    assert!(location(&authorize).starts_with("/login"));
+}

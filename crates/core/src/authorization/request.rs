@@ -111,10 +111,14 @@ pub async fn check_client<H: Host>(host: &H, params: &Params) -> Result<ClientRe
     let page = |d: &str| Error::Page { code: ErrorCode::InvalidRequest, description: d.into() };
     let id = params.get("client_id").map_err(|_| page("client_id is repeated"))?;
     let id = id.ok_or_else(|| page("client_id is missing"))?;
-    records::client(host.store(), id).await?.ok_or_else(|| Error::Page {
-        code: ErrorCode::InvalidClient,
-        description: "unknown client".into(),
-    })
+    let unknown =
+        || Error::Page { code: ErrorCode::InvalidClient, description: "unknown client".into() };
+    let client = records::client(host.store(), id).await?.ok_or_else(unknown)?;
+    // A deleted client is refused at once (the ledger), even where KV still has it.
+    if crate::grant::is_client_revoked(host, id).await? {
+        return Err(unknown());
+    }
+    Ok(client)
 }
 
 /// `redirect_uri` must exactly equal a registered one (RFC 6749 §3.1.2.3, RFC 9700 §2.1),

@@ -23,10 +23,28 @@ pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 /// How long a pushed request waits to be used (§2.2: short-lived; Auth0: 60 s).
 pub const PUSHED_REQUEST_SECONDS: i64 = 60;
 
-/// Client authentication parameters: they authenticate the push and are not part of the
-/// authorization request.
-const CLIENT_AUTHENTICATION: [&str; 3] =
-    ["client_secret", "client_assertion", "client_assertion_type"];
+/// The authorization request parameters `/authorize` reads: only these are kept (client
+/// authentication and anything unknown are not part of the request).
+const AUTHORIZATION_PARAMETERS: [&str; 16] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "response_mode",
+    "prompt",
+    "max_age",
+    "login_hint",
+    "audience",
+    "resource",
+    "ui_locales",
+    "request",
+];
+/// The most a pushed request may weigh, as stored.
+const MAX_PUSHED_BYTES: usize = 16 * 1024;
 
 /// A pushed request as stored on the ledger.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -63,11 +81,15 @@ pub async fn push<H: Host>(host: &H, config: &Config, req: &Request) -> Result<R
         client_id: client.client_id.clone(),
         params: params
             .pairs()
-            .filter(|(name, _)| !CLIENT_AUTHENTICATION.contains(name))
+            .filter(|(name, _)| AUTHORIZATION_PARAMETERS.contains(name))
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect(),
         expires_at,
     };
+    let size: usize = pushed.params.iter().map(|(n, v)| n.len() + v.len()).sum();
+    if size > MAX_PUSHED_BYTES {
+        return Err(Error::invalid_request("the pushed request is too large"));
+    }
     if !ledger_record::create::<_, _, ()>(host, &key(&request_uri), &pushed, expires_at).await? {
         return Err(Error::Internal("request_uri collision".into()));
     }
@@ -92,8 +114,11 @@ pub async fn pushed_parameters<H: Host>(
     params: Params,
 ) -> Result<Params, Error> {
     let Some(request_uri) = params.get("request_uri").map_err(Error::into_page)? else {
+        // The deployment's switch spares its own cookie-session client, whose logins the Worker
+        // starts itself.
+        let own = config.bff.as_ref().is_some_and(|b| client.client_id == b.client_id.as_str());
         if client.require_pushed_authorization_requests
-            || config.require_pushed_authorization_requests
+            || (config.require_pushed_authorization_requests && !own)
         {
             return Err(Error::Page {
                 code: ErrorCode::InvalidRequest,

@@ -140,7 +140,7 @@ pub fn check_redirect_uri(client: &ClientRecord, params: &Params) -> Result<(Str
     }
 }
 
-fn openid_requested(params: &Params) -> bool {
+pub(crate) fn openid_requested(params: &Params) -> bool {
     params.get("scope").ok().flatten().is_some_and(|s| s.split(' ').any(|t| t == "openid"))
 }
 

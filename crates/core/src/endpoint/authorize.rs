@@ -103,8 +103,7 @@ pub(crate) async fn check_request<H: Host>(
         if response_type.has_id_token() && !params.contains("nonce") {
             return Err(Error::invalid_request("nonce is required when an ID token is returned"));
         }
-        let openid = params.get("scope")?.is_some_and(|s| s.split(' ').any(|t| t == "openid"));
-        if response_type.has_id_token() && !openid {
+        if response_type.has_id_token() && !request::openid_requested(params) {
             return Err(Error::invalid_request("an ID token needs the openid scope"));
         }
         request::check_request_objects(params)?;

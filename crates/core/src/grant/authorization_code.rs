@@ -135,11 +135,7 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
         client_id: client.client_id.clone(),
         code_challenge: record.code_challenge.clone(),
     };
-    let start_refresh = refresh_token::offered(&resolved);
-    Ok(Issued {
-        resolved,
-        commit: Commit::UseCode(Box::new(UseCode { entry, used, start_refresh })),
-    })
+    Ok(Issued { resolved, commit: Commit::UseCode(Box::new(UseCode { entry, used })) })
 }
 
 /// The code's single-use decision, made after the tokens are minted (see [`Commit`]).
@@ -147,7 +143,6 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
 pub struct UseCode {
     entry: CodeEntry,
     used: UsedCode,
-    start_refresh: bool,
 }
 
 impl UseCode {
@@ -165,7 +160,7 @@ impl UseCode {
             super::revoke_grant(host, grant_id).await?;
             return Err(invalid_grant(REPLAYED));
         }
-        if self.start_refresh {
+        if refresh_token::offered(authorization) {
             // Refused if a replay revoked the grant meanwhile.
             return Ok(Some(refresh_token::start(host, authorization).await?));
         }

@@ -269,11 +269,7 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
     }
     if let Some(approved) = &record.approved {
         let resolved = resolve(host, approved.clone().start_grant(host.rng())).await?;
-        let refresh = refresh_token::offered(&resolved);
-        return Ok(Issued {
-            resolved,
-            commit: Commit::Device(Box::new(UseDeviceCode { entry, refresh })),
-        });
+        return Ok(Issued { resolved, commit: Commit::Device(Box::new(UseDeviceCode { entry })) });
     }
     // Whole seconds: a poll one second early is network jitter, not haste (but two polls in one
     // second are always too soon).
@@ -296,7 +292,6 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
 #[derive(Debug)]
 pub struct UseDeviceCode {
     entry: DeviceEntry,
-    refresh: bool,
 }
 
 impl UseDeviceCode {
@@ -313,7 +308,7 @@ impl UseDeviceCode {
             // Another poll won: tokens are issued once (§3.5 leaves repeats to the server).
             return Err(invalid_grant("the device code was already used"));
         }
-        if self.refresh {
+        if refresh_token::offered(authorization) {
             return Ok(Some(refresh_token::start(host, authorization).await?));
         }
         Ok(None)

@@ -199,9 +199,7 @@ pub enum Commit {
     Nothing,
     /// A new grant starts (the user approved just now, as with the password grant): its refresh
     /// family, if one is offered.
-    Start {
-        refresh: bool,
-    },
+    Start,
     UseCode(Box<authorization_code::UseCode>),
     Device(Box<device_code::UseDeviceCode>),
     Rotate(Box<refresh_token::Rotate>),
@@ -214,10 +212,11 @@ impl Commit {
         authorization: &Authorization,
     ) -> Result<Option<String>, Error> {
         match self {
-            Self::Nothing | Self::Start { refresh: false } => Ok(None),
-            Self::Start { refresh: true } => {
+            Self::Nothing => Ok(None),
+            Self::Start if refresh_token::offered(authorization) => {
                 Ok(Some(refresh_token::start(host, authorization).await?))
             }
+            Self::Start => Ok(None),
             Self::UseCode(code) => code.apply(host, authorization).await,
             Self::Device(device) => device.apply(host, authorization).await,
             Self::Rotate(rotation) => rotation.apply(host).await,

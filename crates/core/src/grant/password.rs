@@ -44,6 +44,5 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
     let authorization =
         requested.approved_by(&user.user_id, host.clock().now()).start_grant(host.rng());
     let resolved = resolve(host, authorization).await?;
-    let refresh = super::refresh_token::offered(&resolved);
-    Ok(Issued { resolved, commit: Commit::Start { refresh } })
+    Ok(Issued { resolved, commit: Commit::Start })
 }

@@ -5,7 +5,7 @@
 
 use super::{
     grant_entry, grant_key, invalid_grant, resolve, revoke_grant, Authorization, Commit,
-    GrantEntry, GrantRecord, Issued, Resolved, Revoked, TokenRequest, REFRESH_SECONDS,
+    GrantEntry, GrantRecord, Issued, Revoked, TokenRequest, REFRESH_SECONDS,
 };
 use crate::b64;
 use crate::error::Error;
@@ -26,8 +26,8 @@ fn invalid() -> Error {
 
 /// Whether an authorization gets a refresh token: it asked for `offline_access`, which the
 /// authorization request kept only for clients allowed this grant and APIs that allow it.
-pub fn offered(resolved: &Resolved) -> bool {
-    resolved.authorization.scope.contains("offline_access")
+pub fn offered(authorization: &Authorization) -> bool {
+    authorization.scope.contains("offline_access")
 }
 
 fn new_token<H: Host>(host: &H, grant_id: &str) -> (String, String) {

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::b64;
 use crate::error::Error;
-use crate::ledger_record::{self, State};
+use crate::ledger_record;
 use crate::ports::{random_bytes, Clock, Host};
 use crate::secret::constant_time_eq;
 
@@ -64,18 +64,21 @@ pub async fn start<H: Host>(host: &H, authorization: &Authorization) -> Result<S
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Generation {
     Current,
+    /// The one the last rotation replaced (another tab may still hold it).
+    JustReplaced,
+    /// An older one.
     Replaced,
 }
 
-/// The live, unexpired grant a refresh token belongs to, and whether it is the current token or
-/// one rotation already replaced.
+/// The live, unexpired grant a refresh token belongs to (its ledger entry and record), and which
+/// of the grant's tokens it is.
 async fn family<H: Host>(
     host: &H,
     token: &str,
-) -> Result<Option<(GrantRecord, Generation)>, Error> {
+) -> Result<Option<(GrantEntry, GrantRecord, Generation)>, Error> {
     let Some(grant_id) = refresh_grant_id(token) else { return Ok(None) };
     let Some(entry) = grant_entry(host, grant_id).await? else { return Ok(None) };
-    let Some(record) = entry.live() else { return Ok(None) };
+    let Some(record) = entry.live().cloned() else { return Ok(None) };
     if record.revoked || record.expires_at <= host.clock().now() {
         return Ok(None);
     }
@@ -83,12 +86,14 @@ async fn family<H: Host>(
     let matches = |h: &String| constant_time_eq(h.as_bytes(), presented.as_bytes());
     let generation = if matches(&record.refresh_sha256) {
         Generation::Current
+    } else if record.rotated_sha256.last().is_some_and(matches) {
+        Generation::JustReplaced
     } else if record.rotated_sha256.iter().any(matches) {
         Generation::Replaced
     } else {
         return Ok(None);
     };
-    Ok(Some((record.clone(), generation)))
+    Ok(Some((entry, record, generation)))
 }
 
 /// The live grant this refresh token belongs to, current or already replaced by rotation.
@@ -96,7 +101,7 @@ pub async fn refresh_token_family<H: Host>(
     host: &H,
     token: &str,
 ) -> Result<Option<GrantRecord>, Error> {
-    Ok(family(host, token).await?.map(|(record, _)| record))
+    Ok(family(host, token).await?.map(|(_, record, _)| record))
 }
 
 /// The grant id inside a refresh token (`{grant_id}.{secret}`), if it has that shape.
@@ -112,7 +117,7 @@ pub async fn current_refresh_grant<H: Host>(
 ) -> Result<Option<GrantRecord>, Error> {
     Ok(family(host, token)
         .await?
-        .and_then(|(record, generation)| (generation == Generation::Current).then_some(record)))
+        .and_then(|(_, record, generation)| (generation == Generation::Current).then_some(record)))
 }
 
 /// The grant: rotates the presented refresh token; a narrower `scope` may be asked for
@@ -127,29 +132,25 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
     let token = params.require("refresh_token")?;
     let requested = crate::authorization::request::parse_scope(params.get("scope")?)?;
     let grant_id = refresh_grant_id(token).ok_or_else(invalid)?;
-    let entry = grant_entry(host, grant_id).await?.ok_or_else(invalid)?;
-    let State::Live(record) = &entry.state else { return Err(invalid()) };
-    let record = record.clone();
+    let (entry, record, generation) = family(host, token).await?.ok_or_else(invalid)?;
     // RFC 6749 §6: the refresh token is bound to the client it was issued to.
+    if record.authorization.client_id != client.client_id {
+        return Err(invalid());
+    }
     let now = host.clock().now();
-    if record.revoked
-        || record.authorization.client_id != client.client_id
-        || record.expires_at <= now
-    {
-        return Err(invalid());
-    }
-    let presented = digest(token);
-    let matches = |h: &String| constant_time_eq(h.as_bytes(), presented.as_bytes());
-    let just_rotated = record.rotated_sha256.last().is_some_and(matches);
-    if just_rotated && now - record.rotated_at < client.refresh_token_reuse_interval_seconds {
-        return Err(invalid_grant("the refresh token was just rotated by a concurrent request"));
-    }
-    if record.rotated_sha256.iter().any(matches) {
-        revoke_grant(host, grant_id).await?;
-        return Err(invalid_grant("the refresh token was already used; the grant is revoked"));
-    }
-    if !matches(&record.refresh_sha256) {
-        return Err(invalid());
+    match generation {
+        Generation::Current => {}
+        Generation::JustReplaced
+            if now - record.rotated_at < client.refresh_token_reuse_interval_seconds =>
+        {
+            return Err(invalid_grant(
+                "the refresh token was just rotated by a concurrent request",
+            ));
+        }
+        Generation::JustReplaced | Generation::Replaced => {
+            revoke_grant(host, grant_id).await?;
+            return Err(invalid_grant("the refresh token was already used; the grant is revoked"));
+        }
     }
     if !requested.is_subset_of(&record.authorization.scope) {
         return Err(Error::oauth(

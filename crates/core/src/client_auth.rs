@@ -162,7 +162,7 @@ async fn private_key_jwt<H: Host>(
     body_id: Option<&str>,
     issuer: &str,
 ) -> Result<ClientRecord, Error> {
-    let jws = Jws::parse(assertion, &Algorithm::ALL)
+    let jws = Jws::parse(assertion, &Algorithm::CLIENT_SIGNED)
         .map_err(|_| invalid_client("the client assertion is malformed"))?;
     // These are the claims the signature covers: `verify` checks it over this same payload.
     let claims = crate::jose::json::parse_object(&jws.payload)
@@ -218,8 +218,8 @@ pub fn jwks_cache_key(client_id: &str) -> String {
 }
 
 /// The client's verification keys: inline `jwks`, or `jwks_uri` (cached for a few minutes,
-/// and fetched again when `kid` is not among the cached keys).
-async fn client_keys<H: Host>(
+/// and fetched again when `kid` is not among the cached keys). Failures are `invalid_client`.
+pub(crate) async fn client_keys<H: Host>(
     host: &H,
     client: &ClientRecord,
     kid: Option<&str>,

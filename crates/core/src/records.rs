@@ -99,6 +99,14 @@ pub struct ClientRecord {
     /// RFC 9126 §6: this client's authorization requests must be pushed (PAR).
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// RFC 9101 §10.5: this client's authorization requests must come as a signed request
+    /// object (JAR), directly or pushed.
+    #[serde(default)]
+    pub require_signed_request_object: bool,
+    /// OIDC Registration §2 `request_object_signing_alg`: the only algorithm its request
+    /// objects may use (any of [`Algorithm::CLIENT_SIGNED`] when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_object_signing_alg: Option<Algorithm>,
     /// Auth0's "Trust Token Endpoint IP Header": the password grant believes this confidential
     /// client's `auth0-forwarded-for` (the end user's IP, for the rate limits).
     #[serde(default)]
@@ -332,6 +340,9 @@ pub struct ClientInput {
     pub token_endpoint_ip_header_trusted: bool,
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    #[serde(default)]
+    pub require_signed_request_object: bool,
+    pub request_object_signing_alg: Option<Algorithm>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -658,6 +669,17 @@ pub async fn import<H: Host>(
         for origin in &c.web_origins {
             check_origin(origin)?;
         }
+        // A signed request object is verified with the client's keys.
+        if (c.require_signed_request_object || c.request_object_signing_alg.is_some()) && !keys {
+            return Err(invalid(format!(
+                "client {id}: signed request objects need jwks or jwks_uri"
+            )));
+        }
+        if c.id_token_signed_response_alg.is_some_and(|a| !a.is_signing()) {
+            return Err(invalid(format!(
+                "client {id}: id_token_signed_response_alg must be RS256 or ES256"
+            )));
+        }
         clients.push(ClientRecord {
             v: RECORD_VERSION,
             client_id: c.client_id.clone(),
@@ -686,6 +708,8 @@ pub async fn import<H: Host>(
             refresh_token_reuse_interval_seconds: c.refresh_token_reuse_interval_seconds,
             token_endpoint_ip_header_trusted: c.token_endpoint_ip_header_trusted,
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+            require_signed_request_object: c.require_signed_request_object,
+            request_object_signing_alg: c.request_object_signing_alg,
             scope: None,
         });
     }
@@ -706,7 +730,15 @@ pub async fn import<H: Host>(
             identifier: a.identifier.clone(),
             name: a.name.clone(),
             scopes: a.scopes.clone(),
-            signing_alg: a.signing_alg.unwrap_or(Algorithm::RS256),
+            signing_alg: match a.signing_alg {
+                Some(alg) if !alg.is_signing() => {
+                    return Err(invalid(format!(
+                        "API {}: signing_alg must be RS256 or ES256",
+                        a.identifier
+                    )))
+                }
+                alg => alg.unwrap_or(Algorithm::RS256),
+            },
             token_lifetime_seconds: a.token_lifetime_seconds.unwrap_or(86_400),
             allow_offline_access: a.allow_offline_access,
         });

@@ -1,5 +1,6 @@
 //! The pure-Rust reference implementation of the [`Crypto`] port, on RustCrypto crates:
-//! `p256` (deterministic RFC 6979 ECDSA, fixed-size `r‖s`), `rsa` (PKCS#1 v1.5), `aes-gcm`,
+//! `p256` (deterministic RFC 6979 ECDSA, fixed-size `r‖s`), `rsa` (PKCS#1 v1.5, and PSS for
+//! verifying clients' PS256 and for signing test request objects with it), `aes-gcm`,
 //! `pbkdf2`. Native tests run on it; WebCrypto implementations must agree with it.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -14,7 +15,10 @@ use rand_chacha::ChaCha20Rng;
 use rsa::pkcs1v15::{
     Signature as RsaSignature, SigningKey as RsaSigningKey, VerifyingKey as RsaVerifyingKey,
 };
-use rsa::signature::SignatureEncoding;
+use rsa::pss::{
+    Signature as PssSignature, SigningKey as PssSigningKey, VerifyingKey as PssVerifyingKey,
+};
+use rsa::signature::{RandomizedSigner, SignatureEncoding};
 use rsa::traits::{PrivateKeyParts, PublicKeyParts};
 use rsa::{BigUint, RsaPrivateKey, RsaPublicKey};
 use sha2::Sha256;
@@ -107,7 +111,7 @@ impl Crypto for RustCrypto {
                     ..Jwk::default()
                 })
             }
-            Algorithm::RS256 => {
+            Algorithm::RS256 | Algorithm::PS256 => {
                 let key = RsaPrivateKey::new(&mut rng, RSA_BITS)
                     .map_err(|e| PortError::new(format!("RSA key generation: {e}")))?;
                 let primes = key.primes();
@@ -149,6 +153,18 @@ impl Crypto for RustCrypto {
                 let signature: RsaSignature = signing.sign(input);
                 Ok(signature.to_vec())
             }
+            Algorithm::PS256 => {
+                let private = rsa_private_key(key).ok_or_else(|| bad_key(alg))?;
+                // PSS draws a salt; the reference port has no RNG of its own, so the salt is
+                // derived from the input (fine for a reference and tests: PSS verification does
+                // not depend on how the salt was chosen).
+                let seed: [u8; 32] =
+                    sha2::Digest::finalize(<Sha256 as sha2::Digest>::new_with_prefix(input)).into();
+                let mut rng = ChaCha20Rng::from_seed(seed);
+                let signing = PssSigningKey::<Sha256>::new(private);
+                let signature: PssSignature = signing.sign_with_rng(&mut rng, input);
+                Ok(signature.to_vec())
+            }
         }
     }
 
@@ -179,6 +195,15 @@ impl Crypto for RustCrypto {
                 }
                 let Ok(sig) = RsaSignature::try_from(signature) else { return Ok(false) };
                 RsaVerifyingKey::<Sha256>::new(public).verify(input, &sig).is_ok()
+            }
+            // RFC 7518 §3.5: MGF1 with SHA-256, salt as long as the hash.
+            Algorithm::PS256 => {
+                let Some(public) = rsa_public_key(key) else { return Ok(false) };
+                if signature.len() != public.size() {
+                    return Ok(false);
+                }
+                let Ok(sig) = PssSignature::try_from(signature) else { return Ok(false) };
+                PssVerifyingKey::<Sha256>::new(public).verify(input, &sig).is_ok()
             }
         })
     }

@@ -82,6 +82,7 @@ fn key_algorithm(alg: Algorithm) -> Result<Object, PortError> {
             object(&[("name", "RSASSA-PKCS1-v1_5".into()), ("hash", "SHA-256".into())])
         }
         Algorithm::ES256 => object(&[("name", "ECDSA".into()), ("namedCurve", "P-256".into())]),
+        Algorithm::PS256 => object(&[("name", "RSA-PSS".into()), ("hash", "SHA-256".into())]),
     }
 }
 
@@ -90,6 +91,8 @@ fn sign_algorithm(alg: Algorithm) -> Result<Object, PortError> {
         Algorithm::RS256 => object(&[("name", "RSASSA-PKCS1-v1_5".into())]),
         // WebCrypto's ECDSA signatures are already IEEE P1363 r‖s, as JWS wants.
         Algorithm::ES256 => object(&[("name", "ECDSA".into()), ("hash", "SHA-256".into())]),
+        // RFC 7518 §3.5: the salt is as long as the SHA-256 output.
+        Algorithm::PS256 => object(&[("name", "RSA-PSS".into()), ("saltLength", 32.into())]),
     }
 }
 
@@ -178,8 +181,11 @@ impl Crypto for WebCrypto {
         _seed: [u8; 32],
     ) -> Result<Jwk, PortError> {
         let params = match alg {
-            Algorithm::RS256 => object(&[
-                ("name", "RSASSA-PKCS1-v1_5".into()),
+            Algorithm::RS256 | Algorithm::PS256 => object(&[
+                (
+                    "name",
+                    if alg == Algorithm::PS256 { "RSA-PSS" } else { "RSASSA-PKCS1-v1_5" }.into(),
+                ),
                 ("modulusLength", 2048.into()),
                 ("publicExponent", Uint8Array::from(&[1u8, 0, 1][..]).into()),
                 ("hash", "SHA-256".into()),
@@ -222,7 +228,7 @@ impl Crypto for WebCrypto {
         }
         match alg {
             Algorithm::ES256 if signature.len() != 64 => return Ok(false),
-            Algorithm::RS256 => {
+            Algorithm::RS256 | Algorithm::PS256 => {
                 // RFC 7518 §3.3: 2048-bit keys or larger; the signature is as long as the modulus.
                 let modulus =
                     key.n.as_deref().and_then(gatehouse_core::b64::decode).unwrap_or_default();

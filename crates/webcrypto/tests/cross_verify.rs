@@ -76,10 +76,11 @@ async fn es256_cross_verifies() {
         .unwrap());
 }
 
-// Keys WebCrypto generates are usable by the reference, and the other way round.
+// Keys WebCrypto generates are usable by the reference, and the other way round; PS256 (which
+// clients sign request objects with) included.
 #[wasm_bindgen_test]
 async fn generated_keys_work_in_both() {
-    for alg in Algorithm::ALL {
+    for alg in Algorithm::CLIENT_SIGNED {
         let web_key = WebCrypto.generate_signing_key(alg, [0; 32]).await.unwrap();
         assert!(web_key.is_private() && web_key.fits(alg));
         assert!(web_key.thumbprint().is_some());

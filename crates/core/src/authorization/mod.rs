@@ -5,4 +5,5 @@ pub mod consent;
 pub mod interaction;
 pub mod pkce;
 pub mod request;
+pub mod request_object;
 pub mod session;

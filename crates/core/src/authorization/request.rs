@@ -192,22 +192,14 @@ pub fn check_response_type(params: &Params) -> Result<ResponseType, Error> {
     }
 }
 
-/// Request objects are not supported yet (OIDC Core §6: request_not_supported); both at once
-/// are malformed whatever is supported (RFC 9101 §5).
+/// What is left once a request object is unpacked (`request_object::unpack`) and a pushed
+/// request taken (`pushed_parameters`): a `request_uri` that is a URL, which is not fetched
+/// (RFC 9101 §5.2, OIDC Core §6.2: request_uri_not_supported).
 pub fn check_request_objects(params: &Params) -> Result<(), Error> {
-    if params.contains("request") && params.contains("request_uri") {
-        return Err(Error::invalid_request("request and request_uri cannot be used together"));
-    }
-    if params.contains("request") {
-        return Err(Error::oauth(
-            ErrorCode::RequestNotSupported,
-            "request objects are not supported",
-        ));
-    }
     if params.contains("request_uri") {
         return Err(Error::oauth(
             ErrorCode::RequestUriNotSupported,
-            "request_uri is not supported",
+            "request_uri is not supported (push the request to /oauth/par instead)",
         ));
     }
     Ok(())

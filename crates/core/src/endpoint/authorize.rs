@@ -8,6 +8,7 @@ use crate::authentication::{check_password, PasswordCheck, TOO_MANY_ATTEMPTS, WR
 use crate::authorization::consent;
 use crate::authorization::interaction::{Completion, RedirectBack};
 use crate::authorization::request::{self, AuthRequest};
+use crate::authorization::request_object;
 use crate::authorization::session::{self, Session};
 use crate::config::Config;
 use crate::endpoint::pushed_authorization;
@@ -34,8 +35,13 @@ pub async fn authorize<H: Host>(
     // Who asks, and where the answer goes: errors here are pages, never redirects.
     let client = request::check_client(host, &params).await?;
     // RFC 9126 §4: a pushed request stands in for all the parameters.
-    let params = pushed_authorization::pushed_parameters(host, config, &client, params).await?;
-    let (back, checked) = check_request(host, &client, &params).await?;
+    let pushed = pushed_authorization::pushed_parameters(host, config, &client, params).await?;
+    // RFC 9101 §6.3: so does a request object. Its failures are pages: nothing in it can be
+    // trusted yet, its redirect URI least of all.
+    let unpacked =
+        request_object::unpack(host, &client, pushed.params, &issuer).await.map_err(page)?;
+    request_object::check_required(&client, pushed.signed || unpacked.signed).map_err(page)?;
+    let (back, checked) = check_request(host, &client, &unpacked.params).await?;
     match checked {
         Ok(pending) => proceed(host, config, req, pending, &client).await,
         Err(e) => Ok(Completion::Redirect(back).refuse(host, &issuer, &e).await),
@@ -82,6 +88,8 @@ pub(crate) async fn check_request<H: Host>(
         response_type: *response_type.as_ref().unwrap_or(&ResponseType::Code),
     };
     let checked = async {
+        // A request_uri we cannot use makes the rest of the parameters meaningless.
+        request::check_request_objects(params)?;
         let mode = mode?;
         let response_type = response_type?;
         // RFC 6749 §4.1.2.1, §4.2.2.1: a response type the client is not registered for.
@@ -106,7 +114,6 @@ pub(crate) async fn check_request<H: Host>(
         if response_type.has_id_token() && !request::openid_requested(params) {
             return Err(Error::invalid_request("an ID token needs the openid scope"));
         }
-        request::check_request_objects(params)?;
         request::check_text(params, "state", 2048)?;
         let nonce = request::check_text(params, "nonce", 512)?;
         let login_hint = request::check_text(params, "login_hint", 254)?;

@@ -17,6 +17,7 @@ use super::public_json;
 /// The metadata both documents share: exactly what is implemented.
 pub fn metadata(issuer: &str, config: &Config) -> Map<String, Value> {
     let algs: Vec<&str> = Algorithm::ALL.iter().map(|a| a.as_str()).collect();
+    let client_algs: Vec<&str> = Algorithm::CLIENT_SIGNED.iter().map(|a| a.as_str()).collect();
     let url = |path: &str| endpoint_url(issuer, path);
     let value = json!({
         "issuer": issuer,
@@ -40,7 +41,7 @@ pub fn metadata(issuer: &str, config: &Config) -> Map<String, Value> {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
         "token_endpoint_auth_methods_supported": AuthMethod::names(),
-        "token_endpoint_auth_signing_alg_values_supported": algs,
+        "token_endpoint_auth_signing_alg_values_supported": client_algs,
         "revocation_endpoint_auth_methods_supported": AuthMethod::names(),
         "introspection_endpoint_auth_methods_supported": AuthMethod::confidential(),
         "code_challenge_methods_supported": ["S256"],
@@ -48,8 +49,12 @@ pub fn metadata(issuer: &str, config: &Config) -> Map<String, Value> {
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
             "name", "given_name", "family_name", "nickname", "picture", "email", "email_verified"],
         "claims_parameter_supported": false,
-        "request_parameter_supported": false,
+        // RFC 9101: signed request objects by value (`request`); by reference only as PAR's
+        // request_uri (a URL is not fetched).
+        "request_parameter_supported": true,
         "request_uri_parameter_supported": false,
+        "request_object_signing_alg_values_supported": client_algs,
+        "require_signed_request_object": false,
         // RFC 9207: every authorization response carries iss.
         "authorization_response_iss_parameter_supported": true,
     });

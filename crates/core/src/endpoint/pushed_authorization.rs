@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::authorization::request_object::{self, Unpacked};
 use crate::b64;
 use crate::client_auth;
 use crate::config::Config;
@@ -25,7 +26,7 @@ pub const PUSHED_REQUEST_SECONDS: i64 = 60;
 
 /// The authorization request parameters `/authorize` reads: only these are kept (client
 /// authentication and anything unknown are not part of the request).
-const AUTHORIZATION_PARAMETERS: [&str; 16] = [
+const AUTHORIZATION_PARAMETERS: [&str; 15] = [
     "response_type",
     "client_id",
     "redirect_uri",
@@ -41,7 +42,6 @@ const AUTHORIZATION_PARAMETERS: [&str; 16] = [
     "audience",
     "resource",
     "ui_locales",
-    "request",
 ];
 /// The most a pushed request may weigh, as stored.
 const MAX_PUSHED_BYTES: usize = 16 * 1024;
@@ -52,6 +52,10 @@ struct PushedRequest {
     v: u32,
     client_id: ClientId,
     params: Vec<(String, String)>,
+    /// The parameters came from a verified request object (JAR), for
+    /// `require_signed_request_object`.
+    #[serde(default)]
+    signed: bool,
     expires_at: i64,
 }
 
@@ -69,6 +73,10 @@ pub async fn push<H: Host>(host: &H, config: &Config, req: &Request) -> Result<R
     if params.contains("request_uri") {
         return Err(Error::invalid_request("request_uri cannot be pushed"));
     }
+    // RFC 9126 §3: a pushed request object is verified now, and only its parameters kept.
+    let Unpacked { params, signed } =
+        request_object::unpack(host, &client, params, &issuer).await?;
+    request_object::check_required(&client, signed)?;
     // The same checks as /authorize, answered here as JSON.
     let (_, checked) =
         authorize::check_request(host, &client, &params).await.map_err(Error::into_oauth)?;
@@ -84,6 +92,7 @@ pub async fn push<H: Host>(host: &H, config: &Config, req: &Request) -> Result<R
             .filter(|(name, _)| AUTHORIZATION_PARAMETERS.contains(name))
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect(),
+        signed,
         expires_at,
     };
     let size: usize = pushed.params.iter().map(|(n, v)| n.len() + v.len()).sum();
@@ -112,7 +121,7 @@ pub async fn pushed_parameters<H: Host>(
     config: &Config,
     client: &ClientRecord,
     params: Params,
-) -> Result<Params, Error> {
+) -> Result<Unpacked, Error> {
     let Some(request_uri) = params.get("request_uri").map_err(Error::into_page)? else {
         // The deployment's switch spares its own cookie-session client, whose logins the Worker
         // starts itself.
@@ -125,11 +134,11 @@ pub async fn pushed_parameters<H: Host>(
                 description: "this client must push its authorization requests (PAR)".into(),
             });
         }
-        return Ok(params);
+        return Ok(Unpacked { params, signed: false });
     };
     if !request_uri.starts_with(REQUEST_URI_PREFIX) || params.contains("request") {
         // Not ours: `check_request_objects` answers it (request_uri_not_supported, or both).
-        return Ok(params);
+        return Ok(Unpacked { params, signed: false });
     }
     let now = host.clock().now();
     let entry: Option<LedgerRecord<PushedRequest, ()>> =
@@ -158,5 +167,5 @@ pub async fn pushed_parameters<H: Host>(
     if !pairs.iter().any(|(n, _)| n == "client_id") {
         pairs.push(("client_id".into(), pushed.client_id.as_str().into()));
     }
-    Ok(Params::from_pairs(pairs))
+    Ok(Unpacked { params: Params::from_pairs(pairs), signed: pushed.signed })
 }

@@ -208,7 +208,7 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
     }
     let alg = match string(metadata, "id_token_signed_response_alg")? {
         None => None,
-        Some(a) => Some(Algorithm::parse(a).ok_or_else(|| {
+        Some(a) => Some(Algorithm::parse(a).filter(|a| a.is_signing()).ok_or_else(|| {
             metadata_error("id_token_signed_response_alg must be RS256 or ES256")
         })?),
     };
@@ -223,6 +223,27 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
             return Err(metadata_error("require_pushed_authorization_requests must be a boolean"))
         }
     };
+    // RFC 9101 §10.5, OIDC Registration §2: signed request objects, verified with the keys
+    // registered above.
+    let require_signed_request_object = match metadata.get("require_signed_request_object") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(metadata_error("require_signed_request_object must be a boolean")),
+    };
+    let request_object_signing_alg = match string(metadata, "request_object_signing_alg")? {
+        None => None,
+        Some(a) => {
+            Some(Algorithm::parse(a).filter(|a| Algorithm::CLIENT_SIGNED.contains(a)).ok_or_else(
+                || metadata_error("request_object_signing_alg must be RS256, ES256 or PS256"),
+            )?)
+        }
+    };
+    if (require_signed_request_object || request_object_signing_alg.is_some())
+        && jwks.is_none()
+        && jwks_uri.is_none()
+    {
+        return Err(metadata_error("signed request objects need jwks or jwks_uri"));
+    }
     let scope = match string(metadata, "scope")? {
         None => None,
         Some(text) => Some(
@@ -238,6 +259,12 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
     let mut echoed = Map::new();
     if require_pushed_authorization_requests {
         echoed.insert("require_pushed_authorization_requests".into(), true.into());
+    }
+    if require_signed_request_object {
+        echoed.insert("require_signed_request_object".into(), true.into());
+    }
+    if let Some(a) = request_object_signing_alg {
+        echoed.insert("request_object_signing_alg".into(), a.as_str().into());
     }
     for field in [
         "client_name",
@@ -300,6 +327,8 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
         refresh_token_reuse_interval_seconds: 0,
         token_endpoint_ip_header_trusted: false,
         require_pushed_authorization_requests,
+        require_signed_request_object,
+        request_object_signing_alg,
         scope,
     };
     Ok((record, echoed))

@@ -90,7 +90,7 @@ impl Jwk {
     pub fn fits(&self, alg: Algorithm) -> bool {
         let type_ok = match alg {
             Algorithm::ES256 => self.kty == "EC" && self.crv.as_deref() == Some("P-256"),
-            Algorithm::RS256 => self.kty == "RSA",
+            Algorithm::RS256 | Algorithm::PS256 => self.kty == "RSA",
         };
         type_ok
             && self.alg.as_deref().is_none_or(|a| a == alg.as_str())

@@ -1,0 +1,191 @@
+//! JWT-secured authorization requests (RFC 9101, JAR): the `request` parameter carries the
+//! authorization request as a JWT signed with one of the client's registered keys. Once it
+//! verifies, its claims are the request's parameters and nothing outside it counts (§6.3).
+//! `/authorize` and `/oauth/par` both unpack it here, before any other check, so that every
+//! rule of the authorization request applies to what the client signed.
+
+use serde_json::{Map, Value};
+
+use crate::client_auth;
+use crate::error::{Error, ErrorCode};
+use crate::http::params::Params;
+use crate::jose::jws::{Jws, JwsError};
+use crate::jose::Algorithm;
+use crate::ports::{Clock, Host, Ledger};
+use crate::records::ClientRecord;
+
+/// A request object may not claim to live longer than this (FAPI 2.0 Message Signing asks for
+/// at most 60 minutes).
+pub const MAX_LIFETIME_SECONDS: i64 = 3_600;
+/// How far in the future `nbf` and `iat` may lie (clock skew).
+const SKEW_SECONDS: i64 = 60;
+/// The JWT's own claims, which are not authorization parameters.
+const JWT_CLAIMS: [&str; 6] = ["iss", "aud", "exp", "nbf", "iat", "jti"];
+
+fn invalid(description: &str) -> Error {
+    Error::oauth(ErrorCode::InvalidRequestObject, description)
+}
+
+/// The authorization request's parameters and whether they came from a verified request
+/// object.
+#[derive(Debug)]
+pub struct Unpacked {
+    pub params: Params,
+    pub signed: bool,
+}
+
+/// The parameters of the authorization request: those of its request object when `request`
+/// is present (verified, and used once), otherwise `params` unchanged.
+pub async fn unpack<H: Host>(
+    host: &H,
+    client: &ClientRecord,
+    params: Params,
+    issuer: &str,
+) -> Result<Unpacked, Error> {
+    let Some(compact) = params.get("request")? else {
+        return Ok(Unpacked { params, signed: false });
+    };
+    // §5: request and request_uri are alternatives.
+    if params.contains("request_uri") {
+        return Err(Error::invalid_request("request and request_uri cannot be used together"));
+    }
+    // RFC 9101 §5: client_id outside the object must name the same client (it is how the
+    // client was found).
+    if params.get("client_id")?.is_some_and(|id| id != client.client_id.as_str()) {
+        return Err(invalid("client_id does not match the request object's client"));
+    }
+    let claims = verify(host, client, compact, issuer).await?;
+    Ok(Unpacked { params: parameters(client, claims)?, signed: true })
+}
+
+/// RFC 9101 §10.5 `require_signed_request_object`: a client that registered it sends every
+/// authorization request as a request object (directly, or pushed).
+pub fn check_required(client: &ClientRecord, signed: bool) -> Result<(), Error> {
+    if client.require_signed_request_object && !signed {
+        return Err(Error::invalid_request("this client must send a signed request object"));
+    }
+    Ok(())
+}
+
+/// Checks the request object's header and claims, then its signature, then spends its `jti`.
+/// Every claim is checked before the signature, so that a request object that would fail
+/// anyway never makes us fetch the client's `jwks_uri`.
+async fn verify<H: Host>(
+    host: &H,
+    client: &ClientRecord,
+    compact: &str,
+    issuer: &str,
+) -> Result<Map<String, Value>, Error> {
+    let allowed: Vec<Algorithm> = match client.request_object_signing_alg {
+        Some(alg) => vec![alg],
+        None => Algorithm::CLIENT_SIGNED.to_vec(),
+    };
+    // RFC 8725 §3.1, §3.2: only the asymmetric algorithms we list; `none` never. An encrypted
+    // request object (five parts) is not supported and fails here.
+    let jws = Jws::parse(compact, &allowed).map_err(|e| match e {
+        JwsError::AlgNone => invalid("request objects must be signed"),
+        JwsError::AlgorithmNotAllowed(_) => invalid("the request object's alg is not allowed"),
+        _ => invalid("the request object is not a signed JWT"),
+    })?;
+    // RFC 9101 §10.8: explicit typing; a JWT of another kind (an access token, a logout token,
+    // a DPoP proof) is not a request object.
+    let typ_ok = jws.typ().is_none_or(|t| {
+        let t = t.to_ascii_lowercase();
+        let t = t.strip_prefix("application/").unwrap_or(&t);
+        t == "oauth-authz-req+jwt" || t == "jwt"
+    });
+    if !typ_ok {
+        return Err(invalid("the request object's typ must be oauth-authz-req+jwt"));
+    }
+    let claims = crate::jose::json::parse_object(&jws.payload)
+        .ok_or_else(|| invalid("the request object's payload is not a JSON object"))?;
+    // §4: iss is the client; aud is this issuer.
+    if claims.get("iss").and_then(Value::as_str) != Some(client.client_id.as_str()) {
+        return Err(invalid("the request object's iss must be the client_id"));
+    }
+    let aud_ok = match claims.get("aud") {
+        Some(Value::String(a)) => a == issuer,
+        Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(issuer)),
+        _ => false,
+    };
+    if !aud_ok {
+        return Err(invalid("the request object's aud must be the issuer"));
+    }
+    let now = host.clock().now();
+    // §10.2 (replay): a bounded lifetime and a single-use jti.
+    let exp = claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| invalid("the request object needs exp"))?;
+    if exp <= now {
+        return Err(invalid("the request object has expired"));
+    }
+    if exp > now + MAX_LIFETIME_SECONDS {
+        return Err(invalid("the request object lives too long (exp at most an hour ahead)"));
+    }
+    for claim in ["nbf", "iat"] {
+        match claims.get(claim) {
+            None => {}
+            Some(v) => match v.as_i64() {
+                Some(t) if t <= now + SKEW_SECONDS => {}
+                Some(_) => return Err(invalid("the request object is not valid yet")),
+                None => return Err(invalid("the request object's nbf and iat must be numbers")),
+            },
+        }
+    }
+    let jti = claims.get("jti").and_then(Value::as_str).filter(|j| !j.is_empty() && j.len() <= 256);
+    let jti = jti.ok_or_else(|| invalid("the request object needs a jti"))?.to_string();
+    let keys = client_auth::client_keys(host, client, jws.kid()).await.map_err(|e| match e {
+        Error::OAuth { description, .. } => invalid(&description),
+        other => other,
+    })?;
+    jws.verify(host.crypto(), &keys.keys).await.map_err(|e| match e {
+        JwsError::Port(p) => Error::Port(p),
+        _ => invalid("the request object's signature does not verify"),
+    })?;
+    // Used once, decided on the ledger, for as long as it would be accepted.
+    let key = format!("jar-jti:{}:{}", client.client_id, crate::b64::sha256(&jti));
+    if !host.ledger().consume_once(&key, now, exp).await? {
+        return Err(invalid("the request object was already used"));
+    }
+    Ok(claims)
+}
+
+/// The authorization parameters a verified request object carries (§6.3: only these count).
+/// Structured values (`authorization_details`, `claims`) become the JSON text the same
+/// parameter has in a query; several `resource` values become repeated parameters.
+fn parameters(client: &ClientRecord, claims: Map<String, Value>) -> Result<Params, Error> {
+    let mut pairs = vec![("client_id".to_string(), client.client_id.as_str().to_string())];
+    for (name, value) in claims {
+        if JWT_CLAIMS.contains(&name.as_str()) {
+            continue;
+        }
+        match name.as_str() {
+            // §6.3: not nested.
+            "request" | "request_uri" => {
+                return Err(invalid("a request object cannot carry request or request_uri"))
+            }
+            "client_id" if value.as_str() != Some(client.client_id.as_str()) => {
+                return Err(invalid("the request object's client_id must be its iss"))
+            }
+            "client_id" => continue,
+            _ => {}
+        }
+        match value {
+            Value::Null => {}
+            Value::String(s) => pairs.push((name, s)),
+            Value::Number(n) => pairs.push((name, n.to_string())),
+            Value::Bool(b) => pairs.push((name, b.to_string())),
+            Value::Array(list) if name == "resource" => {
+                for item in list {
+                    let Value::String(s) = item else {
+                        return Err(invalid("resource values must be strings"));
+                    };
+                    pairs.push((name.clone(), s));
+                }
+            }
+            structured => pairs.push((name, structured.to_string())),
+        }
+    }
+    Ok(Params::from_pairs(pairs))
+}

@@ -26,6 +26,8 @@ pub enum ErrorCode {
     InvalidRequestObject,
     RequestNotSupported,
     RequestUriNotSupported,
+    /// RFC 9396 §5.
+    InvalidAuthorizationDetails,
     /// RFC 8707 §2: the requested resource is unknown or not allowed.
     InvalidTarget,
     /// RFC 7009 §2.2.1.
@@ -64,6 +66,7 @@ impl ErrorCode {
             Self::InteractionRequired => "interaction_required",
             Self::InvalidRequestUri => "invalid_request_uri",
             Self::InvalidRequestObject => "invalid_request_object",
+            Self::InvalidAuthorizationDetails => "invalid_authorization_details",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidTarget => "invalid_target",
@@ -108,6 +111,8 @@ impl ErrorCode {
             | Self::InvalidRequestObject
             | Self::RequestNotSupported
             | Self::RequestUriNotSupported => 400,
+            // RFC 9396 §5: like invalid_scope.
+            Self::InvalidAuthorizationDetails => 400,
             // RFC 8707 §2, RFC 7009 §2.2.1, RFC 7591 §3.2.2.
             Self::InvalidTarget
             | Self::UnsupportedTokenType

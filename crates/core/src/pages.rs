@@ -177,6 +177,7 @@ pub fn consent_page(
     user_email: &str,
     api_name: Option<&str>,
     scopes: &[(String, String)],
+    details: &[String],
     request_id: &str,
     csrf: &str,
     form_targets: &[&str],
@@ -198,11 +199,22 @@ pub fn consent_page(
     let api = api_name
         .map(|a| format!(r#"<p>on <strong>{}</strong></p>"#, escape(a)))
         .unwrap_or_default();
+    // RFC 9396 §8: each authorization detail in words the user can check.
+    let details = if details.is_empty() {
+        String::new()
+    } else {
+        let items: String = details
+            .iter()
+            .map(|d| format!(r#"<li class="detail"><strong>{}</strong></li>"#, escape(d)))
+            .collect();
+        format!(r#"<p>and to authorize:</p><ul class="details">{items}</ul>"#)
+    };
     let body = format!(
         r#"<h1>Authorize {client}</h1>
 <p class="lead">Signed in as <strong>{email}</strong>. <strong>{client}</strong> is asking to:</p>
 {api}
 <ul class="scopes">{items}</ul>
+{details}
 {notice}
 <form method="post" action="/consent">
 <input type="hidden" name="req" value="{req}">

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::authorization::details::DetailType;
 use crate::b64;
 use crate::config::Config;
 use crate::error::{absent_if_unreadable, Error};
@@ -107,6 +108,10 @@ pub struct ClientRecord {
     /// objects may use (any of [`Algorithm::CLIENT_SIGNED`] when unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_object_signing_alg: Option<Algorithm>,
+    /// RFC 9396 §10.2: the `authorization_details` types this client may ask for (any that the
+    /// API accepts when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorization_details_types: Vec<String>,
     /// Auth0's "Trust Token Endpoint IP Header": the password grant believes this confidential
     /// client's `auth0-forwarded-for` (the end user's IP, for the rate limits).
     #[serde(default)]
@@ -221,6 +226,9 @@ pub struct ApiRecord {
     pub token_lifetime_seconds: u64,
     #[serde(default)]
     pub allow_offline_access: bool,
+    /// RFC 9396: the `authorization_details` types this API accepts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorization_details: Vec<DetailType>,
 }
 
 /// A password hash: PBKDF2-HMAC-SHA256 (RFC 8018 §5.2). `Debug` leaves out salt and hash.
@@ -343,6 +351,8 @@ pub struct ClientInput {
     #[serde(default)]
     pub require_signed_request_object: bool,
     pub request_object_signing_alg: Option<Algorithm>,
+    #[serde(default)]
+    pub authorization_details_types: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -356,6 +366,8 @@ pub struct ApiInput {
     pub token_lifetime_seconds: Option<u64>,
     #[serde(default)]
     pub allow_offline_access: bool,
+    #[serde(default)]
+    pub authorization_details: Vec<DetailType>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -516,6 +528,23 @@ pub async fn client(store: &impl Store, client_id: &str) -> Result<Option<Client
 }
 
 /// An API by identifier (audience).
+/// Which `authorization_details` types each API accepts (RFC 9396), kept at import for
+/// discovery's `authorization_details_types_supported`.
+pub const DETAIL_TYPES_KEY: &str = "meta/authorization-details-types";
+
+async fn detail_types_index(
+    store: &impl Store,
+) -> Result<std::collections::BTreeMap<String, Vec<String>>, Error> {
+    Ok(absent_if_unreadable(read(store, DETAIL_TYPES_KEY).await)?.unwrap_or_default())
+}
+
+/// Every `authorization_details` type some API accepts, sorted, once each.
+pub async fn authorization_details_types(store: &impl Store) -> Result<Vec<String>, Error> {
+    let index = detail_types_index(store).await?;
+    let all: std::collections::BTreeSet<String> = index.into_values().flatten().collect();
+    Ok(all.into_iter().collect())
+}
+
 pub async fn api(store: &impl Store, identifier: &str) -> Result<Option<ApiRecord>, Error> {
     if identifier.is_empty() || identifier.len() > 256 {
         return Ok(None);
@@ -710,6 +739,7 @@ pub async fn import<H: Host>(
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             require_signed_request_object: c.require_signed_request_object,
             request_object_signing_alg: c.request_object_signing_alg,
+            authorization_details_types: c.authorization_details_types.clone(),
             scope: None,
         });
     }
@@ -741,7 +771,18 @@ pub async fn import<H: Host>(
             },
             token_lifetime_seconds: a.token_lifetime_seconds.unwrap_or(86_400),
             allow_offline_access: a.allow_offline_access,
+            authorization_details: a.authorization_details.clone(),
         });
+        let mut types = std::collections::BTreeSet::new();
+        for d in &a.authorization_details {
+            d.check().map_err(|e| invalid(format!("API {}: {e}", a.identifier)))?;
+            if !types.insert(d.type_.as_str()) {
+                return Err(invalid(format!(
+                    "API {}: {} is declared twice",
+                    a.identifier, d.type_
+                )));
+            }
+        }
     }
     let mut client_grants = Vec::new();
     for g in &file.client_grants {
@@ -793,6 +834,19 @@ pub async fn import<H: Host>(
     }
     for a in &apis {
         put(api_key(&a.identifier), to_json(a)?).await?;
+    }
+    if !apis.is_empty() {
+        let mut index = detail_types_index(host.store()).await?;
+        for a in &apis {
+            let types: Vec<String> =
+                a.authorization_details.iter().map(|d| d.type_.clone()).collect();
+            if types.is_empty() {
+                index.remove(&a.identifier);
+            } else {
+                index.insert(a.identifier.clone(), types);
+            }
+        }
+        put(DETAIL_TYPES_KEY.into(), to_json(&index)?).await?;
     }
     for g in &client_grants {
         // A client grant keeps its id (and so its tokens) when imported again; one deleted

@@ -207,7 +207,9 @@ async fn dispatch<H: Host>(
 ) -> Result<Response, Error> {
     let post = request.method == "POST";
     match route.endpoint {
-        Endpoint::OpenIdConfiguration => Ok(discovery::openid_configuration(config, request)),
+        Endpoint::OpenIdConfiguration => {
+            discovery::openid_configuration(host, config, request).await
+        }
         Endpoint::AuthorizationServerMetadata => {
             discovery::authorization_server(host, config, request).await
         }

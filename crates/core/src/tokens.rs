@@ -102,6 +102,10 @@ pub async fn access_token<H: Host>(
     if let Some(grant_id) = &authorization.grant_id {
         claims.insert("gid".into(), grant_id.clone().into());
     }
+    // RFC 9396 §9.1: what was granted, for the API to enforce.
+    if !authorization.details.is_empty() {
+        claims.insert("authorization_details".into(), authorization.details.clone().into());
+    }
     // RFC 9068 §2.1: typ "at+jwt" so it cannot be confused with an ID token.
     let token = keys::sign(host, config, alg, Some("at+jwt"), &to_payload(&claims)?).await?;
     Ok((token, lifetime))
@@ -168,6 +172,8 @@ pub struct TokenSet {
     pub scope: Scopes,
     pub id_token: Option<String>,
     pub refresh_token: Option<String>,
+    /// RFC 9396 §7: the authorization details granted, when any were asked for.
+    pub authorization_details: Vec<Value>,
 }
 
 impl std::fmt::Debug for TokenSet {
@@ -193,6 +199,9 @@ impl TokenSet {
         body.insert("scope".into(), self.scope.to_string().into());
         if let Some(rt) = &self.refresh_token {
             body.insert("refresh_token".into(), rt.clone().into());
+        }
+        if !self.authorization_details.is_empty() {
+            body.insert("authorization_details".into(), self.authorization_details.clone().into());
         }
         Value::Object(body)
     }
@@ -241,6 +250,7 @@ pub async fn mint<H: Host>(
         scope: authorization.scope.clone(),
         id_token,
         refresh_token,
+        authorization_details: authorization.details.clone(),
     })
 }
 

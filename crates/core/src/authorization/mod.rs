@@ -2,6 +2,7 @@
 //! PKCE, and how an approved interaction completes.
 
 pub mod consent;
+pub mod details;
 pub mod interaction;
 pub mod pkce;
 pub mod request;

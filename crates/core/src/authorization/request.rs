@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::authorization::details;
 use crate::authorization::interaction::Completion;
 use crate::authorization::pkce::PkceCodeChallenge;
 use crate::error::{absent_if_unreadable, Error, ErrorCode};
@@ -257,6 +258,8 @@ pub async fn requested_authorization<H: Host>(
         client.client_id.clone(),
         grantable_scopes(&scope, client, api.as_ref()),
     );
+    // RFC 9396 §2: checked against the API's declared types.
+    requested.details = details::parse(params.get("authorization_details")?, api.as_ref(), client)?;
     requested.audience = api.map(|a| a.identifier);
     requested.grant_type = Some(grant_type);
     Ok(requested)

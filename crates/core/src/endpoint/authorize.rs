@@ -6,6 +6,7 @@
 
 use crate::authentication::{check_password, PasswordCheck, TOO_MANY_ATTEMPTS, WRONG_CREDENTIALS};
 use crate::authorization::consent;
+use crate::authorization::details;
 use crate::authorization::interaction::{Completion, RedirectBack};
 use crate::authorization::request::{self, AuthRequest};
 use crate::authorization::request_object;
@@ -212,8 +213,11 @@ async fn next_step<H: Host>(
     }
     let consented_here = by_this_user(&pending.consent_user);
     let (Some(session), Some(user)) = (session, user) else { return Err(expired()) };
+    // RFC 9396 §8 (and §12): the details of a transaction are shown to the user every time,
+    // to first-party clients too; a consent given to one set is never reused for another.
     let needs_consent = !consented_here
         && (pending.has_prompt(Prompt::Consent)
+            || !pending.requested.details.is_empty()
             || (!client.is_first_party
                 && !consent::covers(
                     host.store(),
@@ -494,11 +498,14 @@ pub async fn consent_form<H: Host>(host: &H, req: &Request) -> Result<Response, 
         )),
         Completion::Redirect(_) => None,
     };
+    let details: Vec<String> =
+        pending.requested.details.iter().map(|d| details::describe(d, api.as_ref())).collect();
     Ok(pages::consent_page(
         &client.name,
         &user.email,
         api.as_ref().map(|a| a.name.as_str()),
         &scope_descriptions(&pending, api.as_ref()),
+        &details,
         &pending.id,
         &pending.csrf,
         &targets,

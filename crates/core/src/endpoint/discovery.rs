@@ -11,11 +11,13 @@ use crate::http::{Request, Response};
 use crate::jose::Algorithm;
 use crate::keys;
 use crate::ports::{Clock, Host};
+use crate::records;
 
 use super::public_json;
 
-/// The metadata both documents share: exactly what is implemented.
-pub fn metadata(issuer: &str, config: &Config) -> Map<String, Value> {
+/// The metadata both documents share: exactly what is implemented. `detail_types`: the
+/// `authorization_details` types the tenant's APIs accept (RFC 9396 §10.1).
+pub fn metadata(issuer: &str, config: &Config, detail_types: &[String]) -> Map<String, Value> {
     let algs: Vec<&str> = Algorithm::ALL.iter().map(|a| a.as_str()).collect();
     let client_algs: Vec<&str> = Algorithm::CLIENT_SIGNED.iter().map(|a| a.as_str()).collect();
     let url = |path: &str| endpoint_url(issuer, path);
@@ -55,6 +57,7 @@ pub fn metadata(issuer: &str, config: &Config) -> Map<String, Value> {
         "request_uri_parameter_supported": false,
         "request_object_signing_alg_values_supported": client_algs,
         "require_signed_request_object": false,
+        "authorization_details_types_supported": detail_types,
         // RFC 9207: every authorization response carries iss.
         "authorization_response_iss_parameter_supported": true,
     });
@@ -69,8 +72,13 @@ pub fn metadata(issuer: &str, config: &Config) -> Map<String, Value> {
 }
 
 /// `GET /.well-known/openid-configuration`.
-pub fn openid_configuration(config: &Config, request: &Request) -> Response {
-    public_json(&Value::Object(metadata(&config.issuer_for(request), config)))
+pub async fn openid_configuration<H: Host>(
+    host: &H,
+    config: &Config,
+    request: &Request,
+) -> Result<Response, Error> {
+    let types = records::authorization_details_types(host.store()).await?;
+    Ok(public_json(&Value::Object(metadata(&config.issuer_for(request), config, &types))))
 }
 
 /// `GET /.well-known/oauth-authorization-server`, with `signed_metadata` (RFC 8414 §2.1): the
@@ -81,7 +89,8 @@ pub async fn authorization_server<H: Host>(
     request: &Request,
 ) -> Result<Response, Error> {
     let issuer = config.issuer_for(request);
-    let mut document = metadata(&issuer, config);
+    let types = records::authorization_details_types(host.store()).await?;
+    let mut document = metadata(&issuer, config, &types);
     let mut claims = document.clone();
     claims.insert("iss".into(), issuer.clone().into());
     claims.insert("iat".into(), host.clock().now().into());

@@ -38,17 +38,18 @@ pub async fn introspect<H: Host>(
         if authorization.client_id != client.client_id {
             return inactive();
         }
-        return Ok(Response::json_no_store(
-            200,
-            &json!({
-                "active": true,
-                "client_id": authorization.client_id,
-                "sub": authorization.user_id(),
-                "scope": authorization.scope.to_string(),
-                "exp": record.expires_at,
-                "iss": issuer,
-            }),
-        ));
+        let mut body = json!({
+            "active": true,
+            "client_id": authorization.client_id,
+            "sub": authorization.user_id(),
+            "scope": authorization.scope.to_string(),
+            "exp": record.expires_at,
+            "iss": issuer,
+        });
+        if !authorization.details.is_empty() {
+            body["authorization_details"] = json!(authorization.details);
+        }
+        return Ok(Response::json_no_store(200, &body));
     }
     let Ok(claims) = tokens::verify_access_token(host, config, &issuer, token, None).await else {
         return inactive();
@@ -63,7 +64,19 @@ pub async fn introspect<H: Host>(
     body.insert("active".into(), true.into());
     // §2.2: token_type is the RFC 6749 §7.1 access token type (a refresh token has none).
     body.insert("token_type".into(), crate::vocabulary::TokenType::Bearer.as_str().into());
-    for name in ["scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "auth_time"] {
+    // RFC 9396 §9.2: authorization_details too.
+    for name in [
+        "scope",
+        "client_id",
+        "sub",
+        "exp",
+        "iat",
+        "iss",
+        "aud",
+        "jti",
+        "auth_time",
+        "authorization_details",
+    ] {
         if let Some(v) = claims.get(name) {
             body.insert(name.into(), v.clone());
         }

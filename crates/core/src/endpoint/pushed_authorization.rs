@@ -26,7 +26,7 @@ pub const PUSHED_REQUEST_SECONDS: i64 = 60;
 
 /// The authorization request parameters `/authorize` reads: only these are kept (client
 /// authentication and anything unknown are not part of the request).
-const AUTHORIZATION_PARAMETERS: [&str; 15] = [
+const AUTHORIZATION_PARAMETERS: [&str; 16] = [
     "response_type",
     "client_id",
     "redirect_uri",
@@ -42,6 +42,7 @@ const AUTHORIZATION_PARAMETERS: [&str; 15] = [
     "audience",
     "resource",
     "ui_locales",
+    "authorization_details",
 ];
 /// The most a pushed request may weigh, as stored.
 const MAX_PUSHED_BYTES: usize = 16 * 1024;

@@ -244,6 +244,14 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
     {
         return Err(metadata_error("signed request objects need jwks or jwks_uri"));
     }
+    // RFC 9396 §10.2: the authorization_details types the client uses.
+    let authorization_details_types =
+        strings(metadata, "authorization_details_types")?.unwrap_or_default();
+    if authorization_details_types.len() > 32
+        || authorization_details_types.iter().any(|t| t.is_empty() || t.len() > 128)
+    {
+        return Err(metadata_error("authorization_details_types: up to 32 type names"));
+    }
     let scope = match string(metadata, "scope")? {
         None => None,
         Some(text) => Some(
@@ -265,6 +273,9 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
     }
     if let Some(a) = request_object_signing_alg {
         echoed.insert("request_object_signing_alg".into(), a.as_str().into());
+    }
+    if !authorization_details_types.is_empty() {
+        echoed.insert("authorization_details_types".into(), json!(authorization_details_types));
     }
     for field in [
         "client_name",
@@ -329,6 +340,7 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
         require_pushed_authorization_requests,
         require_signed_request_object,
         request_object_signing_alg,
+        authorization_details_types,
         scope,
     };
     Ok((record, echoed))

@@ -2,6 +2,7 @@
 //! client, check that it may use the grant, hand over to the grant's handler
 //! ([`crate::grant::exchange`]), mint the token response. Responses are never cached (§5.1).
 
+use crate::authorization::details;
 use crate::client_auth;
 use crate::config::Config;
 use crate::error::{Error, ErrorCode};
@@ -22,6 +23,13 @@ pub async fn token<H: Host>(host: &H, config: &Config, req: &Request) -> Result<
     let grant_type = GrantType::parse(grant_type)
         .ok_or_else(|| Error::oauth(ErrorCode::UnsupportedGrantType, "unsupported grant_type"))?;
     client_auth::check_grant(&client, grant_type)?;
+    // RFC 9396 §6: authorization details are narrowed from what the user approved (the code's,
+    // the refresh token's); other grants have none to narrow.
+    if params.contains("authorization_details")
+        && !matches!(grant_type, GrantType::AuthorizationCode | GrantType::RefreshToken)
+    {
+        return Err(details::invalid("authorization_details is not supported with this grant"));
+    }
     let request = TokenRequest {
         host,
         config,

@@ -1,0 +1,330 @@
+//! Rich authorization requests (RFC 9396), in process.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a failed test
+
+mod support;
+
+use gatehouse_core::http::Response;
+use serde_json::{json, Value};
+use support::*;
+
+const PAY: &str = "https://pay.example/";
+const PAY_CLIENT: &str = "pay-web";
+const PAY_SECRET: &str = "pay-secret-0123456789abcdef0123456789ab";
+const PAY_REDIRECT: &str = "https://pay.example/cb";
+/// May ask for account information only.
+const READER: &str = "reader";
+const READER_SECRET: &str = "reader-secret-0123456789abcdef01234567";
+
+fn world() -> World {
+    let world = World::new();
+    world.import(&json!({
+        "apis": [{"identifier": PAY, "name": "Payments", "signing_alg": "ES256", "allow_offline_access": true,
+                  "scopes": [{"value": "payments", "description": "Make payments"}],
+                  "authorization_details": [
+                    {"type": "payment_initiation",
+                     "required": ["instructedAmount.amount", "instructedAmount.currency", "creditorName"],
+                     "description": "Pay {instructedAmount.amount} {instructedAmount.currency} to {creditorName}"},
+                    {"type": "account_information"}]}],
+        "clients": [
+            {"client_id": PAY_CLIENT, "name": "Pay Web", "app_type": "regular_web", "client_secret": PAY_SECRET,
+             "redirect_uris": [PAY_REDIRECT]},
+            {"client_id": READER, "name": "Reader", "app_type": "regular_web", "client_secret": READER_SECRET,
+             "redirect_uris": [PAY_REDIRECT], "authorization_details_types": ["account_information"]}],
+    }));
+    world
+}
+
+fn payment(amount: &str, creditor: &str) -> Value {
+    json!({"type": "payment_initiation", "locations": [PAY],
+           "instructedAmount": {"currency": "EUR", "amount": amount}, "creditorName": creditor})
+}
+
+fn accounts() -> Value {
+    json!({"type": "account_information", "actions": ["list_accounts", "read_balances"]})
+}
+
+fn query<'a>(client: &'a str, details: &'a str, scope: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("client_id", client),
+        ("response_type", "code"),
+        ("redirect_uri", PAY_REDIRECT),
+        ("scope", scope),
+        ("audience", PAY),
+        ("state", "s-rar"),
+        ("authorization_details", details),
+    ]
+}
+
+/// The consent page's text and its form fields.
+fn consent_page(world: &World, r: &Response) -> (String, String, String) {
+    assert_eq!(r.status, 302, "{}", String::from_utf8_lossy(&r.body));
+    let at = location(r);
+    assert!(at.starts_with("/consent?req="), "{at}");
+    let page = world.get(&at);
+    assert_eq!(page.status, 200);
+    let html = String::from_utf8(page.body).unwrap();
+    let (req, csrf) = (hidden(&html, "req"), hidden(&html, "csrf"));
+    (html, req, csrf)
+}
+
+fn allow(world: &World, req: &str, csrf: &str) -> Response {
+    let r = world.post_form("/consent", &[("req", req), ("csrf", csrf), ("decision", "allow")]);
+    assert_eq!(r.status, 303, "{:?} {}", r.header("location"), String::from_utf8_lossy(&r.body));
+    r
+}
+
+fn token(world: &World, client: (&str, &str), form: &[(&str, &str)]) -> Response {
+    world.call(
+        form_request("/oauth/token", form).with_header("authorization", &basic(client.0, client.1)),
+    )
+}
+
+fn code_of(r: &Response) -> String {
+    assert!(location(r).starts_with(PAY_REDIRECT), "{}", location(r));
+    redirect_params(r).get("code").unwrap().unwrap().to_string()
+}
+
+fn error(r: &Response) -> (u16, String) {
+    (r.status, json(r)["error"].as_str().unwrap_or("").to_string())
+}
+
+#[test]
+fn approved_details_reach_the_tokens_and_introspection_and_refresh_only_narrows() {
+    let world = world();
+    let details = json!([payment("123.50", "Merchant A"), accounts()]).to_string();
+    let first = world.code_flow(&query(PAY_CLIENT, &details, "openid payments offline_access"));
+    // RFC 9396 §8: shown to the user, for a first-party client too, in words.
+    let (html, req, csrf) = consent_page(&world, &first);
+    assert!(html.contains("Pay 123.50 EUR to Merchant A"), "{html}");
+    assert!(html.contains("account_information (actions: list_accounts, read_balances)"), "{html}");
+    let done = allow(&world, &req, &csrf);
+    let code = code_of(&done);
+    let r = token(
+        &world,
+        (PAY_CLIENT, PAY_SECRET),
+        &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", PAY_REDIRECT)],
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let body = json(&r);
+    let granted: Value = serde_json::from_str(&details).unwrap();
+    // §7: in the token response; §9.1: in the access token; §9.2: in introspection.
+    assert_eq!(body["authorization_details"], granted);
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(claims(access)["authorization_details"], granted);
+    assert_eq!(world.introspect(access)["authorization_details"], granted);
+    let refresh = body["refresh_token"].as_str().unwrap().to_string();
+    // §6.2: a refresh may ask for a subset.
+    let only_payment = json!([payment("123.50", "Merchant A")]).to_string();
+    let r = token(
+        &world,
+        (PAY_CLIENT, PAY_SECRET),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("authorization_details", &only_payment),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let body = json(&r);
+    assert_eq!(body["authorization_details"], json!([payment("123.50", "Merchant A")]));
+    assert_eq!(
+        claims(body["access_token"].as_str().unwrap())["authorization_details"],
+        json!([payment("123.50", "Merchant A")])
+    );
+    let refresh = body["refresh_token"].as_str().unwrap().to_string();
+    // Never more: a different amount is a widening, refused without spending the token.
+    let wider = json!([payment("999.00", "Merchant A")]).to_string();
+    let r = token(
+        &world,
+        (PAY_CLIENT, PAY_SECRET),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("authorization_details", &wider),
+        ],
+    );
+    assert_eq!(error(&r), (400, "invalid_authorization_details".into()));
+    // The refresh token kept the whole grant: without the parameter, both details again.
+    let r = token(
+        &world,
+        (PAY_CLIENT, PAY_SECRET),
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(json(&r)["authorization_details"], granted);
+    // A refresh token is described to its own client only (RFC 7662 §4).
+    let own = world.call(
+        form_request(
+            "/oauth/introspect",
+            &[("token", json(&r)["refresh_token"].as_str().unwrap())],
+        )
+        .with_header("authorization", &basic(PAY_CLIENT, PAY_SECRET)),
+    );
+    assert_eq!(json(&own)["authorization_details"], granted);
+}
+
+#[test]
+fn consent_to_one_set_of_details_is_not_reused_for_another() {
+    let world = world();
+    let a = json!([payment("10.00", "Merchant A")]).to_string();
+    let first = world.code_flow(&query(PAY_CLIENT, &a, "openid payments"));
+    let (_, req, csrf) = consent_page(&world, &first);
+    code_of(&allow(&world, &req, &csrf));
+    // The same user, logged in, the same client: another payment asks again.
+    let b = json!([payment("5000.00", "Merchant B")]).to_string();
+    let second = world.authorize(&query(PAY_CLIENT, &b, "openid payments"));
+    let (html, _, _) = consent_page(&world, &second);
+    assert!(html.contains("Pay 5000.00 EUR to Merchant B"));
+    assert!(!html.contains("Merchant A"));
+    // Even the same payment is asked again: details are a transaction, not a standing grant.
+    let again = world.authorize(&query(PAY_CLIENT, &a, "openid payments"));
+    consent_page(&world, &again);
+    // prompt=none cannot skip it.
+    let mut silent = query(PAY_CLIENT, &a, "openid payments");
+    silent.push(("prompt", "none"));
+    let r = world.authorize(&silent);
+    assert_eq!(redirect_params(&r).get("error").unwrap(), Some("consent_required"));
+    // Without details, the first-party client needs no consent page.
+    let plain: Vec<_> = query(PAY_CLIENT, &a, "openid payments")
+        .into_iter()
+        .filter(|(k, _)| *k != "authorization_details")
+        .collect();
+    code_of(&world.authorize(&plain));
+    // A denial sends access_denied back.
+    let third = world.authorize(&query(PAY_CLIENT, &b, "openid payments"));
+    let (_, req, csrf) = consent_page(&world, &third);
+    let denied =
+        world.post_form("/consent", &[("req", &req), ("csrf", &csrf), ("decision", "deny")]);
+    assert_eq!(redirect_params(&denied).get("error").unwrap(), Some("access_denied"));
+}
+
+#[test]
+fn malformed_and_unknown_details_are_refused() {
+    let world = world();
+    let missing_amount = json!([{"type": "payment_initiation", "instructedAmount": {"currency": "EUR"}, "creditorName": "A"}]).to_string();
+    let bad_locations =
+        json!([{"type": "account_information", "locations": "https://pay.example/"}]).to_string();
+    let cases: Vec<(&str, String)> = vec![
+        ("not JSON", "[{".into()),
+        ("an object", accounts().to_string()),
+        ("empty", "[]".into()),
+        ("no type", json!([{"actions": ["x"]}]).to_string()),
+        ("unknown type", json!([{"type": "crypto_transfer"}]).to_string()),
+        ("a required field missing", missing_amount),
+        ("locations not an array", bad_locations),
+        ("an entry not an object", json!(["payment_initiation"]).to_string()),
+    ];
+    for (why, details) in &cases {
+        // Back to the client (trusted redirect URI), with state.
+        let r = world.authorize(&query(PAY_CLIENT, details, "openid payments"));
+        assert_eq!(r.status, 302, "{why}");
+        let p = redirect_params(&r);
+        assert_eq!(p.get("error").unwrap(), Some("invalid_authorization_details"), "{why}");
+        assert_eq!(p.get("state").unwrap(), Some("s-rar"));
+        // And as JSON at push time.
+        let pushed = world.call(
+            form_request("/oauth/par", &query(PAY_CLIENT, details, "openid payments")[1..])
+                .with_header("authorization", &basic(PAY_CLIENT, PAY_SECRET)),
+        );
+        assert_eq!(error(&pushed), (400, "invalid_authorization_details".into()), "{why}");
+    }
+    // A type of another API, or no API at all.
+    let details = accounts().to_string();
+    let mut other_api = query(PAY_CLIENT, &details, "openid");
+    other_api.retain(|(k, _)| *k != "audience");
+    let r = world.authorize(&other_api);
+    assert_eq!(redirect_params(&r).get("error").unwrap(), Some("invalid_authorization_details"));
+    other_api.push(("audience", API));
+    let r = world.authorize(&other_api);
+    assert_eq!(redirect_params(&r).get("error").unwrap(), Some("invalid_authorization_details"));
+    // A client limited to account_information (§10.2) cannot ask for a payment.
+    let pay = json!([payment("1.00", "A")]).to_string();
+    let r = world.authorize(&query(READER, &pay, "openid"));
+    assert_eq!(redirect_params(&r).get("error").unwrap(), Some("invalid_authorization_details"));
+    let ok = json!([accounts()]).to_string();
+    assert!(location(&world.authorize(&query(READER, &ok, "openid"))).starts_with("/login"));
+    // Grants without a user's approval have no details to narrow.
+    let r = world.call(form_request(
+        "/oauth/token",
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", M2M),
+            ("client_secret", M2M_SECRET),
+            ("audience", API),
+            ("authorization_details", &ok),
+        ],
+    ));
+    assert_eq!(error(&r), (400, "invalid_authorization_details".into()));
+}
+
+#[test]
+fn a_code_exchange_may_narrow_and_never_widen() {
+    let world = world();
+    let details = json!([payment("1.00", "A"), accounts()]).to_string();
+    let run = || {
+        let first = world.code_flow(&query(PAY_CLIENT, &details, "openid payments"));
+        let (_, req, csrf) = consent_page(&world, &first);
+        code_of(&allow(&world, &req, &csrf))
+    };
+    let code = run();
+    let wider = json!([payment("1.00", "A"), accounts(), payment("2.00", "B")]).to_string();
+    let r = token(
+        &world,
+        (PAY_CLIENT, PAY_SECRET),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", PAY_REDIRECT),
+            ("authorization_details", &wider),
+        ],
+    );
+    assert_eq!(error(&r), (400, "invalid_authorization_details".into()));
+    // The refusal spent nothing: the code still works, narrowed.
+    let narrow = json!([accounts()]).to_string();
+    let r = token(
+        &world,
+        (PAY_CLIENT, PAY_SECRET),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", PAY_REDIRECT),
+            ("authorization_details", &narrow),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(json(&r)["authorization_details"], json!([accounts()]));
+}
+
+#[test]
+fn discovery_lists_the_declared_types_and_import_checks_them() {
+    let world = world();
+    let doc = json(&world.get("/.well-known/openid-configuration"));
+    assert_eq!(
+        doc["authorization_details_types_supported"],
+        json!(["account_information", "payment_initiation"])
+    );
+    // Importing the API again with one type: discovery follows.
+    world.import(&json!({"apis": [{"identifier": PAY, "name": "Payments", "authorization_details": [{"type": "payment_initiation"}]}]}));
+    let doc = json(&world.get("/.well-known/oauth-authorization-server"));
+    assert_eq!(doc["authorization_details_types_supported"], json!(["payment_initiation"]));
+    for bad in [
+        json!([{"type": "a"}, {"type": "a"}]),
+        json!([{"type": ""}]),
+        json!([{"type": "a", "required": ["x..y"]}]),
+        json!([{"type": "a", "fields": []}]),
+    ] {
+        let r = world.call(
+            gatehouse_core::http::Request::from_url("PUT", &absolute("/admin/tenant"))
+                .unwrap()
+                .with_header("authorization", &format!("Bearer {ADMIN}"))
+                .with_header("content-type", "application/json")
+                .with_body(json!({"apis": [{"identifier": "https://x.example/", "name": "X", "authorization_details": bad}]}).to_string()),
+        );
+        assert_eq!(r.status, 400, "{bad}");
+    }
+    // Registration takes the client's types (RFC 9396 §10.2).
+    let registered = world
+        .register(&json!({"redirect_uris": [PAY_REDIRECT], "token_endpoint_auth_method": "none",
+        "authorization_details_types": ["payment_initiation"]}));
+    assert_eq!(registered["authorization_details_types"], json!(["payment_initiation"]));
+}

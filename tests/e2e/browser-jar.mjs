@@ -88,6 +88,7 @@ export class Browser {
         here = new URL('/login', this.origin);
       } else if (/<form method="post" action="\/consent"/.test(html)) {
         assert.equal(res.status, 200, `${here.pathname}: ${res.status} ${html.slice(0, 600)}`);
+        this.lastConsentPage = html;
         res = await this.submit('/consent', { ...form, decision });
         here = new URL('/consent', this.origin);
       } else {

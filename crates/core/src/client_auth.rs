@@ -5,7 +5,7 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::config::{endpoint_url, Config};
 use crate::error::{Error, ErrorCode};
@@ -21,8 +21,11 @@ use crate::vocabulary::{AuthMethod, GrantType};
 
 /// RFC 7523 §2.2.
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-/// A client assertion may not claim to live longer than this.
-const MAX_ASSERTION_SECONDS: i64 = 3_600;
+/// A JWT a client signs (an assertion, a request object) may not claim to live longer than
+/// this (FAPI 2.0 Message Signing: at most 60 minutes).
+const MAX_CLIENT_JWT_SECONDS: i64 = 3_600;
+/// How far in the future `nbf` and `iat` may lie (clock skew).
+const SKEW_SECONDS: i64 = 60;
 /// How long a fetched `jwks_uri` is cached.
 const JWKS_CACHE_SECONDS: u64 = 300;
 /// A client's `jwks_uri` is fetched at most once per window of this many seconds.
@@ -152,9 +155,7 @@ fn check_secret(
     Ok(client)
 }
 
-/// RFC 7523 §3 / OIDC Core §9: a JWT signed with one of the client's registered keys. Every
-/// claim is checked before the signature, so that an assertion that would fail anyway never
-/// makes us fetch the client's `jwks_uri`.
+/// RFC 7523 §3 / OIDC Core §9: a JWT signed with one of the client's registered keys.
 async fn private_key_jwt<H: Host>(
     host: &H,
     _config: &Config,
@@ -173,43 +174,79 @@ async fn private_key_jwt<H: Host>(
     if iss.is_empty() || iss != sub || body_id.is_some_and(|b| b != iss) {
         return Err(invalid_client("the client assertion's iss and sub must be the client_id"));
     }
+    // Not another JWT the client signs for us: a request object (RFC 9101 §10.8 types it;
+    // one that is untyped still carries response_type) travels through browsers, and must
+    // never authenticate the client.
+    let typ_ok = jws.typ().is_none_or(|t| {
+        t.eq_ignore_ascii_case("JWT") || t.eq_ignore_ascii_case("client-authentication+jwt")
+    });
+    if !typ_ok || claims.contains_key("response_type") {
+        return Err(invalid_client("the client assertion is not a client authentication JWT"));
+    }
     let client = load(host, iss).await?;
     if client.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt {
         return Err(invalid_client("client authentication failed"));
     }
-    let now = host.clock().now();
     // aud: the issuer identifier as a single string (draft-ietf-oauth-rfc7523bis §4, against
     // audience injection); the token endpoint still, for clients written to OIDC Core §9.
-    let aud_ok = claims
-        .get("aud")
-        .and_then(Value::as_str)
-        .is_some_and(|a| a == issuer || a == endpoint_url(issuer, "oauth/token"));
+    let audiences = [issuer.to_string(), endpoint_url(issuer, "oauth/token")];
+    verify_client_jwt(host, &client, jws, &claims, &audiences, invalid_client).await?;
+    Ok(client)
+}
+
+/// The checks every JWT a client signs for us shares (client assertions, RFC 7523 §3; request
+/// objects, RFC 9101 §4, §10): `aud` one of `audiences` (a single string), `exp` ahead and at
+/// most an hour away, `nbf` / `iat` numbers not in the future, a `jti`, a signature by one of
+/// the client's keys, and then the `jti` used once on the ledger, in one namespace for every
+/// kind (one signed JWT is accepted once, anywhere). Every claim is checked before the
+/// signature, so a JWT that would fail anyway never makes us fetch the client's `jwks_uri`.
+/// The caller has checked `iss` and `typ`; failures are `error(description)`.
+pub(crate) async fn verify_client_jwt<H: Host>(
+    host: &H,
+    client: &ClientRecord,
+    jws: Jws,
+    claims: &Map<String, Value>,
+    audiences: &[String],
+    error: fn(&str) -> Error,
+) -> Result<(), Error> {
+    let aud_ok =
+        claims.get("aud").and_then(Value::as_str).is_some_and(|a| audiences.iter().any(|x| x == a));
     if !aud_ok {
-        return Err(invalid_client("the client assertion's aud must be the issuer"));
+        return Err(error("the JWT's aud must be the issuer"));
     }
-    let exp = claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| invalid_client("the client assertion needs exp"))?;
-    if exp <= now || exp > now + MAX_ASSERTION_SECONDS {
-        return Err(invalid_client("the client assertion is expired or lives too long"));
+    let now = host.clock().now();
+    let exp =
+        claims.get("exp").and_then(Value::as_i64).ok_or_else(|| error("the JWT needs exp"))?;
+    if exp <= now {
+        return Err(error("the JWT has expired"));
     }
-    if claims.get("nbf").and_then(Value::as_i64).is_some_and(|nbf| nbf > now + 60) {
-        return Err(invalid_client("the client assertion is not yet valid"));
+    if exp > now + MAX_CLIENT_JWT_SECONDS {
+        return Err(error("the JWT lives too long (exp at most an hour ahead)"));
+    }
+    for claim in ["nbf", "iat"] {
+        match claims.get(claim).map(Value::as_i64) {
+            None => {}
+            Some(Some(t)) if t <= now + SKEW_SECONDS => {}
+            Some(Some(_)) => return Err(error("the JWT is not valid yet")),
+            Some(None) => return Err(error("the JWT's nbf and iat must be numbers")),
+        }
     }
     let jti = claims.get("jti").and_then(Value::as_str).filter(|j| !j.is_empty() && j.len() <= 256);
-    let jti = jti.ok_or_else(|| invalid_client("the client assertion needs a jti"))?;
-    let keys = client_keys(host, &client, jws.kid()).await?;
+    let jti = jti.ok_or_else(|| error("the JWT needs a jti"))?;
+    let keys = client_keys(host, client, jws.kid()).await.map_err(|e| match e {
+        Error::OAuth { description, .. } => error(&description),
+        other => other,
+    })?;
     jws.verify(host.crypto(), &keys.keys).await.map_err(|e| match e {
         crate::jose::jws::JwsError::Port(p) => Error::Port(p),
-        _ => invalid_client("the client assertion's signature does not verify"),
+        _ => error("the JWT's signature does not verify"),
     })?;
-    // RFC 7523 §3 item 7: a jti may be used once.
+    // RFC 7523 §3 item 7, RFC 9101 §10.2: used once, until it would expire anyway.
     let key = format!("jti:{}:{}", client.client_id, crate::b64::sha256(jti));
     if !host.ledger().consume_once(&key, now, exp).await? {
-        return Err(invalid_client("the client assertion was already used"));
+        return Err(error("the JWT was already used"));
     }
-    Ok(client)
+    Ok(())
 }
 
 /// Where a client's fetched `jwks_uri` is cached.

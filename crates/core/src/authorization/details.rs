@@ -58,6 +58,38 @@ fn at<'a>(entry: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(entry, |v, key| v.get(key)).filter(|v| !v.is_null())
 }
 
+/// The JSON array of an `authorization_details` parameter: 1 to [`MAX_ENTRIES`] entries, its
+/// text at most [`MAX_TEXT`] bytes (checked before parsing).
+fn entries(text: &str) -> Result<Vec<Value>, Error> {
+    if text.len() > MAX_TEXT {
+        return Err(invalid("authorization_details is too large"));
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(entries)) if !entries.is_empty() && entries.len() <= MAX_ENTRIES => {
+            Ok(entries)
+        }
+        _ => Err(invalid("authorization_details must be a non-empty JSON array")),
+    }
+}
+
+/// Text a person is shown must read as it is: no control characters, no bidirectional
+/// overrides or isolates (which can make "Pay 1.00 EUR to A" display as something else).
+fn displayable(value: &Value) -> bool {
+    let ok = |s: &str| {
+        !s.chars().any(|c| {
+            c.is_control()
+                || ('\u{202A}'..='\u{202E}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c)
+        })
+    };
+    match value {
+        Value::String(s) => ok(s),
+        Value::Array(list) => list.iter().all(displayable),
+        Value::Object(map) => map.iter().all(|(k, v)| ok(k) && displayable(v)),
+        _ => true,
+    }
+}
+
 /// Parses the `authorization_details` parameter (§2): each entry an object whose `type` the
 /// API declares, with the fields that type requires, and that the client may ask for (its
 /// registered `authorization_details_types`, §10.2, when it has some). Absent: none.
@@ -67,13 +99,7 @@ pub fn parse(
     client: &ClientRecord,
 ) -> Result<Vec<Value>, Error> {
     let Some(text) = text else { return Ok(Vec::new()) };
-    if text.len() > MAX_TEXT {
-        return Err(invalid("authorization_details is too large"));
-    }
-    let entries = match serde_json::from_str::<Value>(text) {
-        Ok(Value::Array(entries)) if !entries.is_empty() && entries.len() <= MAX_ENTRIES => entries,
-        _ => return Err(invalid("authorization_details must be a non-empty JSON array")),
-    };
+    let entries = entries(text)?;
     let Some(api) = api else {
         return Err(invalid(
             "authorization_details needs the API (audience) that defines its types",
@@ -108,36 +134,64 @@ pub fn parse(
         if let Some(missing) = declared.required.iter().find(|p| at(entry, p).is_none()) {
             return Err(invalid(&format!("{type_} needs {missing}")));
         }
+        if !displayable(entry) {
+            return Err(invalid("authorization details cannot contain control or bidi characters"));
+        }
     }
     Ok(entries)
 }
 
-/// §6.1, §6.2: what a token request's `authorization_details` may ask for: the granted
-/// entries, or some of them (each equal to a granted one). Absent: all that was granted.
+/// §6: what a token request's `authorization_details` may ask for: some of the granted
+/// entries, each equal to a granted one and each granted one asked for at most once (a
+/// repeated payment is a second payment). Absent: all that was granted.
 pub fn narrow(granted: &[Value], requested: Option<&str>) -> Result<Vec<Value>, Error> {
     let Some(text) = requested else { return Ok(granted.to_vec()) };
-    let entries = match serde_json::from_str::<Value>(text) {
-        Ok(Value::Array(entries)) if text.len() <= MAX_TEXT => entries,
-        _ => return Err(invalid("authorization_details must be a JSON array")),
-    };
-    if entries.iter().any(|e| !granted.contains(e)) {
-        return Err(invalid("the requested authorization_details exceed the grant"));
+    let entries = entries(text)?;
+    let mut left: Vec<&Value> = granted.iter().collect();
+    for entry in &entries {
+        let Some(i) = left.iter().position(|g| *g == entry) else {
+            return Err(invalid("the requested authorization_details exceed the grant"));
+        };
+        left.swap_remove(i);
     }
     Ok(entries)
 }
 
-/// What the consent page says about an entry: its type's description with the entry's values
-/// put in, or the type and its plain fields.
+/// A value as the consent page writes it.
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Array(list) if list.iter().all(Value::is_string) => {
+            list.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The leaves of `value` (at `path`) that no placeholder showed, as `path: text`.
+fn unshown(path: String, value: &Value, shown: &[&str], out: &mut Vec<String>) {
+    if shown.contains(&path.as_str()) {
+        return;
+    }
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (k, v) in map {
+                unshown(format!("{path}.{k}"), v, shown, out);
+            }
+        }
+        other => out.push(format!("{path}: {}", text(other))),
+    }
+}
+
+/// What the consent page says about an entry (RFC 9396 §12: the user must see what they
+/// approve): its type's description with the entry's values put in, followed by every field
+/// the description does not show; without a description, the type and all its fields.
 pub fn describe(entry: &Value, api: Option<&ApiRecord>) -> String {
     let type_ = entry.get("type").and_then(Value::as_str).unwrap_or("");
-    let text = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        Value::Array(list) => list.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "),
-        other => other.to_string(),
-    };
     let declared = api.and_then(|a| a.authorization_details.iter().find(|d| d.type_ == type_));
+    let mut shown: Vec<&str> = Vec::new();
+    let mut out = String::new();
     if let Some(template) = declared.and_then(|d| d.description.as_deref()) {
-        let mut out = String::new();
         let mut rest = template;
         loop {
             let placeholder =
@@ -147,21 +201,20 @@ pub fn describe(entry: &Value, api: Option<&ApiRecord>) -> String {
                 break;
             };
             out.push_str(&rest[..start]);
-            out.push_str(&at(entry, &rest[start + 1..end]).map(text).unwrap_or_else(|| "?".into()));
+            let path = &rest[start + 1..end];
+            out.push_str(&at(entry, path).map(text).unwrap_or_else(|| "?".into()));
+            shown.push(path);
             rest = &rest[end + 1..];
         }
-        return out;
-    }
-    let fields: Vec<String> = entry
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(k, _)| k.as_str() != "type")
-        .map(|(k, v)| format!("{k}: {}", text(v)))
-        .collect();
-    if fields.is_empty() {
-        type_.to_string()
     } else {
-        format!("{type_} ({})", fields.join("; "))
+        out.push_str(type_);
     }
+    let mut others = Vec::new();
+    for (k, v) in entry.as_object().into_iter().flatten().filter(|(k, _)| k.as_str() != "type") {
+        unshown(k.clone(), v, &shown, &mut others);
+    }
+    if !others.is_empty() {
+        out.push_str(&format!(" ({})", others.join("; ")));
+    }
+    out
 }

@@ -3,6 +3,7 @@
 
 pub mod consent;
 pub mod details;
+pub mod intake;
 pub mod interaction;
 pub mod pkce;
 pub mod request;

@@ -1,8 +1,8 @@
 //! JWT-secured authorization requests (RFC 9101, JAR): the `request` parameter carries the
 //! authorization request as a JWT signed with one of the client's registered keys. Once it
 //! verifies, its claims are the request's parameters and nothing outside it counts (§6.3).
-//! `/authorize` and `/oauth/par` both unpack it here, before any other check, so that every
-//! rule of the authorization request applies to what the client signed.
+//! `authorization::intake` unpacks it for `/authorize` and `/oauth/par`, before any other
+//! check, so that every rule of the authorization request applies to what the client signed.
 
 use serde_json::{Map, Value};
 
@@ -11,14 +11,9 @@ use crate::error::{Error, ErrorCode};
 use crate::http::params::Params;
 use crate::jose::jws::{Jws, JwsError};
 use crate::jose::Algorithm;
-use crate::ports::{Clock, Host, Ledger};
+use crate::ports::Host;
 use crate::records::ClientRecord;
 
-/// A request object may not claim to live longer than this (FAPI 2.0 Message Signing asks for
-/// at most 60 minutes).
-pub const MAX_LIFETIME_SECONDS: i64 = 3_600;
-/// How far in the future `nbf` and `iat` may lie (clock skew).
-const SKEW_SECONDS: i64 = 60;
 /// The JWT's own claims, which are not authorization parameters.
 const JWT_CLAIMS: [&str; 6] = ["iss", "aud", "exp", "nbf", "iat", "jti"];
 
@@ -26,50 +21,30 @@ fn invalid(description: &str) -> Error {
     Error::oauth(ErrorCode::InvalidRequestObject, description)
 }
 
-/// The authorization request's parameters and whether they came from a verified request
-/// object.
-#[derive(Debug)]
-pub struct Unpacked {
-    pub params: Params,
-    pub signed: bool,
-}
-
-/// The parameters of the authorization request: those of its request object when `request`
-/// is present (verified, and used once), otherwise `params` unchanged.
+/// The parameters of the request object in `request`, verified and used once; `None` when
+/// there is none (the parameters are the request's own).
 pub async fn unpack<H: Host>(
     host: &H,
     client: &ClientRecord,
-    params: Params,
+    params: &Params,
     issuer: &str,
-) -> Result<Unpacked, Error> {
-    let Some(compact) = params.get("request")? else {
-        return Ok(Unpacked { params, signed: false });
-    };
+) -> Result<Option<Params>, Error> {
+    let Some(compact) = params.get("request")? else { return Ok(None) };
     // §5: request and request_uri are alternatives.
     if params.contains("request_uri") {
         return Err(Error::invalid_request("request and request_uri cannot be used together"));
     }
     // RFC 9101 §5: client_id outside the object must name the same client (it is how the
-    // client was found).
+    // client was found, so this holds by construction; kept for callers that find it otherwise).
     if params.get("client_id")?.is_some_and(|id| id != client.client_id.as_str()) {
         return Err(invalid("client_id does not match the request object's client"));
     }
     let claims = verify(host, client, compact, issuer).await?;
-    Ok(Unpacked { params: parameters(client, claims)?, signed: true })
+    parameters(client, claims).map(Some)
 }
 
-/// RFC 9101 §10.5 `require_signed_request_object`: a client that registered it sends every
-/// authorization request as a request object (directly, or pushed).
-pub fn check_required(client: &ClientRecord, signed: bool) -> Result<(), Error> {
-    if client.require_signed_request_object && !signed {
-        return Err(Error::invalid_request("this client must send a signed request object"));
-    }
-    Ok(())
-}
-
-/// Checks the request object's header and claims, then its signature, then spends its `jti`.
-/// Every claim is checked before the signature, so that a request object that would fail
-/// anyway never makes us fetch the client's `jwks_uri`.
+/// Checks the request object's header and `iss`, then what every client-signed JWT is checked
+/// for (`client_auth::verify_client_jwt`: `aud`, lifetime, `jti` once, signature).
 async fn verify<H: Host>(
     host: &H,
     client: &ClientRecord,
@@ -99,55 +74,12 @@ async fn verify<H: Host>(
     }
     let claims = crate::jose::json::parse_object(&jws.payload)
         .ok_or_else(|| invalid("the request object's payload is not a JSON object"))?;
-    // §4: iss is the client; aud is this issuer.
+    // §4: iss is the client; aud is this issuer (one string, FAPI 2.0 Message Signing).
     if claims.get("iss").and_then(Value::as_str) != Some(client.client_id.as_str()) {
         return Err(invalid("the request object's iss must be the client_id"));
     }
-    let aud_ok = match claims.get("aud") {
-        Some(Value::String(a)) => a == issuer,
-        Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(issuer)),
-        _ => false,
-    };
-    if !aud_ok {
-        return Err(invalid("the request object's aud must be the issuer"));
-    }
-    let now = host.clock().now();
-    // §10.2 (replay): a bounded lifetime and a single-use jti.
-    let exp = claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| invalid("the request object needs exp"))?;
-    if exp <= now {
-        return Err(invalid("the request object has expired"));
-    }
-    if exp > now + MAX_LIFETIME_SECONDS {
-        return Err(invalid("the request object lives too long (exp at most an hour ahead)"));
-    }
-    for claim in ["nbf", "iat"] {
-        match claims.get(claim) {
-            None => {}
-            Some(v) => match v.as_i64() {
-                Some(t) if t <= now + SKEW_SECONDS => {}
-                Some(_) => return Err(invalid("the request object is not valid yet")),
-                None => return Err(invalid("the request object's nbf and iat must be numbers")),
-            },
-        }
-    }
-    let jti = claims.get("jti").and_then(Value::as_str).filter(|j| !j.is_empty() && j.len() <= 256);
-    let jti = jti.ok_or_else(|| invalid("the request object needs a jti"))?.to_string();
-    let keys = client_auth::client_keys(host, client, jws.kid()).await.map_err(|e| match e {
-        Error::OAuth { description, .. } => invalid(&description),
-        other => other,
-    })?;
-    jws.verify(host.crypto(), &keys.keys).await.map_err(|e| match e {
-        JwsError::Port(p) => Error::Port(p),
-        _ => invalid("the request object's signature does not verify"),
-    })?;
-    // Used once, decided on the ledger, for as long as it would be accepted.
-    let key = format!("jar-jti:{}:{}", client.client_id, crate::b64::sha256(&jti));
-    if !host.ledger().consume_once(&key, now, exp).await? {
-        return Err(invalid("the request object was already used"));
-    }
+    let audiences = [issuer.to_string()];
+    client_auth::verify_client_jwt(host, client, jws, &claims, &audiences, invalid).await?;
     Ok(claims)
 }
 

@@ -7,12 +7,11 @@
 use crate::authentication::{check_password, PasswordCheck, TOO_MANY_ATTEMPTS, WRONG_CREDENTIALS};
 use crate::authorization::consent;
 use crate::authorization::details;
+use crate::authorization::intake::{self, Channel};
 use crate::authorization::interaction::{Completion, RedirectBack};
 use crate::authorization::request::{self, AuthRequest};
-use crate::authorization::request_object;
 use crate::authorization::session::{self, Session};
 use crate::config::Config;
-use crate::endpoint::pushed_authorization;
 use crate::error::{Error, ErrorCode};
 use crate::http::params::Params;
 use crate::http::{Request, Response};
@@ -35,14 +34,11 @@ pub async fn authorize<H: Host>(
     let issuer = config.issuer_for(req);
     // Who asks, and where the answer goes: errors here are pages, never redirects.
     let client = request::check_client(host, &params).await?;
-    // RFC 9126 §4: a pushed request stands in for all the parameters.
-    let pushed = pushed_authorization::pushed_parameters(host, config, &client, params).await?;
-    // RFC 9101 §6.3: so does a request object. Its failures are pages: nothing in it can be
-    // trusted yet, its redirect URI least of all.
-    let unpacked =
-        request_object::unpack(host, &client, pushed.params, &issuer).await.map_err(page)?;
-    request_object::check_required(&client, pushed.signed || unpacked.signed).map_err(page)?;
-    let (back, checked) = check_request(host, &client, &unpacked.params).await?;
+    // Pushed (RFC 9126), in a request object (RFC 9101), or plain: failures are pages, since
+    // nothing in the request can be trusted yet, its redirect URI least of all.
+    let intake =
+        intake::receive(host, config, &client, params, &issuer, Channel::Authorize).await?;
+    let (back, checked) = check_request(host, &client, &intake.params).await?;
     match checked {
         Ok(pending) => proceed(host, config, req, pending, &client).await,
         Err(e) => Ok(Completion::Redirect(back).refuse(host, &issuer, &e).await),
@@ -536,15 +532,19 @@ pub async fn consent_submit<H: Host>(
             })
         }
     }
-    let audience = pending.requested.audience.as_deref();
-    consent::remember(
-        host.store(),
-        &session.user_id,
-        &client.client_id,
-        audience,
-        &pending.requested.scope,
-    )
-    .await?;
+    // A consent given to authorization details is for that request only (RFC 9396 §12): it is
+    // not remembered, not even for the scopes asked alongside them.
+    if pending.requested.details.is_empty() {
+        let audience = pending.requested.audience.as_deref();
+        consent::remember(
+            host.store(),
+            &session.user_id,
+            &client.client_id,
+            audience,
+            &pending.requested.scope,
+        )
+        .await?;
+    }
     pending.consent_user = Some(session.user_id.clone());
     let mut response = proceed(host, config, req, pending, &client).await?;
     if response.status == 302 {

@@ -1,12 +1,13 @@
 //! Pushed authorization requests (RFC 9126): `POST /oauth/par` (Auth0's path) takes the
-//! authorization request's parameters from the client directly, checks them exactly as
-//! `/authorize` would (§2.1; errors as JSON, never a redirect), and answers a `request_uri`
-//! that `/authorize` then takes in their place, once, for that client only (§4).
+//! authorization request's parameters from the client directly (or in a signed request object,
+//! §3, verified now: `authorization::intake`), checks them exactly as `/authorize` would
+//! (§2.1; errors as JSON, never a redirect), and answers a `request_uri` that `/authorize` then
+//! takes in their place ([`take`]), once, for that client only (§4).
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::authorization::request_object::{self, Unpacked};
+use crate::authorization::intake::{self, Channel, Intake, Provenance};
 use crate::b64;
 use crate::client_auth;
 use crate::config::Config;
@@ -24,26 +25,6 @@ pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 /// How long a pushed request waits to be used (§2.2: short-lived; Auth0: 60 s).
 pub const PUSHED_REQUEST_SECONDS: i64 = 60;
 
-/// The authorization request parameters `/authorize` reads: only these are kept (client
-/// authentication and anything unknown are not part of the request).
-const AUTHORIZATION_PARAMETERS: [&str; 16] = [
-    "response_type",
-    "client_id",
-    "redirect_uri",
-    "scope",
-    "state",
-    "nonce",
-    "code_challenge",
-    "code_challenge_method",
-    "response_mode",
-    "prompt",
-    "max_age",
-    "login_hint",
-    "audience",
-    "resource",
-    "ui_locales",
-    "authorization_details",
-];
 /// The most a pushed request may weigh, as stored.
 const MAX_PUSHED_BYTES: usize = 16 * 1024;
 
@@ -53,10 +34,9 @@ struct PushedRequest {
     v: u32,
     client_id: ClientId,
     params: Vec<(String, String)>,
-    /// The parameters came from a verified request object (JAR), for
-    /// `require_signed_request_object`.
+    /// How they came (from a verified request object, …), for `/authorize`'s rules.
     #[serde(default)]
-    signed: bool,
+    provenance: Provenance,
     expires_at: i64,
 }
 
@@ -70,14 +50,9 @@ pub async fn push<H: Host>(host: &H, config: &Config, req: &Request) -> Result<R
     let issuer = config.issuer_for(req);
     // §2: the client authenticates as at the token endpoint; a public client names itself.
     let client = client_auth::authenticate(host, config, req, &params, &issuer).await?;
-    // §2.1: request_uri cannot be pushed.
-    if params.contains("request_uri") {
-        return Err(Error::invalid_request("request_uri cannot be pushed"));
-    }
-    // RFC 9126 §3: a pushed request object is verified now, and only its parameters kept.
-    let Unpacked { params, signed } =
-        request_object::unpack(host, &client, params, &issuer).await?;
-    request_object::check_required(&client, signed)?;
+    // §3: a pushed request object is verified now, and only its parameters kept.
+    let Intake { params, provenance } =
+        intake::receive(host, config, &client, params, &issuer, Channel::Par).await?;
     // The same checks as /authorize, answered here as JSON.
     let (_, checked) =
         authorize::check_request(host, &client, &params).await.map_err(Error::into_oauth)?;
@@ -90,10 +65,10 @@ pub async fn push<H: Host>(host: &H, config: &Config, req: &Request) -> Result<R
         client_id: client.client_id.clone(),
         params: params
             .pairs()
-            .filter(|(name, _)| AUTHORIZATION_PARAMETERS.contains(name))
+            .filter(|(name, _)| intake::PARAMETERS.contains(name))
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect(),
-        signed,
+        provenance,
         expires_at,
     };
     let size: usize = pushed.params.iter().map(|(n, v)| n.len() + v.len()).sum();
@@ -114,33 +89,13 @@ fn invalid_request_uri(description: &str) -> Error {
     Error::Page { code: ErrorCode::InvalidRequestUri, description: description.into() }
 }
 
-/// The parameters `/authorize` uses: those pushed, for a `request_uri` this server issued
-/// (used once, by the client it was pushed for); otherwise the request's own, unless PAR is
-/// required for this client (§6) or by the deployment.
-pub async fn pushed_parameters<H: Host>(
+/// Takes the pushed request `request_uri` names at `/authorize` (§4): used once, decided on the
+/// ledger, by the client it was pushed for only. Failures are pages.
+pub async fn take<H: Host>(
     host: &H,
-    config: &Config,
     client: &ClientRecord,
-    params: Params,
-) -> Result<Unpacked, Error> {
-    let Some(request_uri) = params.get("request_uri").map_err(Error::into_page)? else {
-        // The deployment's switch spares its own cookie-session client, whose logins the Worker
-        // starts itself.
-        let own = config.bff.as_ref().is_some_and(|b| client.client_id == b.client_id.as_str());
-        if client.require_pushed_authorization_requests
-            || (config.require_pushed_authorization_requests && !own)
-        {
-            return Err(Error::Page {
-                code: ErrorCode::InvalidRequest,
-                description: "this client must push its authorization requests (PAR)".into(),
-            });
-        }
-        return Ok(Unpacked { params, signed: false });
-    };
-    if !request_uri.starts_with(REQUEST_URI_PREFIX) || params.contains("request") {
-        // Not ours: `check_request_objects` answers it (request_uri_not_supported, or both).
-        return Ok(Unpacked { params, signed: false });
-    }
+    request_uri: &str,
+) -> Result<Intake, Error> {
     let now = host.clock().now();
     let entry: Option<LedgerRecord<PushedRequest, ()>> =
         absent_if_unreadable(ledger_record::load(host, &key(request_uri)).await)?;
@@ -168,5 +123,5 @@ pub async fn pushed_parameters<H: Host>(
     if !pairs.iter().any(|(n, _)| n == "client_id") {
         pairs.push(("client_id".into(), pushed.client_id.as_str().into()));
     }
-    Ok(Unpacked { params: Params::from_pairs(pairs), signed: pushed.signed })
+    Ok(Intake { params: Params::from_pairs(pairs), provenance: pushed.provenance })
 }

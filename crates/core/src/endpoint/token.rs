@@ -23,13 +23,6 @@ pub async fn token<H: Host>(host: &H, config: &Config, req: &Request) -> Result<
     let grant_type = GrantType::parse(grant_type)
         .ok_or_else(|| Error::oauth(ErrorCode::UnsupportedGrantType, "unsupported grant_type"))?;
     client_auth::check_grant(&client, grant_type)?;
-    // RFC 9396 §6: authorization details are narrowed from what the user approved (the code's,
-    // the refresh token's); other grants have none to narrow.
-    if params.contains("authorization_details")
-        && !matches!(grant_type, GrantType::AuthorizationCode | GrantType::RefreshToken)
-    {
-        return Err(details::invalid("authorization_details is not supported with this grant"));
-    }
     let request = TokenRequest {
         host,
         config,
@@ -39,6 +32,13 @@ pub async fn token<H: Host>(host: &H, config: &Config, req: &Request) -> Result<
         grant_type,
         params: &params,
     };
-    let issued = grant::exchange(grant_type, &request).await?;
+    let mut issued = grant::exchange(grant_type, &request).await?;
+    // RFC 9396 §6: the client may ask for some of the authorization details the user approved
+    // (the code's, the device code's, the refresh token's), never more; a grant without any
+    // (client credentials, password) has nothing to ask for. At a code or device code
+    // exchange this narrows the grant the refresh token carries on; a refresh narrows its own
+    // access token only (the rotation keeps the grant, `refresh_token::Rotate`).
+    let approved = &mut issued.resolved.authorization.details;
+    *approved = details::narrow(approved, params.get("authorization_details")?)?;
     Ok(tokens::mint(host, config, &issuer, &client, issued).await?.into_response())
 }

@@ -129,13 +129,7 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
         .grant_id
         .clone()
         .ok_or_else(|| Error::Internal("a code without a grant".into()))?;
-    let mut authorization = record.authorization.clone();
-    // RFC 9396 §6.1: the client may ask for some of the approved details only.
-    authorization.details = crate::authorization::details::narrow(
-        &authorization.details,
-        params.get("authorization_details")?,
-    )?;
-    let resolved = resolve(host, authorization).await?;
+    let resolved = resolve(host, record.authorization.clone()).await?;
     let used = UsedCode {
         grant_id,
         client_id: client.client_id.clone(),

@@ -166,12 +166,6 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
     if !requested.is_empty() {
         authorization.scope = requested;
     }
-    // RFC 9396 §6.2: a subset of the granted details for this access token; the refresh token
-    // keeps the grant.
-    authorization.details = crate::authorization::details::narrow(
-        &record.authorization.details,
-        params.get("authorization_details")?,
-    )?;
     let resolved = resolve(host, authorization).await?;
     let (next, next_hash) = new_token(host, grant_id);
     let mut rotated = record.rotated_sha256.clone();

@@ -310,3 +310,55 @@ fn an_approved_code_stays_approved() {
     world.host.clock.advance(10);
     assert_eq!(poll(&world, &device_code).status, 200, "tokens, as approved");
 }
+
+/// RFC 9396 with the device flow: the details asked for are shown on the device's confirmation
+/// page, in words, and reach the tokens; a poll may narrow them.
+#[test]
+fn a_device_may_ask_for_authorization_details() {
+    let world = World::new();
+    world.import(
+        &serde_json::json!({"apis": [{"identifier": API, "name": "Test API", "signing_alg": "ES256",
+        "scopes": [{"value": "read:messages", "description": "Read messages"}],
+        "authorization_details": [{"type": "tv_purchase", "required": ["title"],
+                                   "description": "Buy {title}"}]}]}),
+    );
+    let details =
+        serde_json::json!([{"type": "tv_purchase", "title": "Metropolis", "price": "3.99"}]);
+    let r = device_code(
+        &world,
+        TV,
+        &[("scope", "openid"), ("audience", API), ("authorization_details", &details.to_string())],
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let codes = json(&r);
+    let user_code = codes["user_code"].as_str().unwrap().to_string();
+    let (req, csrf) = to_consent(&world, &user_code);
+    let page = String::from_utf8(world.get(&format!("/consent?req={req}")).body).unwrap();
+    assert!(page.contains("Buy Metropolis (price: 3.99)"), "{page}");
+    let done =
+        world.post_form("/consent", &[("req", &req), ("csrf", &csrf), ("decision", "allow")]);
+    assert_eq!(done.status, 200, "{}", String::from_utf8_lossy(&done.body));
+    // A poll asking for more than was approved is refused and spends nothing.
+    let code = codes["device_code"].as_str().unwrap();
+    let more = serde_json::json!([details[0], details[0]]).to_string();
+    let r = world.call(form_request(
+        "/oauth/token",
+        &[
+            ("grant_type", DEVICE_GRANT),
+            ("client_id", TV),
+            ("device_code", code),
+            ("authorization_details", &more),
+        ],
+    ));
+    assert_eq!((r.status, error(&r)), (400, "invalid_authorization_details".to_string()));
+    let tokens = json(&poll(&world, code));
+    assert_eq!(tokens["authorization_details"], details);
+    assert_eq!(claims(tokens["access_token"].as_str().unwrap())["authorization_details"], details);
+    // Unknown types are refused at the device authorization endpoint.
+    let r = device_code(
+        &world,
+        TV,
+        &[("scope", "openid"), ("audience", API), ("authorization_details", r#"[{"type":"x"}]"#)],
+    );
+    assert_eq!((r.status, error(&r)), (400, "invalid_authorization_details".to_string()));
+}

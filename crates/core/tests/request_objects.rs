@@ -16,6 +16,8 @@ const JAR: &str = "jar";
 const JAR_SECRET: &str = "jar-secret-0123456789abcdef0123456789ab";
 const JAR_REDIRECT: &str = "https://jar.example/cb";
 const PSS: &str = "jar-pss";
+/// Authenticates with private_key_jwt, with the same keys it signs request objects with.
+const PKJ: &str = "jar-pkj";
 
 struct Keys {
     ec: Jwk,
@@ -45,6 +47,10 @@ fn world(keys: &Keys) -> World {
          "require_signed_request_object": true},
         {"client_id": PSS, "name": "JAR SPA", "app_type": "spa", "redirect_uris": [JAR_REDIRECT],
          "jwks_uri": "https://jar.example/jwks.json", "request_object_signing_alg": "PS256"},
+        {"client_id": PKJ, "name": "JAR Key Client", "app_type": "regular_web",
+         "token_endpoint_auth_method": "private_key_jwt", "redirect_uris": [JAR_REDIRECT],
+         "grant_types": ["authorization_code", "client_credentials"],
+         "jwks": {"keys": [keys.ec.to_public(), keys.rsa.to_public()]}},
     ]}));
     world
 }
@@ -197,7 +203,7 @@ fn every_bad_request_object_is_a_page_never_a_redirect() {
         assert_eq!(page_error(&r), (400, "invalid_request_object".into()), "{why}");
         assert!(r.header("location").is_none(), "{why}");
     }
-    // client_id outside the object names another client than the one that signed it.
+    // An object of one client presented for another: its iss is not that client.
     let good = es(&object(&world, JAR, "b15", |_| {}));
     let r = world.authorize(&[("client_id", WEB), ("request", &good)]);
     assert_eq!(page_error(&r), (400, "invalid_request_object".into()));
@@ -381,4 +387,112 @@ fn discovery_and_registration_describe_request_objects() {
     // A third-party client: the consent page comes next, so the object was accepted.
     assert_eq!(first.status, 302, "{}", String::from_utf8_lossy(&first.body));
     assert!(location(&first).starts_with("/consent?req="), "{}", location(&first));
+}
+
+fn assertion_for_token(world: &World, assertion: &str) -> Response {
+    world.call(form_request(
+        "/oauth/token",
+        &[
+            ("grant_type", "client_credentials"),
+            ("audience", API),
+            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            ("client_assertion", assertion),
+        ],
+    ))
+}
+
+#[test]
+fn a_request_object_never_authenticates_its_client_and_one_jwt_is_used_once_anywhere() {
+    let keys = keys();
+    let world = world(&keys);
+    world.import(&json!({"client_grants": [{"client_id": PKJ, "audience": API, "scope": ["read:messages"]}]}));
+    let now = world.now();
+    let assertion = |jti: &str, typ: Option<&str>, extra: &[(&str, Value)]| {
+        let mut claims =
+            json!({"iss": PKJ, "sub": PKJ, "aud": ISSUER, "exp": now + 60, "jti": jti});
+        for (k, v) in extra {
+            claims[*k] = v.clone();
+        }
+        sign(&keys.ec, Algorithm::ES256, typ, &claims)
+    };
+    // A real assertion works (ES256, and PS256 with the RSA key).
+    assert_eq!(assertion_for_token(&world, &assertion("a-1", None, &[])).status, 200);
+    let ps = sign(
+        &keys.rsa,
+        Algorithm::PS256,
+        Some("JWT"),
+        &json!({"iss": PKJ, "sub": PKJ, "aud": ISSUER, "exp": now + 60, "jti": "a-2"}),
+    );
+    let r = assertion_for_token(&world, &ps);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // A request object that happens to carry sub (seen in a browser's address bar) is not one:
+    // typed, or untyped but with response_type.
+    let typed = assertion("a-3", Some("oauth-authz-req+jwt"), &[]);
+    assert_eq!(json_error(&assertion_for_token(&world, &typed)), (401, "invalid_client".into()));
+    let untyped = assertion(
+        "a-4",
+        None,
+        &[("response_type", json!("code")), ("redirect_uri", json!(JAR_REDIRECT))],
+    );
+    assert_eq!(json_error(&assertion_for_token(&world, &untyped)), (401, "invalid_client".into()));
+    // One jti namespace: a request object's jti, once used at /authorize, cannot authenticate.
+    let request = sign(
+        &keys.ec,
+        Algorithm::ES256,
+        None,
+        &object(&world, PKJ, "shared-1", |c| {
+            c["code_challenge"] = json!(CHALLENGE);
+        }),
+    );
+    let r = world.authorize(&[("client_id", PKJ), ("request", &request)]);
+    assert!(location(&r).starts_with("/login"), "{}", location(&r));
+    assert_eq!(
+        json_error(&assertion_for_token(&world, &assertion("shared-1", None, &[]))),
+        (401, "invalid_client".into())
+    );
+}
+
+#[test]
+fn forged_objects_spend_nothing_and_typ_and_aud_are_strict() {
+    let keys = keys();
+    let world = world(&keys);
+    let other = block_on(RustCrypto.generate_signing_key(Algorithm::ES256, [25; 32])).unwrap();
+    // A forgery that reuses a good object's jti is refused without spending it.
+    let forged = sign(
+        &Jwk { kid: Some("ec-1".into()), ..other },
+        Algorithm::ES256,
+        None,
+        &object(&world, JAR, "f-1", |_| {}),
+    );
+    let r = world.authorize(&[("client_id", JAR), ("request", &forged)]);
+    assert_eq!(page_error(&r), (400, "invalid_request_object".into()));
+    let good = sign(&keys.ec, Algorithm::ES256, None, &object(&world, JAR, "f-1", |_| {}));
+    let r = world.authorize(&[("client_id", JAR), ("request", &good)]);
+    assert!(location(&r).starts_with("/login"), "{}", String::from_utf8_lossy(&r.body));
+    // typ: JWT and the media type form are request objects too.
+    for (jti, typ) in
+        [("t-1", "JWT"), ("t-2", "application/oauth-authz-req+jwt"), ("t-3", "OAUTH-AUTHZ-REQ+JWT")]
+    {
+        let request =
+            sign(&keys.ec, Algorithm::ES256, Some(typ), &object(&world, JAR, jti, |_| {}));
+        let r = world.authorize(&[("client_id", JAR), ("request", &request)]);
+        assert!(location(&r).starts_with("/login"), "{typ}: {}", String::from_utf8_lossy(&r.body));
+    }
+    // aud is one string (FAPI 2.0): an array, even one that lists the issuer, is refused.
+    let listed = sign(
+        &keys.ec,
+        Algorithm::ES256,
+        None,
+        &object(&world, JAR, "u-1", |c| c["aud"] = json!([ISSUER, "https://other.example/"])),
+    );
+    let r = world.authorize(&[("client_id", JAR), ("request", &listed)]);
+    assert_eq!(page_error(&r), (400, "invalid_request_object".into()));
+    // iat ahead, and nbf that is not a number.
+    let now = world.now();
+    for (jti, claim, value) in [("v-1", "iat", json!(now + 600)), ("v-2", "nbf", json!("soon"))] {
+        let request =
+            sign(&keys.ec, Algorithm::ES256, None, &object(&world, JAR, jti, |c| c[claim] = value));
+        let r = world.authorize(&[("client_id", JAR), ("request", &request)]);
+        assert_eq!(page_error(&r), (400, "invalid_request_object".into()), "{claim}");
+    }
 }

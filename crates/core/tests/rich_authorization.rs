@@ -14,6 +14,8 @@ const PAY_REDIRECT: &str = "https://pay.example/cb";
 /// May ask for account information only.
 const READER: &str = "reader";
 const READER_SECRET: &str = "reader-secret-0123456789abcdef01234567";
+/// A third-party client: consent is remembered for it, except for details.
+const FINTECH: &str = "fintech";
 
 fn world() -> World {
     let world = World::new();
@@ -29,7 +31,9 @@ fn world() -> World {
             {"client_id": PAY_CLIENT, "name": "Pay Web", "app_type": "regular_web", "client_secret": PAY_SECRET,
              "redirect_uris": [PAY_REDIRECT]},
             {"client_id": READER, "name": "Reader", "app_type": "regular_web", "client_secret": READER_SECRET,
-             "redirect_uris": [PAY_REDIRECT], "authorization_details_types": ["account_information"]}],
+             "redirect_uris": [PAY_REDIRECT], "authorization_details_types": ["account_information"]},
+            {"client_id": FINTECH, "name": "Fintech", "app_type": "spa", "redirect_uris": [PAY_REDIRECT],
+             "is_first_party": false}],
     }));
     world
 }
@@ -327,4 +331,101 @@ fn discovery_lists_the_declared_types_and_import_checks_them() {
         .register(&json!({"redirect_uris": [PAY_REDIRECT], "token_endpoint_auth_method": "none",
         "authorization_details_types": ["payment_initiation"]}));
     assert_eq!(registered["authorization_details_types"], json!(["payment_initiation"]));
+}
+
+#[test]
+fn repeated_or_empty_details_cannot_be_asked_for_and_a_narrowed_exchange_narrows_the_grant() {
+    let world = world();
+    let details = json!([payment("1.00", "A"), accounts()]).to_string();
+    let first = world.code_flow(&query(PAY_CLIENT, &details, "openid payments offline_access"));
+    let (_, req, csrf) = consent_page(&world, &first);
+    let code = code_of(&allow(&world, &req, &csrf));
+    let exchange = |d: &str| {
+        token(
+            &world,
+            (PAY_CLIENT, PAY_SECRET),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", PAY_REDIRECT),
+                ("authorization_details", d),
+            ],
+        )
+    };
+    // One approved payment asked for twice would be two payments.
+    let twice = json!([payment("1.00", "A"), payment("1.00", "A")]).to_string();
+    assert_eq!(error(&exchange(&twice)), (400, "invalid_authorization_details".into()));
+    assert_eq!(error(&exchange("[]")), (400, "invalid_authorization_details".into()));
+    // Past the form's value limit (8 KiB) a parameter is refused before it is read.
+    assert_eq!(error(&exchange(&"[".repeat(9000))), (400, "invalid_request".into()));
+    // Narrowed at the exchange: the refresh token carries the narrowed grant on.
+    let r = exchange(&json!([accounts()]).to_string());
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let refresh = json(&r)["refresh_token"].as_str().unwrap().to_string();
+    let r = token(
+        &world,
+        (PAY_CLIENT, PAY_SECRET),
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    );
+    assert_eq!(json(&r)["authorization_details"], json!([accounts()]));
+    let r = token(
+        &world,
+        (PAY_CLIENT, PAY_SECRET),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", json(&r)["refresh_token"].as_str().unwrap()),
+            ("authorization_details", &json!([payment("1.00", "A")]).to_string()),
+        ],
+    );
+    assert_eq!(error(&r), (400, "invalid_authorization_details".into()));
+}
+
+#[test]
+fn the_consent_page_shows_every_field_escaped_and_refuses_deceptive_text() {
+    let world = world();
+    let mut entry = payment("1.00", "<script>alert(1)</script>");
+    entry["creditorAccount"] = json!({"iban": "DE00 ATTACKER 0000"});
+    entry["remittance"] = json!([{"ref": 7}]);
+    let details = json!([entry]).to_string();
+    let first = world.code_flow(&query(PAY_CLIENT, &details, "openid payments"));
+    let (html, _, _) = consent_page(&world, &first);
+    // The description, then what it does not say: the account the money would go to.
+    assert!(html.contains("Pay 1.00 EUR to &lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+    assert!(!html.contains("<script>alert"), "{html}");
+    assert!(html.contains("creditorAccount.iban: DE00 ATTACKER 0000"), "{html}");
+    assert!(html.contains("remittance: [{&quot;ref&quot;:7}]"), "{html}");
+    assert!(html.contains("locations: https://pay.example/"), "{html}");
+    // Bidirectional overrides and control characters could make the words lie.
+    for trick in ["Merchant \u{202E}A", "Merchant\nB", "Merchant \u{2066}C"] {
+        let details = json!([payment("1.00", trick)]).to_string();
+        let r = world.authorize(&query(PAY_CLIENT, &details, "openid payments"));
+        assert_eq!(
+            redirect_params(&r).get("error").unwrap(),
+            Some("invalid_authorization_details"),
+            "{trick}"
+        );
+    }
+}
+
+#[test]
+fn a_consent_to_details_is_not_remembered_for_the_scope() {
+    let world = world();
+    let details = json!([accounts()]).to_string();
+    let mut q = query(FINTECH, &details, "openid payments");
+    q.push(("code_challenge", CHALLENGE));
+    q.push(("code_challenge_method", "S256"));
+    let first = world.code_flow(&q);
+    let (_, req, csrf) = consent_page(&world, &first);
+    code_of(&allow(&world, &req, &csrf));
+    // The same scope without details, silently: the one-off consent does not cover it.
+    let mut silent: Vec<_> =
+        q.iter().copied().filter(|(k, _)| *k != "authorization_details").collect();
+    silent.push(("prompt", "none"));
+    let r = world.authorize(&silent);
+    assert_eq!(redirect_params(&r).get("error").unwrap(), Some("consent_required"));
+    // A consent without details is remembered, as before.
+    let plain: Vec<_> = q.iter().copied().filter(|(k, _)| *k != "authorization_details").collect();
+    let (_, req, csrf) = consent_page(&world, &world.authorize(&plain));
+    code_of(&allow(&world, &req, &csrf));
+    assert!(redirect_params(&world.authorize(&silent)).get("code").unwrap().is_some());
 }

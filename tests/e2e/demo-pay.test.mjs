@@ -63,6 +63,7 @@ test('demo-fapi may not skip the signed, pushed request, nor ask for another typ
   const direct = await client.buildAuthorizationUrlWithJAR(config, base, key);
   const page = await new Browser(worker.origin, ADA).fetch(direct);
   assert.equal(page.status, 400);
+  assert.match(await page.text(), /<strong>invalid_request<\/strong>/);
   assert.equal(page.headers.get('location'), null);
   // Signed and pushed, with a detail of a type the API does not accept.
   const other = await client.buildAuthorizationUrlWithJAR(config, {

@@ -95,6 +95,7 @@ test('openid-client: JAR alone, then JAR pushed (PAR + JAR)', async () => {
   const plain = client.buildAuthorizationUrl(config, { redirect_uri: CB, scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' });
   const page = await new Browser(worker.origin, ADA).fetch(plain);
   assert.equal(page.status, 400);
+  assert.match(await page.text(), /<strong>invalid_request<\/strong>/);
   assert.equal(page.headers.get('location'), null);
   const pushedPlain = await oauthError(client.buildAuthorizationUrlWithPAR(config, { redirect_uri: CB, scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' }));
   assert.equal(pushedPlain.error, 'invalid_request');
@@ -135,6 +136,7 @@ test('oauth4webapi: a PS256 request object from a public client, direct and push
   url.search = new URLSearchParams({ client_id: 'jar-spa', request: unsigned }).toString();
   const page = await new Browser(worker.origin, ADA).fetch(url);
   assert.equal(page.status, 400);
+  assert.match(await page.text(), /<strong>invalid_request_object<\/strong>/);
   assert.equal(page.headers.get('location'), null);
 });
 

@@ -24,7 +24,6 @@ pub enum ErrorCode {
     InteractionRequired,
     InvalidRequestUri,
     InvalidRequestObject,
-    RequestNotSupported,
     RequestUriNotSupported,
     /// RFC 9396 §5.
     InvalidAuthorizationDetails,
@@ -67,7 +66,6 @@ impl ErrorCode {
             Self::InvalidRequestUri => "invalid_request_uri",
             Self::InvalidRequestObject => "invalid_request_object",
             Self::InvalidAuthorizationDetails => "invalid_authorization_details",
-            Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidTarget => "invalid_target",
             Self::UnsupportedTokenType => "unsupported_token_type",
@@ -107,10 +105,9 @@ impl ErrorCode {
             // OIDC Core §3.1.2.6: redirected in practice; 400 if ever returned directly.
             Self::ConsentRequired | Self::InteractionRequired => 400,
             // RFC 9101 §6.3, OIDC Core §3.1.2.6.
-            Self::InvalidRequestUri
-            | Self::InvalidRequestObject
-            | Self::RequestNotSupported
-            | Self::RequestUriNotSupported => 400,
+            Self::InvalidRequestUri | Self::InvalidRequestObject | Self::RequestUriNotSupported => {
+                400
+            }
             // RFC 9396 §5: like invalid_scope.
             Self::InvalidAuthorizationDetails => 400,
             // RFC 8707 §2, RFC 7009 §2.2.1, RFC 7591 §3.2.2.

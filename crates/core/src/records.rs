@@ -527,7 +527,6 @@ pub async fn client(store: &impl Store, client_id: &str) -> Result<Option<Client
     read(store, &client_key(client_id)).await
 }
 
-/// An API by identifier (audience).
 /// Which `authorization_details` types each API accepts (RFC 9396), kept at import for
 /// discovery's `authorization_details_types_supported`.
 pub const DETAIL_TYPES_KEY: &str = "meta/authorization-details-types";
@@ -545,6 +544,7 @@ pub async fn authorization_details_types(store: &impl Store) -> Result<Vec<Strin
     Ok(all.into_iter().collect())
 }
 
+/// An API by identifier (audience).
 pub async fn api(store: &impl Store, identifier: &str) -> Result<Option<ApiRecord>, Error> {
     if identifier.is_empty() || identifier.len() > 256 {
         return Ok(None);
@@ -697,6 +697,14 @@ pub async fn import<H: Host>(
         }
         for origin in &c.web_origins {
             check_origin(origin)?;
+        }
+        // RFC 9396 §10.2, as registration checks it.
+        if c.authorization_details_types.len() > 32
+            || c.authorization_details_types.iter().any(|t| t.is_empty() || t.len() > 128)
+        {
+            return Err(invalid(format!(
+                "client {id}: authorization_details_types: up to 32 type names"
+            )));
         }
         // A signed request object is verified with the client's keys.
         if (c.require_signed_request_object || c.request_object_signing_alg.is_some()) && !keys {

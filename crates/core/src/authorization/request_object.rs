@@ -106,8 +106,6 @@ fn parameters(client: &ClientRecord, claims: Map<String, Value>) -> Result<Param
         match value {
             Value::Null => {}
             Value::String(s) => pairs.push((name, s)),
-            Value::Number(n) => pairs.push((name, n.to_string())),
-            Value::Bool(b) => pairs.push((name, b.to_string())),
             Value::Array(list) if name == "resource" => {
                 for item in list {
                     let Value::String(s) = item else {

@@ -45,8 +45,10 @@ pub enum SubjectId<'a> {
 }
 
 /// What was authorized, from the authorization request (or a grant without one) to the tokens:
-/// one value carried through codes, grants and token minting. New request features (RAR
-/// `authorization_details`, DPoP's key binding, …) add a field here and nowhere else.
+/// one value carried through codes, grants and token minting. A new request feature (DPoP's
+/// key binding, …) adds a field here for what it grants; its request-side rules live with the
+/// request (`authorization::intake` for how the request arrives, `authorization::request` for
+/// what it asks), as RAR's `details` do (`authorization::details`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Authorization {
     /// The grant this belongs to: the family of codes, refresh tokens and access tokens that a
@@ -67,7 +69,7 @@ pub struct Authorization {
     /// When the user last authenticated (OIDC `auth_time`).
     #[serde(default)]
     pub auth_time: Option<UnixTime>,
-    /// RFC 9396 `authorization_details`, as granted (room for RAR).
+    /// RFC 9396 `authorization_details`, as approved (`authorization::details`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<serde_json::Value>,
     /// How it was asked for (the access token's `gty`, Auth0's claim, says so for the grants

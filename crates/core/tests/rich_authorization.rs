@@ -83,6 +83,13 @@ fn token(world: &World, client: (&str, &str), form: &[(&str, &str)]) -> Response
     )
 }
 
+/// A refresh as `pay-web`, asking for `details` if given.
+fn refresh(world: &World, refresh_token: &str, details: Option<&str>) -> Response {
+    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token)];
+    form.extend(details.map(|d| ("authorization_details", d)));
+    token(world, (PAY_CLIENT, PAY_SECRET), &form)
+}
+
 fn code_of(r: &Response) -> String {
     assert!(location(r).starts_with(PAY_REDIRECT), "{}", location(r));
     redirect_params(r).get("code").unwrap().unwrap().to_string()
@@ -116,18 +123,10 @@ fn approved_details_reach_the_tokens_and_introspection_and_refresh_only_narrows(
     let access = body["access_token"].as_str().unwrap();
     assert_eq!(claims(access)["authorization_details"], granted);
     assert_eq!(world.introspect(access)["authorization_details"], granted);
-    let refresh = body["refresh_token"].as_str().unwrap().to_string();
+    let rt = body["refresh_token"].as_str().unwrap().to_string();
     // §6.2: a refresh may ask for a subset.
     let only_payment = json!([payment("123.50", "Merchant A")]).to_string();
-    let r = token(
-        &world,
-        (PAY_CLIENT, PAY_SECRET),
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &refresh),
-            ("authorization_details", &only_payment),
-        ],
-    );
+    let r = refresh(&world, &rt, Some(&only_payment));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let body = json(&r);
     assert_eq!(body["authorization_details"], json!([payment("123.50", "Merchant A")]));
@@ -135,25 +134,13 @@ fn approved_details_reach_the_tokens_and_introspection_and_refresh_only_narrows(
         claims(body["access_token"].as_str().unwrap())["authorization_details"],
         json!([payment("123.50", "Merchant A")])
     );
-    let refresh = body["refresh_token"].as_str().unwrap().to_string();
+    let rt = body["refresh_token"].as_str().unwrap().to_string();
     // Never more: a different amount is a widening, refused without spending the token.
     let wider = json!([payment("999.00", "Merchant A")]).to_string();
-    let r = token(
-        &world,
-        (PAY_CLIENT, PAY_SECRET),
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &refresh),
-            ("authorization_details", &wider),
-        ],
-    );
+    let r = refresh(&world, &rt, Some(&wider));
     assert_eq!(error(&r), (400, "invalid_authorization_details".into()));
     // The refresh token kept the whole grant: without the parameter, both details again.
-    let r = token(
-        &world,
-        (PAY_CLIENT, PAY_SECRET),
-        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
-    );
+    let r = refresh(&world, &rt, None);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(json(&r)["authorization_details"], granted);
     // A refresh token is described to its own client only (RFC 7662 §4).
@@ -361,22 +348,11 @@ fn repeated_or_empty_details_cannot_be_asked_for_and_a_narrowed_exchange_narrows
     // Narrowed at the exchange: the refresh token carries the narrowed grant on.
     let r = exchange(&json!([accounts()]).to_string());
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let refresh = json(&r)["refresh_token"].as_str().unwrap().to_string();
-    let r = token(
-        &world,
-        (PAY_CLIENT, PAY_SECRET),
-        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
-    );
+    let rt = json(&r)["refresh_token"].as_str().unwrap().to_string();
+    let r = refresh(&world, &rt, None);
     assert_eq!(json(&r)["authorization_details"], json!([accounts()]));
-    let r = token(
-        &world,
-        (PAY_CLIENT, PAY_SECRET),
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", json(&r)["refresh_token"].as_str().unwrap()),
-            ("authorization_details", &json!([payment("1.00", "A")]).to_string()),
-        ],
-    );
+    let next = json(&r)["refresh_token"].as_str().unwrap().to_string();
+    let r = refresh(&world, &next, Some(&json!([payment("1.00", "A")]).to_string()));
     assert_eq!(error(&r), (400, "invalid_authorization_details".into()));
 }
 

@@ -537,9 +537,19 @@ async fn detail_types_index(
     Ok(absent_if_unreadable(read(store, DETAIL_TYPES_KEY).await)?.unwrap_or_default())
 }
 
-/// Every `authorization_details` type some API accepts, sorted, once each.
+/// How long an isolate may answer discovery from its copy of the type index (KV itself may take
+/// about a minute to show an import everywhere).
+const DETAIL_TYPES_ISOLATE_CACHE_SECONDS: u64 = 30;
+
+/// Every `authorization_details` type some API accepts, sorted, once each. Read on every
+/// discovery request, so from the isolate's copy when the host keeps one.
 pub async fn authorization_details_types(store: &impl Store) -> Result<Vec<String>, Error> {
-    let index = detail_types_index(store).await?;
+    let cached = store.get_cached(DETAIL_TYPES_KEY, DETAIL_TYPES_ISOLATE_CACHE_SECONDS).await?;
+    let index: std::collections::BTreeMap<String, Vec<String>> = match cached {
+        None => Default::default(),
+        // An index this version cannot read lists nothing (discovery must not fail for it).
+        Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+    };
     let all: std::collections::BTreeSet<String> = index.into_values().flatten().collect();
     Ok(all.into_iter().collect())
 }

@@ -177,9 +177,7 @@ async fn private_key_jwt<H: Host>(
     // Not another JWT the client signs for us: a request object (RFC 9101 §10.8 types it;
     // one that is untyped still carries response_type) travels through browsers, and must
     // never authenticate the client.
-    let typ_ok = jws.typ().is_none_or(|t| {
-        t.eq_ignore_ascii_case("JWT") || t.eq_ignore_ascii_case("client-authentication+jwt")
-    });
+    let typ_ok = jws.typ_is_absent_or(&["jwt", "client-authentication+jwt"]);
     if !typ_ok || claims.contains_key("response_type") {
         return Err(invalid_client("the client assertion is not a client authentication JWT"));
     }
@@ -188,8 +186,13 @@ async fn private_key_jwt<H: Host>(
         return Err(invalid_client("client authentication failed"));
     }
     // aud: the issuer identifier as a single string (draft-ietf-oauth-rfc7523bis §4, against
-    // audience injection); the token endpoint still, for clients written to OIDC Core §9.
-    let audiences = [issuer.to_string(), endpoint_url(issuer, "oauth/token")];
+    // audience injection); the token endpoint still, for clients written to OIDC Core §9, and
+    // the PAR endpoint (RFC 9126 §2).
+    let audiences = [
+        issuer.to_string(),
+        endpoint_url(issuer, "oauth/token"),
+        endpoint_url(issuer, "oauth/par"),
+    ];
     verify_client_jwt(host, &client, jws, &claims, &audiences, invalid_client).await?;
     Ok(client)
 }
@@ -212,7 +215,7 @@ pub(crate) async fn verify_client_jwt<H: Host>(
     let aud_ok =
         claims.get("aud").and_then(Value::as_str).is_some_and(|a| audiences.iter().any(|x| x == a));
     if !aud_ok {
-        return Err(error("the JWT's aud must be the issuer"));
+        return Err(error("the JWT's aud does not name this server"));
     }
     let now = host.clock().now();
     let exp =

@@ -853,7 +853,8 @@ pub async fn import<H: Host>(
     for a in &apis {
         put(api_key(&a.identifier), to_json(a)?).await?;
     }
-    if !apis.is_empty() {
+    // Written on every import, so that discovery always finds it (in its isolate's copy).
+    {
         let mut index = detail_types_index(host.store()).await?;
         for a in &apis {
             let types: Vec<String> =

@@ -238,6 +238,25 @@ fn a_client_that_must_sign_cannot_send_plain_parameters() {
         world.authorize(&[("client_id", PSS), ("request_uri", "https://jar.example/request.jwt")]);
     assert_eq!(r.status, 302);
     assert_eq!(redirect_params(&r).get("error").unwrap(), Some("request_uri_not_supported"));
+    // A request pushed plainly before the client had to sign is refused once it must.
+    let pushed = world.call(form_request(
+        "/oauth/par",
+        &[
+            ("client_id", PSS),
+            ("response_type", "code"),
+            ("redirect_uri", JAR_REDIRECT),
+            ("scope", "openid"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    ));
+    assert_eq!(pushed.status, 201, "{}", String::from_utf8_lossy(&pushed.body));
+    let request_uri = json(&pushed)["request_uri"].as_str().unwrap().to_string();
+    world.import(&json!({"clients": [{"client_id": PSS, "name": "JAR SPA", "app_type": "spa", "redirect_uris": [JAR_REDIRECT],
+        "jwks_uri": "https://jar.example/jwks.json", "request_object_signing_alg": "PS256", "require_signed_request_object": true}]}));
+    let r = world.authorize(&[("client_id", PSS), ("request_uri", &request_uri)]);
+    assert_eq!(page_error(&r), (400, "invalid_request".into()));
+    assert!(r.header("location").is_none());
 }
 
 #[test]
@@ -415,8 +434,25 @@ fn a_request_object_never_authenticates_its_client_and_one_jwt_is_used_once_anyw
         }
         sign(&keys.ec, Algorithm::ES256, typ, &claims)
     };
-    // A real assertion works (ES256, and PS256 with the RSA key).
+    // A real assertion works (ES256, and PS256 with the RSA key; typ JWT in either form).
     assert_eq!(assertion_for_token(&world, &assertion("a-1", None, &[])).status, 200);
+    assert_eq!(
+        assertion_for_token(&world, &assertion("a-1b", Some("application/JWT"), &[])).status,
+        200
+    );
+    // At /oauth/par its aud may be the PAR endpoint (RFC 9126 §2).
+    let par_aud = assertion("a-1c", None, &[("aud", json!(format!("{ISSUER}oauth/par")))]);
+    let r = world.call(form_request(
+        "/oauth/par",
+        &[
+            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            ("client_assertion", &par_aud),
+            ("response_type", "code"),
+            ("redirect_uri", JAR_REDIRECT),
+            ("scope", "openid"),
+        ],
+    ));
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let ps = sign(
         &keys.rsa,
         Algorithm::PS256,

@@ -234,6 +234,19 @@ fn malformed_and_unknown_details_are_refused() {
     assert_eq!(redirect_params(&r).get("error").unwrap(), Some("invalid_authorization_details"));
     let ok = json!([accounts()]).to_string();
     assert!(location(&world.authorize(&query(READER, &ok, "openid"))).starts_with("/login"));
+    // The password grant has no consent page to show them on.
+    let r = token(
+        &world,
+        (ROPC, ROPC_SECRET),
+        &[
+            ("grant_type", "password"),
+            ("username", EMAIL),
+            ("password", PASSWORD),
+            ("audience", PAY),
+            ("authorization_details", &ok),
+        ],
+    );
+    assert_eq!(error(&r), (400, "invalid_authorization_details".into()));
     // Grants without a user's approval have no details to narrow.
     let r = world.call(form_request(
         "/oauth/token",
@@ -372,13 +385,34 @@ fn the_consent_page_shows_every_field_escaped_and_refuses_deceptive_text() {
     assert!(html.contains("remittance: [{&quot;ref&quot;:7}]"), "{html}");
     assert!(html.contains("locations: https://pay.example/"), "{html}");
     // Bidirectional overrides and control characters could make the words lie.
-    for trick in ["Merchant \u{202E}A", "Merchant\nB", "Merchant \u{2066}C"] {
+    for trick in [
+        "Merchant \u{202E}A",
+        "Merchant\nB",
+        "Merchant \u{2066}C",
+        "Merchant \u{200F}D",
+        "M\u{200B}E",
+    ] {
         let details = json!([payment("1.00", trick)]).to_string();
         let r = world.authorize(&query(PAY_CLIENT, &details, "openid payments"));
         assert_eq!(
             redirect_params(&r).get("error").unwrap(),
             Some("invalid_authorization_details"),
             "{trick}"
+        );
+    }
+    // A field named like a description path would be shown as that path is, and hidden.
+    for (name, value) in [
+        ("instructedAmount.amount", json!("9999")),
+        ("{creditorName}", json!("X")),
+        ("", json!("Y")),
+    ] {
+        let mut entry = payment("1.00", "A");
+        entry[name] = value;
+        let r = world.authorize(&query(PAY_CLIENT, &json!([entry]).to_string(), "openid payments"));
+        assert_eq!(
+            redirect_params(&r).get("error").unwrap(),
+            Some("invalid_authorization_details"),
+            "{name}"
         );
     }
 }

@@ -72,20 +72,27 @@ fn entries(text: &str) -> Result<Vec<Value>, Error> {
     }
 }
 
-/// Text a person is shown must read as it is: no control characters, no bidirectional
-/// overrides or isolates (which can make "Pay 1.00 EUR to A" display as something else).
+/// Characters that change how the text around them is shown without being seen: controls,
+/// bidirectional marks, embeddings, overrides and isolates, zero-width characters.
+fn invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061C}' | '\u{FEFF}')
+        || ('\u{200B}'..='\u{200F}').contains(&c)
+        || ('\u{202A}'..='\u{202E}').contains(&c)
+        || ('\u{2060}'..='\u{2069}').contains(&c)
+}
+
+/// Text a person is shown must read as it is (which can make "Pay 1.00 EUR to A" display as
+/// something else), and a field name must name one field: no `.` (the description's paths
+/// would then reach two fields by one name) and no braces.
 fn displayable(value: &Value) -> bool {
-    let ok = |s: &str| {
-        !s.chars().any(|c| {
-            c.is_control()
-                || ('\u{202A}'..='\u{202E}').contains(&c)
-                || ('\u{2066}'..='\u{2069}').contains(&c)
-        })
-    };
+    let ok = |s: &str| !s.chars().any(invisible);
     match value {
         Value::String(s) => ok(s),
         Value::Array(list) => list.iter().all(displayable),
-        Value::Object(map) => map.iter().all(|(k, v)| ok(k) && displayable(v)),
+        Value::Object(map) => map
+            .iter()
+            .all(|(k, v)| ok(k) && !k.is_empty() && !k.contains(['.', '{', '}']) && displayable(v)),
         _ => true,
     }
 }
@@ -135,7 +142,9 @@ pub fn parse(
             return Err(invalid(&format!("{type_} needs {missing}")));
         }
         if !displayable(entry) {
-            return Err(invalid("authorization details cannot contain control or bidi characters"));
+            return Err(invalid(
+                "authorization details cannot contain invisible characters, or field names with dots or braces",
+            ));
         }
     }
     Ok(entries)

@@ -81,7 +81,9 @@ pub async fn receive<H: Host>(
             let request_uri = params.get("request_uri").map_err(Error::into_page)?;
             if let Some(uri) = request_uri.filter(|u| u.starts_with(REQUEST_URI_PREFIX)) {
                 if !params.contains("request") {
-                    return pushed_authorization::take(host, client, uri).await;
+                    let pushed = pushed_authorization::take(host, client, uri).await?;
+                    // The client's requirement as it is now (it may have changed since the push).
+                    return required(client, pushed).map_err(Error::into_page);
                 }
             }
             // §6 and §5: this client, or every client of the deployment, must push (except the
@@ -119,10 +121,15 @@ async fn unpacked<H: Host>(
         Some(inner) => (inner, true),
         None => (params, false),
     };
-    if client.require_signed_request_object && !signed {
+    required(client, Intake { params, provenance: Provenance { signed } })
+}
+
+/// What the client requires of how its requests come, checked against their provenance.
+fn required(client: &ClientRecord, intake: Intake) -> Result<Intake, Error> {
+    if client.require_signed_request_object && !intake.provenance.signed {
         return Err(Error::invalid_request("this client must send a signed request object"));
     }
-    Ok(Intake { params, provenance: Provenance { signed } })
+    Ok(intake)
 }
 
 fn page(code: ErrorCode, description: &str) -> Error {

@@ -193,8 +193,8 @@ pub fn check_response_type(params: &Params) -> Result<ResponseType, Error> {
     }
 }
 
-/// What is left once a request object is unpacked (`request_object::unpack`) and a pushed
-/// request taken (`pushed_parameters`): a `request_uri` that is a URL, which is not fetched
+/// What is left once `authorization::intake` has taken a pushed request and unpacked a
+/// request object: a `request_uri` that is a URL, which is not fetched
 /// (RFC 9101 §5.2, OIDC Core §6.2: request_uri_not_supported).
 pub fn check_request_objects(params: &Params) -> Result<(), Error> {
     if params.contains("request_uri") {
@@ -258,8 +258,17 @@ pub async fn requested_authorization<H: Host>(
         client.client_id.clone(),
         grantable_scopes(&scope, client, api.as_ref()),
     );
-    // RFC 9396 §2: checked against the API's declared types.
-    requested.details = details::parse(params.get("authorization_details")?, api.as_ref(), client)?;
+    // RFC 9396 §2: checked against the API's declared types; only where the user sees them on
+    // a consent page before approving (RFC 9396 §12), never with the password grant.
+    let shown_to_the_user = matches!(
+        grant_type,
+        GrantType::AuthorizationCode | GrantType::Implicit | GrantType::DeviceCode
+    );
+    let text = params.get("authorization_details")?;
+    if text.is_some() && !shown_to_the_user {
+        return Err(details::invalid("authorization_details needs the user's consent page"));
+    }
+    requested.details = details::parse(text, api.as_ref(), client)?;
     requested.audience = api.map(|a| a.identifier);
     requested.grant_type = Some(grant_type);
     Ok(requested)

@@ -1,8 +1,9 @@
 //! JWT-secured authorization requests (RFC 9101, JAR): the `request` parameter carries the
 //! authorization request as a JWT signed with one of the client's registered keys. Once it
 //! verifies, its claims are the request's parameters and nothing outside it counts (§6.3).
-//! `authorization::intake` unpacks it for `/authorize` and `/oauth/par`, before any other
-//! check, so that every rule of the authorization request applies to what the client signed.
+//! `authorization::intake` unpacks it for `/authorize` and `/oauth/par` once the client is
+//! known and before the request's own checks, so that every rule of the authorization request
+//! applies to what the client signed.
 
 use serde_json::{Map, Value};
 
@@ -64,12 +65,7 @@ async fn verify<H: Host>(
     })?;
     // RFC 9101 §10.8: explicit typing; a JWT of another kind (an access token, a logout token,
     // a DPoP proof) is not a request object.
-    let typ_ok = jws.typ().is_none_or(|t| {
-        let t = t.to_ascii_lowercase();
-        let t = t.strip_prefix("application/").unwrap_or(&t);
-        t == "oauth-authz-req+jwt" || t == "jwt"
-    });
-    if !typ_ok {
+    if !jws.typ_is_absent_or(&["oauth-authz-req+jwt", "jwt"]) {
         return Err(invalid("the request object's typ must be oauth-authz-req+jwt"));
     }
     let claims = crate::jose::json::parse_object(&jws.payload)

@@ -69,7 +69,8 @@ pub struct Authorization {
     /// When the user last authenticated (OIDC `auth_time`).
     #[serde(default)]
     pub auth_time: Option<UnixTime>,
-    /// RFC 9396 `authorization_details`, as approved (`authorization::details`).
+    /// RFC 9396 `authorization_details`, as approved (narrowed, if the first token request
+    /// asked for fewer: `endpoint::token`; `authorization::details`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<serde_json::Value>,
     /// How it was asked for (the access token's `gty`, Auth0's claim, says so for the grants

@@ -100,6 +100,16 @@ impl Jws {
         self.header.get("typ").and_then(Value::as_str)
     }
 
+    /// Whether `typ` is absent or one of `names` (lowercase, without `application/`, which a
+    /// recipient must treat alike, RFC 7515 §4.1.9; media types are case-insensitive).
+    pub fn typ_is_absent_or(&self, names: &[&str]) -> bool {
+        self.typ().is_none_or(|t| {
+            let t = t.to_ascii_lowercase();
+            let t = t.strip_prefix("application/").unwrap_or(&t);
+            names.contains(&t)
+        })
+    }
+
     /// `ASCII(BASE64URL(header) || '.' || BASE64URL(payload))` (RFC 7515 §5.1).
     pub fn signing_input(&self) -> &[u8] {
         &self.compact.as_bytes()[..self.signing_input_len]

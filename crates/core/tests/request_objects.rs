@@ -82,6 +82,12 @@ fn page_error(r: &Response) -> (u16, String) {
     (r.status, code)
 }
 
+/// A refusal shown as a page (400, the error code), never a redirect.
+fn refused_with_page(r: &Response, code: &str) {
+    assert_eq!(page_error(r), (400, code.to_string()));
+    assert!(r.header("location").is_none());
+}
+
 fn json_error(r: &Response) -> (u16, String) {
     (r.status, json(r)["error"].as_str().unwrap_or("").to_string())
 }
@@ -134,8 +140,7 @@ fn only_the_request_objects_parameters_count() {
     assert_eq!(claims(tokens["access_token"].as_str().unwrap())["aud"][0], API);
     // The jti is used once (RFC 9101 §10.2), decided on the ledger.
     let again = world.authorize(&[("client_id", JAR), ("request", &request)]);
-    assert_eq!(page_error(&again), (400, "invalid_request_object".into()));
-    assert!(again.header("location").is_none());
+    refused_with_page(&again, "invalid_request_object");
 }
 
 #[test]
@@ -225,8 +230,7 @@ fn a_client_that_must_sign_cannot_send_plain_parameters() {
         ("code_challenge_method", "S256"),
     ];
     let r = world.authorize(&plain);
-    assert_eq!(page_error(&r), (400, "invalid_request".into()));
-    assert!(r.header("location").is_none());
+    refused_with_page(&r, "invalid_request");
     // Nor push them.
     let r = world.call(
         form_request("/oauth/par", &plain[1..])
@@ -255,8 +259,7 @@ fn a_client_that_must_sign_cannot_send_plain_parameters() {
     world.import(&json!({"clients": [{"client_id": PSS, "name": "JAR SPA", "app_type": "spa", "redirect_uris": [JAR_REDIRECT],
         "jwks_uri": "https://jar.example/jwks.json", "request_object_signing_alg": "PS256", "require_signed_request_object": true}]}));
     let r = world.authorize(&[("client_id", PSS), ("request_uri", &request_uri)]);
-    assert_eq!(page_error(&r), (400, "invalid_request".into()));
-    assert!(r.header("location").is_none());
+    refused_with_page(&r, "invalid_request");
 }
 
 #[test]

@@ -90,6 +90,13 @@ fn refresh(world: &World, refresh_token: &str, details: Option<&str>) -> Respons
     token(world, (PAY_CLIENT, PAY_SECRET), &form)
 }
 
+/// Logs in, allows the consent page, and returns the code.
+fn approved_code(world: &World, query: &[(&str, &str)]) -> String {
+    let first = world.code_flow(query);
+    let (_, req, csrf) = consent_page(world, &first);
+    code_of(&allow(world, &req, &csrf))
+}
+
 fn code_of(r: &Response) -> String {
     assert!(location(r).starts_with(PAY_REDIRECT), "{}", location(r));
     redirect_params(r).get("code").unwrap().unwrap().to_string()
@@ -158,9 +165,7 @@ fn approved_details_reach_the_tokens_and_introspection_and_refresh_only_narrows(
 fn consent_to_one_set_of_details_is_not_reused_for_another() {
     let world = world();
     let a = json!([payment("10.00", "Merchant A")]).to_string();
-    let first = world.code_flow(&query(PAY_CLIENT, &a, "openid payments"));
-    let (_, req, csrf) = consent_page(&world, &first);
-    code_of(&allow(&world, &req, &csrf));
+    approved_code(&world, &query(PAY_CLIENT, &a, "openid payments"));
     // The same user, logged in, the same client: another payment asks again.
     let b = json!([payment("5000.00", "Merchant B")]).to_string();
     let second = world.authorize(&query(PAY_CLIENT, &b, "openid payments"));
@@ -265,11 +270,7 @@ fn malformed_and_unknown_details_are_refused() {
 fn a_code_exchange_may_narrow_and_never_widen() {
     let world = world();
     let details = json!([payment("1.00", "A"), accounts()]).to_string();
-    let run = || {
-        let first = world.code_flow(&query(PAY_CLIENT, &details, "openid payments"));
-        let (_, req, csrf) = consent_page(&world, &first);
-        code_of(&allow(&world, &req, &csrf))
-    };
+    let run = || approved_code(&world, &query(PAY_CLIENT, &details, "openid payments"));
     let code = run();
     let wider = json!([payment("1.00", "A"), accounts(), payment("2.00", "B")]).to_string();
     let r = token(
@@ -337,9 +338,8 @@ fn discovery_lists_the_declared_types_and_import_checks_them() {
 fn repeated_or_empty_details_cannot_be_asked_for_and_a_narrowed_exchange_narrows_the_grant() {
     let world = world();
     let details = json!([payment("1.00", "A"), accounts()]).to_string();
-    let first = world.code_flow(&query(PAY_CLIENT, &details, "openid payments offline_access"));
-    let (_, req, csrf) = consent_page(&world, &first);
-    let code = code_of(&allow(&world, &req, &csrf));
+    let code =
+        approved_code(&world, &query(PAY_CLIENT, &details, "openid payments offline_access"));
     let exchange = |d: &str| {
         token(
             &world,
@@ -424,9 +424,7 @@ fn a_consent_to_details_is_not_remembered_for_the_scope() {
     let mut q = query(FINTECH, &details, "openid payments");
     q.push(("code_challenge", CHALLENGE));
     q.push(("code_challenge_method", "S256"));
-    let first = world.code_flow(&q);
-    let (_, req, csrf) = consent_page(&world, &first);
-    code_of(&allow(&world, &req, &csrf));
+    approved_code(&world, &q);
     // The same scope without details, silently: the one-off consent does not cover it.
     let mut silent: Vec<_> =
         q.iter().copied().filter(|(k, _)| *k != "authorization_details").collect();

@@ -117,6 +117,20 @@ test('device flow: denied, and a confidential device client authenticates', asyn
   assert.deepEqual([res.status, (await res.json()).error], [401, 'invalid_client']);
 });
 
+test('device codes are limited per network: 30, then 429 too_many_requests', async () => {
+  const ask = (ip) => fetch(new URL('/oauth/device/code', worker.origin), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'cf-connecting-ip': ip },
+    body: new URLSearchParams({ client_id: 'tv', scope: 'openid' }),
+  });
+  const statuses = [];
+  for (let i = 0; i < 30; i++) statuses.push((await ask('203.0.113.77')).status);
+  assert.deepEqual([...new Set(statuses)], [200]);
+  const over = await ask('203.0.113.77');
+  assert.deepEqual([over.status, (await over.json()).error], [429, 'too_many_requests']);
+  assert.equal((await ask('203.0.113.78')).status, 200);
+});
+
 test('device flow: polling too fast is slow_down; a wrong code at /activate is refused; guessing is limited', async () => {
   const config = await configFor('tv', client.None());
   const codes = await client.initiateDeviceAuthorization(config, { scope: 'openid' });

@@ -39,6 +39,8 @@ pub enum ErrorCode {
     ExpiredToken,
     /// Auth0's answer when brute-force protection stops a password grant.
     TooManyAttempts,
+    /// Auth0's code for a request rate limit (429).
+    TooManyRequests,
     ServerError,
     TemporarilyUnavailable,
     /// Not an OAuth code: unknown path.
@@ -75,6 +77,7 @@ impl ErrorCode {
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
             Self::TooManyAttempts => "too_many_attempts",
+            Self::TooManyRequests => "too_many_requests",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::NotFound => "not_found",
@@ -117,7 +120,7 @@ impl ErrorCode {
             | Self::InvalidClientMetadata => 400,
             // RFC 8628 §3.5 and CIBA Core §11: token-endpoint errors, 400.
             Self::AuthorizationPending | Self::SlowDown | Self::ExpiredToken => 400,
-            Self::TooManyAttempts => 429,
+            Self::TooManyAttempts | Self::TooManyRequests => 429,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::ServerError => 500,

@@ -1,5 +1,6 @@
 //! Brute-force limits, counted on the ledger: logins (per account and per client IP) and
-//! `/activate` code entries (per client IP and per browser).
+//! `/activate` code entries (per client IP and per browser); and plain request limits
+//! ([`within`]) for endpoints that create state, such as `/oauth/device/code`.
 //!
 //! Every attempt is counted atomically *before* anything is checked, so parallel guesses cannot
 //! all slip under a limit; successes are counted too, so only failures use up the allowance;
@@ -81,4 +82,23 @@ mod tests {
         assert_ne!(ip_subject("2001:db8::1"), ip_subject("2001:db8:0:1::1"));
         assert_eq!(ip_subject("203.0.113.7"), "ip:203.0.113.7");
     }
+}
+
+/// Counts a request of `subject` and says whether it is within `max` requests over the current
+/// and the previous window (so the allowance does not reset at a window boundary). For
+/// endpoints where every request, not only a failure, costs something.
+pub async fn within<H: Host>(
+    host: &H,
+    scope: &str,
+    subject: &str,
+    max: u64,
+) -> Result<bool, Error> {
+    let now = host.clock().now();
+    let window = now / WINDOW_SECONDS;
+    let keep_until = (window + 2) * WINDOW_SECONDS;
+    let ledger = host.ledger();
+    let current =
+        ledger.increment(&key(scope, "requests", subject, window), now, keep_until).await?;
+    let previous = ledger.count(&key(scope, "requests", subject, window - 1), now).await?;
+    Ok(current + previous <= max)
 }

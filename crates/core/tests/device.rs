@@ -362,3 +362,29 @@ fn a_device_may_ask_for_authorization_details() {
     );
     assert_eq!((r.status, error(&r)), (400, "invalid_authorization_details".to_string()));
 }
+
+/// Every device authorization request creates a device code on the ledger: one network may ask
+/// for `MAX_CODES_PER_IP` over two windows, then 429 `too_many_requests`; another network is
+/// not affected, and the next windows allow it again.
+#[test]
+fn device_codes_are_limited_per_network() {
+    use gatehouse_core::endpoint::device_authorization::MAX_CODES_PER_IP;
+    let world = World::new();
+    let ask = |ip: &str| {
+        world.call(
+            form_request("/oauth/device/code", &[("client_id", TV), ("scope", "openid")])
+                .with_header("cf-connecting-ip", ip),
+        )
+    };
+    for i in 0..MAX_CODES_PER_IP {
+        assert_eq!(ask("198.51.100.9").status, 200, "request {i}");
+    }
+    let r = ask("198.51.100.9");
+    assert_eq!((r.status, error(&r)), (429, "too_many_requests".to_string()));
+    // The same /64 is the same network; another network is not.
+    assert_eq!(ask("2001:db8:1:2::1").status, 200);
+    assert_eq!(ask("198.51.100.10").status, 200);
+    // Two windows later the allowance is back.
+    world.host.clock.advance(2 * 300);
+    assert_eq!(ask("198.51.100.9").status, 200);
+}

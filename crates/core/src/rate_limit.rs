@@ -72,18 +72,6 @@ pub async fn succeeded<H: Host>(host: &H, scope: &str, limits: &[Limit]) -> Resu
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ipv6_counts_per_64() {
-        assert_eq!(ip_subject("2001:db8::1"), ip_subject("2001:db8::ffff:1"));
-        assert_ne!(ip_subject("2001:db8::1"), ip_subject("2001:db8:0:1::1"));
-        assert_eq!(ip_subject("203.0.113.7"), "ip:203.0.113.7");
-    }
-}
-
 /// Counts a request of `subject` and says whether it is within `max` requests over the current
 /// and the previous window (so the allowance does not reset at a window boundary). For
 /// endpoints where every request, not only a failure, costs something.
@@ -101,4 +89,16 @@ pub async fn within<H: Host>(
         ledger.increment(&key(scope, "requests", subject, window), now, keep_until).await?;
     let previous = ledger.count(&key(scope, "requests", subject, window - 1), now).await?;
     Ok(current + previous <= max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_counts_per_64() {
+        assert_eq!(ip_subject("2001:db8::1"), ip_subject("2001:db8::ffff:1"));
+        assert_ne!(ip_subject("2001:db8::1"), ip_subject("2001:db8:0:1::1"));
+        assert_eq!(ip_subject("203.0.113.7"), "ip:203.0.113.7");
+    }
 }

@@ -27,6 +27,8 @@ pub enum ErrorCode {
     RequestUriNotSupported,
     /// RFC 9396 §5.
     InvalidAuthorizationDetails,
+    /// RFC 9449 §5, §7.1.
+    InvalidDpopProof,
     /// RFC 8707 §2: the requested resource is unknown or not allowed.
     InvalidTarget,
     /// RFC 7009 §2.2.1.
@@ -68,6 +70,7 @@ impl ErrorCode {
             Self::InvalidRequestUri => "invalid_request_uri",
             Self::InvalidRequestObject => "invalid_request_object",
             Self::InvalidAuthorizationDetails => "invalid_authorization_details",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidTarget => "invalid_target",
             Self::UnsupportedTokenType => "unsupported_token_type",
@@ -113,6 +116,8 @@ impl ErrorCode {
             }
             // RFC 9396 §5: like invalid_scope.
             Self::InvalidAuthorizationDetails => 400,
+            // RFC 9449 §5 (the token endpoint); a resource answers 401 (`Error::Dpop`).
+            Self::InvalidDpopProof => 400,
             // RFC 8707 §2, RFC 7009 §2.2.1, RFC 7591 §3.2.2.
             Self::InvalidTarget
             | Self::UnsupportedTokenType
@@ -145,6 +150,9 @@ pub enum Error {
     BearerMissing,
     /// A bearer token that is invalid, expired, revoked, or lacks scope (RFC 6750 §3.1).
     Bearer { code: ErrorCode, description: String },
+    /// The same for a request that used the DPoP scheme (RFC 9449 §7.1): the challenge is
+    /// `DPoP`, and a bad proof is a 401.
+    Dpop { code: ErrorCode, description: String },
     /// An error shown to the user as a page, never redirected: an unknown client, an
     /// unregistered `redirect_uri` (RFC 6749 §4.1.2.1), a broken login form.
     Page { code: ErrorCode, description: String },
@@ -200,7 +208,7 @@ impl Error {
             Self::NotFound => ErrorCode::NotFound,
             Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             Self::AdminUnauthorized | Self::BearerMissing => ErrorCode::InvalidToken,
-            Self::Bearer { code, .. } | Self::Page { code, .. } => *code,
+            Self::Bearer { code, .. } | Self::Dpop { code, .. } | Self::Page { code, .. } => *code,
             Self::Misconfigured(_) | Self::Port(_) | Self::Internal(_) | Self::Unreadable(_) => {
                 ErrorCode::ServerError
             }
@@ -243,6 +251,7 @@ impl Error {
         let description = match self {
             Self::OAuth { description, .. }
             | Self::Bearer { description, .. }
+            | Self::Dpop { description, .. }
             | Self::Page { description, .. } => description.clone(),
             Self::BearerMissing => "a bearer access token is required".into(),
             Self::NotFound => "no such endpoint".into(),
@@ -252,8 +261,12 @@ impl Error {
                 "the server could not complete the request".into()
             }
         };
+        let status = match self {
+            Self::Dpop { code: ErrorCode::InvalidDpopProof, .. } => 401,
+            _ => code.status(),
+        };
         let mut response = Response::json(
-            code.status(),
+            status,
             &json!({ "error": code.as_str(), "error_description": description }),
         )
         .with_header("cache-control", "no-store");
@@ -276,6 +289,18 @@ impl Error {
                     "www-authenticate",
                     &format!(
                         "Bearer realm=\"gatehouse\", error=\"{}\", error_description=\"{description}\"",
+                        code.as_str()
+                    ),
+                )
+            }
+            Self::Dpop { code, description } => {
+                let description: String =
+                    description.chars().filter(|c| *c != '"' && *c != '\\').collect();
+                response = response.with_header(
+                    "www-authenticate",
+                    &format!(
+                        "DPoP algs=\"{}\", error=\"{}\", error_description=\"{description}\"",
+                        crate::dpop::algs(),
                         code.as_str()
                     ),
                 )

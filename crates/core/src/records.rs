@@ -229,6 +229,9 @@ pub struct ApiRecord {
     /// RFC 9396: the `authorization_details` types this API accepts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub authorization_details: Vec<DetailType>,
+    /// RFC 9449: tokens for this API are issued only bound to a DPoP key.
+    #[serde(default)]
+    pub require_dpop: bool,
 }
 
 /// A password hash: PBKDF2-HMAC-SHA256 (RFC 8018 §5.2). `Debug` leaves out salt and hash.
@@ -368,6 +371,8 @@ pub struct ApiInput {
     pub allow_offline_access: bool,
     #[serde(default)]
     pub authorization_details: Vec<DetailType>,
+    #[serde(default)]
+    pub require_dpop: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -790,6 +795,7 @@ pub async fn import<H: Host>(
             token_lifetime_seconds: a.token_lifetime_seconds.unwrap_or(86_400),
             allow_offline_access: a.allow_offline_access,
             authorization_details: a.authorization_details.clone(),
+            require_dpop: a.require_dpop,
         });
         let mut types = std::collections::BTreeSet::new();
         for d in &a.authorization_details {

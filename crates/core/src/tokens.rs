@@ -102,6 +102,10 @@ pub async fn access_token<H: Host>(
     if let Some(grant_id) = &authorization.grant_id {
         claims.insert("gid".into(), grant_id.clone().into());
     }
+    // RFC 9449 §6.1: bound to the client's DPoP key.
+    if let Some(jkt) = &authorization.jkt {
+        claims.insert("cnf".into(), serde_json::json!({ "jkt": jkt }));
+    }
     // RFC 9396 §9.1: what was granted, for the API to enforce.
     if !authorization.details.is_empty() {
         claims.insert("authorization_details".into(), authorization.details.clone().into());
@@ -242,10 +246,18 @@ pub async fn mint<H: Host>(
         ),
         _ => None,
     };
-    let refresh_token = issued.commit.apply(host, authorization).await?;
+    // RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key too; a
+    // confidential client's are not (it authenticates to use them).
+    let refresh_token = if authorization.jkt.is_some() && !client.is_public() {
+        let mut unbound = authorization.clone();
+        unbound.jkt = None;
+        issued.commit.apply(host, &unbound).await?
+    } else {
+        issued.commit.apply(host, authorization).await?
+    };
     Ok(TokenSet {
         access_token,
-        token_type: TokenType::Bearer,
+        token_type: if authorization.jkt.is_some() { TokenType::DPoP } else { TokenType::Bearer },
         expires_in,
         scope: authorization.scope.clone(),
         id_token,

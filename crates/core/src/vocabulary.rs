@@ -186,6 +186,8 @@ wire_enum! {
     TokenType {
         /// RFC 6750.
         Bearer = "Bearer",
+        /// RFC 9449 §5: bound to the client's DPoP key.
+        DPoP = "DPoP",
     }
 }
 

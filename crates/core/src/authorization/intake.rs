@@ -20,7 +20,7 @@ use crate::records::ClientRecord;
 
 /// The authorization request parameters the checks read. A pushed request keeps only these
 /// (client authentication and anything unknown are not part of the request).
-pub const PARAMETERS: [&str; 16] = [
+pub const PARAMETERS: [&str; 17] = [
     "response_type",
     "client_id",
     "redirect_uri",
@@ -37,6 +37,7 @@ pub const PARAMETERS: [&str; 16] = [
     "resource",
     "ui_locales",
     "authorization_details",
+    "dpop_jkt",
 ];
 
 /// Where the request arrives.

@@ -58,6 +58,8 @@ pub fn metadata(issuer: &str, config: &Config, detail_types: &[String]) -> Map<S
         "request_object_signing_alg_values_supported": client_algs,
         "require_signed_request_object": false,
         "authorization_details_types_supported": detail_types,
+        // RFC 9449 §5.1.
+        "dpop_signing_alg_values_supported": client_algs,
         // RFC 9207: every authorization response carries iss.
         "authorization_response_iss_parameter_supported": true,
     });

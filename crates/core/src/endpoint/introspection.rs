@@ -49,6 +49,10 @@ pub async fn introspect<H: Host>(
         if !authorization.details.is_empty() {
             body["authorization_details"] = json!(authorization.details);
         }
+        // RFC 9449 §6.2: a refresh token bound to a DPoP key says so.
+        if let Some(jkt) = &authorization.jkt {
+            body["cnf"] = json!({ "jkt": jkt });
+        }
         return Ok(Response::json_no_store(200, &body));
     }
     let Ok(claims) = tokens::verify_access_token(host, config, &issuer, token, None).await else {
@@ -62,8 +66,16 @@ pub async fn introspect<H: Host>(
     }
     let mut body = Map::new();
     body.insert("active".into(), true.into());
-    // §2.2: token_type is the RFC 6749 §7.1 access token type (a refresh token has none).
-    body.insert("token_type".into(), crate::vocabulary::TokenType::Bearer.as_str().into());
+    // §2.2: token_type is the RFC 6749 §7.1 access token type (a refresh token has none):
+    // DPoP for a token bound to a key, whose `cnf` is shown too (RFC 9449 §6.2).
+    let token_type = match claims.get("cnf") {
+        Some(cnf) => {
+            body.insert("cnf".into(), cnf.clone());
+            crate::vocabulary::TokenType::DPoP
+        }
+        None => crate::vocabulary::TokenType::Bearer,
+    };
+    body.insert("token_type".into(), token_type.as_str().into());
     // RFC 9396 §9.2: authorization_details too.
     for name in [
         "scope",

@@ -10,6 +10,8 @@ use serde_json::json;
 use crate::authorization::intake::{self, Channel, Intake, Provenance};
 use crate::b64;
 use crate::client_auth;
+use crate::config::endpoint_url;
+use crate::dpop;
 use crate::config::Config;
 use crate::endpoint::authorize;
 use crate::error::{absent_if_unreadable, Error, ErrorCode};
@@ -53,6 +55,23 @@ pub async fn push<H: Host>(host: &H, config: &Config, req: &Request) -> Result<R
     // §3: a pushed request object is verified now, and only its parameters kept.
     let Intake { params, provenance } =
         intake::receive(host, config, &client, params, &issuer, Channel::Par).await?;
+    // RFC 9449 §10.1: a DPoP proof at push time binds the code to its key, as dpop_jkt does
+    // (both: they must agree).
+    let params = match dpop::proof(host, req, &endpoint_url(&issuer, "oauth/par"), None).await? {
+        None => params,
+        Some(proof) => match params.get("dpop_jkt")? {
+            Some(jkt) if jkt != proof.jkt => {
+                return Err(dpop::invalid("dpop_jkt is not the DPoP proof's key"))
+            }
+            Some(_) => params,
+            None => {
+                let mut pairs: Vec<(String, String)> =
+                    params.pairs().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+                pairs.push(("dpop_jkt".into(), proof.jkt));
+                Params::from_pairs(pairs)
+            }
+        },
+    };
     // The same checks as /authorize, answered here as JSON.
     let (_, checked) =
         authorize::check_request(host, &client, &params).await.map_err(Error::into_oauth)?;

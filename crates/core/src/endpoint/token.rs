@@ -4,6 +4,8 @@
 
 use crate::authorization::details;
 use crate::client_auth;
+use crate::config::endpoint_url;
+use crate::dpop;
 use crate::config::Config;
 use crate::error::{Error, ErrorCode};
 use crate::grant::{self, TokenRequest};
@@ -40,5 +42,34 @@ pub async fn token<H: Host>(host: &H, config: &Config, req: &Request) -> Result<
     // access token only (the rotation keeps the grant, `refresh_token::Rotate`).
     let approved = &mut issued.resolved.authorization.details;
     *approved = details::narrow(approved, params.get("authorization_details")?)?;
+    bind(host, req, &issuer, &mut issued).await?;
     Ok(tokens::mint(host, config, &issuer, &client, issued).await?.into_response())
+}
+
+/// RFC 9449 §5: with a DPoP proof, what is issued is bound to its key. A code asked for with
+/// `dpop_jkt` (§10), and a grant whose refresh tokens are bound, need a proof by that key.
+/// An API that requires DPoP gets no unbound token.
+async fn bind<H: Host>(
+    host: &H,
+    req: &Request,
+    issuer: &str,
+    issued: &mut grant::Issued,
+) -> Result<(), Error> {
+    let proof = dpop::proof(host, req, &endpoint_url(issuer, "oauth/token"), None).await?;
+    let authorization = &mut issued.resolved.authorization;
+    match (&authorization.jkt, &proof) {
+        (Some(bound), Some(proof)) if *bound == proof.jkt => {}
+        (Some(_), Some(_)) => {
+            return Err(Error::oauth(ErrorCode::InvalidGrant, "bound to another DPoP key"))
+        }
+        (Some(_), None) => {
+            return Err(Error::oauth(ErrorCode::InvalidGrant, "a DPoP proof is required"))
+        }
+        (None, _) => {}
+    }
+    if proof.is_none() && issued.resolved.api.as_ref().is_some_and(|a| a.require_dpop) {
+        return Err(dpop::invalid("this API accepts DPoP-bound tokens only: send a DPoP proof"));
+    }
+    authorization.jkt = proof.map(|p| p.jkt);
+    Ok(())
 }

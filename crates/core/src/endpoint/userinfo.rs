@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use crate::config::Config;
+use crate::dpop;
 use crate::error::{Error, ErrorCode};
 use crate::http::params::Params;
 use crate::http::{Request, Response};
@@ -36,16 +37,49 @@ pub async fn userinfo<H: Host>(
     config: &Config,
     req: &Request,
 ) -> Result<Response, Error> {
-    let token = bearer_token(req)?.ok_or(Error::BearerMissing)?;
+    // RFC 9449 §7.1: a DPoP-bound token comes with the DPoP scheme and a proof; its errors
+    // challenge with DPoP.
+    let dpop_scheme = req.dpop_token().map(str::to_string);
+    let challenge = |e: Error| match (&dpop_scheme, e) {
+        (Some(_), Error::Bearer { code, description } | Error::OAuth { code, description }) => {
+            Error::Dpop { code, description }
+        }
+        (_, e) => e,
+    };
+    answer(host, config, req, dpop_scheme.as_deref()).await.map_err(challenge)
+}
+
+async fn answer<H: Host>(
+    host: &H,
+    config: &Config,
+    req: &Request,
+    dpop_scheme: Option<&str>,
+) -> Result<Response, Error> {
+    let token = match dpop_scheme {
+        Some(token) => token.to_string(),
+        None => bearer_token(req)?.ok_or(Error::BearerMissing)?,
+    };
     let issuer = config.issuer_for(req);
-    let claims = tokens::verify_access_token(
-        host,
-        config,
-        &issuer,
-        &token,
-        Some(&tokens::userinfo_url(&issuer)),
-    )
-    .await?;
+    let url = tokens::userinfo_url(&issuer);
+    let claims = tokens::verify_access_token(host, config, &issuer, &token, Some(&url)).await?;
+    let invalid_token =
+        |d: &str| Error::Bearer { code: ErrorCode::InvalidToken, description: d.into() };
+    let bound = claims.get("cnf").and_then(|c| c.get("jkt")).and_then(Value::as_str);
+    match (bound, dpop_scheme) {
+        (Some(jkt), Some(_)) => {
+            let proof = dpop::proof(host, req, &url, Some(&token))
+                .await?
+                .ok_or_else(|| dpop::invalid("a DPoP proof is required"))?;
+            if proof.jkt != jkt {
+                return Err(invalid_token("the token is bound to another DPoP key"));
+            }
+        }
+        (Some(_), None) => {
+            return Err(invalid_token("a DPoP-bound token is sent with the DPoP scheme"))
+        }
+        (None, Some(_)) => return Err(invalid_token("the token is not DPoP-bound")),
+        (None, None) => {}
+    }
     let scope = tokens::scopes_of(&claims);
     if !scope.iter().any(|s| s == "openid") {
         return Err(Error::Bearer {

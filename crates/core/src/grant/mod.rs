@@ -73,6 +73,10 @@ pub struct Authorization {
     /// asked for fewer: `endpoint::token`; `authorization::details`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<serde_json::Value>,
+    /// RFC 9449: the thumbprint of the DPoP key the tokens are bound to (`cnf.jkt`): asked for
+    /// at `/authorize` (`dpop_jkt`, binding the code), or the key of the token request's proof.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
     /// How it was asked for (the access token's `gty`, Auth0's claim, says so for the grants
     /// Auth0 names: client credentials and the password grants).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,6 +97,7 @@ impl Authorization {
             nonce: None,
             auth_time: None,
             details: Vec::new(),
+            jkt: None,
             grant_type: None,
         }
     }

@@ -111,6 +111,12 @@ impl Request {
         }
     }
 
+    /// The token of `Authorization: DPoP <token>` (RFC 9449 §7.1), if that is the scheme.
+    pub fn dpop_token(&self) -> Option<&str> {
+        let (scheme, token) = self.header("authorization")?.split_once(' ')?;
+        (scheme.eq_ignore_ascii_case("dpop") && !token.trim().is_empty()).then(|| token.trim())
+    }
+
     /// The media type of the body, lower-case, without parameters.
     pub fn media_type(&self) -> String {
         self.header("content-type")

@@ -1,0 +1,114 @@
+//! DPoP (RFC 9449): a client proves, with a key it holds, that it is the one a token was issued
+//! to. A proof is a JWT in the `DPoP` header, signed with the private key whose public half is
+//! in its own header; its RFC 7638 thumbprint (`jkt`) is what tokens are bound to (`cnf.jkt`).
+//!
+//! [`proof`] checks a proof for one request (§4.3): its type, algorithm and key, the method and
+//! URL it was made for, its age, the access token it accompanies (`ath`), and that its `jti` is
+//! used once, on the ledger. The token endpoint binds what it issues to the proof's key; the
+//! resources (`/userinfo`) accept a bound token only with a proof by that key.
+
+use serde_json::Value;
+
+use crate::b64;
+use crate::error::{Error, ErrorCode};
+use crate::http::Request;
+use crate::jose::jwk::Jwk;
+use crate::jose::jws::{Jws, JwsError};
+use crate::jose::Algorithm;
+use crate::ports::{Clock, Host, Ledger};
+
+/// What a proof may be signed with (§5.1 `dpop_signing_alg_values_supported`).
+pub const ALGORITHMS: [Algorithm; 3] = Algorithm::CLIENT_SIGNED;
+/// How old a proof may be (`iat`), and how far ahead of our clock.
+const MAX_AGE_SECONDS: i64 = 300;
+const SKEW_SECONDS: i64 = 60;
+
+/// A verified proof: the thumbprint of the key that signed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proof {
+    pub jkt: String,
+}
+
+/// The algorithms, as a challenge's `algs` lists them.
+pub fn algs() -> String {
+    ALGORITHMS.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+pub fn invalid(description: &str) -> Error {
+    Error::oauth(ErrorCode::InvalidDpopProof, description)
+}
+
+/// The `htu` a proof names for `url`: without query and fragment (§4.3 item 9).
+fn without_query(url: &str) -> &str {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    &url[..end]
+}
+
+/// Checks the request's DPoP proof, if it has one, for `method` and `url` (this endpoint's
+/// URL), and for `access_token` when one is presented with it (`ath`). `None`: no proof.
+pub async fn proof<H: Host>(
+    host: &H,
+    req: &Request,
+    url: &str,
+    access_token: Option<&str>,
+) -> Result<Option<Proof>, Error> {
+    let mut headers = req.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("dpop"));
+    let Some((_, compact)) = headers.next() else { return Ok(None) };
+    // §4.3 item 1: exactly one proof.
+    if headers.next().is_some() {
+        return Err(invalid("send one DPoP proof"));
+    }
+    let jws = Jws::parse(compact, &ALGORITHMS).map_err(|e| match e {
+        JwsError::AlgNone | JwsError::AlgorithmNotAllowed(_) => {
+            invalid("the DPoP proof's alg is not supported")
+        }
+        _ => invalid("the DPoP proof is not a signed JWT"),
+    })?;
+    // §4.2: typ dpop+jwt, and the public key in the header.
+    if !jws.typ_is_absent_or(&["dpop+jwt"]) || jws.typ().is_none() {
+        return Err(invalid("the DPoP proof's typ must be dpop+jwt"));
+    }
+    let jwk: Jwk = jws
+        .header
+        .get("jwk")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .ok_or_else(|| invalid("the DPoP proof has no jwk"))?;
+    if jwk.is_private() || !jwk.is_usable_public_key() || !jwk.fits(jws.alg) {
+        return Err(invalid("the DPoP proof's jwk is not a public key for its alg"));
+    }
+    let jkt = jwk.thumbprint().ok_or_else(|| invalid("the DPoP proof's jwk is not usable"))?;
+    let claims = crate::jose::json::parse_object(&jws.payload)
+        .ok_or_else(|| invalid("the DPoP proof's payload is not a JSON object"))?;
+    let text = |name: &str| claims.get(name).and_then(Value::as_str);
+    // §4.3 items 8, 9: the method and URL of this request.
+    if text("htm") != Some(req.method.as_str()) {
+        return Err(invalid("the DPoP proof was made for another method"));
+    }
+    if text("htu").map(without_query) != Some(without_query(url)) {
+        return Err(invalid("the DPoP proof was made for another URL"));
+    }
+    // §4.3 item 11: recent.
+    let now = host.clock().now();
+    let iat = claims.get("iat").and_then(Value::as_i64).ok_or_else(|| invalid("the DPoP proof needs iat"))?;
+    if iat < now - MAX_AGE_SECONDS || iat > now + SKEW_SECONDS {
+        return Err(invalid("the DPoP proof is too old or from the future"));
+    }
+    // §4.3 item 12: bound to the access token it accompanies.
+    match (access_token, text("ath")) {
+        (Some(token), Some(ath)) if ath == b64::sha256(token) => {}
+        (Some(_), _) => return Err(invalid("the DPoP proof's ath does not match the access token")),
+        (None, _) => {}
+    }
+    let jti = text("jti").filter(|j| !j.is_empty() && j.len() <= 256);
+    let jti = jti.ok_or_else(|| invalid("the DPoP proof needs a jti"))?;
+    jws.verify(host.crypto(), std::slice::from_ref(&jwk)).await.map_err(|e| match e {
+        JwsError::Port(p) => Error::Port(p),
+        _ => invalid("the DPoP proof's signature does not verify"),
+    })?;
+    // §11.1: a proof is used once, for as long as it would be accepted.
+    let key = format!("dpop-jti:{jkt}:{}", b64::sha256(jti));
+    if !host.ledger().consume_once(&key, now, iat + MAX_AGE_SECONDS + SKEW_SECONDS).await? {
+        return Err(invalid("the DPoP proof was already used"));
+    }
+    Ok(Some(Proof { jkt }))
+}

@@ -89,14 +89,19 @@ pub async fn proof<H: Host>(
     }
     // §4.3 item 11: recent.
     let now = host.clock().now();
-    let iat = claims.get("iat").and_then(Value::as_i64).ok_or_else(|| invalid("the DPoP proof needs iat"))?;
+    let iat = claims
+        .get("iat")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| invalid("the DPoP proof needs iat"))?;
     if iat < now - MAX_AGE_SECONDS || iat > now + SKEW_SECONDS {
         return Err(invalid("the DPoP proof is too old or from the future"));
     }
     // §4.3 item 12: bound to the access token it accompanies.
     match (access_token, text("ath")) {
         (Some(token), Some(ath)) if ath == b64::sha256(token) => {}
-        (Some(_), _) => return Err(invalid("the DPoP proof's ath does not match the access token")),
+        (Some(_), _) => {
+            return Err(invalid("the DPoP proof's ath does not match the access token"))
+        }
         (None, _) => {}
     }
     let jti = text("jti").filter(|j| !j.is_empty() && j.len() <= 256);

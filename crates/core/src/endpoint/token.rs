@@ -5,8 +5,8 @@
 use crate::authorization::details;
 use crate::client_auth;
 use crate::config::endpoint_url;
-use crate::dpop;
 use crate::config::Config;
+use crate::dpop;
 use crate::error::{Error, ErrorCode};
 use crate::grant::{self, TokenRequest};
 use crate::http::params::Params;

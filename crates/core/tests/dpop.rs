@@ -1,0 +1,410 @@
+//! DPoP (RFC 9449), in process: proofs at the token endpoint, bound access and refresh tokens,
+//! `dpop_jkt` at `/authorize` and PAR, the DPoP scheme at `/userinfo`, introspection.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a failed test
+
+mod support;
+
+use gatehouse_core::http::{Request, Response};
+use gatehouse_core::jose::jwk::Jwk;
+use gatehouse_core::jose::Algorithm;
+use gatehouse_core::ports::Crypto;
+use gatehouse_core::rust_crypto::RustCrypto;
+use pollster::block_on;
+use serde_json::{json, Value};
+use support::*;
+
+const TOKEN_URL: &str = "http://127.0.0.1:8787/oauth/token";
+const USERINFO_URL: &str = "http://127.0.0.1:8787/userinfo";
+
+fn key(seed: u8) -> Jwk {
+    block_on(RustCrypto.generate_signing_key(Algorithm::ES256, [seed; 32])).unwrap()
+}
+
+/// A proof by `key` for `htm` `htu`, with `change` applied to its header and claims.
+fn proof_with(
+    world: &World,
+    key: &Jwk,
+    htm: &str,
+    htu: &str,
+    jti: &str,
+    change: impl FnOnce(&mut Value, &mut Value),
+) -> String {
+    let mut header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": key.to_public()});
+    let mut claims = json!({"htm": htm, "htu": htu, "iat": world.now(), "jti": jti});
+    change(&mut header, &mut claims);
+    let b = |v: &Value| gatehouse_core::b64::encode(v.to_string());
+    let input = format!("{}.{}", b(&header), b(&claims));
+    let signature = block_on(RustCrypto.sign(key, Algorithm::ES256, input.as_bytes())).unwrap();
+    format!("{input}.{}", gatehouse_core::b64::encode(signature))
+}
+
+fn proof(world: &World, key: &Jwk, htm: &str, htu: &str, jti: &str) -> String {
+    proof_with(world, key, htm, htu, jti, |_, _| {})
+}
+
+fn jkt(key: &Jwk) -> String {
+    key.to_public().thumbprint().unwrap()
+}
+
+fn spa_code(world: &World, extra: &[(&str, &str)]) -> String {
+    let mut query = vec![
+        ("client_id", SPA),
+        ("redirect_uri", SPA_REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid offline_access read:messages"),
+        ("audience", API),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    query.extend_from_slice(extra);
+    let done = world.code_flow(&query);
+    assert_eq!(done.status, 302, "{}", String::from_utf8_lossy(&done.body));
+    redirect_params(&done).get("code").unwrap().unwrap().to_string()
+}
+
+fn spa_exchange(world: &World, code: &str, dpop: Option<&str>) -> Response {
+    let mut request = form_request(
+        "/oauth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", SPA),
+            ("code", code),
+            ("redirect_uri", SPA_REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+    );
+    if let Some(p) = dpop {
+        request = request.with_header("dpop", p);
+    }
+    world.call(request)
+}
+
+fn spa_refresh(world: &World, refresh_token: &str, dpop: Option<&str>) -> Response {
+    let mut request = form_request(
+        "/oauth/token",
+        &[("grant_type", "refresh_token"), ("client_id", SPA), ("refresh_token", refresh_token)],
+    );
+    if let Some(p) = dpop {
+        request = request.with_header("dpop", p);
+    }
+    world.call(request)
+}
+
+fn error(r: &Response) -> (u16, String) {
+    (r.status, json(r)["error"].as_str().unwrap_or("").to_string())
+}
+
+fn userinfo(world: &World, authorization: &str, dpop: Option<&str>) -> Response {
+    let mut request = Request::from_url("GET", &absolute("/userinfo"))
+        .unwrap()
+        .with_header("authorization", authorization);
+    if let Some(p) = dpop {
+        request = request.with_header("dpop", p);
+    }
+    world.call(request)
+}
+
+#[test]
+fn a_proof_binds_the_tokens_and_a_public_clients_refresh_tokens_to_its_key() {
+    let world = World::new();
+    let (k, other) = (key(1), key(2));
+    let code = spa_code(&world, &[]);
+    let r = spa_exchange(&world, &code, Some(&proof(&world, &k, "POST", TOKEN_URL, "p-1")));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let body = json(&r);
+    // §5: token_type DPoP; §6.1: cnf.jkt, the key's RFC 7638 thumbprint.
+    assert_eq!(body["token_type"], "DPoP");
+    let access = body["access_token"].as_str().unwrap().to_string();
+    assert_eq!(claims(&access)["cnf"]["jkt"], jkt(&k));
+    // §6.2: introspection shows the binding.
+    let introspected = world.introspect(&access);
+    assert_eq!(
+        (introspected["token_type"].clone(), introspected["cnf"]["jkt"].clone()),
+        (json!("DPoP"), json!(jkt(&k)))
+    );
+    // §5: a public client's refresh token is bound too: no proof, or another key, is refused
+    // (the token stays usable).
+    let rt = body["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(error(&spa_refresh(&world, &rt, None)), (400, "invalid_grant".into()));
+    let by_other = proof(&world, &other, "POST", TOKEN_URL, "p-2");
+    assert_eq!(error(&spa_refresh(&world, &rt, Some(&by_other))), (400, "invalid_grant".into()));
+    let r = spa_refresh(&world, &rt, Some(&proof(&world, &k, "POST", TOKEN_URL, "p-3")));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(json(&r)["token_type"], "DPoP");
+    assert_eq!(claims(json(&r)["access_token"].as_str().unwrap())["cnf"]["jkt"], jkt(&k));
+    // Without a proof, tokens stay Bearer tokens.
+    let code = spa_code(&world, &[]);
+    let r = spa_exchange(&world, &code, None);
+    assert_eq!(json(&r)["token_type"], "Bearer");
+    assert!(claims(json(&r)["access_token"].as_str().unwrap()).get("cnf").is_none());
+}
+
+#[test]
+fn every_bad_proof_is_invalid_dpop_proof_and_spends_nothing() {
+    let world = World::new();
+    let k = key(3);
+    let code = spa_code(&world, &[]);
+    let now = world.now();
+    let mut private_header = json!({"typ": "dpop+jwt", "alg": "ES256"});
+    private_header["jwk"] = serde_json::to_value(&k).unwrap();
+    let cases: Vec<(&str, String)> = vec![
+        ("typ", proof_with(&world, &k, "POST", TOKEN_URL, "b-1", |h, _| h["typ"] = json!("JWT"))),
+        (
+            "no typ",
+            proof_with(&world, &k, "POST", TOKEN_URL, "b-2", |h, _| {
+                h.as_object_mut().unwrap().remove("typ");
+            }),
+        ),
+        (
+            "no jwk",
+            proof_with(&world, &k, "POST", TOKEN_URL, "b-3", |h, _| {
+                h.as_object_mut().unwrap().remove("jwk");
+            }),
+        ),
+        (
+            "private jwk",
+            proof_with(&world, &k, "POST", TOKEN_URL, "b-4", |h, _| *h = private_header.clone()),
+        ),
+        (
+            "another key's jwk",
+            proof_with(&world, &k, "POST", TOKEN_URL, "b-5", |h, _| {
+                h["jwk"] = serde_json::to_value(key(4).to_public()).unwrap()
+            }),
+        ),
+        ("htm", proof(&world, &k, "GET", TOKEN_URL, "b-6")),
+        ("htu", proof(&world, &k, "POST", "http://127.0.0.1:8787/oauth/par", "b-7")),
+        (
+            "htu of another host",
+            proof(&world, &k, "POST", "https://evil.example/oauth/token", "b-8"),
+        ),
+        (
+            "old",
+            proof_with(&world, &k, "POST", TOKEN_URL, "b-9", |_, c| c["iat"] = json!(now - 600)),
+        ),
+        (
+            "future",
+            proof_with(&world, &k, "POST", TOKEN_URL, "b-10", |_, c| c["iat"] = json!(now + 600)),
+        ),
+        ("no jti", proof_with(&world, &k, "POST", TOKEN_URL, "", |_, _| {})),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                gatehouse_core::b64::encode(r#"{"typ":"dpop+jwt","alg":"none"}"#),
+                gatehouse_core::b64::encode("{}")
+            ),
+        ),
+        ("not a JWT", "x".into()),
+    ];
+    for (why, p) in &cases {
+        assert_eq!(
+            error(&spa_exchange(&world, &code, Some(p))),
+            (400, "invalid_dpop_proof".into()),
+            "{why}"
+        );
+    }
+    // Two proofs at once.
+    let r = world.call(
+        form_request(
+            "/oauth/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", SPA),
+                ("code", &code),
+                ("redirect_uri", SPA_REDIRECT),
+                ("code_verifier", VERIFIER),
+            ],
+        )
+        .with_header("dpop", &proof(&world, &k, "POST", TOKEN_URL, "b-11"))
+        .with_header("dpop", &proof(&world, &k, "POST", TOKEN_URL, "b-12")),
+    );
+    assert_eq!(error(&r), (400, "invalid_dpop_proof".into()));
+    // The code was not spent by any of them; a proof is used once (§11.1).
+    let good = proof(&world, &k, "POST", TOKEN_URL, "g-1");
+    assert_eq!(spa_exchange(&world, &code, Some(&good)).status, 200);
+    let code = spa_code(&world, &[]);
+    assert_eq!(
+        error(&spa_exchange(&world, &code, Some(&good))),
+        (400, "invalid_dpop_proof".into())
+    );
+}
+
+#[test]
+fn dpop_jkt_binds_the_code_at_authorize_and_at_par() {
+    let world = World::new();
+    let (k, other) = (key(5), key(6));
+    let code = spa_code(&world, &[("dpop_jkt", &jkt(&k))]);
+    // §10: the code needs a proof by that key.
+    assert_eq!(error(&spa_exchange(&world, &code, None)), (400, "invalid_grant".into()));
+    let by_other = proof(&world, &other, "POST", TOKEN_URL, "j-1");
+    assert_eq!(error(&spa_exchange(&world, &code, Some(&by_other))), (400, "invalid_grant".into()));
+    let r = spa_exchange(&world, &code, Some(&proof(&world, &k, "POST", TOKEN_URL, "j-2")));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // Malformed, or with a response type that returns an access token: refused.
+    for (extra, why) in [(vec![("dpop_jkt", "short")], "malformed")] {
+        let mut q = vec![
+            ("client_id", SPA),
+            ("redirect_uri", SPA_REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("state", "s"),
+        ];
+        q.extend(extra);
+        let r = world.authorize(&q);
+        assert_eq!(redirect_params(&r).get("error").unwrap(), Some("invalid_request"), "{why}");
+    }
+    // §10.1: a proof at PAR binds the code the same way.
+    let par_proof = proof(&world, &k, "POST", "http://127.0.0.1:8787/oauth/par", "j-3");
+    let pushed = world.call(
+        form_request(
+            "/oauth/par",
+            &[
+                ("client_id", SPA),
+                ("redirect_uri", SPA_REDIRECT),
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .with_header("dpop", &par_proof),
+    );
+    assert_eq!(pushed.status, 201, "{}", String::from_utf8_lossy(&pushed.body));
+    let request_uri = json(&pushed)["request_uri"].as_str().unwrap().to_string();
+    let done = world.code_flow(&[("client_id", SPA), ("request_uri", &request_uri)]);
+    let code = redirect_params(&done).get("code").unwrap().unwrap().to_string();
+    assert_eq!(error(&spa_exchange(&world, &code, None)), (400, "invalid_grant".into()));
+    assert_eq!(
+        spa_exchange(&world, &code, Some(&proof(&world, &k, "POST", TOKEN_URL, "j-4"))).status,
+        200
+    );
+    // A dpop_jkt that is not the PAR proof's key is refused.
+    let mismatch = world.call(
+        form_request(
+            "/oauth/par",
+            &[
+                ("client_id", SPA),
+                ("redirect_uri", SPA_REDIRECT),
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+                ("dpop_jkt", &jkt(&other)),
+            ],
+        )
+        .with_header("dpop", &proof(&world, &k, "POST", "http://127.0.0.1:8787/oauth/par", "j-5")),
+    );
+    assert_eq!(error(&mismatch), (400, "invalid_dpop_proof".into()));
+}
+
+#[test]
+fn userinfo_takes_a_bound_token_only_with_the_dpop_scheme_and_a_proof_by_its_key() {
+    let world = World::new();
+    let (k, other) = (key(7), key(8));
+    let code = spa_code(&world, &[]);
+    let r = spa_exchange(&world, &code, Some(&proof(&world, &k, "POST", TOKEN_URL, "u-1")));
+    let access = json(&r)["access_token"].as_str().unwrap().to_string();
+    let ath = gatehouse_core::b64::sha256(&access);
+    let with_ath = |key: &Jwk, jti: &str, ath: &str| {
+        let ath = ath.to_string();
+        proof_with(&world, key, "GET", USERINFO_URL, jti, move |_, c| c["ath"] = json!(ath))
+    };
+    let r = userinfo(&world, &format!("DPoP {access}"), Some(&with_ath(&k, "u-2", &ath)));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(json(&r)["sub"], USER_ID);
+    // §7.2: not as a bearer token.
+    let r = userinfo(&world, &format!("Bearer {access}"), None);
+    assert_eq!(error(&r), (401, "invalid_token".into()));
+    // §7.1: a proof is required, by the token's key, for this token (ath), once.
+    for (why, p) in [
+        ("no proof", None),
+        ("another key", Some(with_ath(&other, "u-3", &ath))),
+        ("no ath", Some(proof(&world, &k, "GET", USERINFO_URL, "u-4"))),
+        ("wrong ath", Some(with_ath(&k, "u-5", &gatehouse_core::b64::sha256("other")))),
+        ("replayed", Some(with_ath(&k, "u-2", &ath))),
+    ] {
+        let r = userinfo(&world, &format!("DPoP {access}"), p.as_deref());
+        assert_eq!(r.status, 401, "{why}");
+        let challenge = r.header("www-authenticate").unwrap_or("").to_string();
+        assert!(challenge.starts_with("DPoP algs=\"RS256 ES256 PS256\""), "{why}: {challenge}");
+        assert!(
+            ["invalid_dpop_proof", "invalid_token"].contains(&json(&r)["error"].as_str().unwrap()),
+            "{why}"
+        );
+    }
+    // A Bearer token is not sent with the DPoP scheme.
+    let plain = json(&spa_exchange(&world, &spa_code(&world, &[]), None))["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = proof_with(&world, &k, "GET", USERINFO_URL, "u-6", |_, c| {
+        c["ath"] = json!(gatehouse_core::b64::sha256(&plain))
+    });
+    assert_eq!(
+        error(&userinfo(&world, &format!("DPoP {plain}"), Some(&p))),
+        (401, "invalid_token".into())
+    );
+    assert_eq!(userinfo(&world, &format!("Bearer {plain}"), None).status, 200);
+}
+
+#[test]
+fn confidential_clients_refresh_unbound_and_an_api_may_require_dpop() {
+    let world = World::new();
+    let k = key(9);
+    // A confidential client: the access token is bound, the refresh token is not (§5).
+    let done = world.code_flow(&[
+        ("client_id", WEB),
+        ("redirect_uri", WEB_REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid offline_access read:messages"),
+        ("audience", API),
+    ]);
+    let code = redirect_params(&done).get("code").unwrap().unwrap().to_string();
+    let r = world.call(
+        form_request(
+            "/oauth/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", WEB_REDIRECT),
+            ],
+        )
+        .with_header("authorization", &basic(WEB, WEB_SECRET))
+        .with_header("dpop", &proof(&world, &k, "POST", TOKEN_URL, "c-1")),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(json(&r)["token_type"], "DPoP");
+    let rt = json(&r)["refresh_token"].as_str().unwrap().to_string();
+    let r = world.call(
+        form_request("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", &rt)])
+            .with_header("authorization", &basic(WEB, WEB_SECRET)),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(json(&r)["token_type"], "Bearer");
+    // An API that requires DPoP: no unbound token, from the token endpoint or the front channel.
+    world.import(&json!({"apis": [{"identifier": API2, "name": "Second API", "require_dpop": true,
+        "scopes": [{"value": "read:messages", "description": "Read"}]}]}));
+    let ask = |dpop: Option<String>| {
+        let mut request = form_request(
+            "/oauth/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", M2M),
+                ("client_secret", M2M_SECRET),
+                ("audience", API2),
+            ],
+        );
+        if let Some(p) = dpop {
+            request = request.with_header("dpop", &p);
+        }
+        world.call(request)
+    };
+    assert_eq!(error(&ask(None)), (400, "invalid_dpop_proof".into()));
+    let r = ask(Some(proof(&world, &k, "POST", TOKEN_URL, "c-2")));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(json(&r)["token_type"], "DPoP");
+    let doc = json(&world.get("/.well-known/openid-configuration"));
+    assert_eq!(doc["dpop_signing_alg_values_supported"], json!(["RS256", "ES256", "PS256"]));
+}

@@ -5,8 +5,8 @@
 //
 // The demo-fapi client (demo/tenant.json) signs a request object carrying
 // `authorization_details` (RFC 9396) with its key (demo/fapi-client-key.json, ES256), pushes it
-// to /oauth/par (RFC 9126) authenticating with private_key_jwt, and prints the short /authorize
-// URL to open. Log in as Ada; the consent page says "Pay 123.50 EUR to Merchant A". The browser
+// to /oauth/par (RFC 9126) authenticating with private_key_jwt and with a DPoP proof (RFC 9449:
+// the payments API takes DPoP-bound tokens only), and prints the short /authorize URL to open. Log in as Ada; the consent page says "Pay 123.50 EUR to Merchant A". The browser
 // comes back to http://127.0.0.1:3001/callback, where this script listens, exchanges the code
 // and prints the granted authorization_details and the access token's claims (verified with
 // jose against the Worker's JWKS).
@@ -41,18 +41,22 @@ export async function payWithRar({ issuer, amount = '123.50', creditor = 'Mercha
   const state = client.randomState();
   const nonce = client.randomNonce();
   const details = [{ type: 'payment_initiation', instructedAmount: { currency: 'EUR', amount }, creditorName: creditor }];
+  // A fresh DPoP key for this run (non-extractable): the code and the tokens are bound to it.
+  const dpopKey = await jose.generateKeyPair('ES256', { extractable: false });
+  const DPoP = client.getDPoPHandle(config, dpopKey);
   // JAR: the request, signed; then PAR: pushed, leaving client_id and request_uri in the URL.
   const signed = await client.buildAuthorizationUrlWithJAR(config, {
     redirect_uri: CALLBACK, scope: 'openid payments', audience: PAYMENTS_API, state, nonce,
     authorization_details: JSON.stringify(details),
     code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
   }, key);
-  const url = await client.buildAuthorizationUrlWithPAR(config, signed.searchParams);
+  const url = await client.buildAuthorizationUrlWithPAR(config, signed.searchParams, { DPoP });
   const back = await open(url);
-  const tokens = await client.authorizationCodeGrant(config, back, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+  const tokens = await client.authorizationCodeGrant(config, back, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce }, undefined, { DPoP });
   const jwks = jose.createRemoteJWKSet(new URL('.well-known/jwks.json', issuer));
   const { payload: access } = await jose.jwtVerify(tokens.access_token, jwks, { issuer, audience: PAYMENTS_API, typ: 'at+jwt' });
-  return { url, details, tokens, access };
+  const jkt = await jose.calculateJwkThumbprint(await jose.exportJWK(dpopKey.publicKey));
+  return { url, details, tokens, access, jkt };
 }
 
 /** Waits for the browser at the callback; resolves with the URL it was sent to. */

@@ -48,6 +48,9 @@ test('demo:pay authorizes one payment, shown to the user in words', async () => 
     assert.deepEqual(result.access.authorization_details, result.details);
     assert.deepEqual(result.access.aud, [PAYMENTS_API, `${worker.url}userinfo`]);
     assert.equal(result.access.scope, 'openid payments');
+    // Sender-constrained (RFC 9449): bound to this run's DPoP key.
+    assert.equal(result.tokens.token_type, 'dpop');
+    assert.equal(result.access.cnf.jkt, result.jkt);
   }
 });
 

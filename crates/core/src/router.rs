@@ -141,6 +141,8 @@ const ROUTES: &[Route] = &[
 /// Headers that let `origin` read the response (Fetch standard, CORS protocol).
 fn allow_origin(mut response: Response, origin: &str) -> Response {
     response.set_header("access-control-allow-origin", origin);
+    // A DPoP client reads the challenge of a refused proof (RFC 9449 §7.1).
+    response.set_header("access-control-expose-headers", "WWW-Authenticate");
     response.headers.push(("vary".into(), "Origin".into()));
     response
 }
@@ -156,8 +158,8 @@ fn named_client(request: &Request) -> Option<String> {
     if let Some((id, _)) = crate::client_auth::basic_credentials(request).ok().flatten() {
         return Some(id);
     }
-    let token = match request.bearer() {
-        Ok(Some(token)) => token.to_string(),
+    let token = match (request.bearer(), request.dpop_token()) {
+        (Ok(Some(token)), _) | (_, Some(token)) => token.to_string(),
         _ => params?.get("access_token").ok().flatten()?.to_string(),
     };
     let payload = crate::b64::decode(token.split('.').nth(1)?)?;
@@ -188,10 +190,11 @@ async fn preflight<H: Host>(host: &H, route: &Route, request: &Request) -> Respo
     match route.cors {
         Cors::Public => response.with_header("access-control-allow-origin", "*"),
         Cors::Clients => match client_origin_allowed(host, request).await {
-            // auth0-spa-js sends an `Auth0-Client` header with every call.
+            // auth0-spa-js sends an `Auth0-Client` header with every call; a DPoP client its
+            // proofs (RFC 9449 §4.1).
             Some(origin) => allow_origin(response, &origin).with_header(
                 "access-control-allow-headers",
-                "Authorization, Content-Type, Auth0-Client",
+                "Authorization, Content-Type, Auth0-Client, DPoP",
             ),
             None => response,
         },

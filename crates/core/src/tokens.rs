@@ -246,14 +246,23 @@ pub async fn mint<H: Host>(
         ),
         _ => None,
     };
-    // RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key too; a
-    // confidential client's are not (it authenticates to use them).
-    let refresh_token = if authorization.jkt.is_some() && !client.is_public() {
-        let mut unbound = authorization.clone();
-        unbound.jkt = None;
-        issued.commit.apply(host, &unbound).await?
-    } else {
-        issued.commit.apply(host, authorization).await?
+    // RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key too (a new
+    // family, or from this rotation on); a confidential client's are not (it authenticates to
+    // use them).
+    let mut commit = issued.commit;
+    let refresh_token = match &authorization.jkt {
+        Some(_) if !client.is_public() => {
+            let mut unbound = authorization.clone();
+            unbound.jkt = None;
+            commit.apply(host, &unbound).await?
+        }
+        Some(jkt) => {
+            if let grant::Commit::Rotate(rotation) = &mut commit {
+                rotation.bind_to(jkt);
+            }
+            commit.apply(host, authorization).await?
+        }
+        None => commit.apply(host, authorization).await?,
     };
     Ok(TokenSet {
         access_token,

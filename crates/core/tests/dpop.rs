@@ -319,21 +319,22 @@ fn userinfo_takes_a_bound_token_only_with_the_dpop_scheme_and_a_proof_by_its_key
     let r = userinfo(&world, &format!("Bearer {access}"), None);
     assert_eq!(error(&r), (401, "invalid_token".into()));
     // §7.1: a proof is required, by the token's key, for this token (ath), once.
-    for (why, p) in [
-        ("no proof", None),
-        ("another key", Some(with_ath(&other, "u-3", &ath))),
-        ("no ath", Some(proof(&world, &k, "GET", USERINFO_URL, "u-4"))),
-        ("wrong ath", Some(with_ath(&k, "u-5", &gatehouse_core::b64::sha256("other")))),
-        ("replayed", Some(with_ath(&k, "u-2", &ath))),
+    for (why, p, code) in [
+        ("no proof", None, "invalid_dpop_proof"),
+        ("another key", Some(with_ath(&other, "u-3", &ath)), "invalid_token"),
+        ("no ath", Some(proof(&world, &k, "GET", USERINFO_URL, "u-4")), "invalid_dpop_proof"),
+        (
+            "wrong ath",
+            Some(with_ath(&k, "u-5", &gatehouse_core::b64::sha256("other"))),
+            "invalid_dpop_proof",
+        ),
+        ("replayed", Some(with_ath(&k, "u-2", &ath)), "invalid_dpop_proof"),
     ] {
         let r = userinfo(&world, &format!("DPoP {access}"), p.as_deref());
         assert_eq!(r.status, 401, "{why}");
         let challenge = r.header("www-authenticate").unwrap_or("").to_string();
         assert!(challenge.starts_with("DPoP algs=\"RS256 ES256 PS256\""), "{why}: {challenge}");
-        assert!(
-            ["invalid_dpop_proof", "invalid_token"].contains(&json(&r)["error"].as_str().unwrap()),
-            "{why}"
-        );
+        assert_eq!(json(&r)["error"], code, "{why}");
     }
     // A Bearer token is not sent with the DPoP scheme.
     let plain = json(&spa_exchange(&world, &spa_code(&world, &[]), None))["access_token"]
@@ -408,4 +409,120 @@ fn confidential_clients_refresh_unbound_and_an_api_may_require_dpop() {
     assert_eq!(json(&r)["token_type"], "DPoP");
     let doc = json(&world.get("/.well-known/openid-configuration"));
     assert_eq!(doc["dpop_signing_alg_values_supported"], json!(["RS256", "ES256", "PS256"]));
+}
+
+#[test]
+fn more_refusals_a_query_in_htu_and_cors() {
+    let world = World::new();
+    let k = key(10);
+    let code = spa_code(&world, &[]);
+    let now = world.now();
+    for (why, p) in [
+        (
+            "HS256",
+            proof_with(&world, &k, "POST", TOKEN_URL, "m-1", |h, _| h["alg"] = json!("HS256")),
+        ),
+        (
+            "no iat",
+            proof_with(&world, &k, "POST", TOKEN_URL, "m-2", |_, c| {
+                c.as_object_mut().unwrap().remove("iat");
+            }),
+        ),
+        (
+            "iat not a number",
+            proof_with(&world, &k, "POST", TOKEN_URL, "m-3", |_, c| {
+                c["iat"] = json!(now.to_string())
+            }),
+        ),
+        (
+            "payload not an object",
+            proof_with(&world, &k, "POST", TOKEN_URL, "m-4", |_, c| *c = json!([1])),
+        ),
+        ("jti too long", proof_with(&world, &k, "POST", TOKEN_URL, &"j".repeat(300), |_, _| {})),
+    ] {
+        assert_eq!(
+            error(&spa_exchange(&world, &code, Some(&p))),
+            (400, "invalid_dpop_proof".into()),
+            "{why}"
+        );
+    }
+    // §4.3: htu is compared without query and fragment.
+    let with_query = proof(&world, &k, "POST", &format!("{TOKEN_URL}?x=1#f"), "m-5");
+    assert_eq!(spa_exchange(&world, &code, Some(&with_query)).status, 200);
+    // A proof made for another endpoint is refused at PAR.
+    let wrong = proof(&world, &k, "POST", TOKEN_URL, "m-6");
+    let r = world.call(
+        form_request(
+            "/oauth/par",
+            &[
+                ("client_id", SPA),
+                ("redirect_uri", SPA_REDIRECT),
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .with_header("dpop", &wrong),
+    );
+    assert_eq!(error(&r), (400, "invalid_dpop_proof".into()));
+    // Browsers may send proofs: the preflight allows the DPoP header.
+    let preflight = world.call(
+        Request::from_url("OPTIONS", &absolute("/oauth/token"))
+            .unwrap()
+            .with_header("origin", "http://127.0.0.1:5173")
+            .with_header("access-control-request-method", "POST")
+            .with_header("access-control-request-headers", "dpop, content-type"),
+    );
+    assert!(preflight.header("access-control-allow-headers").unwrap_or("").contains("DPoP"));
+}
+
+#[test]
+fn a_public_family_started_unbound_is_bound_by_a_refresh_with_a_proof() {
+    let world = World::new();
+    let k = key(11);
+    let rt = json(&spa_exchange(&world, &spa_code(&world, &[]), None))["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = spa_refresh(&world, &rt, Some(&proof(&world, &k, "POST", TOKEN_URL, "f-1")));
+    assert_eq!(json(&r)["token_type"], "DPoP");
+    let next = json(&r)["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(error(&spa_refresh(&world, &next, None)), (400, "invalid_grant".into()));
+    assert_eq!(
+        spa_refresh(&world, &next, Some(&proof(&world, &k, "POST", TOKEN_URL, "f-2"))).status,
+        200
+    );
+}
+
+#[test]
+fn no_dpop_jkt_or_require_dpop_api_with_front_channel_tokens() {
+    let world = World::new();
+    world.import(&json!({
+        "clients": [{"client_id": "imp", "name": "Implicit", "app_type": "spa", "redirect_uris": [SPA_REDIRECT],
+                     "grant_types": ["implicit"], "response_types": ["id_token token"]}],
+        "apis": [{"identifier": API2, "name": "Second API", "require_dpop": true,
+                  "scopes": [{"value": "read:messages", "description": "Read"}]}]}));
+    let k = key(12);
+    let base = [
+        ("client_id", "imp"),
+        ("redirect_uri", SPA_REDIRECT),
+        ("response_type", "id_token token"),
+        ("scope", "openid"),
+        ("nonce", "n"),
+        ("state", "s"),
+    ];
+    let jkt = jkt(&k);
+    let mut bound = base.to_vec();
+    bound.push(("dpop_jkt", &jkt));
+    let mut dpop_api = base.to_vec();
+    dpop_api.push(("audience", API2));
+    for (why, q) in [("dpop_jkt", bound), ("require_dpop", dpop_api)] {
+        let r = world.authorize(&q);
+        assert_eq!(r.status, 302, "{why}");
+        let fragment = location(&r);
+        assert!(fragment.contains("error=invalid_request"), "{why}: {fragment}");
+    }
+    // Without either, the implicit flow still answers.
+    assert!(location(&world.code_flow(&base)).contains("access_token="));
 }

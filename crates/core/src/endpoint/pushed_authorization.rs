@@ -52,12 +52,13 @@ pub async fn push<H: Host>(host: &H, config: &Config, req: &Request) -> Result<R
     let issuer = config.issuer_for(req);
     // §2: the client authenticates as at the token endpoint; a public client names itself.
     let client = client_auth::authenticate(host, config, req, &params, &issuer).await?;
+    // RFC 9449 §10.1: a DPoP proof at push time binds the code to its key, as dpop_jkt does
+    // (both: they must agree). Checked first: a bad proof spends nothing else.
+    let proof = dpop::proof(host, req, &endpoint_url(&issuer, "oauth/par"), None).await?;
     // §3: a pushed request object is verified now, and only its parameters kept.
     let Intake { params, provenance } =
         intake::receive(host, config, &client, params, &issuer, Channel::Par).await?;
-    // RFC 9449 §10.1: a DPoP proof at push time binds the code to its key, as dpop_jkt does
-    // (both: they must agree).
-    let params = match dpop::proof(host, req, &endpoint_url(&issuer, "oauth/par"), None).await? {
+    let params = match proof {
         None => params,
         Some(proof) => match params.get("dpop_jkt")? {
             Some(jkt) if jkt != proof.jkt => {

@@ -190,6 +190,16 @@ pub struct Rotate {
     next: String,
 }
 
+impl Rotate {
+    /// RFC 9449 §5: a public client's refresh tokens issued in answer to a DPoP proof are bound
+    /// to its key, from this rotation on (a family that started unbound becomes bound).
+    pub(crate) fn bind_to(&mut self, jkt: &str) {
+        if self.updated.authorization.jkt.is_none() {
+            self.updated.authorization.jkt = Some(jkt.to_string());
+        }
+    }
+}
+
 impl std::fmt::Debug for Rotate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Rotate").field("updated", &self.updated).finish_non_exhaustive()

@@ -19,9 +19,12 @@ use crate::ports::{Clock, Host, Ledger};
 
 /// What a proof may be signed with (§5.1 `dpop_signing_alg_values_supported`).
 pub const ALGORITHMS: [Algorithm; 3] = Algorithm::CLIENT_SIGNED;
-/// How old a proof may be (`iat`), and how far ahead of our clock.
-const MAX_AGE_SECONDS: i64 = 300;
+/// How old a proof may be (`iat`), and how far ahead of our clock (§11.1: a short window, as
+/// no server nonce bounds pre-generated proofs).
+const MAX_AGE_SECONDS: i64 = 120;
 const SKEW_SECONDS: i64 = 60;
+/// The largest RSA modulus a proof key may have (bytes): every new key is imported once.
+const MAX_RSA_MODULUS_BYTES: usize = 512;
 
 /// A verified proof: the thumbprint of the key that signed it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,8 +47,9 @@ fn without_query(url: &str) -> &str {
     &url[..end]
 }
 
-/// Checks the request's DPoP proof, if it has one, for `method` and `url` (this endpoint's
-/// URL), and for `access_token` when one is presented with it (`ath`). `None`: no proof.
+/// Checks the request's DPoP proof, if it has one, for the request's method and `url` (this
+/// endpoint's URL), and for `access_token` when one is presented with it (`ath`). `None`: no
+/// proof.
 pub async fn proof<H: Host>(
     host: &H,
     req: &Request,
@@ -73,7 +77,12 @@ pub async fn proof<H: Host>(
         .get("jwk")
         .and_then(|v| serde_json::from_value(v.clone()).ok())
         .ok_or_else(|| invalid("the DPoP proof has no jwk"))?;
-    if jwk.is_private() || !jwk.is_usable_public_key() || !jwk.fits(jws.alg) {
+    // A public key for the proof's alg (RSA: 2048 to 4096 bits, written minimally, so that one
+    // key has one thumbprint).
+    let modulus = jwk.n.as_deref().and_then(b64::decode).unwrap_or_default();
+    let rsa_ok = jwk.kty != "RSA"
+        || (modulus.len() <= MAX_RSA_MODULUS_BYTES && modulus.first().is_some_and(|b| *b != 0));
+    if !jwk.is_usable_public_key() || !jwk.fits(jws.alg) || !rsa_ok {
         return Err(invalid("the DPoP proof's jwk is not a public key for its alg"));
     }
     let jkt = jwk.thumbprint().ok_or_else(|| invalid("the DPoP proof's jwk is not usable"))?;

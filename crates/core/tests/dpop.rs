@@ -315,9 +315,10 @@ fn userinfo_takes_a_bound_token_only_with_the_dpop_scheme_and_a_proof_by_its_key
     let r = userinfo(&world, &format!("DPoP {access}"), Some(&with_ath(&k, "u-2", &ath)));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(json(&r)["sub"], USER_ID);
-    // §7.2: not as a bearer token.
+    // §7.2: not as a bearer token; the challenge names the scheme it must use.
     let r = userinfo(&world, &format!("Bearer {access}"), None);
     assert_eq!(error(&r), (401, "invalid_token".into()));
+    assert!(r.header("www-authenticate").unwrap_or("").starts_with("DPoP algs="));
     // §7.1: a proof is required, by the token's key, for this token (ath), once.
     for (why, p, code) in [
         ("no proof", None, "invalid_dpop_proof"),
@@ -525,4 +526,25 @@ fn no_dpop_jkt_or_require_dpop_api_with_front_channel_tokens() {
     }
     // Without either, the implicit flow still answers.
     assert!(location(&world.code_flow(&base)).contains("access_token="));
+}
+
+#[test]
+fn a_ps256_proof_whose_key_names_its_algorithm_is_accepted() {
+    let world = World::new();
+    let rsa = block_on(RustCrypto.generate_signing_key(Algorithm::PS256, [14; 32])).unwrap();
+    let public = Jwk { alg: Some("PS256".into()), ..rsa.to_public() };
+    let header = json!({"typ": "dpop+jwt", "alg": "PS256", "jwk": public});
+    let claims = json!({"htm": "POST", "htu": TOKEN_URL, "iat": world.now(), "jti": "ps-1"});
+    let b = |v: &Value| gatehouse_core::b64::encode(v.to_string());
+    let input = format!("{}.{}", b(&header), b(&claims));
+    let signature = block_on(RustCrypto.sign(&rsa, Algorithm::PS256, input.as_bytes())).unwrap();
+    let p = format!("{input}.{}", gatehouse_core::b64::encode(signature));
+    let code = spa_code(&world, &[]);
+    let r = spa_exchange(&world, &code, Some(&p));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(claims_of(&r)["cnf"]["jkt"], public.thumbprint().unwrap());
+}
+
+fn claims_of(r: &Response) -> Value {
+    claims(json(r)["access_token"].as_str().unwrap())
 }

@@ -149,6 +149,9 @@ async fn check_dpop_jkt<H: Host>(
     requested: &crate::grant::Authorization,
 ) -> Result<Option<String>, Error> {
     let jkt = params.get("dpop_jkt")?;
+    if jkt.is_some() && !response_type.has_code() {
+        return Err(Error::invalid_request("dpop_jkt binds a code: ask for one"));
+    }
     if response_type.has_token() {
         if jkt.is_some() {
             return Err(Error::invalid_request("dpop_jkt binds a code, not an access token"));

@@ -74,8 +74,12 @@ async fn answer<H: Host>(
                 return Err(invalid_token("the token is bound to another DPoP key"));
             }
         }
+        // §7.2: challenged with DPoP, the scheme it must come with.
         (Some(_), None) => {
-            return Err(invalid_token("a DPoP-bound token is sent with the DPoP scheme"))
+            return Err(Error::Dpop {
+                code: ErrorCode::InvalidToken,
+                description: "a DPoP-bound token must be sent with the DPoP scheme".into(),
+            })
         }
         (None, Some(_)) => return Err(invalid_token("the token is not DPoP-bound")),
         (None, None) => {}

@@ -117,9 +117,7 @@ impl Jwk {
             }
             _ => false,
         };
-        well_formed
-            && !self.is_private()
-            && (self.fits(Algorithm::ES256) || self.fits(Algorithm::RS256))
+        well_formed && !self.is_private() && Algorithm::CLIENT_SIGNED.iter().any(|a| self.fits(*a))
     }
 
     /// The RFC 7638 thumbprint (SHA-256, base64url) of the key's required public members, in

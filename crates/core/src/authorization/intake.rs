@@ -5,8 +5,10 @@
 //! gives exactly alike (`endpoint::authorize::check_request`).
 //!
 //! A new way in (a request object by reference, an encrypted one, CIBA's signed request) is a
-//! branch here; a new fact about how the request came (a DPoP key for `dpop_jkt`) is a field of
-//! [`Provenance`], which a pushed request keeps until `/authorize` takes it.
+//! branch here; a new fact about how the request came that a rule must check again when the
+//! request is used is a field of [`Provenance`], which a pushed request keeps until
+//! `/authorize` takes it. (A DPoP proof at PAR is not one: it becomes the request's own
+//! `dpop_jkt`, `endpoint::pushed_authorization::push`.)
 
 use serde::{Deserialize, Serialize};
 

@@ -73,8 +73,10 @@ pub struct Authorization {
     /// asked for fewer: `endpoint::token`; `authorization::details`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<serde_json::Value>,
-    /// RFC 9449: the thumbprint of the DPoP key the tokens are bound to (`cnf.jkt`): asked for
-    /// at `/authorize` (`dpop_jkt`, binding the code), or the key of the token request's proof.
+    /// RFC 9449: a DPoP key's thumbprint. On a pending request and its code: the key the client
+    /// named (`dpop_jkt`), which the token request must prove. On a grant (refresh family): the
+    /// key its refresh tokens are bound to (public clients only). On the tokens being minted:
+    /// the proof's key, their `cnf.jkt`. `endpoint::token::bind` moves it from one to the next.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jkt: Option<String>,
     /// How it was asked for (the access token's `gty`, Auth0's claim, says so for the grants
@@ -181,7 +183,8 @@ pub struct TokenRequest<'a, H: Host> {
     pub host: &'a H,
     pub config: &'a Config,
     pub issuer: &'a str,
-    /// The HTTP request (headers a grant may need: the client IP, a DPoP proof).
+    /// The HTTP request (headers a grant may need, such as the client IP; DPoP proofs are
+    /// checked for every grant by `endpoint::token::bind`).
     pub req: &'a crate::http::Request,
     pub client: &'a ClientRecord,
     /// The grant type asked for (a handler may serve more than one).

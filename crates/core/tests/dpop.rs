@@ -15,6 +15,7 @@ use support::*;
 
 const TOKEN_URL: &str = "http://127.0.0.1:8787/oauth/token";
 const USERINFO_URL: &str = "http://127.0.0.1:8787/userinfo";
+const PAR_URL: &str = "http://127.0.0.1:8787/oauth/par";
 
 fn key(seed: u8) -> Jwk {
     block_on(RustCrypto.generate_signing_key(Algorithm::ES256, [seed; 32])).unwrap()
@@ -60,6 +61,20 @@ fn spa_code(world: &World, extra: &[(&str, &str)]) -> String {
     let done = world.code_flow(&query);
     assert_eq!(done.status, 302, "{}", String::from_utf8_lossy(&done.body));
     redirect_params(&done).get("code").unwrap().unwrap().to_string()
+}
+
+/// The SPA pushes a code request (with `extra` parameters) and a DPoP proof.
+fn spa_push(world: &World, extra: &[(&str, &str)], dpop: &str) -> Response {
+    let mut form = vec![
+        ("client_id", SPA),
+        ("redirect_uri", SPA_REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    form.extend_from_slice(extra);
+    world.call(form_request("/oauth/par", &form).with_header("dpop", dpop))
 }
 
 fn spa_exchange(world: &World, code: &str, dpop: Option<&str>) -> Response {
@@ -257,21 +272,8 @@ fn dpop_jkt_binds_the_code_at_authorize_and_at_par() {
         assert_eq!(redirect_params(&r).get("error").unwrap(), Some("invalid_request"), "{bad}");
     }
     // §10.1: a proof at PAR binds the code the same way.
-    let par_proof = proof(&world, &k, "POST", "http://127.0.0.1:8787/oauth/par", "j-3");
-    let pushed = world.call(
-        form_request(
-            "/oauth/par",
-            &[
-                ("client_id", SPA),
-                ("redirect_uri", SPA_REDIRECT),
-                ("response_type", "code"),
-                ("scope", "openid"),
-                ("code_challenge", CHALLENGE),
-                ("code_challenge_method", "S256"),
-            ],
-        )
-        .with_header("dpop", &par_proof),
-    );
+    let par_proof = proof(&world, &k, "POST", PAR_URL, "j-3");
+    let pushed = spa_push(&world, &[], &par_proof);
     assert_eq!(pushed.status, 201, "{}", String::from_utf8_lossy(&pushed.body));
     let request_uri = json(&pushed)["request_uri"].as_str().unwrap().to_string();
     let done = world.code_flow(&[("client_id", SPA), ("request_uri", &request_uri)]);
@@ -282,21 +284,9 @@ fn dpop_jkt_binds_the_code_at_authorize_and_at_par() {
         200
     );
     // A dpop_jkt that is not the PAR proof's key is refused.
-    let mismatch = world.call(
-        form_request(
-            "/oauth/par",
-            &[
-                ("client_id", SPA),
-                ("redirect_uri", SPA_REDIRECT),
-                ("response_type", "code"),
-                ("scope", "openid"),
-                ("code_challenge", CHALLENGE),
-                ("code_challenge_method", "S256"),
-                ("dpop_jkt", &jkt(&other)),
-            ],
-        )
-        .with_header("dpop", &proof(&world, &k, "POST", "http://127.0.0.1:8787/oauth/par", "j-5")),
-    );
+    let other_jkt = jkt(&other);
+    let par_proof = proof(&world, &k, "POST", PAR_URL, "j-5");
+    let mismatch = spa_push(&world, &[("dpop_jkt", &other_jkt)], &par_proof);
     assert_eq!(error(&mismatch), (400, "invalid_dpop_proof".into()));
 }
 
@@ -452,20 +442,7 @@ fn more_refusals_a_query_in_htu_and_cors() {
     assert_eq!(spa_exchange(&world, &code, Some(&with_query)).status, 200);
     // A proof made for another endpoint is refused at PAR.
     let wrong = proof(&world, &k, "POST", TOKEN_URL, "m-6");
-    let r = world.call(
-        form_request(
-            "/oauth/par",
-            &[
-                ("client_id", SPA),
-                ("redirect_uri", SPA_REDIRECT),
-                ("response_type", "code"),
-                ("scope", "openid"),
-                ("code_challenge", CHALLENGE),
-                ("code_challenge_method", "S256"),
-            ],
-        )
-        .with_header("dpop", &wrong),
-    );
+    let r = spa_push(&world, &[], &wrong);
     assert_eq!(error(&r), (400, "invalid_dpop_proof".into()));
     // Browsers may send proofs: the preflight allows the DPoP header.
     let preflight = world.call(

@@ -69,6 +69,9 @@ pub struct Config {
     /// `REQUIRE_PUSHED_AUTHORIZATION_REQUESTS` (`false` by default): every client must push its
     /// authorization requests (RFC 9126 §5, discovery's `require_pushed_authorization_requests`).
     pub require_pushed_authorization_requests: bool,
+    /// `DPOP_NONCES` (`false` by default): DPoP proofs must carry a nonce this server issued
+    /// (RFC 9449 §8, §9), which bounds how long a proof made in advance stays usable.
+    pub dpop_nonces: bool,
     /// `DEVICE_CODE_INTERVAL_SECONDS` (1–60, default 5, RFC 8628 §3.2): how long devices wait
     /// between polls.
     pub device_code_interval_seconds: i64,
@@ -88,6 +91,7 @@ impl Default for Config {
             password_iterations: defaults::PASSWORD_ITERATIONS,
             registered_client_credentials: true,
             require_pushed_authorization_requests: false,
+            dpop_nonces: false,
             device_code_interval_seconds: crate::grant::device_code::DEFAULT_INTERVAL_SECONDS,
         }
     }
@@ -139,6 +143,11 @@ impl Config {
                         "REQUIRE_PUSHED_AUTHORIZATION_REQUESTS must be true or false".into(),
                     ))
                 }
+            },
+            dpop_nonces: match set("DPOP_NONCES").as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(_) => return Err(ConfigError("DPOP_NONCES must be true or false".into())),
             },
             bff: match (set("BFF_CLIENT_ID"), set("BFF_API_URL")) {
                 (Some(client_id), Some(api_url)) => Some(BffConfig {

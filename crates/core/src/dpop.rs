@@ -10,12 +10,14 @@
 use serde_json::Value;
 
 use crate::b64;
+use crate::config::Config;
 use crate::error::{Error, ErrorCode};
 use crate::http::Request;
 use crate::jose::jwk::Jwk;
 use crate::jose::jws::{Jws, JwsError};
 use crate::jose::Algorithm;
 use crate::ports::{Clock, Host, Ledger};
+use crate::seal;
 
 /// What a proof may be signed with (§5.1 `dpop_signing_alg_values_supported`).
 pub const ALGORITHMS: [Algorithm; 3] = Algorithm::CLIENT_SIGNED;
@@ -30,6 +32,44 @@ const MAX_RSA_MODULUS_BYTES: usize = 512;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Proof {
     pub jkt: String,
+}
+
+/// How long a server nonce is current: it is accepted in its window and the next one.
+const NONCE_WINDOW_SECONDS: i64 = 60;
+/// What a nonce is sealed for (no other sealed value opens as one).
+const NONCE_AAD: &str = "dpop-nonce";
+
+/// A server nonce (§8): the current time window, sealed under the deployment's key, so that
+/// any isolate can check it without storing anything.
+pub async fn nonce<H: Host>(host: &H, config: &Config) -> Result<String, Error> {
+    let window = host.clock().now() / NONCE_WINDOW_SECONDS;
+    seal::seal(host, config, NONCE_AAD, &window.to_be_bytes()).await
+}
+
+/// Whether `nonce` is one this deployment issued in the current or the previous window.
+async fn nonce_is_current<H: Host>(host: &H, config: &Config, nonce: &str) -> Result<bool, Error> {
+    if nonce.len() > 128 {
+        return Ok(false);
+    }
+    let Some(opened) = seal::open(host, config, NONCE_AAD, nonce).await? else { return Ok(false) };
+    let Ok(bytes) = <[u8; 8]>::try_from(opened.expose()) else { return Ok(false) };
+    let window = i64::from_be_bytes(bytes);
+    let now = host.clock().now() / NONCE_WINDOW_SECONDS;
+    Ok(window == now || window == now - 1)
+}
+
+/// The `DPoP-Nonce` a response to a DPoP request carries when nonces are required (§8.2: the
+/// next one to use).
+pub async fn with_next_nonce<H: Host>(
+    host: &H,
+    config: &Config,
+    req: &Request,
+    response: crate::http::Response,
+) -> Result<crate::http::Response, Error> {
+    if !config.dpop_nonces || req.header("dpop").is_none() {
+        return Ok(response);
+    }
+    Ok(response.with_header("dpop-nonce", &nonce(host, config).await?))
 }
 
 /// The algorithms, as a challenge's `algs` lists them.
@@ -52,6 +92,7 @@ fn without_query(url: &str) -> &str {
 /// proof.
 pub async fn proof<H: Host>(
     host: &H,
+    config: &Config,
     req: &Request,
     url: &str,
     access_token: Option<&str>,
@@ -119,6 +160,17 @@ pub async fn proof<H: Host>(
         JwsError::Port(p) => Error::Port(p),
         _ => invalid("the DPoP proof's signature does not verify"),
     })?;
+    // §8, §9: with nonces required, a proof carries a current one (checked after the signature,
+    // so only the key's holder learns a nonce from a refusal; its jti is not spent).
+    if config.dpop_nonces {
+        let current = match text("nonce") {
+            Some(nonce) => nonce_is_current(host, config, nonce).await?,
+            None => false,
+        };
+        if !current {
+            return Err(Error::UseDpopNonce { nonce: nonce(host, config).await?, resource: false });
+        }
+    }
     // §11.1: a proof is used once, for as long as it would be accepted.
     let key = format!("dpop-jti:{jkt}:{}", b64::sha256(jti));
     if !host.ledger().consume_once(&key, now, iat + MAX_AGE_SECONDS + SKEW_SECONDS).await? {

@@ -29,6 +29,8 @@ pub enum ErrorCode {
     InvalidAuthorizationDetails,
     /// RFC 9449 §5, §7.1.
     InvalidDpopProof,
+    /// RFC 9449 §8, §9: send the proof again with the nonce in `DPoP-Nonce`.
+    UseDpopNonce,
     /// RFC 8707 §2: the requested resource is unknown or not allowed.
     InvalidTarget,
     /// RFC 7009 §2.2.1.
@@ -71,6 +73,7 @@ impl ErrorCode {
             Self::InvalidRequestObject => "invalid_request_object",
             Self::InvalidAuthorizationDetails => "invalid_authorization_details",
             Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidTarget => "invalid_target",
             Self::UnsupportedTokenType => "unsupported_token_type",
@@ -117,7 +120,7 @@ impl ErrorCode {
             // RFC 9396 §5: like invalid_scope.
             Self::InvalidAuthorizationDetails => 400,
             // RFC 9449 §5 (the token endpoint); a resource answers 401 (`Error::Dpop`).
-            Self::InvalidDpopProof => 400,
+            Self::InvalidDpopProof | Self::UseDpopNonce => 400,
             // RFC 8707 §2, RFC 7009 §2.2.1, RFC 7591 §3.2.2.
             Self::InvalidTarget
             | Self::UnsupportedTokenType
@@ -153,6 +156,9 @@ pub enum Error {
     /// The same for a request that used the DPoP scheme (RFC 9449 §7.1): the challenge is
     /// `DPoP`, and a bad proof is a 401.
     Dpop { code: ErrorCode, description: String },
+    /// RFC 9449 §8, §9: the proof lacks a current server nonce; `nonce` is one to use. At a
+    /// resource (`resource`) a 401 with the DPoP challenge, elsewhere a 400.
+    UseDpopNonce { nonce: String, resource: bool },
     /// An error shown to the user as a page, never redirected: an unknown client, an
     /// unregistered `redirect_uri` (RFC 6749 §4.1.2.1), a broken login form.
     Page { code: ErrorCode, description: String },
@@ -209,6 +215,7 @@ impl Error {
             Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             Self::AdminUnauthorized | Self::BearerMissing => ErrorCode::InvalidToken,
             Self::Bearer { code, .. } | Self::Dpop { code, .. } | Self::Page { code, .. } => *code,
+            Self::UseDpopNonce { .. } => ErrorCode::UseDpopNonce,
             Self::Misconfigured(_) | Self::Port(_) | Self::Internal(_) | Self::Unreadable(_) => {
                 ErrorCode::ServerError
             }
@@ -254,6 +261,9 @@ impl Error {
             | Self::Dpop { description, .. }
             | Self::Page { description, .. } => description.clone(),
             Self::BearerMissing => "a bearer access token is required".into(),
+            Self::UseDpopNonce { .. } => {
+                "send the DPoP proof again with the nonce in DPoP-Nonce".into()
+            }
             Self::NotFound => "no such endpoint".into(),
             Self::MethodNotAllowed { .. } => "method not allowed for this endpoint".into(),
             Self::AdminUnauthorized => "a valid operator token is required".into(),
@@ -263,6 +273,7 @@ impl Error {
         };
         let status = match self {
             Self::Dpop { code: ErrorCode::InvalidDpopProof, .. } => 401,
+            Self::UseDpopNonce { resource: true, .. } => 401,
             _ => code.status(),
         };
         let mut response = Response::json(
@@ -292,6 +303,18 @@ impl Error {
                         code.as_str()
                     ),
                 )
+            }
+            Self::UseDpopNonce { nonce, resource } => {
+                response = response.with_header("dpop-nonce", nonce);
+                if *resource {
+                    response = response.with_header(
+                        "www-authenticate",
+                        &format!(
+                            "DPoP algs=\"{}\", error=\"use_dpop_nonce\", error_description=\"send the proof again with the nonce in DPoP-Nonce\"",
+                            crate::dpop::algs()
+                        ),
+                    );
+                }
             }
             Self::Dpop { code, description } => {
                 let description: String =

@@ -142,7 +142,7 @@ const ROUTES: &[Route] = &[
 fn allow_origin(mut response: Response, origin: &str) -> Response {
     response.set_header("access-control-allow-origin", origin);
     // A DPoP client reads the challenge of a refused proof (RFC 9449 §7.1).
-    response.set_header("access-control-expose-headers", "WWW-Authenticate");
+    response.set_header("access-control-expose-headers", "WWW-Authenticate, DPoP-Nonce");
     response.headers.push(("vary".into(), "Origin".into()));
     response
 }

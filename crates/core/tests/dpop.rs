@@ -525,3 +525,63 @@ fn a_ps256_proof_whose_key_names_its_algorithm_is_accepted() {
 fn claims_of(r: &Response) -> Value {
     claims(json(r)["access_token"].as_str().unwrap())
 }
+
+#[test]
+fn with_server_nonces_a_proof_carries_a_current_one() {
+    let mut world = World::new();
+    world.config.dpop_nonces = true;
+    let k = key(15);
+    let code = spa_code(&world, &[]);
+    let with_nonce = |jti: &str, nonce: &str| {
+        let nonce = nonce.to_string();
+        proof_with(&world, &k, "POST", TOKEN_URL, jti, move |_, c| c["nonce"] = json!(nonce))
+    };
+    // §8: no nonce → use_dpop_nonce (400), with one to use; the code is not spent.
+    let r = spa_exchange(&world, &code, Some(&proof(&world, &k, "POST", TOKEN_URL, "n-1")));
+    assert_eq!(error(&r), (400, "use_dpop_nonce".into()));
+    let nonce = r.header("dpop-nonce").unwrap().to_string();
+    // A nonce this server did not issue.
+    let r = spa_exchange(&world, &code, Some(&with_nonce("n-2", "forged")));
+    assert_eq!(error(&r), (400, "use_dpop_nonce".into()));
+    // The issued one works, and the answer carries the next.
+    let r = spa_exchange(&world, &code, Some(&with_nonce("n-3", &nonce)));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.header("dpop-nonce").is_some());
+    let access = json(&r)["access_token"].as_str().unwrap().to_string();
+    // §9: at /userinfo, a 401 with the DPoP challenge and a nonce.
+    let ath = gatehouse_core::b64::sha256(&access);
+    let at_userinfo = |jti: &str, nonce: Option<&str>| {
+        let (ath, nonce) = (ath.clone(), nonce.map(str::to_string));
+        proof_with(&world, &k, "GET", USERINFO_URL, jti, move |_, c| {
+            c["ath"] = json!(ath);
+            if let Some(n) = nonce {
+                c["nonce"] = json!(n);
+            }
+        })
+    };
+    let r = userinfo(&world, &format!("DPoP {access}"), Some(&at_userinfo("n-4", None)));
+    assert_eq!(r.status, 401);
+    assert!(r.header("www-authenticate").unwrap().contains("error=\"use_dpop_nonce\""));
+    let nonce = r.header("dpop-nonce").unwrap().to_string();
+    let r = userinfo(&world, &format!("DPoP {access}"), Some(&at_userinfo("n-5", Some(&nonce))));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // Nonces go stale: two windows on, the old one is refused.
+    world.host.clock.advance(180);
+    let r = userinfo(&world, &format!("DPoP {access}"), Some(&at_userinfo("n-6", Some(&nonce))));
+    assert_eq!(r.status, 401);
+    assert_eq!(json(&r)["error"], "use_dpop_nonce");
+    // PAR answers the same way.
+    let r = spa_push(&world, &[], &proof(&world, &k, "POST", PAR_URL, "n-7"));
+    assert_eq!(error(&r), (400, "use_dpop_nonce".into()));
+    assert!(r.header("dpop-nonce").is_some());
+}
+
+#[test]
+fn without_server_nonces_no_nonce_is_sent() {
+    let world = World::new();
+    let k = key(16);
+    let code = spa_code(&world, &[]);
+    let r = spa_exchange(&world, &code, Some(&proof(&world, &k, "POST", TOKEN_URL, "o-1")));
+    assert_eq!(r.status, 200);
+    assert!(r.header("dpop-nonce").is_none());
+}

@@ -54,7 +54,7 @@ pub async fn push<H: Host>(host: &H, config: &Config, req: &Request) -> Result<R
     let client = client_auth::authenticate(host, config, req, &params, &issuer).await?;
     // RFC 9449 §10.1: a DPoP proof at push time binds the code to its key, as dpop_jkt does
     // (both: they must agree). Checked first: a bad proof spends nothing else.
-    let proof = dpop::proof(host, req, &endpoint_url(&issuer, "oauth/par"), None).await?;
+    let proof = dpop::proof(host, config, req, &endpoint_url(&issuer, "oauth/par"), None).await?;
     // §3: a pushed request object is verified now, and only its parameters kept.
     let Intake { params, provenance } =
         intake::receive(host, config, &client, params, &issuer, Channel::Par).await?;
@@ -99,10 +99,11 @@ pub async fn push<H: Host>(host: &H, config: &Config, req: &Request) -> Result<R
         return Err(Error::Internal("request_uri collision".into()));
     }
     // §2.2: 201 Created.
-    Ok(Response::json_no_store(
+    let created = Response::json_no_store(
         201,
         &json!({ "request_uri": request_uri, "expires_in": PUSHED_REQUEST_SECONDS }),
-    ))
+    );
+    dpop::with_next_nonce(host, config, req, created).await
 }
 
 fn invalid_request_uri(description: &str) -> Error {

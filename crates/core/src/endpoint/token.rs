@@ -42,8 +42,9 @@ pub async fn token<H: Host>(host: &H, config: &Config, req: &Request) -> Result<
     // access token only (the rotation keeps the grant, `refresh_token::Rotate`).
     let approved = &mut issued.resolved.authorization.details;
     *approved = details::narrow(approved, params.get("authorization_details")?)?;
-    bind(host, req, &issuer, &mut issued).await?;
-    Ok(tokens::mint(host, config, &issuer, &client, issued).await?.into_response())
+    bind(host, config, req, &issuer, &mut issued).await?;
+    let response = tokens::mint(host, config, &issuer, &client, issued).await?.into_response();
+    dpop::with_next_nonce(host, config, req, response).await
 }
 
 /// RFC 9449 §5: with a DPoP proof, what is issued is bound to its key. A code asked for with
@@ -51,11 +52,12 @@ pub async fn token<H: Host>(host: &H, config: &Config, req: &Request) -> Result<
 /// An API that requires DPoP gets no unbound token.
 async fn bind<H: Host>(
     host: &H,
+    config: &Config,
     req: &Request,
     issuer: &str,
     issued: &mut grant::Issued,
 ) -> Result<(), Error> {
-    let proof = dpop::proof(host, req, &endpoint_url(issuer, "oauth/token"), None).await?;
+    let proof = dpop::proof(host, config, req, &endpoint_url(issuer, "oauth/token"), None).await?;
     let authorization = &mut issued.resolved.authorization;
     match (&authorization.jkt, &proof) {
         (Some(bound), Some(proof)) if *bound == proof.jkt => {}

@@ -44,9 +44,11 @@ pub async fn userinfo<H: Host>(
         (Some(_), Error::Bearer { code, description } | Error::OAuth { code, description }) => {
             Error::Dpop { code, description }
         }
+        (_, Error::UseDpopNonce { nonce, .. }) => Error::UseDpopNonce { nonce, resource: true },
         (_, e) => e,
     };
-    answer(host, config, req, dpop_scheme.as_deref()).await.map_err(challenge)
+    let response = answer(host, config, req, dpop_scheme.as_deref()).await.map_err(challenge)?;
+    dpop::with_next_nonce(host, config, req, response).await
 }
 
 async fn answer<H: Host>(
@@ -67,7 +69,7 @@ async fn answer<H: Host>(
     let bound = claims.get("cnf").and_then(|c| c.get("jkt")).and_then(Value::as_str);
     match (bound, dpop_scheme) {
         (Some(jkt), Some(_)) => {
-            let proof = dpop::proof(host, req, &url, Some(&token))
+            let proof = dpop::proof(host, config, req, &url, Some(&token))
                 .await?
                 .ok_or_else(|| dpop::invalid("a DPoP proof is required"))?;
             if proof.jkt != jkt {

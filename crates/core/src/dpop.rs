@@ -21,8 +21,8 @@ use crate::seal;
 
 /// What a proof may be signed with (§5.1 `dpop_signing_alg_values_supported`).
 pub const ALGORITHMS: [Algorithm; 3] = Algorithm::CLIENT_SIGNED;
-/// How old a proof may be (`iat`), and how far ahead of our clock (§11.1: a short window, as
-/// no server nonce bounds pre-generated proofs).
+/// How old a proof may be (`iat`), and how far ahead of our clock (§11.1: a short window;
+/// with `DPOP_NONCES`, the nonce bounds a proof made in advance more tightly).
 const MAX_AGE_SECONDS: i64 = 120;
 const SKEW_SECONDS: i64 = 60;
 /// The largest RSA modulus a proof key may have (bytes): every new key is imported once.
@@ -34,42 +34,62 @@ pub struct Proof {
     pub jkt: String,
 }
 
-/// How long a server nonce is current: it is accepted in its window and the next one.
-const NONCE_WINDOW_SECONDS: i64 = 60;
-/// What a nonce is sealed for (no other sealed value opens as one).
-const NONCE_AAD: &str = "dpop-nonce";
+/// A server nonce's time window; a nonce is accepted in its own window and the ones on either
+/// side (clocks of isolates differ a little), so it stays usable for 40–60 s.
+const NONCE_WINDOW_SECONDS: i64 = 20;
 
-/// A server nonce (§8): the current time window, sealed under the deployment's key, so that
-/// any isolate can check it without storing anything.
-pub async fn nonce<H: Host>(host: &H, config: &Config) -> Result<String, Error> {
-    let window = host.clock().now() / NONCE_WINDOW_SECONDS;
-    seal::seal(host, config, NONCE_AAD, &window.to_be_bytes()).await
+/// What a nonce is sealed for: no other sealed value opens as one, nor a nonce of a deployment
+/// that shares the key but not the issuer.
+fn nonce_aad(issuer: &str) -> String {
+    format!("gatehouse:dpop-nonce:v1:{issuer}")
 }
 
-/// Whether `nonce` is one this deployment issued in the current or the previous window.
-async fn nonce_is_current<H: Host>(host: &H, config: &Config, nonce: &str) -> Result<bool, Error> {
+/// A server nonce (§8): the current time window, sealed under the deployment's key, so that
+/// any isolate can check it without storing anything. Nonces are not secret (anyone with a key
+/// of their own gets one); they bound how long a proof made in advance stays usable.
+pub async fn nonce<H: Host>(host: &H, config: &Config, issuer: &str) -> Result<String, Error> {
+    let window = host.clock().now() / NONCE_WINDOW_SECONDS;
+    seal::seal(host, config, &nonce_aad(issuer), &window.to_be_bytes()).await
+}
+
+/// Whether `nonce` is one this deployment issued in the current window or next to it.
+async fn nonce_is_current<H: Host>(
+    host: &H,
+    config: &Config,
+    issuer: &str,
+    nonce: &str,
+) -> Result<bool, Error> {
     if nonce.len() > 128 {
         return Ok(false);
     }
-    let Some(opened) = seal::open(host, config, NONCE_AAD, nonce).await? else { return Ok(false) };
+    let Some(opened) = seal::open(host, config, &nonce_aad(issuer), nonce).await? else {
+        return Ok(false);
+    };
     let Ok(bytes) = <[u8; 8]>::try_from(opened.expose()) else { return Ok(false) };
     let window = i64::from_be_bytes(bytes);
     let now = host.clock().now() / NONCE_WINDOW_SECONDS;
-    Ok(window == now || window == now - 1)
+    Ok((now - 1..=now + 1).contains(&window))
 }
 
-/// The `DPoP-Nonce` a response to a DPoP request carries when nonces are required (§8.2: the
-/// next one to use).
+/// The `DPoP-Nonce` a successful answer to a DPoP request carries when nonces are required
+/// (§8.2: the next one to use). Never fails: the answer may already have spent a code, so a
+/// nonce that cannot be made is left out (the client then gets one from `use_dpop_nonce`).
 pub async fn with_next_nonce<H: Host>(
     host: &H,
     config: &Config,
     req: &Request,
     response: crate::http::Response,
-) -> Result<crate::http::Response, Error> {
+) -> crate::http::Response {
     if !config.dpop_nonces || req.header("dpop").is_none() {
-        return Ok(response);
+        return response;
     }
-    Ok(response.with_header("dpop-nonce", &nonce(host, config).await?))
+    match nonce(host, config, &config.issuer_for(req)).await {
+        Ok(nonce) => response.with_header("dpop-nonce", &nonce),
+        Err(e) => {
+            host.log(&format!("DPoP nonce: {e:?}"));
+            response
+        }
+    }
 }
 
 /// The algorithms, as a challenge's `algs` lists them.
@@ -161,14 +181,16 @@ pub async fn proof<H: Host>(
         _ => invalid("the DPoP proof's signature does not verify"),
     })?;
     // §8, §9: with nonces required, a proof carries a current one (checked after the signature,
-    // so only the key's holder learns a nonce from a refusal; its jti is not spent).
+    // so that forged input costs a signature check; a refused proof's jti is not spent).
     if config.dpop_nonces {
+        let issuer = config.issuer_for(req);
         let current = match text("nonce") {
-            Some(nonce) => nonce_is_current(host, config, nonce).await?,
+            Some(nonce) => nonce_is_current(host, config, &issuer, nonce).await?,
             None => false,
         };
         if !current {
-            return Err(Error::UseDpopNonce { nonce: nonce(host, config).await?, resource: false });
+            let nonce = nonce(host, config, &issuer).await?;
+            return Err(Error::UseDpopNonce { nonce, resource: false });
         }
     }
     // §11.1: a proof is used once, for as long as it would be accepted.

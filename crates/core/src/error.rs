@@ -119,7 +119,8 @@ impl ErrorCode {
             }
             // RFC 9396 §5: like invalid_scope.
             Self::InvalidAuthorizationDetails => 400,
-            // RFC 9449 §5 (the token endpoint); a resource answers 401 (`Error::Dpop`).
+            // RFC 9449 §5, §8 (the token endpoint); a resource answers 401 (`Error::Dpop`,
+            // `Error::UseDpopNonce { resource: true }`).
             Self::InvalidDpopProof | Self::UseDpopNonce => 400,
             // RFC 8707 §2, RFC 7009 §2.2.1, RFC 7591 §3.2.2.
             Self::InvalidTarget

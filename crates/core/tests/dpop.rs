@@ -540,11 +540,21 @@ fn with_server_nonces_a_proof_carries_a_current_one() {
     let r = spa_exchange(&world, &code, Some(&proof(&world, &k, "POST", TOKEN_URL, "n-1")));
     assert_eq!(error(&r), (400, "use_dpop_nonce".into()));
     let nonce = r.header("dpop-nonce").unwrap().to_string();
-    // A nonce this server did not issue.
-    let r = spa_exchange(&world, &code, Some(&with_nonce("n-2", "forged")));
-    assert_eq!(error(&r), (400, "use_dpop_nonce".into()));
+    // Nonces this deployment did not issue for this issuer: garbage, a real one tampered with,
+    // one of another issuer under the same key.
+    let mut tampered = nonce.clone().into_bytes();
+    tampered[20] = if tampered[20] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let foreign =
+        block_on(gatehouse_core::dpop::nonce(&world.host, &world.config, "https://other.example/"))
+            .unwrap();
+    for (i, bad) in ["forged", tampered.as_str(), foreign.as_str()].into_iter().enumerate() {
+        let r = spa_exchange(&world, &code, Some(&with_nonce(&format!("n-2-{i}"), bad)));
+        assert_eq!(error(&r), (400, "use_dpop_nonce".into()), "{bad}");
+    }
+    // A refused proof's jti is not spent: the same jti with the right nonce is accepted below.
     // The issued one works, and the answer carries the next.
-    let r = spa_exchange(&world, &code, Some(&with_nonce("n-3", &nonce)));
+    let r = spa_exchange(&world, &code, Some(&with_nonce("n-2-0", &nonce)));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert!(r.header("dpop-nonce").is_some());
     let access = json(&r)["access_token"].as_str().unwrap().to_string();
@@ -565,8 +575,12 @@ fn with_server_nonces_a_proof_carries_a_current_one() {
     let nonce = r.header("dpop-nonce").unwrap().to_string();
     let r = userinfo(&world, &format!("DPoP {access}"), Some(&at_userinfo("n-5", Some(&nonce))));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    // Nonces go stale: two windows on, the old one is refused.
-    world.host.clock.advance(180);
+    // A nonce stays current for a little while (the next 20-second window)...
+    world.host.clock.advance(15);
+    let r = userinfo(&world, &format!("DPoP {access}"), Some(&at_userinfo("n-5b", Some(&nonce))));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // ...then goes stale.
+    world.host.clock.advance(45);
     let r = userinfo(&world, &format!("DPoP {access}"), Some(&at_userinfo("n-6", Some(&nonce))));
     assert_eq!(r.status, 401);
     assert_eq!(json(&r)["error"], "use_dpop_nonce");

@@ -103,7 +103,7 @@ pub async fn push<H: Host>(host: &H, config: &Config, req: &Request) -> Result<R
         201,
         &json!({ "request_uri": request_uri, "expires_in": PUSHED_REQUEST_SECONDS }),
     );
-    dpop::with_next_nonce(host, config, req, created).await
+    Ok(dpop::with_next_nonce(host, config, req, created).await)
 }
 
 fn invalid_request_uri(description: &str) -> Error {

@@ -44,7 +44,7 @@ pub async fn token<H: Host>(host: &H, config: &Config, req: &Request) -> Result<
     *approved = details::narrow(approved, params.get("authorization_details")?)?;
     bind(host, config, req, &issuer, &mut issued).await?;
     let response = tokens::mint(host, config, &issuer, &client, issued).await?.into_response();
-    dpop::with_next_nonce(host, config, req, response).await
+    Ok(dpop::with_next_nonce(host, config, req, response).await)
 }
 
 /// RFC 9449 §5: with a DPoP proof, what is issued is bound to its key. A code asked for with

@@ -48,7 +48,7 @@ pub async fn userinfo<H: Host>(
         (_, e) => e,
     };
     let response = answer(host, config, req, dpop_scheme.as_deref()).await.map_err(challenge)?;
-    dpop::with_next_nonce(host, config, req, response).await
+    Ok(dpop::with_next_nonce(host, config, req, response).await)
 }
 
 async fn answer<H: Host>(

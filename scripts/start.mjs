@@ -71,14 +71,15 @@ ${line}
  AS metadata      ${origin}/.well-known/oauth-authorization-server
  JWKS             ${origin}/.well-known/jwks.json   (${jwks.keys.map((k) => k.alg).join(', ')})
 
- Demo tenant (demo/tenant.json, imported: ${imported.clients} clients, ${imported.apis} API, ${imported.users} user)
+ Demo tenant (demo/tenant.json, imported: ${imported.clients} clients, ${imported.apis} APIs, ${imported.users} user)
 ${tenant.clients.map((c) => `   ${c.client_id.padEnd(12)} ${c.app_type.padEnd(16)} ${c.token_endpoint_auth_method}${c.client_secret ? `  secret: ${c.client_secret}` : ''}`).join('\n')}
 ${(tenant.client_grants || []).map((g) => `   ${g.client_id.padEnd(12)} may get ${g.scope.join(' ')} for ${g.audience} (client credentials: see README)`).join('\n')}
-   API            ${tenant.apis[0].identifier}  scopes: ${tenant.apis[0].scopes.map((s) => s.value).join(' ')}
+${tenant.apis.map((a) => `   API            ${a.identifier}  scopes: ${a.scopes.map((s) => s.value).join(' ')}${a.require_dpop ? '  (DPoP required)' : ''}${(a.authorization_details || []).length ? `  details: ${a.authorization_details.map((d) => d.type).join(' ')}` : ''}`).join('\n')}
    User           ${tenant.users[0].email} / ${tenant.users[0].password}
 
  Try a login      ${tryUrl}
                   (log in as the user below; the code lands on 127.0.0.1:3000/callback: see README)
+ Try a payment    npm run demo:pay   (PAR + JAR + RAR + DPoP, as demo-fapi: see README)
 
  Operator         ADMIN_TOKEN, INITIAL_ACCESS_TOKEN, KEY_ENCRYPTION_KEY are in .dev.vars (local only)
                   ${origin}/oidc/register takes INITIAL_ACCESS_TOKEN as a Bearer token

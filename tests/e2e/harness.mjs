@@ -68,3 +68,18 @@ export async function oauthError(promise) {
   }
   throw new Error('expected an OAuth error');
 }
+
+/**
+ * Sends an oversized request until its answer is read. The Worker answers an oversized body from
+ * its declared length, before reading it; the local runtime may then close the connection while
+ * the upload is still going, and the client sees a network error rather than the answer.
+ */
+export async function untilAnswered(call, attempts = 5) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (e) {
+      if (attempt >= attempts) throw e;
+    }
+  }
+}

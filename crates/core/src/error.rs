@@ -262,9 +262,7 @@ impl Error {
             | Self::Dpop { description, .. }
             | Self::Page { description, .. } => description.clone(),
             Self::BearerMissing => "a bearer access token is required".into(),
-            Self::UseDpopNonce { .. } => {
-                "send the DPoP proof again with the nonce in DPoP-Nonce".into()
-            }
+            Self::UseDpopNonce { .. } => USE_DPOP_NONCE.into(),
             Self::NotFound => "no such endpoint".into(),
             Self::MethodNotAllowed { .. } => "method not allowed for this endpoint".into(),
             Self::AdminUnauthorized => "a valid operator token is required".into(),
@@ -295,39 +293,25 @@ impl Error {
                 response = response.with_header("www-authenticate", "Bearer realm=\"gatehouse\"")
             }
             Self::Bearer { code, description } => {
-                let description: String =
-                    description.chars().filter(|c| *c != '"' && *c != '\\').collect();
                 response = response.with_header(
                     "www-authenticate",
-                    &format!(
-                        "Bearer realm=\"gatehouse\", error=\"{}\", error_description=\"{description}\"",
-                        code.as_str()
-                    ),
+                    &challenge("Bearer realm=\"gatehouse\"", *code, description),
                 )
             }
             Self::UseDpopNonce { nonce, resource } => {
                 response = response.with_header("dpop-nonce", nonce);
                 if *resource {
+                    let scheme = format!("DPoP algs=\"{}\"", crate::dpop::algs());
                     response = response.with_header(
                         "www-authenticate",
-                        &format!(
-                            "DPoP algs=\"{}\", error=\"use_dpop_nonce\", error_description=\"send the proof again with the nonce in DPoP-Nonce\"",
-                            crate::dpop::algs()
-                        ),
+                        &challenge(&scheme, ErrorCode::UseDpopNonce, USE_DPOP_NONCE),
                     );
                 }
             }
             Self::Dpop { code, description } => {
-                let description: String =
-                    description.chars().filter(|c| *c != '"' && *c != '\\').collect();
-                response = response.with_header(
-                    "www-authenticate",
-                    &format!(
-                        "DPoP algs=\"{}\", error=\"{}\", error_description=\"{description}\"",
-                        crate::dpop::algs(),
-                        code.as_str()
-                    ),
-                )
+                let scheme = format!("DPoP algs=\"{}\"", crate::dpop::algs());
+                response = response
+                    .with_header("www-authenticate", &challenge(&scheme, *code, description))
             }
             // RFC 6749 §5.2: a 401 names the authentication scheme the client may use.
             Self::OAuth { code: ErrorCode::InvalidClient, .. } => {
@@ -337,6 +321,16 @@ impl Error {
         }
         response
     }
+}
+
+/// What a `use_dpop_nonce` answer says (RFC 9449 §8, §9).
+const USE_DPOP_NONCE: &str = "send the DPoP proof again with the nonce in DPoP-Nonce";
+
+/// A `WWW-Authenticate` challenge (RFC 6750 §3, RFC 9449 §7.1): the scheme and its parameters,
+/// then the error and its description (quotes and backslashes left out).
+fn challenge(scheme: &str, code: ErrorCode, description: &str) -> String {
+    let description: String = description.chars().filter(|c| *c != '"' && *c != '\\').collect();
+    format!("{scheme}, error=\"{}\", error_description=\"{description}\"", code.as_str())
 }
 
 impl From<PortError> for Error {

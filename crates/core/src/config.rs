@@ -109,7 +109,7 @@ impl Config {
             Some(text) => Some(parse_kek(&text)?),
             None => None,
         };
-        Ok(Self {
+        let config = Self {
             issuer,
             key_encryption_key,
             admin_token: set("ADMIN_TOKEN").map(SecretString::new),
@@ -160,7 +160,12 @@ impl Config {
                 _ => None,
             },
             ..Self::default()
-        })
+        };
+        // Nonces are sealed under the key: without it, every DPoP request would fail.
+        if config.dpop_nonces && config.key_encryption_key.is_none() {
+            return Err(ConfigError("DPOP_NONCES=true needs KEY_ENCRYPTION_KEY".into()));
+        }
+        Ok(config)
     }
 
     /// The issuer identifier for this request.
@@ -245,5 +250,11 @@ mod tests {
             Config::from_vars(vars(&[("KEY_ENCRYPTION_KEY", &kek), ("ADMIN_TOKEN", "t")])).unwrap();
         assert_eq!(c.key_encryption_key.unwrap().expose(), &[7u8; 32]);
         assert!(format!("{:?}", c.admin_token).contains("redacted"));
+        // DPoP nonces are sealed under the key.
+        assert!(Config::from_vars(vars(&[("DPOP_NONCES", "true")])).is_err());
+        assert!(Config::from_vars(vars(&[("DPOP_NONCES", "yes"), ("KEY_ENCRYPTION_KEY", &kek)]))
+            .is_err());
+        let c = Config::from_vars(vars(&[("DPOP_NONCES", "true"), ("KEY_ENCRYPTION_KEY", &kek)]));
+        assert!(c.unwrap().dpop_nonces);
     }
 }

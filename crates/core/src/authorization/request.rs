@@ -252,6 +252,16 @@ pub async fn requested_authorization<H: Host>(
     client: &ClientRecord,
     grant_type: GrantType,
 ) -> Result<Authorization, Error> {
+    Ok(requested_with_api(host, params, client, grant_type).await?.0)
+}
+
+/// [`requested_authorization`], and the API it names (loaded once, for the caller's rules).
+pub async fn requested_with_api<H: Host>(
+    host: &H,
+    params: &Params,
+    client: &ClientRecord,
+    grant_type: GrantType,
+) -> Result<(Authorization, Option<ApiRecord>), Error> {
     let scope = parse_scope(params.get("scope")?)?;
     let api = check_audience(host, params).await?;
     let mut requested = Authorization::requested(
@@ -269,9 +279,40 @@ pub async fn requested_authorization<H: Host>(
         return Err(details::invalid("authorization_details needs the user's consent page"));
     }
     requested.details = details::parse(text, api.as_ref(), client)?;
-    requested.audience = api.map(|a| a.identifier);
+    requested.audience = api.as_ref().map(|a| a.identifier.clone());
     requested.grant_type = Some(grant_type);
-    Ok(requested)
+    Ok((requested, api))
+}
+
+/// RFC 9449 §10: `dpop_jkt` binds the code to the client's DPoP key (the token request must
+/// prove it); an access token from the authorization endpoint could not be bound, so it is
+/// refused with response types that return one, as are such response types for an API that
+/// requires DPoP.
+pub fn check_dpop_jkt(
+    params: &Params,
+    response_type: ResponseType,
+    api: Option<&ApiRecord>,
+) -> Result<Option<String>, Error> {
+    let jkt = params.get("dpop_jkt")?;
+    if jkt.is_some() && !response_type.has_code() {
+        return Err(Error::invalid_request("dpop_jkt binds a code: ask for one"));
+    }
+    if response_type.has_token() {
+        if jkt.is_some() {
+            return Err(Error::invalid_request("dpop_jkt binds a code, not an access token"));
+        }
+        if api.is_some_and(|a| a.require_dpop) {
+            return Err(Error::invalid_request("this API accepts DPoP-bound tokens only"));
+        }
+    }
+    match jkt {
+        None => Ok(None),
+        // A SHA-256 JWK thumbprint (RFC 7638), base64url.
+        Some(j) if j.len() == 43 && crate::b64::decode(j).is_some_and(|b| b.len() == 32) => {
+            Ok(Some(j.to_string()))
+        }
+        Some(_) => Err(Error::invalid_request("dpop_jkt is not a JWK SHA-256 thumbprint")),
+    }
 }
 
 /// Keeps the scopes Gatehouse can grant: OIDC scopes, and the API's own. Unknown scopes are

@@ -119,10 +119,10 @@ pub(crate) async fn check_request<H: Host>(
         } else {
             GrantType::Implicit
         };
-        let mut requested =
-            request::requested_authorization(host, params, client, asked_as).await?;
+        let (mut requested, api) =
+            request::requested_with_api(host, params, client, asked_as).await?;
         requested.nonce = nonce;
-        requested.jkt = check_dpop_jkt(host, params, response_type, &requested).await?;
+        requested.jkt = request::check_dpop_jkt(params, response_type, api.as_ref())?;
         // PKCE binds a code; a response without one has nothing to bind.
         if response_type.has_code() {
             back.code_challenge = request::check_pkce(params, client)?;
@@ -137,39 +137,6 @@ pub(crate) async fn check_request<H: Host>(
     }
     .await;
     Ok((back, checked))
-}
-
-/// RFC 9449 §10: `dpop_jkt` binds the code to the client's DPoP key (the token request must
-/// prove it); an access token from this endpoint could not be bound, so it is refused with
-/// response types that return one, as are such response types for an API that requires DPoP.
-async fn check_dpop_jkt<H: Host>(
-    host: &H,
-    params: &Params,
-    response_type: ResponseType,
-    requested: &crate::grant::Authorization,
-) -> Result<Option<String>, Error> {
-    let jkt = params.get("dpop_jkt")?;
-    if jkt.is_some() && !response_type.has_code() {
-        return Err(Error::invalid_request("dpop_jkt binds a code: ask for one"));
-    }
-    if response_type.has_token() {
-        if jkt.is_some() {
-            return Err(Error::invalid_request("dpop_jkt binds a code, not an access token"));
-        }
-        if let Some(audience) = &requested.audience {
-            if records::api(host.store(), audience).await?.is_some_and(|a| a.require_dpop) {
-                return Err(Error::invalid_request("this API accepts DPoP-bound tokens only"));
-            }
-        }
-    }
-    match jkt {
-        None => Ok(None),
-        // A SHA-256 JWK thumbprint (RFC 7638), base64url.
-        Some(j) if j.len() == 43 && crate::b64::decode(j).is_some_and(|b| b.len() == 32) => {
-            Ok(Some(j.to_string()))
-        }
-        Some(_) => Err(Error::invalid_request("dpop_jkt is not a JWK SHA-256 thumbprint")),
-    }
 }
 
 fn page(e: Error) -> Error {

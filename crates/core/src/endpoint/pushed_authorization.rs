@@ -65,12 +65,7 @@ pub async fn push<H: Host>(host: &H, config: &Config, req: &Request) -> Result<R
                 return Err(dpop::invalid("dpop_jkt is not the DPoP proof's key"))
             }
             Some(_) => params,
-            None => {
-                let mut pairs: Vec<(String, String)> =
-                    params.pairs().map(|(n, v)| (n.to_string(), v.to_string())).collect();
-                pairs.push(("dpop_jkt".into(), proof.jkt));
-                Params::from_pairs(pairs)
-            }
+            None => params.with("dpop_jkt", proof.jkt),
         },
     };
     // The same checks as /authorize, answered here as JSON.

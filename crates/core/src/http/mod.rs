@@ -100,21 +100,22 @@ impl Request {
     /// the header, `Err(())` when it names another scheme or no token.
     #[allow(clippy::result_unit_err)]
     pub fn bearer(&self) -> Result<Option<&str>, ()> {
-        let Some(header) = self.header("authorization") else { return Ok(None) };
-        match header.split_once(' ') {
-            Some((scheme, token))
-                if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-            {
-                Ok(Some(token.trim()))
-            }
-            _ => Err(()),
+        match self.header("authorization") {
+            None => Ok(None),
+            Some(_) => self.token_of("bearer").map(Some).ok_or(()),
         }
     }
 
     /// The token of `Authorization: DPoP <token>` (RFC 9449 §7.1), if that is the scheme.
     pub fn dpop_token(&self) -> Option<&str> {
-        let (scheme, token) = self.header("authorization")?.split_once(' ')?;
-        (scheme.eq_ignore_ascii_case("dpop") && !token.trim().is_empty()).then(|| token.trim())
+        self.token_of("dpop")
+    }
+
+    /// The token of `Authorization: <scheme> <token>`, when the header names `scheme` (any
+    /// case, RFC 9110 §11.1) and a token.
+    fn token_of(&self, scheme: &str) -> Option<&str> {
+        let (named, token) = self.header("authorization")?.split_once(' ')?;
+        (named.eq_ignore_ascii_case(scheme) && !token.trim().is_empty()).then(|| token.trim())
     }
 
     /// The media type of the body, lower-case, without parameters.

@@ -126,6 +126,12 @@ impl Params {
         Self(pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect())
     }
 
+    /// The same parameters and one more (a value the server derived, e.g. PAR's `dpop_jkt`).
+    pub fn with(mut self, name: &str, value: String) -> Self {
+        self.0.push((name.to_string(), value));
+        self
+    }
+
     /// Every name-value pair, in order.
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))

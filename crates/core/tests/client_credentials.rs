@@ -29,10 +29,6 @@ fn m2m(world: &World, extra: &[(&str, &str)]) -> Response {
     cc(world, M2M, M2M_SECRET, extra)
 }
 
-fn error(r: &Response) -> (u16, String) {
-    (r.status, json(r)["error"].as_str().unwrap_or("").to_string())
-}
-
 #[test]
 fn a_machine_client_gets_an_rfc9068_token_for_its_api_and_nothing_else() {
     let world = World::new();
@@ -147,7 +143,7 @@ fn each_refusal_has_its_code() {
     ];
     for (r, expected, why) in cases {
         assert_eq!(
-            error(&r),
+            oauth_error(&r),
             (expected.0, expected.1.to_string()),
             "{why}: {}",
             String::from_utf8_lossy(&r.body)
@@ -181,7 +177,7 @@ fn introspection_revocation_and_deleting_the_client_grant() {
         form_request("/oauth/revoke", &[("token", &second)])
             .with_header("authorization", &basic(M2M_2, M2M_2_SECRET)),
     );
-    assert_eq!(error(&r).0, 400);
+    assert_eq!(oauth_error(&r).0, 400);
     assert_eq!(world.introspect(&second)["active"], true);
     // The operator deletes the client grant: its tokens go inactive at once, even where KV lags,
     // and no new ones are issued; the client's grant on the other API is untouched.
@@ -203,7 +199,7 @@ fn introspection_revocation_and_deleting_the_client_grant() {
     assert_eq!(world.introspect(&second)["active"], false);
     assert_eq!(world.introspect(&other_api)["active"], true);
     world.host.store.set_lagging(false);
-    assert_eq!(error(&m2m(&world, &[("audience", API)])), (403, "access_denied".into()));
+    assert_eq!(oauth_error(&m2m(&world, &[("audience", API)])), (403, "access_denied".into()));
     // Deleting it again: 404. Without the operator token: 401.
     let again = world.call(
         Request::from_url(
@@ -240,7 +236,7 @@ fn a_registered_client_receives_its_registered_scope_on_the_apis_that_define_it(
         assert_eq!(json(&r)["scope"], "read:messages");
     }
     assert_eq!(
-        error(&cc(&world, id, secret, &[("audience", API), ("scope", "write:messages")])),
+        oauth_error(&cc(&world, id, secret, &[("audience", API), ("scope", "write:messages")])),
         (400, "invalid_scope".into())
     );
     // A registered client whose scope no API defines gets nothing.
@@ -256,7 +252,7 @@ fn a_registered_client_receives_its_registered_scope_on_the_apis_that_define_it(
                 ),
             ),
     );
-    assert_eq!(error(&r), (403, "access_denied".into()));
+    assert_eq!(oauth_error(&r), (403, "access_denied".into()));
     // Public clients cannot register for it.
     let r = world.call(
         Request::from_url("POST", &absolute("/oidc/register"))
@@ -265,10 +261,13 @@ fn a_registered_client_receives_its_registered_scope_on_the_apis_that_define_it(
             .with_header("content-type", "application/json")
             .with_body(json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}).to_string()),
     );
-    assert_eq!(error(&r), (400, "invalid_client_metadata".into()));
+    assert_eq!(oauth_error(&r), (400, "invalid_client_metadata".into()));
     // The operator turns registered scopes off (REGISTERED_CLIENT_CREDENTIALS=false).
     world.config.registered_client_credentials = false;
-    assert_eq!(error(&cc(&world, id, secret, &[("audience", API)])), (403, "access_denied".into()));
+    assert_eq!(
+        oauth_error(&cc(&world, id, secret, &[("audience", API)])),
+        (403, "access_denied".into())
+    );
     world.config.registered_client_credentials = true;
     // Deleting the registered client (RFC 7592) makes its tokens inactive at once.
     let token = json(&cc(&world, id, secret, &[("audience", API)]))["access_token"]
@@ -324,7 +323,7 @@ fn the_tenant_file_checks_client_grants() {
     ] {
         let r = put(body);
         assert_eq!(
-            error(&r),
+            oauth_error(&r),
             (400, "invalid_request".into()),
             "{why}: {}",
             String::from_utf8_lossy(&r.body)
@@ -362,7 +361,7 @@ fn an_rfc7592_update_cannot_make_a_client_a_machine_or_widen_its_scope() {
     let id = reg["client_id"].as_str().unwrap();
     let upgrade = put(json!({"client_id": id, "redirect_uris": ["https://rp.example/cb"],
         "grant_types": ["authorization_code", "client_credentials"], "response_types": ["code"], "scope": "read:messages"}));
-    assert_eq!(error(&upgrade), (400, "invalid_client_metadata".into()));
+    assert_eq!(oauth_error(&upgrade), (400, "invalid_client_metadata".into()));
     let machine =
         world.register(&json!({"grant_types": ["client_credentials"], "scope": "read:messages"}));
     let widen = world.call(
@@ -379,7 +378,7 @@ fn an_rfc7592_update_cannot_make_a_client_a_machine_or_widen_its_scope() {
                 .to_string(),
             ),
     );
-    assert_eq!(error(&widen), (400, "invalid_client_metadata".into()));
+    assert_eq!(oauth_error(&widen), (400, "invalid_client_metadata".into()));
 }
 
 #[test]
@@ -410,5 +409,8 @@ fn an_api_may_have_a_plain_identifier_as_its_audience() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(claims(json(&r)["access_token"].as_str().unwrap())["aud"], "orders");
     // RFC 8707 §2: a `resource` must be an absolute URI.
-    assert_eq!(error(&m2m(&world, &[("resource", "orders")])), (400, "invalid_target".into()));
+    assert_eq!(
+        oauth_error(&m2m(&world, &[("resource", "orders")])),
+        (400, "invalid_target".into())
+    );
 }

@@ -105,10 +105,6 @@ fn spa_refresh(world: &World, refresh_token: &str, dpop: Option<&str>) -> Respon
     world.call(request)
 }
 
-fn error(r: &Response) -> (u16, String) {
-    (r.status, json(r)["error"].as_str().unwrap_or("").to_string())
-}
-
 fn userinfo(world: &World, authorization: &str, dpop: Option<&str>) -> Response {
     let mut request = Request::from_url("GET", &absolute("/userinfo"))
         .unwrap()
@@ -140,9 +136,12 @@ fn a_proof_binds_the_tokens_and_a_public_clients_refresh_tokens_to_its_key() {
     // §5: a public client's refresh token is bound too: no proof, or another key, is refused
     // (the token stays usable).
     let rt = body["refresh_token"].as_str().unwrap().to_string();
-    assert_eq!(error(&spa_refresh(&world, &rt, None)), (400, "invalid_grant".into()));
+    assert_eq!(oauth_error(&spa_refresh(&world, &rt, None)), (400, "invalid_grant".into()));
     let by_other = proof(&world, &other, "POST", TOKEN_URL, "p-2");
-    assert_eq!(error(&spa_refresh(&world, &rt, Some(&by_other))), (400, "invalid_grant".into()));
+    assert_eq!(
+        oauth_error(&spa_refresh(&world, &rt, Some(&by_other))),
+        (400, "invalid_grant".into())
+    );
     let r = spa_refresh(&world, &rt, Some(&proof(&world, &k, "POST", TOKEN_URL, "p-3")));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(json(&r)["token_type"], "DPoP");
@@ -213,7 +212,7 @@ fn every_bad_proof_is_invalid_dpop_proof_and_spends_nothing() {
     ];
     for (why, p) in &cases {
         assert_eq!(
-            error(&spa_exchange(&world, &code, Some(p))),
+            oauth_error(&spa_exchange(&world, &code, Some(p))),
             (400, "invalid_dpop_proof".into()),
             "{why}"
         );
@@ -233,13 +232,13 @@ fn every_bad_proof_is_invalid_dpop_proof_and_spends_nothing() {
         .with_header("dpop", &proof(&world, &k, "POST", TOKEN_URL, "b-11"))
         .with_header("dpop", &proof(&world, &k, "POST", TOKEN_URL, "b-12")),
     );
-    assert_eq!(error(&r), (400, "invalid_dpop_proof".into()));
+    assert_eq!(oauth_error(&r), (400, "invalid_dpop_proof".into()));
     // The code was not spent by any of them; a proof is used once (§11.1).
     let good = proof(&world, &k, "POST", TOKEN_URL, "g-1");
     assert_eq!(spa_exchange(&world, &code, Some(&good)).status, 200);
     let code = spa_code(&world, &[]);
     assert_eq!(
-        error(&spa_exchange(&world, &code, Some(&good))),
+        oauth_error(&spa_exchange(&world, &code, Some(&good))),
         (400, "invalid_dpop_proof".into())
     );
 }
@@ -250,9 +249,12 @@ fn dpop_jkt_binds_the_code_at_authorize_and_at_par() {
     let (k, other) = (key(5), key(6));
     let code = spa_code(&world, &[("dpop_jkt", &jkt(&k))]);
     // §10: the code needs a proof by that key.
-    assert_eq!(error(&spa_exchange(&world, &code, None)), (400, "invalid_grant".into()));
+    assert_eq!(oauth_error(&spa_exchange(&world, &code, None)), (400, "invalid_grant".into()));
     let by_other = proof(&world, &other, "POST", TOKEN_URL, "j-1");
-    assert_eq!(error(&spa_exchange(&world, &code, Some(&by_other))), (400, "invalid_grant".into()));
+    assert_eq!(
+        oauth_error(&spa_exchange(&world, &code, Some(&by_other))),
+        (400, "invalid_grant".into())
+    );
     let r = spa_exchange(&world, &code, Some(&proof(&world, &k, "POST", TOKEN_URL, "j-2")));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     // Malformed: refused.
@@ -278,7 +280,7 @@ fn dpop_jkt_binds_the_code_at_authorize_and_at_par() {
     let request_uri = json(&pushed)["request_uri"].as_str().unwrap().to_string();
     let done = world.code_flow(&[("client_id", SPA), ("request_uri", &request_uri)]);
     let code = redirect_params(&done).get("code").unwrap().unwrap().to_string();
-    assert_eq!(error(&spa_exchange(&world, &code, None)), (400, "invalid_grant".into()));
+    assert_eq!(oauth_error(&spa_exchange(&world, &code, None)), (400, "invalid_grant".into()));
     assert_eq!(
         spa_exchange(&world, &code, Some(&proof(&world, &k, "POST", TOKEN_URL, "j-4"))).status,
         200
@@ -287,7 +289,7 @@ fn dpop_jkt_binds_the_code_at_authorize_and_at_par() {
     let other_jkt = jkt(&other);
     let par_proof = proof(&world, &k, "POST", PAR_URL, "j-5");
     let mismatch = spa_push(&world, &[("dpop_jkt", &other_jkt)], &par_proof);
-    assert_eq!(error(&mismatch), (400, "invalid_dpop_proof".into()));
+    assert_eq!(oauth_error(&mismatch), (400, "invalid_dpop_proof".into()));
 }
 
 #[test]
@@ -307,7 +309,7 @@ fn userinfo_takes_a_bound_token_only_with_the_dpop_scheme_and_a_proof_by_its_key
     assert_eq!(json(&r)["sub"], USER_ID);
     // §7.2: not as a bearer token; the challenge names the scheme it must use.
     let r = userinfo(&world, &format!("Bearer {access}"), None);
-    assert_eq!(error(&r), (401, "invalid_token".into()));
+    assert_eq!(oauth_error(&r), (401, "invalid_token".into()));
     assert!(r.header("www-authenticate").unwrap_or("").starts_with("DPoP algs="));
     // §7.1: a proof is required, by the token's key, for this token (ath), once.
     for (why, p, code) in [
@@ -336,7 +338,7 @@ fn userinfo_takes_a_bound_token_only_with_the_dpop_scheme_and_a_proof_by_its_key
         c["ath"] = json!(gatehouse_core::b64::sha256(&plain))
     });
     assert_eq!(
-        error(&userinfo(&world, &format!("DPoP {plain}"), Some(&p))),
+        oauth_error(&userinfo(&world, &format!("DPoP {plain}"), Some(&p))),
         (401, "invalid_token".into())
     );
     assert_eq!(userinfo(&world, &format!("Bearer {plain}"), None).status, 200);
@@ -394,7 +396,7 @@ fn confidential_clients_refresh_unbound_and_an_api_may_require_dpop() {
         }
         world.call(request)
     };
-    assert_eq!(error(&ask(None)), (400, "invalid_dpop_proof".into()));
+    assert_eq!(oauth_error(&ask(None)), (400, "invalid_dpop_proof".into()));
     let r = ask(Some(proof(&world, &k, "POST", TOKEN_URL, "c-2")));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(json(&r)["token_type"], "DPoP");
@@ -432,7 +434,7 @@ fn more_refusals_a_query_in_htu_and_cors() {
         ("jti too long", proof_with(&world, &k, "POST", TOKEN_URL, &"j".repeat(300), |_, _| {})),
     ] {
         assert_eq!(
-            error(&spa_exchange(&world, &code, Some(&p))),
+            oauth_error(&spa_exchange(&world, &code, Some(&p))),
             (400, "invalid_dpop_proof".into()),
             "{why}"
         );
@@ -443,7 +445,7 @@ fn more_refusals_a_query_in_htu_and_cors() {
     // A proof made for another endpoint is refused at PAR.
     let wrong = proof(&world, &k, "POST", TOKEN_URL, "m-6");
     let r = spa_push(&world, &[], &wrong);
-    assert_eq!(error(&r), (400, "invalid_dpop_proof".into()));
+    assert_eq!(oauth_error(&r), (400, "invalid_dpop_proof".into()));
     // Browsers may send proofs: the preflight allows the DPoP header.
     let preflight = world.call(
         Request::from_url("OPTIONS", &absolute("/oauth/token"))
@@ -466,7 +468,7 @@ fn a_public_family_started_unbound_is_bound_by_a_refresh_with_a_proof() {
     let r = spa_refresh(&world, &rt, Some(&proof(&world, &k, "POST", TOKEN_URL, "f-1")));
     assert_eq!(json(&r)["token_type"], "DPoP");
     let next = json(&r)["refresh_token"].as_str().unwrap().to_string();
-    assert_eq!(error(&spa_refresh(&world, &next, None)), (400, "invalid_grant".into()));
+    assert_eq!(oauth_error(&spa_refresh(&world, &next, None)), (400, "invalid_grant".into()));
     assert_eq!(
         spa_refresh(&world, &next, Some(&proof(&world, &k, "POST", TOKEN_URL, "f-2"))).status,
         200
@@ -538,7 +540,7 @@ fn with_server_nonces_a_proof_carries_a_current_one() {
     };
     // §8: no nonce → use_dpop_nonce (400), with one to use; the code is not spent.
     let r = spa_exchange(&world, &code, Some(&proof(&world, &k, "POST", TOKEN_URL, "n-1")));
-    assert_eq!(error(&r), (400, "use_dpop_nonce".into()));
+    assert_eq!(oauth_error(&r), (400, "use_dpop_nonce".into()));
     let nonce = r.header("dpop-nonce").unwrap().to_string();
     // Nonces this deployment did not issue for this issuer: garbage, a real one tampered with,
     // one of another issuer under the same key.
@@ -550,7 +552,7 @@ fn with_server_nonces_a_proof_carries_a_current_one() {
             .unwrap();
     for (i, bad) in ["forged", tampered.as_str(), foreign.as_str()].into_iter().enumerate() {
         let r = spa_exchange(&world, &code, Some(&with_nonce(&format!("n-2-{i}"), bad)));
-        assert_eq!(error(&r), (400, "use_dpop_nonce".into()), "{bad}");
+        assert_eq!(oauth_error(&r), (400, "use_dpop_nonce".into()), "{bad}");
     }
     // A refused proof's jti is not spent: the same jti with the right nonce is accepted below.
     // The issued one works, and the answer carries the next.
@@ -586,7 +588,7 @@ fn with_server_nonces_a_proof_carries_a_current_one() {
     assert_eq!(json(&r)["error"], "use_dpop_nonce");
     // PAR answers the same way.
     let r = spa_push(&world, &[], &proof(&world, &k, "POST", PAR_URL, "n-7"));
-    assert_eq!(error(&r), (400, "use_dpop_nonce".into()));
+    assert_eq!(oauth_error(&r), (400, "use_dpop_nonce".into()));
     assert!(r.header("dpop-nonce").is_some());
 }
 

@@ -22,10 +22,6 @@ fn push_as_web(world: &World, params: &[(&str, &str)]) -> Response {
     )
 }
 
-fn error(r: &Response) -> (u16, String) {
-    (r.status, json(r)["error"].as_str().unwrap_or("").to_string())
-}
-
 #[test]
 fn a_pushed_request_is_used_once_by_its_client_at_authorize() {
     let world = World::new();
@@ -85,14 +81,14 @@ fn pushed_requests_are_checked_at_push_time_and_bound_to_their_client() {
         (with(&[("request_uri", "urn:ietf:params:oauth:request_uri:x")]), "invalid_request"),
     ] {
         let r = push_as_web(&world, &params);
-        assert_eq!(error(&r), (400, expected.to_string()), "{params:?}");
+        assert_eq!(oauth_error(&r), (400, expected.to_string()), "{params:?}");
         assert!(r.header("location").is_none());
     }
     // Client authentication as at the token endpoint; a public client names itself (§2).
     let r = world.call(
         form_request("/oauth/par", WEB_PARAMS).with_header("authorization", &basic(WEB, "wrong")),
     );
-    assert_eq!(error(&r).0, 401);
+    assert_eq!(oauth_error(&r).0, 401);
     let spa = world.call(form_request(
         "/oauth/par",
         &[

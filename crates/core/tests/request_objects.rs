@@ -72,24 +72,10 @@ fn object(world: &World, client: &str, jti: &str, change: impl FnOnce(&mut Value
     claims
 }
 
-fn page_error(r: &Response) -> (u16, String) {
-    let body = String::from_utf8_lossy(&r.body);
-    let code = body
-        .split_once("<strong>")
-        .and_then(|(_, rest)| rest.split_once("</strong>"))
-        .map(|(code, _)| code.to_string())
-        .unwrap_or_default();
-    (r.status, code)
-}
-
 /// A refusal shown as a page (400, the error code), never a redirect.
 fn refused_with_page(r: &Response, code: &str) {
     assert_eq!(page_error(r), (400, code.to_string()));
     assert!(r.header("location").is_none());
-}
-
-fn json_error(r: &Response) -> (u16, String) {
-    (r.status, json(r)["error"].as_str().unwrap_or("").to_string())
 }
 
 fn exchange(world: &World, done: &Response, auth: (&str, &str)) -> Value {
@@ -236,7 +222,7 @@ fn a_client_that_must_sign_cannot_send_plain_parameters() {
         form_request("/oauth/par", &plain[1..])
             .with_header("authorization", &basic(JAR, JAR_SECRET)),
     );
-    assert_eq!(json_error(&r), (400, "invalid_request".into()));
+    assert_eq!(oauth_error(&r), (400, "invalid_request".into()));
     // A by-reference request_uri is not fetched.
     let r =
         world.authorize(&[("client_id", PSS), ("request_uri", "https://jar.example/request.jwt")]);
@@ -288,7 +274,7 @@ fn a_pushed_request_object_is_verified_at_push_time() {
     assert_eq!(tokens["scope"], "openid profile read:messages");
     // The same object again: its jti was spent at push time.
     assert_eq!(
-        json_error(&push(&request, (JAR, JAR_SECRET))),
+        oauth_error(&push(&request, (JAR, JAR_SECRET))),
         (400, "invalid_request_object".into())
     );
     // Refused at push time, as JSON: a bad signature, another client's object, an unchecked
@@ -301,11 +287,14 @@ fn a_pushed_request_object_is_verified_at_push_time() {
         &object(&world, JAR, "p-2", |_| {}),
     );
     assert_eq!(
-        json_error(&push(&forged, (JAR, JAR_SECRET))),
+        oauth_error(&push(&forged, (JAR, JAR_SECRET))),
         (400, "invalid_request_object".into())
     );
     let jars = sign(&keys.ec, Algorithm::ES256, None, &object(&world, JAR, "p-3", |_| {}));
-    assert_eq!(json_error(&push(&jars, (WEB, WEB_SECRET))), (400, "invalid_request_object".into()));
+    assert_eq!(
+        oauth_error(&push(&jars, (WEB, WEB_SECRET))),
+        (400, "invalid_request_object".into())
+    );
     let evil = sign(
         &keys.ec,
         Algorithm::ES256,
@@ -313,7 +302,7 @@ fn a_pushed_request_object_is_verified_at_push_time() {
         &object(&world, JAR, "p-4", |c| c["redirect_uri"] = json!("https://evil.example/cb")),
     );
     let r = push(&evil, (JAR, JAR_SECRET));
-    assert_eq!(json_error(&r), (400, "invalid_request".into()));
+    assert_eq!(oauth_error(&r), (400, "invalid_request".into()));
     assert!(r.header("location").is_none());
 }
 
@@ -391,7 +380,7 @@ fn discovery_and_registration_describe_request_objects() {
                 .with_header("content-type", "application/json")
                 .with_body(with(bad.clone()).to_string()),
         );
-        assert_eq!(json_error(&r), (400, "invalid_client_metadata".into()), "{bad}");
+        assert_eq!(oauth_error(&r), (400, "invalid_client_metadata".into()), "{bad}");
     }
     // The registered client signs its request and logs in.
     let id = registered["client_id"].as_str().unwrap();
@@ -467,13 +456,13 @@ fn a_request_object_never_authenticates_its_client_and_one_jwt_is_used_once_anyw
     // A request object that happens to carry sub (seen in a browser's address bar) is not one:
     // typed, or untyped but with response_type.
     let typed = assertion("a-3", Some("oauth-authz-req+jwt"), &[]);
-    assert_eq!(json_error(&assertion_for_token(&world, &typed)), (401, "invalid_client".into()));
+    assert_eq!(oauth_error(&assertion_for_token(&world, &typed)), (401, "invalid_client".into()));
     let untyped = assertion(
         "a-4",
         None,
         &[("response_type", json!("code")), ("redirect_uri", json!(JAR_REDIRECT))],
     );
-    assert_eq!(json_error(&assertion_for_token(&world, &untyped)), (401, "invalid_client".into()));
+    assert_eq!(oauth_error(&assertion_for_token(&world, &untyped)), (401, "invalid_client".into()));
     // One jti namespace: a request object's jti, once used at /authorize, cannot authenticate.
     let request = sign(
         &keys.ec,
@@ -486,7 +475,7 @@ fn a_request_object_never_authenticates_its_client_and_one_jwt_is_used_once_anyw
     let r = world.authorize(&[("client_id", PKJ), ("request", &request)]);
     assert!(location(&r).starts_with("/login"), "{}", location(&r));
     assert_eq!(
-        json_error(&assertion_for_token(&world, &assertion("shared-1", None, &[]))),
+        oauth_error(&assertion_for_token(&world, &assertion("shared-1", None, &[]))),
         (401, "invalid_client".into())
     );
 }

@@ -102,10 +102,6 @@ fn code_of(r: &Response) -> String {
     redirect_params(r).get("code").unwrap().unwrap().to_string()
 }
 
-fn error(r: &Response) -> (u16, String) {
-    (r.status, json(r)["error"].as_str().unwrap_or("").to_string())
-}
-
 #[test]
 fn approved_details_reach_the_tokens_and_introspection_and_refresh_only_narrows() {
     let world = world();
@@ -145,7 +141,7 @@ fn approved_details_reach_the_tokens_and_introspection_and_refresh_only_narrows(
     // Never more: a different amount is a widening, refused without spending the token.
     let wider = json!([payment("999.00", "Merchant A")]).to_string();
     let r = refresh(&world, &rt, Some(&wider));
-    assert_eq!(error(&r), (400, "invalid_authorization_details".into()));
+    assert_eq!(oauth_error(&r), (400, "invalid_authorization_details".into()));
     // The refresh token kept the whole grant: without the parameter, both details again.
     let r = refresh(&world, &rt, None);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -222,7 +218,7 @@ fn malformed_and_unknown_details_are_refused() {
             form_request("/oauth/par", &query(PAY_CLIENT, details, "openid payments")[1..])
                 .with_header("authorization", &basic(PAY_CLIENT, PAY_SECRET)),
         );
-        assert_eq!(error(&pushed), (400, "invalid_authorization_details".into()), "{why}");
+        assert_eq!(oauth_error(&pushed), (400, "invalid_authorization_details".into()), "{why}");
     }
     // A type of another API, or no API at all.
     let details = accounts().to_string();
@@ -251,7 +247,7 @@ fn malformed_and_unknown_details_are_refused() {
             ("authorization_details", &ok),
         ],
     );
-    assert_eq!(error(&r), (400, "invalid_authorization_details".into()));
+    assert_eq!(oauth_error(&r), (400, "invalid_authorization_details".into()));
     // Grants without a user's approval have no details to narrow.
     let r = world.call(form_request(
         "/oauth/token",
@@ -263,7 +259,7 @@ fn malformed_and_unknown_details_are_refused() {
             ("authorization_details", &ok),
         ],
     ));
-    assert_eq!(error(&r), (400, "invalid_authorization_details".into()));
+    assert_eq!(oauth_error(&r), (400, "invalid_authorization_details".into()));
 }
 
 #[test]
@@ -283,7 +279,7 @@ fn a_code_exchange_may_narrow_and_never_widen() {
             ("authorization_details", &wider),
         ],
     );
-    assert_eq!(error(&r), (400, "invalid_authorization_details".into()));
+    assert_eq!(oauth_error(&r), (400, "invalid_authorization_details".into()));
     // The refusal spent nothing: the code still works, narrowed.
     let narrow = json!([accounts()]).to_string();
     let r = token(
@@ -354,10 +350,10 @@ fn repeated_or_empty_details_cannot_be_asked_for_and_a_narrowed_exchange_narrows
     };
     // One approved payment asked for twice would be two payments.
     let twice = json!([payment("1.00", "A"), payment("1.00", "A")]).to_string();
-    assert_eq!(error(&exchange(&twice)), (400, "invalid_authorization_details".into()));
-    assert_eq!(error(&exchange("[]")), (400, "invalid_authorization_details".into()));
+    assert_eq!(oauth_error(&exchange(&twice)), (400, "invalid_authorization_details".into()));
+    assert_eq!(oauth_error(&exchange("[]")), (400, "invalid_authorization_details".into()));
     // Past the form's value limit (8 KiB) a parameter is refused before it is read.
-    assert_eq!(error(&exchange(&"[".repeat(9000))), (400, "invalid_request".into()));
+    assert_eq!(oauth_error(&exchange(&"[".repeat(9000))), (400, "invalid_request".into()));
     // Narrowed at the exchange: the refresh token carries the narrowed grant on.
     let r = exchange(&json!([accounts()]).to_string());
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -366,7 +362,7 @@ fn repeated_or_empty_details_cannot_be_asked_for_and_a_narrowed_exchange_narrows
     assert_eq!(json(&r)["authorization_details"], json!([accounts()]));
     let next = json(&r)["refresh_token"].as_str().unwrap().to_string();
     let r = refresh(&world, &next, Some(&json!([payment("1.00", "A")]).to_string()));
-    assert_eq!(error(&r), (400, "invalid_authorization_details".into()));
+    assert_eq!(oauth_error(&r), (400, "invalid_authorization_details".into()));
 }
 
 #[test]

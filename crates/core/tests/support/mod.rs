@@ -292,6 +292,22 @@ pub fn json(r: &Response) -> Value {
         .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&r.body)))
 }
 
+/// An OAuth JSON error answer: its status and `error` code.
+pub fn oauth_error(r: &Response) -> (u16, String) {
+    (r.status, json(r)["error"].as_str().unwrap_or("").to_string())
+}
+
+/// An error page: its status and the error code it shows.
+pub fn page_error(r: &Response) -> (u16, String) {
+    let body = String::from_utf8_lossy(&r.body);
+    let code = body
+        .split_once("<strong>")
+        .and_then(|(_, rest)| rest.split_once("</strong>"))
+        .map(|(code, _)| code.to_string())
+        .unwrap_or_default();
+    (r.status, code)
+}
+
 /// The claims of a JWT, unverified (tests verify separately).
 pub fn claims(jwt: &str) -> Value {
     let payload = jwt.split('.').nth(1).unwrap();

@@ -40,6 +40,10 @@ pub enum ErrorCode {
     InvalidClientMetadata,
     AuthorizationPending,
     SlowDown,
+    /// CIBA Core §13: the hint names no user this server knows.
+    UnknownUserId,
+    /// CIBA Core §13: the binding message is too long or not plain text.
+    InvalidBindingMessage,
     ExpiredToken,
     /// Auth0's answer when brute-force protection stops a password grant.
     TooManyAttempts,
@@ -81,6 +85,8 @@ impl ErrorCode {
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
+            Self::UnknownUserId => "unknown_user_id",
+            Self::InvalidBindingMessage => "invalid_binding_message",
             Self::ExpiredToken => "expired_token",
             Self::TooManyAttempts => "too_many_attempts",
             Self::TooManyRequests => "too_many_requests",
@@ -129,6 +135,8 @@ impl ErrorCode {
             | Self::InvalidClientMetadata => 400,
             // RFC 8628 §3.5 and CIBA Core §11: token-endpoint errors, 400.
             Self::AuthorizationPending | Self::SlowDown | Self::ExpiredToken => 400,
+            // CIBA Core §13.
+            Self::UnknownUserId | Self::InvalidBindingMessage => 400,
             Self::TooManyAttempts | Self::TooManyRequests => 429,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,

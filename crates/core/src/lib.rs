@@ -20,6 +20,7 @@ pub mod jose;
 pub mod keys;
 pub mod ledger_record;
 pub mod memory;
+pub mod notify;
 pub mod pages;
 pub mod ports;
 pub mod rate_limit;

@@ -272,6 +272,87 @@ pub fn device_done_page(approved: bool) -> Response {
     page(200, title, body, &[])
 }
 
+/// The end of an `/approve` answer: the application that asked hears it on its own.
+pub fn backchannel_done_page(client_name: &str, approved: bool) -> Response {
+    let body = if approved {
+        format!(
+            "<h1>Approved</h1>\n<p class=\"lead\"><strong>{}</strong> can continue. <a href=\"/approve\">Other requests</a></p>",
+            escape(client_name)
+        )
+    } else {
+        "<h1>Request denied</h1>\n<p class=\"lead\">The application was told no. <a href=\"/approve\">Other requests</a></p>".to_string()
+    };
+    page(200, if approved { "Approved" } else { "Request denied" }, &body, &[])
+}
+
+/// A request waiting for the user's answer, as the approval list shows it.
+#[derive(Debug)]
+pub struct PendingApproval {
+    pub request_id: String,
+    pub client_name: String,
+    pub binding_message: Option<String>,
+    pub scope: String,
+    pub seconds_left: i64,
+}
+
+/// `/approve`: the signed-in user's pending backchannel requests (OpenID CIBA), each a link to
+/// its own Approve / Deny page.
+pub fn approvals_page(user_email: &str, pending: &[PendingApproval]) -> Response {
+    let items: String = pending
+        .iter()
+        .map(|p| {
+            let message = p
+                .binding_message
+                .as_deref()
+                .map(|m| format!(r#"<br><span class="scope">{}</span>"#, escape(m)))
+                .unwrap_or_default();
+            format!(
+                r#"<li><a href="/approve?request={id}"><strong>{client}</strong></a>{message}<br><span class="muted">{scope} · {minutes} min {seconds} s left</span></li>"#,
+                id = escape(&p.request_id),
+                client = escape(&p.client_name),
+                scope = escape(&p.scope),
+                minutes = p.seconds_left / 60,
+                seconds = p.seconds_left % 60,
+            )
+        })
+        .collect();
+    let list = if pending.is_empty() {
+        r#"<p class="muted">Nothing is waiting for you.</p>"#.to_string()
+    } else {
+        format!(r#"<ul class="scopes">{items}</ul>"#)
+    };
+    let body = format!(
+        r#"<h1>Requests to approve</h1>
+<p class="lead">Signed in as <strong>{email}</strong>. Applications asking to sign you in elsewhere:</p>
+{list}
+<p class="muted">Approve only what you started yourself. <a href="/approve">Refresh</a></p>"#,
+        email = escape(user_email),
+    );
+    page(200, "Requests to approve", &body, &[])
+}
+
+/// `/approve` before login: sign in to see what is waiting.
+pub fn approve_login_page(csrf: &str, error: Option<&str>, status: u16) -> Response {
+    let alert = error
+        .map(|e| format!(r#"<div class="alert" role="alert">{}</div>"#, escape(e)))
+        .unwrap_or_default();
+    let body = format!(
+        r#"<h1>Log in</h1>
+<p class="lead">to see the requests waiting for your approval</p>
+{alert}
+<form method="post" action="/approve" novalidate>
+<input type="hidden" name="csrf" value="{csrf}">
+<label for="username">Email</label>
+<input id="username" name="username" type="email" autocomplete="username" required autofocus>
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Continue</button>
+</form>"#,
+        csrf = escape(csrf),
+    );
+    page(status, "Log in", &body, &[])
+}
+
 /// `/activate`: enter the code a device shows (RFC 8628 §3.3).
 pub fn activate_page(user_code: &str, error: Option<&str>, status: u16) -> Response {
     let alert = error

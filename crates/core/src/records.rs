@@ -12,7 +12,7 @@ use crate::jose::Algorithm;
 use crate::ports::{random_bytes, Clock, Crypto, Host, Ledger, Store};
 use crate::secret::SecretString;
 use crate::vocabulary::{
-    AuthMethod, ClientId, GrantType, ResponseType, Scopes, DEFAULT_GRANT_TYPES,
+    AuthMethod, ClientId, DeliveryMode, GrantType, ResponseType, Scopes, DEFAULT_GRANT_TYPES,
 };
 
 const RECORD_VERSION: u32 = 1;
@@ -120,6 +120,12 @@ pub struct ClientRecord {
     /// (client credentials), on the APIs that define those scopes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<Scopes>,
+    /// CIBA Registration §4: how this client hears the outcome of its backchannel requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_token_delivery_mode: Option<DeliveryMode>,
+    /// CIBA Registration §4: where pings and pushes go (ping and push modes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_client_notification_endpoint: Option<String>,
 }
 
 impl ClientRecord {
@@ -311,6 +317,24 @@ pub struct TenantFile {
     /// Auth0's client grants: `{client_id, audience, scope: [...]}`.
     #[serde(default)]
     pub client_grants: Vec<ClientGrantInput>,
+    /// CIBA: where new backchannel requests are announced (kept when a later file has none).
+    #[serde(default)]
+    pub ciba: Option<CibaSettings>,
+}
+
+/// The tenant's CIBA settings (`endpoint::backchannel_authentication`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CibaSettings {
+    /// The operator's webhook, told of each new request (https, or http on loopback).
+    pub notify_url: String,
+}
+
+pub const CIBA_SETTINGS_KEY: &str = "meta/ciba";
+
+/// The tenant's CIBA settings, if its file had any.
+pub async fn ciba_settings(store: &impl Store) -> Result<Option<CibaSettings>, Error> {
+    absent_if_unreadable(read(store, CIBA_SETTINGS_KEY).await)
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -356,6 +380,8 @@ pub struct ClientInput {
     pub request_object_signing_alg: Option<Algorithm>,
     #[serde(default)]
     pub authorization_details_types: Vec<String>,
+    pub backchannel_token_delivery_mode: Option<DeliveryMode>,
+    pub backchannel_client_notification_endpoint: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -456,6 +482,44 @@ pub fn check_registered_url(uri: &str, native: bool) -> Result<(), &'static str>
         "javascript" | "data" | "file" | "vbscript" => Err("uses a forbidden scheme"),
         scheme if native && scheme.contains('.') => Ok(()),
         _ => Err("must be https, or http to a loopback address"),
+    }
+}
+
+/// CIBA Registration §4, for the tenant file and dynamic registration alike: the CIBA grant is
+/// for confidential clients (CIBA Core §4), which say how they hear the outcome; ping and push
+/// need a notification endpoint (https, or http on loopback), which the other modes do not use.
+pub fn check_backchannel(
+    method: AuthMethod,
+    grant_types: &[GrantType],
+    mode: Option<DeliveryMode>,
+    endpoint: Option<&str>,
+) -> Result<(), String> {
+    let ciba = grant_types.contains(&GrantType::Ciba);
+    match (ciba, mode) {
+        (false, None) if endpoint.is_none() => return Ok(()),
+        (false, _) => {
+            return Err(format!("backchannel metadata needs the grant type {}", GrantType::Ciba))
+        }
+        (true, None) => {
+            return Err(
+                "the CIBA grant needs backchannel_token_delivery_mode (poll, ping or push)".into()
+            )
+        }
+        (true, Some(_)) if method == AuthMethod::None => {
+            return Err("the CIBA grant is for confidential clients (CIBA Core §4)".into())
+        }
+        (true, Some(_)) => {}
+    }
+    match (mode, endpoint) {
+        (Some(DeliveryMode::Poll), Some(_)) => {
+            Err("backchannel_client_notification_endpoint is for ping and push modes".into())
+        }
+        (Some(DeliveryMode::Ping | DeliveryMode::Push), None) => {
+            Err("ping and push modes need backchannel_client_notification_endpoint".into())
+        }
+        (_, Some(url)) => check_registered_url(url, false)
+            .map_err(|why| format!("backchannel_client_notification_endpoint {why}")),
+        _ => Ok(()),
     }
 }
 
@@ -727,6 +791,13 @@ pub async fn import<H: Host>(
                 "client {id}: signed request objects need jwks or jwks_uri"
             )));
         }
+        check_backchannel(
+            method,
+            &c.grant_types,
+            c.backchannel_token_delivery_mode,
+            c.backchannel_client_notification_endpoint.as_deref(),
+        )
+        .map_err(|why| invalid(format!("client {id}: {why}")))?;
         if c.id_token_signed_response_alg.is_some_and(|a| !a.is_signing()) {
             return Err(invalid(format!(
                 "client {id}: id_token_signed_response_alg must be RS256 or ES256"
@@ -764,6 +835,10 @@ pub async fn import<H: Host>(
             request_object_signing_alg: c.request_object_signing_alg,
             authorization_details_types: c.authorization_details_types.clone(),
             scope: None,
+            backchannel_token_delivery_mode: c.backchannel_token_delivery_mode,
+            backchannel_client_notification_endpoint: c
+                .backchannel_client_notification_endpoint
+                .clone(),
         });
     }
     let mut apis = Vec::new();
@@ -846,8 +921,15 @@ pub async fn import<H: Host>(
             return Err(invalid(format!("user {}: password must have 8+ characters", u.user_id)));
         }
     }
+    if let Some(ciba) = &file.ciba {
+        check_registered_url(&ciba.notify_url, false)
+            .map_err(|why| invalid(format!("ciba.notify_url {why}")))?;
+    }
     let put =
         |key: String, value: Vec<u8>| async move { host.store().put(&key, &value, None).await };
+    if let Some(ciba) = &file.ciba {
+        put(CIBA_SETTINGS_KEY.into(), to_json(ciba)?).await?;
+    }
     for c in &clients {
         // The origins the client had (a record an older version wrote may not parse: none).
         let before = absent_if_unreadable(client(host.store(), c.client_id.as_str()).await)?

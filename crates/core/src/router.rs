@@ -3,8 +3,9 @@
 
 use crate::config::Config;
 use crate::endpoint::{
-    activate, admin, authorize, bff, device_authorization, discovery, introspection, jwks, logout,
-    pushed_authorization, registration, revocation, token, userinfo,
+    activate, admin, approve, authorize, backchannel_authentication, bff, device_authorization,
+    discovery, introspection, jwks, logout, pushed_authorization, registration, revocation, token,
+    userinfo,
 };
 use crate::error::Error;
 use crate::http::params::Params;
@@ -26,6 +27,8 @@ enum Endpoint {
     PushedAuthorization,
     DeviceAuthorization,
     Activate,
+    BackchannelAuthentication,
+    Approve,
     Userinfo,
     Revocation,
     Introspection,
@@ -109,6 +112,9 @@ const ROUTES: &[Route] = &[
         Cors::Clients,
     ),
     route("/activate", Endpoint::Activate, GET_POST, "GET, HEAD, POST", Cors::No),
+    // CIBA: confidential clients call it from their servers, never from a browser.
+    route("/bc-authorize", Endpoint::BackchannelAuthentication, POST, "POST", Cors::No),
+    route("/approve", Endpoint::Approve, GET_POST, "GET, HEAD, POST", Cors::No),
     route("/userinfo", Endpoint::Userinfo, GET_POST, "GET, HEAD, POST, OPTIONS", Cors::Clients),
     route("/oauth/revoke", Endpoint::Revocation, POST, "POST, OPTIONS", Cors::Clients),
     route("/oauth/introspect", Endpoint::Introspection, POST, "POST", Cors::No),
@@ -230,6 +236,11 @@ async fn dispatch<H: Host>(
         }
         Endpoint::Activate if post => activate::submit(host, config, request).await,
         Endpoint::Activate => activate::form(request),
+        Endpoint::BackchannelAuthentication => {
+            backchannel_authentication::backchannel_authentication(host, config, request).await
+        }
+        Endpoint::Approve if post => approve::login(host, config, request).await,
+        Endpoint::Approve => approve::show(host, config, request).await,
         Endpoint::Userinfo => userinfo::userinfo(host, config, request).await,
         Endpoint::Revocation => revocation::revoke(host, config, request).await,
         Endpoint::Introspection => introspection::introspect(host, config, request).await,

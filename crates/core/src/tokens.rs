@@ -123,6 +123,7 @@ fn auth0_gty(grant_type: GrantType) -> Option<&'static str> {
         GrantType::AuthorizationCode
         | GrantType::RefreshToken
         | GrantType::DeviceCode
+        | GrantType::Ciba
         | GrantType::Implicit => None,
     }
 }
@@ -228,23 +229,39 @@ pub async fn mint<H: Host>(
     client: &ClientRecord,
     issued: Issued,
 ) -> Result<TokenSet, Error> {
+    mint_for(host, config, issuer, client, issued, None).await
+}
+
+/// [`mint`], for a CIBA push (`pushed`: the `auth_req_id`): the ID token then also binds the
+/// request and the refresh token (CIBA Core §10.3.1: `urn:openid:params:jwt:claim:auth_req_id`
+/// and `rt_hash`), so it is signed after the decision, which gives the refresh token.
+pub async fn mint_for<H: Host>(
+    host: &H,
+    config: &Config,
+    issuer: &str,
+    client: &ClientRecord,
+    issued: Issued,
+    pushed: Option<&str>,
+) -> Result<TokenSet, Error> {
     let resolved = &issued.resolved;
     let authorization = &resolved.authorization;
     let (access_token, expires_in) = access_token(host, config, issuer, resolved).await?;
-    let id_token = match (&resolved.subject, authorization.scope.contains("openid")) {
-        (Subject::User(user), true) => Some(
-            id_token(
-                host,
-                config,
-                issuer,
-                client,
-                authorization,
-                user,
-                &[("at_hash", half_hash(&access_token))],
-            )
-            .await?,
-        ),
+    let user = match (&resolved.subject, authorization.scope.contains("openid")) {
+        (Subject::User(user), true) => Some(user),
         _ => None,
+    };
+    let sign_id_token = |hashes: Vec<(&'static str, String)>| async move {
+        match user {
+            Some(user) => {
+                id_token(host, config, issuer, client, authorization, user, &hashes).await.map(Some)
+            }
+            None => Ok(None),
+        }
+    };
+    let at_hash = ("at_hash", half_hash(&access_token));
+    let mut id_token = match pushed {
+        None => sign_id_token(vec![at_hash.clone()]).await?,
+        Some(_) => None,
     };
     // RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key too (a new
     // family, or from this rotation on); a confidential client's are not (it authenticates to
@@ -264,6 +281,14 @@ pub async fn mint<H: Host>(
         }
         None => commit.apply(host, authorization).await?,
     };
+    if let Some(auth_req_id) = pushed {
+        let mut hashes =
+            vec![at_hash, ("urn:openid:params:jwt:claim:auth_req_id", auth_req_id.into())];
+        if let Some(rt) = &refresh_token {
+            hashes.push(("urn:openid:params:jwt:claim:rt_hash", half_hash(rt)));
+        }
+        id_token = sign_id_token(hashes).await?;
+    }
     Ok(TokenSet {
         access_token,
         token_type: if authorization.jkt.is_some() { TokenType::DPoP } else { TokenType::Bearer },

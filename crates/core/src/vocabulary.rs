@@ -75,9 +75,25 @@ wire_enum! {
         PasswordRealm = "http://auth0.com/oauth/grant-type/password-realm",
         /// RFC 8628 §3.4: a device polls while its user approves in a browser.
         DeviceCode = "urn:ietf:params:oauth:grant-type:device_code",
+        /// OpenID CIBA Core §10.1: a client polls (or is pinged) while its user approves on
+        /// an authentication device.
+        Ciba = "urn:openid:params:grant-type:ciba",
         /// RFC 6749 §4.2: tokens from the authorization endpoint (registered by clients that use
         /// the implicit or hybrid response types; never at the token endpoint).
         Implicit = "implicit",
+    }
+}
+
+wire_enum! {
+    /// How a CIBA client hears the outcome (CIBA Core §5; Registration §4
+    /// `backchannel_token_delivery_mode`).
+    DeliveryMode {
+        /// The client polls the token endpoint.
+        Poll = "poll",
+        /// The server notifies the client's endpoint, which then calls the token endpoint.
+        Ping = "ping",
+        /// The server sends the tokens to the client's endpoint.
+        Push = "push",
     }
 }
 

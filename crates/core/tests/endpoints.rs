@@ -65,6 +65,7 @@ fn discovery_names_the_issuer_and_jwks() {
         ("end_session_endpoint", "oidc/logout"),
         ("device_authorization_endpoint", "oauth/device/code"),
         ("pushed_authorization_request_endpoint", "oauth/par"),
+        ("backchannel_authentication_endpoint", "bc-authorize"),
     ] {
         assert_eq!(doc[name], format!("http://127.0.0.1:8787/{path}"), "{name}");
     }
@@ -89,13 +90,16 @@ fn discovery_names_the_issuer_and_jwks() {
             "password",
             "http://auth0.com/oauth/grant-type/password-realm",
             "urn:ietf:params:oauth:grant-type:device_code",
+            "urn:openid:params:grant-type:ciba",
             "implicit"
         ])
     );
     assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     // Nothing unimplemented is advertised.
-    for absent in ["registration_endpoint", "backchannel_authentication_endpoint"] {
+    for absent in
+        ["registration_endpoint", "backchannel_authentication_request_signing_alg_values_supported"]
+    {
         assert!(doc.get(absent).is_none(), "{absent}");
     }
     // A configured issuer wins over the request origin.

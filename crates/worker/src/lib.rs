@@ -58,7 +58,7 @@ async fn to_core(mut req: Request) -> std::result::Result<http::Request, Error> 
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let config = match Config::from_vars(|name| setting(&env, name)) {
         Ok(config) => config,
         Err(e) => {
@@ -77,5 +77,20 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             return wire(Error::Misconfigured("bindings").to_response());
         }
     };
-    wire(gatehouse_core::handle(&host, &config, &request).await)
+    let mut response = gatehouse_core::handle(&host, &config, &request).await;
+    // CIBA pings and pushes and the operator's webhook go out after the response, retried
+    // with backoff while the runtime lets the request's work go on (`waitUntil`).
+    let deliveries = std::mem::take(&mut response.deliveries);
+    if !deliveries.is_empty() {
+        let env = env.clone();
+        ctx.wait_until(async move {
+            match host::WorkerHost::new(&env) {
+                Ok(host) => {
+                    gatehouse_core::notify::deliver(&host, deliveries).await;
+                }
+                Err(e) => console_error!("gatehouse bindings: {e}"),
+            }
+        });
+    }
+    wire(response)
 }

@@ -1,15 +1,16 @@
 //! How an interaction completes. Login and consent decide *whether* a user approved a request;
 //! a [`Completion`] decides what approval (or refusal) does: a redirect back to the client with
 //! a code ([`RedirectBack`], whose `respond` is where response modes are decided), or a device
-//! code approved where the device polls ([`DeviceWaiting`]). A back-channel (CIBA) request is the
-//! next variant: its approval is recorded where its client polls or is notified, and the user
-//! sees a page instead of being redirected.
+//! code approved where the device polls ([`DeviceWaiting`]), or a back-channel (CIBA) request
+//! answered where its client polls or is notified ([`BackchannelWaiting`]); in those two the user
+//! sees a page instead of being redirected. A new way of finishing a login is a new variant.
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::Error;
 use crate::error::ErrorCode;
+use crate::grant::ciba;
 use crate::grant::device_code::{self, DeviceEnded};
 use crate::grant::Subject;
 use crate::grant::{authorization_code, Authorization};
@@ -30,6 +31,20 @@ pub enum Completion {
     /// A device polls for the outcome (RFC 8628): the user stays here and is told to return
     /// to the device.
     Device(DeviceWaiting),
+    /// A CIBA client waits for the outcome (OpenID CIBA Core): the user answers on this, their
+    /// authentication device.
+    Backchannel(BackchannelWaiting),
+}
+
+/// The CIBA request an `/approve` interaction decides.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackchannelWaiting {
+    /// The request's id (`grant::ciba::request_id`).
+    pub request_id: String,
+    /// The user the client's hint named: nobody else may answer.
+    pub user_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding_message: Option<String>,
 }
 
 /// The device code an `/activate` interaction decides.
@@ -65,7 +80,7 @@ impl Completion {
     pub fn destination_origin(&self) -> Option<String> {
         match self {
             Self::Redirect(back) => Some(crate::http::origin_of(&back.redirect_uri)),
-            Self::Device(_) => None,
+            Self::Device(_) | Self::Backchannel(_) => None,
         }
     }
 
@@ -96,6 +111,23 @@ impl Completion {
                     });
                 }
                 Ok(pages::device_done_page(true))
+            }
+            Self::Backchannel(waiting) => {
+                if authorization.user_id() != Some(waiting.user_id.as_str()) {
+                    return Err(other_account());
+                }
+                let deliveries = ciba::answered_yes(
+                    host,
+                    config,
+                    issuer,
+                    client,
+                    &waiting.request_id,
+                    authorization,
+                )
+                .await?;
+                let mut page = pages::backchannel_done_page(&client.name, true);
+                page.deliveries = deliveries;
+                Ok(page)
             }
         }
     }
@@ -128,9 +160,24 @@ impl Completion {
                 }
                 pages::device_done_page(false)
             }
-            // Anything else (a failure here, a prompt that cannot be met) leaves the code pending:
-            // the user may try again while it lives.
-            Self::Device(_) => {
+            // The user said no: the client hears access_denied (polled, pinged or pushed).
+            Self::Backchannel(waiting) if error.code() == ErrorCode::AccessDenied => {
+                let deliveries = match ciba::answered_no(host, &waiting.request_id).await {
+                    Ok(deliveries) => deliveries,
+                    Err(e) => {
+                        if let Some(line) = e.log_line() {
+                            host.log(&format!("CIBA request not ended: {line}"));
+                        }
+                        Vec::new()
+                    }
+                };
+                let mut page = pages::backchannel_done_page("", false);
+                page.deliveries = deliveries;
+                page
+            }
+            // Anything else (a failure here, a prompt that cannot be met) leaves the code or
+            // request pending: the user may try again while it lives.
+            Self::Device(_) | Self::Backchannel(_) => {
                 let description = match error {
                     Error::OAuth { description, .. } => description.clone(),
                     _ => "Something went wrong. Try again.".into(),
@@ -138,6 +185,13 @@ impl Completion {
                 Error::Page { code: error.code(), description }.to_response()
             }
         }
+    }
+}
+
+fn other_account() -> Error {
+    Error::Page {
+        code: ErrorCode::AccessDenied,
+        description: "This request is for another account. Log out, then open the request again and log in as the account it names.".into(),
     }
 }
 
@@ -274,5 +328,3 @@ fn web_message(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
     );
     pages::script_page("Signing in", "", &script, None, Some(&origin))
 }
-
-impl RedirectBack {}

@@ -272,7 +272,10 @@ pub async fn requested_with_api<H: Host>(
     // a consent page before approving (RFC 9396 §12), never with the password grant.
     let shown_to_the_user = matches!(
         grant_type,
-        GrantType::AuthorizationCode | GrantType::Implicit | GrantType::DeviceCode
+        GrantType::AuthorizationCode
+            | GrantType::Implicit
+            | GrantType::DeviceCode
+            | GrantType::Ciba
     );
     let text = params.get("authorization_details")?;
     if text.is_some() && !shown_to_the_user {

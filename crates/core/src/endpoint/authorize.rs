@@ -493,6 +493,14 @@ pub async fn consent_form<H: Host>(host: &H, req: &Request) -> Result<Response, 
             "Continue only if you started this on your device and it shows the code {}.",
             crate::grant::device_code::display_user_code(&device.user_code)
         )),
+        // CIBA Core §7.1: the binding message ties this page to the client's device.
+        Completion::Backchannel(waiting) => Some(match &waiting.binding_message {
+            Some(message) => format!(
+                "Approve only if you started this with {} and it shows: {message}",
+                client.name
+            ),
+            None => format!("Approve only if you started this with {} just now.", client.name),
+        }),
         Completion::Redirect(_) => None,
     };
     let details: Vec<String> =

@@ -2,7 +2,7 @@
 //! metadata (RFC 8414 §2, §3). Both advertise exactly what is implemented, and grow with it.
 
 use crate::authorization::request::OIDC_SCOPES;
-use crate::vocabulary::{AuthMethod, GrantType, Prompt, ResponseMode, ResponseType};
+use crate::vocabulary::{AuthMethod, DeliveryMode, GrantType, Prompt, ResponseMode, ResponseType};
 use serde_json::{json, Map, Value};
 
 use crate::config::{endpoint_url, Config};
@@ -27,6 +27,10 @@ pub fn metadata(issuer: &str, config: &Config, detail_types: &[String]) -> Map<S
         "token_endpoint": url("oauth/token"),
         // RFC 8628 §4.
         "device_authorization_endpoint": url("oauth/device/code"),
+        // OpenID CIBA Core §4.
+        "backchannel_authentication_endpoint": url("bc-authorize"),
+        "backchannel_token_delivery_modes_supported": DeliveryMode::names(),
+        "backchannel_user_code_parameter_supported": false,
         // RFC 9126 §5.
         "pushed_authorization_request_endpoint": url("oauth/par"),
         "require_pushed_authorization_requests": config.require_pushed_authorization_requests,

@@ -2,7 +2,9 @@
 
 pub mod activate;
 pub mod admin;
+pub mod approve;
 pub mod authorize;
+pub mod backchannel_authentication;
 pub mod bff;
 pub mod device_authorization;
 pub mod discovery;

@@ -15,7 +15,7 @@ use crate::jose::Algorithm;
 use crate::ports::{random_bytes, Clock, Host, Store};
 use crate::records::{self, client_secret_digest, AppType, ClientRecord};
 use crate::secret::constant_time_eq;
-use crate::vocabulary::{AuthMethod, ClientId, GrantType, ResponseType, Scopes};
+use crate::vocabulary::{AuthMethod, ClientId, DeliveryMode, GrantType, ResponseType, Scopes};
 
 /// The largest registration request accepted.
 const MAX_METADATA_BYTES: usize = 64 * 1024;
@@ -252,6 +252,31 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
     {
         return Err(metadata_error("authorization_details_types: up to 32 type names"));
     }
+    // CIBA Registration §4.
+    let delivery_mode = match string(metadata, "backchannel_token_delivery_mode")? {
+        None => None,
+        Some(m) => Some(DeliveryMode::parse(m).ok_or_else(|| {
+            metadata_error("backchannel_token_delivery_mode must be poll, ping or push")
+        })?),
+    };
+    let notification_endpoint =
+        string(metadata, "backchannel_client_notification_endpoint")?.map(str::to_string);
+    records::check_backchannel(
+        method,
+        &grant_types,
+        delivery_mode,
+        notification_endpoint.as_deref(),
+    )
+    .map_err(metadata_error)?;
+    // Discovery says `backchannel_user_code_parameter_supported: false`, and signed
+    // authentication requests are not offered.
+    if metadata.get("backchannel_user_code_parameter") == Some(&Value::Bool(true)) {
+        return Err(metadata_error("backchannel_user_code_parameter is not supported"));
+    }
+    if metadata.get("backchannel_authentication_request_signing_alg").is_some_and(|v| !v.is_null())
+    {
+        return Err(metadata_error("signed backchannel authentication requests are not supported"));
+    }
     let scope = match string(metadata, "scope")? {
         None => None,
         Some(text) => Some(
@@ -311,6 +336,12 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
     if let Some(a) = alg {
         echoed.insert("id_token_signed_response_alg".into(), a.as_str().into());
     }
+    if let Some(m) = delivery_mode {
+        echoed.insert("backchannel_token_delivery_mode".into(), m.as_str().into());
+    }
+    if let Some(e) = &notification_endpoint {
+        echoed.insert("backchannel_client_notification_endpoint".into(), e.clone().into());
+    }
     let app_type = match (method, native) {
         (AuthMethod::None, true) => AppType::Native,
         (AuthMethod::None, false) => AppType::Spa,
@@ -342,6 +373,8 @@ fn validate(metadata: &Map<String, Value>) -> Result<(ClientRecord, Map<String, 
         request_object_signing_alg,
         authorization_details_types,
         scope,
+        backchannel_token_delivery_mode: delivery_mode,
+        backchannel_client_notification_endpoint: notification_endpoint,
     };
     Ok((record, echoed))
 }

@@ -12,6 +12,7 @@
 //! one, is in `tokens`.
 
 pub mod authorization_code;
+pub mod ciba;
 pub mod client_credentials;
 pub mod device_code;
 pub mod password;
@@ -213,6 +214,7 @@ pub enum Commit {
     Start,
     UseCode(Box<authorization_code::UseCode>),
     Device(Box<device_code::UseDeviceCode>),
+    Backchannel(Box<ciba::UseBackchannel>),
     Rotate(Box<refresh_token::Rotate>),
 }
 
@@ -230,6 +232,7 @@ impl Commit {
             Self::Start => Ok(None),
             Self::UseCode(code) => code.apply(host, authorization).await,
             Self::Device(device) => device.apply(host, authorization).await,
+            Self::Backchannel(request) => request.apply(host, authorization).await,
             Self::Rotate(rotation) => rotation.apply(host).await,
         }
     }
@@ -246,6 +249,7 @@ pub async fn exchange<H: Host>(
         GrantType::ClientCredentials => client_credentials::exchange(request).await,
         GrantType::Password | GrantType::PasswordRealm => password::exchange(request).await,
         GrantType::DeviceCode => device_code::exchange(request).await,
+        GrantType::Ciba => ciba::exchange(request).await,
         // RFC 6749 §4.2: the implicit grant has no token request.
         GrantType::Implicit => Err(Error::oauth(
             ErrorCode::UnsupportedGrantType,

@@ -163,6 +163,10 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Notifications to send once the response is on its way (CIBA pings and pushes, the
+    /// operator's webhook): the host hands them to [`crate::notify::deliver`] without making
+    /// the caller wait (the Worker: `waitUntil`).
+    pub deliveries: Vec<Request>,
 }
 
 impl fmt::Debug for Response {
@@ -179,13 +183,14 @@ impl fmt::Debug for Response {
             .field("status", &self.status)
             .field("headers", &headers)
             .field("body", &format_args!("[{} bytes redacted]", self.body.len()))
+            .field("deliveries", &self.deliveries.len())
             .finish()
     }
 }
 
 impl Response {
     pub fn new(status: u16) -> Self {
-        Self { status, headers: Vec::new(), body: Vec::new() }
+        Self { status, headers: Vec::new(), body: Vec::new(), deliveries: Vec::new() }
     }
 
     /// A JSON response.

@@ -1,0 +1,241 @@
+//! `POST /bc-authorize` (OpenID CIBA Core §7; Auth0's path): a confidential client asks to
+//! authenticate a user it names with exactly one hint. The user answers at `/approve`
+//! (`endpoint::approve`); the client polls, is pinged or is pushed (`grant::ciba`). When the
+//! tenant file names a webhook (`ciba.notify_url`), it hears of each new request, signed with
+//! the server's keys, so an existing push service can reach the user's phone.
+
+use serde_json::{json, Value};
+
+use crate::authorization::request;
+use crate::client_auth;
+use crate::config::{endpoint_url, Config};
+use crate::error::{Error, ErrorCode};
+use crate::grant::ciba::{self, NewRequest};
+use crate::http::params::Params;
+use crate::http::{Request, Response};
+use crate::jose::Algorithm;
+use crate::keys;
+use crate::ports::{Clock, Host};
+use crate::records::{self, ClientRecord, UserRecord};
+use crate::tokens;
+use crate::vocabulary::{DeliveryMode, GrantType};
+
+/// The `typ` of the webhook's signature: not an ID or access token.
+pub const WEBHOOK_TYP: &str = "gatehouse-ciba+jwt";
+
+/// §7.1: `client_notification_token` is a bearer token; bounded like one.
+const MAX_NOTIFICATION_TOKEN: usize = 1024;
+
+fn unknown_user() -> Error {
+    Error::oauth(ErrorCode::UnknownUserId, "the hint does not name a known user")
+}
+
+pub async fn backchannel_authentication<H: Host>(
+    host: &H,
+    config: &Config,
+    req: &Request,
+) -> Result<Response, Error> {
+    let params = Params::from_body(req, true)?;
+    let issuer = config.issuer_for(req);
+    let client =
+        client_auth::authenticate_for(host, config, req, &params, &issuer, GrantType::Ciba).await?;
+    // §4: registered at the tenant file or registration, checked there (`check_backchannel`).
+    let mode = match (client.is_public(), client.backchannel_token_delivery_mode) {
+        (false, Some(mode)) => mode,
+        _ => {
+            return Err(Error::oauth(
+                ErrorCode::UnauthorizedClient,
+                "this client is not registered for CIBA",
+            ))
+        }
+    };
+    // §7.1.1: signed authentication requests are not offered (discovery lists no algorithm).
+    if params.get("request")?.is_some() {
+        return Err(Error::invalid_request("signed authentication requests are not supported"));
+    }
+    let scope_text = params.require("scope")?;
+    if !scope_text.split(' ').any(|s| s == "openid") {
+        return Err(Error::invalid_request("scope must include openid (CIBA Core §7.1)"));
+    }
+    let mut requested =
+        request::requested_authorization(host, &params, &client, GrantType::Ciba).await?;
+    requested.nonce = None;
+    let binding_message = binding_message(params.get("binding_message")?)?;
+    let expires_in = match params.get("requested_expiry")? {
+        None => ciba::DEFAULT_EXPIRY_SECONDS,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|s| (1..=ciba::MAX_EXPIRY_SECONDS).contains(s))
+            .ok_or_else(|| {
+                Error::invalid_request(format!(
+                    "requested_expiry must be 1..={} seconds",
+                    ciba::MAX_EXPIRY_SECONDS
+                ))
+            })?,
+    };
+    let notify = match mode {
+        DeliveryMode::Poll => None,
+        DeliveryMode::Ping | DeliveryMode::Push => {
+            let token = params.get("client_notification_token")?.ok_or_else(|| {
+                Error::invalid_request(
+                    "client_notification_token is required in ping and push modes",
+                )
+            })?;
+            if token.len() > MAX_NOTIFICATION_TOKEN || !token.bytes().all(|b| b.is_ascii_graphic())
+            {
+                return Err(Error::invalid_request(
+                    "client_notification_token must be up to 1024 visible ASCII characters",
+                ));
+            }
+            let endpoint =
+                client.backchannel_client_notification_endpoint.clone().ok_or_else(|| {
+                    Error::oauth(ErrorCode::UnauthorizedClient, "no notification endpoint")
+                })?;
+            Some((endpoint, token.to_string()))
+        }
+    };
+    let user = hinted_user(host, config, &issuer, &params, &client).await?;
+    let created = ciba::create(
+        host,
+        NewRequest {
+            requested,
+            user_id: user.user_id.clone(),
+            binding_message,
+            mode,
+            notify,
+            expires_in,
+        },
+    )
+    .await?;
+    let mut body = json!({
+        "auth_req_id": created.auth_req_id,
+        "expires_in": expires_in,
+    });
+    if mode != DeliveryMode::Push {
+        body["interval"] = created.record.interval.into();
+    }
+    let mut response = Response::json_no_store(200, &body);
+    if let Some(webhook) = webhook(host, config, &issuer, &client, &created).await? {
+        response.deliveries.push(webhook);
+    }
+    Ok(response)
+}
+
+/// §7.1: a short plain-text message shown on both devices.
+fn binding_message(text: Option<&str>) -> Result<Option<String>, Error> {
+    let Some(text) = text else { return Ok(None) };
+    let plain = !text.trim().is_empty() && !text.chars().any(char::is_control);
+    if text.chars().count() > ciba::MAX_BINDING_MESSAGE_CHARS || !plain {
+        return Err(Error::oauth(
+            ErrorCode::InvalidBindingMessage,
+            format!(
+                "binding_message must be plain text of at most {} characters",
+                ciba::MAX_BINDING_MESSAGE_CHARS
+            ),
+        ));
+    }
+    Ok(Some(text.to_string()))
+}
+
+/// §7.1: exactly one of `login_hint` (an email, or Auth0's
+/// `{"format":"iss_sub","iss":…,"sub":…}`), `id_token_hint` (an ID token this server issued to
+/// this client) and `login_hint_token` (no format is defined for it here, so it is refused).
+async fn hinted_user<H: Host>(
+    host: &H,
+    config: &Config,
+    issuer: &str,
+    params: &Params,
+    client: &ClientRecord,
+) -> Result<UserRecord, Error> {
+    let hints =
+        (params.get("login_hint")?, params.get("id_token_hint")?, params.get("login_hint_token")?);
+    let user_id = match hints {
+        (Some(hint), None, None) => match hint.trim_start().starts_with('{') {
+            true => {
+                let value: Value = serde_json::from_str(hint)
+                    .map_err(|_| Error::invalid_request("login_hint is not valid JSON"))?;
+                if value["format"] != "iss_sub" {
+                    return Err(Error::invalid_request("login_hint: the JSON format is iss_sub"));
+                }
+                let (Some(iss), Some(sub)) = (value["iss"].as_str(), value["sub"].as_str()) else {
+                    return Err(Error::invalid_request("login_hint: iss_sub needs iss and sub"));
+                };
+                if iss.trim_end_matches('/') != issuer.trim_end_matches('/') {
+                    return Err(unknown_user());
+                }
+                sub.to_string()
+            }
+            false => records::user_by_email(host.store(), hint)
+                .await?
+                .map(|u| u.user_id)
+                .ok_or_else(unknown_user)?,
+        },
+        (None, Some(token), None) => {
+            // ID tokens are `typ: JWT`; an access token (`at+jwt`) is no hint.
+            let claims = tokens::verify_own_jwt(host, config, issuer, token, Some("JWT"), false)
+                .await
+                .map_err(|_| {
+                    Error::invalid_request("id_token_hint is not an ID token from this server")
+                })?;
+            let for_client = match claims.get("aud") {
+                Some(Value::String(a)) => a == client.client_id.as_str(),
+                Some(Value::Array(list)) => {
+                    list.iter().any(|a| a.as_str() == Some(client.client_id.as_str()))
+                }
+                _ => false,
+            };
+            if !for_client {
+                return Err(Error::invalid_request(
+                    "id_token_hint is not an ID token issued to this client",
+                ));
+            }
+            claims.get("sub").and_then(Value::as_str).ok_or_else(unknown_user)?.to_string()
+        }
+        (None, None, Some(_)) => {
+            return Err(Error::invalid_request(
+                "login_hint_token is not supported: use login_hint or id_token_hint",
+            ))
+        }
+        (None, None, None) => {
+            return Err(Error::invalid_request(
+                "one hint is required: login_hint, id_token_hint or login_hint_token",
+            ))
+        }
+        _ => return Err(Error::invalid_request("send exactly one hint (CIBA Core §7.1)")),
+    };
+    records::user(host.store(), &user_id).await?.ok_or_else(unknown_user)
+}
+
+/// The operator's webhook for a new request: the request as JSON, and the same JSON as the
+/// payload of a JWS signed with the server's current ES256 key (`Gatehouse-Signature`), which
+/// the receiver checks against the JWKS and the `iss`.
+async fn webhook<H: Host>(
+    host: &H,
+    config: &Config,
+    issuer: &str,
+    client: &ClientRecord,
+    created: &ciba::Created,
+) -> Result<Option<Request>, Error> {
+    let Some(settings) = records::ciba_settings(host.store()).await? else { return Ok(None) };
+    let record = &created.record;
+    let body = json!({
+        "iss": issuer,
+        "iat": host.clock().now(),
+        "exp": record.expires_at,
+        "auth_req_id": created.auth_req_id,
+        "user_id": record.user_id,
+        "client_id": client.client_id.as_str(),
+        "client_name": client.name,
+        "binding_message": record.binding_message,
+        "scope": record.requested.scope.to_string(),
+        "approve_url": format!("{}?request={}", endpoint_url(issuer, "approve"), created.request_id),
+    });
+    let bytes = serde_json::to_vec(&body).map_err(|e| Error::Internal(e.to_string()))?;
+    let signature = keys::sign(host, config, Algorithm::ES256, Some(WEBHOOK_TYP), &bytes).await?;
+    Ok(Request::from_url("POST", &settings.notify_url).map(|r| {
+        r.with_header("content-type", "application/json")
+            .with_header("gatehouse-signature", &signature)
+            .with_body(bytes)
+    }))
+}

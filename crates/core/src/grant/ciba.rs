@@ -1,0 +1,445 @@
+//! Client-Initiated Backchannel Authentication (OpenID CIBA Core 1.0): a confidential client
+//! asks at `/bc-authorize` (`endpoint::backchannel_authentication`) for a user it names with a
+//! hint; the user approves on their authentication device at `/approve`
+//! (`endpoint::approve`, then the shared login and consent pages, finished by
+//! `Completion::Backchannel`); the client hears the outcome by polling the token endpoint, by a
+//! ping to its notification endpoint and then the token endpoint, or by the tokens pushed to
+//! that endpoint.
+//!
+//! One record on the ledger per request holds the whole state, as for device codes: pending
+//! (with the polling interval and the last poll, for `slow_down`), approved (poll and ping: the
+//! user's authorization, waiting for the token request), and ended exactly once — tokens
+//! issued (or pushed), or denied. Its key is the SHA-256 of the `auth_req_id`; that digest is
+//! also the request's id in `/approve` links, which so never show the `auth_req_id` itself.
+
+use serde::{Deserialize, Serialize};
+
+use super::{invalid_grant, refresh_token, resolve, Authorization, Commit, Issued, TokenRequest};
+use crate::b64;
+use crate::error::{absent_if_unreadable, Error, ErrorCode};
+use crate::http::Request;
+use crate::ledger_record::{self, LedgerRecord, State, Step};
+use crate::ports::{random_bytes, Clock, Host, Ledger, UnixTime};
+use crate::vocabulary::DeliveryMode;
+
+/// How long a request lives unless the client asks for less (`requested_expiry`, §7.1).
+pub const DEFAULT_EXPIRY_SECONDS: i64 = 300;
+/// The longest `requested_expiry` accepted.
+pub const MAX_EXPIRY_SECONDS: i64 = 600;
+/// §7.3: the polling interval (poll and ping modes), and what `slow_down` adds (§11).
+pub const INTERVAL_SECONDS: i64 = 5;
+pub const SLOW_DOWN_SECONDS: i64 = 5;
+/// §7.1: the binding message is short plain text.
+pub const MAX_BINDING_MESSAGE_CHARS: usize = 64;
+/// How long an ended or expired record is kept, so that a late poll hears `expired_token` or
+/// `access_denied` rather than "unknown".
+const KEEP_AFTER_SECONDS: i64 = 600;
+/// How many of a user's requests the approval page lists (the newest).
+pub const MAX_LISTED: usize = 20;
+
+/// Where a ping or push goes (§10.2, §10.3): the client's registered endpoint and the bearer
+/// token it gave with this request. Ping and push send the `auth_req_id` back (§10.2), so for
+/// them it is kept here; a poll-mode record holds only its digest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notify {
+    pub endpoint: String,
+    pub token: String,
+    pub auth_req_id: String,
+}
+
+/// A CIBA request's state while live.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CibaRecord {
+    pub v: u32,
+    /// What the client asked for (no user yet).
+    pub requested: Authorization,
+    /// The user the hint named: only they may approve.
+    pub user_id: String,
+    /// §7.1: shown to the user on the client's device and here, so they can tell them apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding_message: Option<String>,
+    pub mode: DeliveryMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Notify>,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub interval: i64,
+    #[serde(default)]
+    pub last_poll: Option<UnixTime>,
+    /// Set once the user approved (poll and ping; a push approval ends the record at once).
+    #[serde(default)]
+    pub approved: Option<Authorization>,
+}
+
+/// How a request ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "ended", rename_all = "snake_case")]
+pub enum CibaEnded {
+    Issued { grant_id: String },
+    Denied,
+}
+
+pub type CibaEntry = LedgerRecord<CibaRecord, CibaEnded>;
+
+/// A request's id: the SHA-256 of its `auth_req_id` (its ledger key, and its `/approve` link).
+pub fn request_id(auth_req_id: &str) -> String {
+    b64::sha256(auth_req_id)
+}
+
+pub fn ledger_key(request_id: &str) -> String {
+    format!("ciba:{request_id}")
+}
+
+fn user_index_key(user_id: &str) -> String {
+    format!("ciba-user:{}", b64::sha256(user_id))
+}
+
+/// A new request, before it is stored.
+#[derive(Debug)]
+pub struct NewRequest {
+    pub requested: Authorization,
+    pub user_id: String,
+    pub binding_message: Option<String>,
+    pub mode: DeliveryMode,
+    /// The client's notification endpoint and token (ping and push).
+    pub notify: Option<(String, String)>,
+    pub expires_in: i64,
+}
+
+/// A request just stored (§7.3). `Debug` leaves out the `auth_req_id`.
+pub struct Created {
+    pub auth_req_id: String,
+    pub request_id: String,
+    pub record: CibaRecord,
+}
+
+impl std::fmt::Debug for Created {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Created").field("request_id", &self.request_id).finish_non_exhaustive()
+    }
+}
+
+/// Stores a request on the ledger and lists it for its user.
+pub async fn create<H: Host>(host: &H, new: NewRequest) -> Result<Created, Error> {
+    let now = host.clock().now();
+    // §7.3: at least 128 bits of entropy; here 256.
+    let auth_req_id = b64::encode(random_bytes::<32>(host.rng()));
+    let id = request_id(&auth_req_id);
+    let interval = match new.mode {
+        DeliveryMode::Push => 0,
+        DeliveryMode::Poll | DeliveryMode::Ping => INTERVAL_SECONDS,
+    };
+    let record = CibaRecord {
+        v: 1,
+        requested: new.requested,
+        user_id: new.user_id,
+        binding_message: new.binding_message,
+        mode: new.mode,
+        notify: new.notify.map(|(endpoint, token)| Notify {
+            endpoint,
+            token,
+            auth_req_id: auth_req_id.clone(),
+        }),
+        created_at: now,
+        expires_at: now + new.expires_in,
+        interval,
+        last_poll: None,
+        approved: None,
+    };
+    let keep = record.expires_at + KEEP_AFTER_SECONDS;
+    if !ledger_record::create::<_, _, CibaEnded>(host, &ledger_key(&id), &record, keep).await? {
+        return Err(Error::Internal("auth_req_id collision".into()));
+    }
+    list_for_user(host, &record.user_id, &id, record.expires_at).await?;
+    Ok(Created { auth_req_id, request_id: id, record })
+}
+
+/// The user's index of request ids (newest last), on the ledger and changed by compare-and-set
+/// so that two requests created at once are both listed. Expired ids leave it as it is written.
+async fn list_for_user<H: Host>(
+    host: &H,
+    user_id: &str,
+    id: &str,
+    expires_at: UnixTime,
+) -> Result<(), Error> {
+    let key = user_index_key(user_id);
+    for _ in 0..8 {
+        let now = host.clock().now();
+        let text = host.ledger().get(&key, now).await?;
+        let mut ids: Vec<(String, UnixTime)> =
+            text.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
+        ids.retain(|(_, exp)| *exp > now);
+        ids.push((id.to_string(), expires_at));
+        let excess = ids.len().saturating_sub(MAX_LISTED);
+        ids.drain(..excess);
+        let until = ids.iter().map(|(_, exp)| *exp).max().unwrap_or(expires_at);
+        let next = serde_json::to_string(&ids).map_err(|e| Error::Internal(e.to_string()))?;
+        if host.ledger().compare_and_set(&key, text.as_deref(), &next, now, Some(until)).await? {
+            return Ok(());
+        }
+    }
+    Err(Error::Internal("the user's CIBA index is under contention".into()))
+}
+
+/// A live request the user can still answer: not expired, not approved yet.
+fn answerable(record: &CibaRecord, now: UnixTime) -> bool {
+    record.expires_at > now && record.approved.is_none()
+}
+
+/// One request by its id, if the user can still answer it.
+pub async fn pending<H: Host>(host: &H, id: &str) -> Result<Option<CibaRecord>, Error> {
+    if id.len() != 43 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Ok(None);
+    }
+    let now = host.clock().now();
+    let entry: Option<CibaEntry> =
+        absent_if_unreadable(ledger_record::load(host, &ledger_key(id)).await)?;
+    Ok(entry.and_then(|e| match e.state {
+        State::Live(r) if answerable(&r, now) => Some(r),
+        _ => None,
+    }))
+}
+
+/// The requests a user can still answer, newest first, with their ids.
+pub async fn pending_for_user<H: Host>(
+    host: &H,
+    user_id: &str,
+) -> Result<Vec<(String, CibaRecord)>, Error> {
+    let now = host.clock().now();
+    let text = host.ledger().get(&user_index_key(user_id), now).await?;
+    let ids: Vec<(String, UnixTime)> =
+        text.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
+    let mut out = Vec::new();
+    for (id, _) in ids.iter().rev().filter(|(_, exp)| *exp > now) {
+        if let Some(record) = pending(host, id).await? {
+            if record.user_id == user_id {
+                out.push((id.clone(), record));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What a user's answer changed: the record as it was (for the client, the mode and where to
+/// notify), or `None` when it was no longer answerable (expired, answered already).
+pub async fn approve<H: Host>(
+    host: &H,
+    id: &str,
+    authorization: &Authorization,
+) -> Result<Option<CibaEntry>, Error> {
+    let now = host.clock().now();
+    let key = ledger_key(id);
+    for _ in 0..8 {
+        let Some(entry) = absent_if_unreadable(
+            ledger_record::load::<_, CibaRecord, CibaEnded>(host, &key).await,
+        )?
+        else {
+            return Ok(None);
+        };
+        let record = match &entry.state {
+            State::Live(r) if answerable(r, now) => r.clone(),
+            _ => return Ok(None),
+        };
+        // Push: the record ends when the tokens are minted (the caller's commit), so the
+        // approval is recorded in the same step that issues them.
+        if record.mode == DeliveryMode::Push {
+            return Ok(Some(entry));
+        }
+        let next = CibaRecord { approved: Some(authorization.clone()), ..record.clone() };
+        if entry.replace(host, &next, record.expires_at + KEEP_AFTER_SECONDS).await? {
+            return Ok(Some(entry));
+        }
+    }
+    Err(Error::Internal("the CIBA request is under contention".into()))
+}
+
+/// The user denied a request they could still answer; returns it (for a push), or `None`.
+pub async fn deny<H: Host>(host: &H, id: &str) -> Result<Option<CibaRecord>, Error> {
+    let now = host.clock().now();
+    let keep = now + KEEP_AFTER_SECONDS;
+    ledger_record::update::<_, CibaRecord, CibaEnded, _>(host, &ledger_key(id), |state| match state
+    {
+        Some(State::Live(record)) if answerable(record, now) => {
+            (Step::End(CibaEnded::Denied, keep), Some(record.clone()))
+        }
+        _ => (Step::Keep, None),
+    })
+    .await
+}
+
+/// The token grant (§10.1, §11): polling answers `authorization_pending`, `slow_down` (a poll
+/// sooner than the interval adds 5 s to it), `access_denied` and `expired_token`; an approved
+/// request issues tokens exactly once. A push-mode client receives its tokens at its endpoint
+/// and may not ask here (§11 `unauthorized_client`).
+pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, Error> {
+    let TokenRequest { host, client, params, .. } = *request;
+    if client.backchannel_token_delivery_mode == Some(DeliveryMode::Push) {
+        return Err(Error::oauth(
+            ErrorCode::UnauthorizedClient,
+            "this client is registered for push mode: its tokens are delivered to it",
+        ));
+    }
+    let auth_req_id = params.require("auth_req_id")?;
+    let unknown = || invalid_grant("the auth_req_id is invalid");
+    if auth_req_id.len() > 128 {
+        return Err(unknown());
+    }
+    let entry: CibaEntry = absent_if_unreadable(
+        ledger_record::load(host, &ledger_key(&request_id(auth_req_id))).await,
+    )?
+    .ok_or_else(unknown)?;
+    let record = match &entry.state {
+        State::Live(record) => record.clone(),
+        State::Ended(CibaEnded::Issued { .. }) => {
+            return Err(invalid_grant("the auth_req_id was already used"))
+        }
+        State::Ended(CibaEnded::Denied) => {
+            return Err(Error::oauth(ErrorCode::AccessDenied, "the user denied the request"))
+        }
+    };
+    // §10.1: the request belongs to the client that made it.
+    if record.requested.client_id != client.client_id || record.mode == DeliveryMode::Push {
+        return Err(unknown());
+    }
+    let now = host.clock().now();
+    if record.expires_at <= now {
+        return Err(Error::oauth(ErrorCode::ExpiredToken, "the auth_req_id has expired"));
+    }
+    if let Some(approved) = &record.approved {
+        let resolved = resolve(host, approved.clone().start_grant(host.rng())).await?;
+        return Ok(Issued {
+            resolved,
+            commit: Commit::Backchannel(Box::new(UseBackchannel { entry })),
+        });
+    }
+    // Whole seconds: a poll one second early is network jitter, not haste.
+    let floor = (record.interval - 1).max(1);
+    let too_soon = record.last_poll.is_some_and(|last| now - last < floor);
+    let interval = if too_soon { record.interval + SLOW_DOWN_SECONDS } else { record.interval };
+    let next = CibaRecord { last_poll: Some(now), interval, ..record.clone() };
+    let recorded = entry.replace(host, &next, record.expires_at + KEEP_AFTER_SECONDS).await?;
+    if too_soon || !recorded {
+        // A concurrent poll (the record changed under this one) is too soon as well.
+        return Err(Error::oauth(
+            ErrorCode::SlowDown,
+            "polling too fast: wait the interval, plus 5 s",
+        ));
+    }
+    Err(Error::oauth(ErrorCode::AuthorizationPending, "the user has not answered yet"))
+}
+
+/// The request's single use, made after the tokens are minted (see [`Commit`]): at the token
+/// endpoint (poll, ping), or when the user approves a push-mode request.
+#[derive(Debug)]
+pub struct UseBackchannel {
+    entry: CibaEntry,
+}
+
+impl UseBackchannel {
+    /// For a push-mode request the user just approved.
+    pub fn push(entry: CibaEntry) -> Self {
+        Self { entry }
+    }
+
+    pub async fn apply<H: Host>(
+        self,
+        host: &H,
+        authorization: &Authorization,
+    ) -> Result<Option<String>, Error> {
+        let grant_id =
+            authorization.grant_id.clone().ok_or_else(|| Error::Internal("no grant id".into()))?;
+        let now = host.clock().now();
+        let issued = CibaEnded::Issued { grant_id };
+        if !self.entry.end(host, &issued, now + KEEP_AFTER_SECONDS).await? {
+            return Err(invalid_grant("the auth_req_id was already used"));
+        }
+        if refresh_token::offered(authorization) {
+            return Ok(Some(refresh_token::start(host, authorization).await?));
+        }
+        Ok(None)
+    }
+}
+
+/// A POST of JSON to a client's notification endpoint with its bearer token (§10.2, §10.3).
+pub fn notification(notify: &Notify, body: &serde_json::Value) -> Option<Request> {
+    Some(
+        Request::from_url("POST", &notify.endpoint)?
+            .with_header("content-type", "application/json")
+            .with_header("authorization", &format!("Bearer {}", notify.token))
+            .with_body(body.to_string()),
+    )
+}
+
+/// §10.2: the ping, which carries only the `auth_req_id`.
+pub fn ping(notify: &Notify) -> Option<Request> {
+    notification(notify, &serde_json::json!({ "auth_req_id": notify.auth_req_id }))
+}
+
+/// §12: a push-mode request that ended without tokens is pushed as an error.
+pub fn push_error(notify: &Notify, code: ErrorCode, description: &str) -> Option<Request> {
+    notification(
+        notify,
+        &serde_json::json!({
+            "auth_req_id": notify.auth_req_id,
+            "error": code.as_str(),
+            "error_description": description,
+        }),
+    )
+}
+
+/// The user approved request `id` (`Completion::Backchannel`): recorded for a poll-mode client;
+/// for ping, recorded and the client pinged (§10.2); for push, the tokens minted, the request
+/// used, and the token response pushed (§10.3.1). Returns the notifications to send.
+pub async fn answered_yes<H: Host>(
+    host: &H,
+    config: &crate::config::Config,
+    issuer: &str,
+    client: &crate::records::ClientRecord,
+    id: &str,
+    authorization: Authorization,
+) -> Result<Vec<Request>, Error> {
+    let gone = || Error::Page {
+        code: ErrorCode::ExpiredToken,
+        description: "This request has expired or was already answered.".into(),
+    };
+    let entry = approve(host, id, &authorization).await?.ok_or_else(gone)?;
+    let record = entry.live().cloned().ok_or_else(gone)?;
+    let notify = record.notify.clone();
+    match (record.mode, notify) {
+        (DeliveryMode::Ping, Some(notify)) => Ok(ping(&notify).into_iter().collect()),
+        (DeliveryMode::Push, Some(notify)) => {
+            let resolved = resolve(host, authorization.start_grant(host.rng())).await?;
+            let issued = Issued {
+                resolved,
+                commit: Commit::Backchannel(Box::new(UseBackchannel::push(entry))),
+            };
+            let tokens = crate::tokens::mint_for(
+                host,
+                config,
+                issuer,
+                client,
+                issued,
+                Some(&notify.auth_req_id),
+            )
+            .await?;
+            let mut body = tokens.to_json();
+            body["auth_req_id"] = notify.auth_req_id.clone().into();
+            Ok(notification(&notify, &body).into_iter().collect())
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// The user denied request `id`: ended, and a ping (§10.2) or a pushed error (§12) sent.
+pub async fn answered_no<H: Host>(host: &H, id: &str) -> Result<Vec<Request>, Error> {
+    let Some(record) = deny(host, id).await? else { return Ok(Vec::new()) };
+    Ok(match (record.mode, &record.notify) {
+        (DeliveryMode::Ping, Some(notify)) => ping(notify).into_iter().collect(),
+        (DeliveryMode::Push, Some(notify)) => {
+            push_error(notify, ErrorCode::AccessDenied, "the user denied the request")
+                .into_iter()
+                .collect()
+        }
+        _ => Vec::new(),
+    })
+}

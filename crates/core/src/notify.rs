@@ -1,0 +1,48 @@
+//! Outbound notifications — CIBA pings and pushes (CIBA Core §10.2, §10.3, §12) and the
+//! operator's approval webhook — sent after the response that caused them, through the HTTP
+//! port, each retried with backoff and then given up. Giving up loses nothing a client could
+//! still ask for: a ping-mode request stays on the ledger for the token endpoint; a push that
+//! never arrives leaves its tokens unused (they expire).
+
+use crate::http::Request;
+use crate::ports::{Clock, Host, HttpClient};
+
+/// Waits before the 2nd, 3rd and 4th attempts (milliseconds): about 7 s in all, inside the
+/// time a Worker may keep running after its response (`waitUntil`, 30 s).
+pub const BACKOFF_MILLIS: [u64; 3] = [500, 1_500, 5_000];
+
+/// Sends each notification until one attempt gets a 2xx answer, or gives up. Returns how many
+/// were delivered. Redirects are not followed (the endpoint is the registered one).
+pub async fn deliver<H: Host>(host: &H, notifications: Vec<Request>) -> usize {
+    let mut delivered = 0;
+    for notification in notifications {
+        let url = notification.url();
+        let mut attempt = 0;
+        loop {
+            let outcome = host.http().fetch(notification.clone()).await;
+            let status = outcome.as_ref().map(|r| r.status).ok();
+            if status.is_some_and(|s| (200..300).contains(&s)) {
+                delivered += 1;
+                break;
+            }
+            let Some(wait) = BACKOFF_MILLIS.get(attempt) else {
+                let why = match (&outcome, status) {
+                    (Err(e), _) => e.0.clone(),
+                    (_, Some(s)) => format!("status {s}"),
+                    _ => String::new(),
+                };
+                host.log(&format!("notification to {} given up: {why}", origin(&url)));
+                break;
+            };
+            host.clock().sleep(*wait).await;
+            attempt += 1;
+        }
+    }
+    delivered
+}
+
+/// The URL's origin only, for the log (a path might carry something the operator should not
+/// see in logs).
+fn origin(url: &str) -> String {
+    crate::http::origin_of(url)
+}

@@ -26,6 +26,7 @@ export async function startDemo({ workerOrigin, port = 0 }) {
     const url = new URL(req.url, 'http://demo');
     try {
       if (url.pathname === '/api/messages') return await messages(req, res);
+      if (url.pathname === '/ciba/notify' && req.method === 'POST') return await cibaNotice(req, res);
       if (url.pathname === '/config.json') {
         return send(res, 200, 'application/json', JSON.stringify({ domain: workerOrigin, clientId: 'demo-spa', audience: DEMO_API }));
       }
@@ -38,6 +39,25 @@ export async function startDemo({ workerOrigin, port = 0 }) {
       send(res, 500, 'text/plain', String(e));
     }
   });
+
+  // The operator's CIBA webhook (the tenant file's ciba.notify_url): a real deployment would
+  // forward approve_url to the user's phone; the demo checks the signature and prints it.
+  async function cibaNotice(req, res) {
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    const body = Buffer.concat(chunks).toString();
+    try {
+      const { payload } = await jose.compactVerify(req.headers['gatehouse-signature'] || '', jwks);
+      if (new TextDecoder().decode(payload) !== body) throw new Error('the body is not what was signed');
+      const notice = JSON.parse(body);
+      if (notice.iss !== issuer) throw new Error('another issuer');
+      console.log(`CIBA: ${notice.client_name} asks ${notice.user_id} to approve` +
+        `${notice.binding_message ? ` "${notice.binding_message}"` : ''}: open ${notice.approve_url}`);
+      send(res, 204, 'text/plain', '');
+    } catch (e) {
+      send(res, 401, 'text/plain', `signature refused: ${e.message}`);
+    }
+  }
 
   async function messages(req, res) {
     const cors = { 'access-control-allow-origin': '*', 'access-control-allow-headers': 'authorization' };

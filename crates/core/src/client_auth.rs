@@ -187,11 +187,13 @@ async fn private_key_jwt<H: Host>(
     }
     // aud: the issuer identifier as a single string (draft-ietf-oauth-rfc7523bis §4, against
     // audience injection); the token endpoint still, for clients written to OIDC Core §9, and
-    // the PAR endpoint (RFC 9126 §2).
+    // the PAR endpoint (RFC 9126 §2) and the backchannel authentication endpoint (CIBA Core
+    // §7.1).
     let audiences = [
         issuer.to_string(),
         endpoint_url(issuer, "oauth/token"),
         endpoint_url(issuer, "oauth/par"),
+        endpoint_url(issuer, "bc-authorize"),
     ];
     verify_client_jwt(host, &client, jws, &claims, &audiences, invalid_client).await?;
     Ok(client)

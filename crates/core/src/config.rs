@@ -75,6 +75,9 @@ pub struct Config {
     /// `DEVICE_CODE_INTERVAL_SECONDS` (1–60, default 5, RFC 8628 §3.2): how long devices wait
     /// between polls.
     pub device_code_interval_seconds: i64,
+    /// `CIBA_INTERVAL_SECONDS` (1–60, default 5, CIBA Core §7.3): how long poll- and ping-mode
+    /// clients wait between token requests.
+    pub ciba_interval_seconds: i64,
     pub retired_key_grace_seconds: i64,
     pub password_iterations: u32,
 }
@@ -93,6 +96,7 @@ impl Default for Config {
             require_pushed_authorization_requests: false,
             dpop_nonces: false,
             device_code_interval_seconds: crate::grant::device_code::DEFAULT_INTERVAL_SECONDS,
+            ciba_interval_seconds: crate::grant::ciba::INTERVAL_SECONDS,
         }
     }
 }
@@ -130,6 +134,14 @@ impl Config {
                         ConfigError("DEVICE_CODE_INTERVAL_SECONDS must be 1..=60".into())
                     })?
                 }
+            },
+            ciba_interval_seconds: match set("CIBA_INTERVAL_SECONDS") {
+                None => crate::grant::ciba::INTERVAL_SECONDS,
+                Some(v) => v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (1..=60).contains(n))
+                    .ok_or_else(|| ConfigError("CIBA_INTERVAL_SECONDS must be 1..=60".into()))?,
             },
             require_pushed_authorization_requests: match set(
                 "REQUIRE_PUSHED_AUTHORIZATION_REQUESTS",

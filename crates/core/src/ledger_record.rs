@@ -2,7 +2,8 @@
 //!
 //! Everything that must happen exactly once uses this one model: authorization codes (used
 //! once), grants (rotated, then revoked), cookie sessions (refreshed, then ended), device codes
-//! (polled, approved, then used or denied), and next PAR request URIs and CIBA requests.
+//! (polled, approved, then used or denied), CIBA requests (the same, or pushed), and next PAR
+//! request URIs.
 //! Read-decide-write with retries is [`update`]. (A bare "used once" mark — a client
 //! assertion's or a DPoP proof's `jti` — needs no value: `Ledger::consume_once`.) A record is
 //! `Live(T)` until

@@ -1,8 +1,10 @@
 //! Outbound notifications — CIBA pings and pushes (CIBA Core §10.2, §10.3, §12) and the
 //! operator's approval webhook — sent after the response that caused them, through the HTTP
 //! port, each retried with backoff and then given up. Giving up loses nothing a client could
-//! still ask for: a ping-mode request stays on the ledger for the token endpoint; a push that
-//! never arrives leaves its tokens unused (they expire).
+//! still ask for: a ping-mode request stays on the ledger for the token endpoint. A push that
+//! never arrives leaves its tokens with nobody: the access token expires, and the refresh
+//! token's grant lives on unused (until its 30 days end) — the operator's log says which origin
+//! was given up.
 
 use crate::http::Request;
 use crate::ports::{Clock, Host, HttpClient};
@@ -39,6 +41,16 @@ pub async fn deliver<H: Host>(host: &H, notifications: Vec<Request>) -> usize {
         }
     }
     delivered
+}
+
+/// A POST of JSON to `url`, with a bearer token if given. `None`: `url` is not absolute.
+pub fn json_post(url: &str, bearer: Option<&str>, body: Vec<u8>) -> Option<Request> {
+    let mut request =
+        Request::from_url("POST", url)?.with_header("content-type", "application/json");
+    if let Some(token) = bearer {
+        request = request.with_header("authorization", &format!("Bearer {token}"));
+    }
+    Some(request.with_body(body))
 }
 
 /// The URL's origin only, for the log (a path might carry something the operator should not

@@ -517,10 +517,20 @@ pub fn check_backchannel(
         (Some(DeliveryMode::Ping | DeliveryMode::Push), None) => {
             Err("ping and push modes need backchannel_client_notification_endpoint".into())
         }
-        (_, Some(url)) => check_registered_url(url, false)
+        (_, Some(url)) => check_notification_url(url)
             .map_err(|why| format!("backchannel_client_notification_endpoint {why}")),
         _ => Ok(()),
     }
+}
+
+/// A URL the server POSTs to (CIBA notifications, the operator's webhook): a registered URL
+/// (https, or http to loopback) whose scheme is written in lower case, as it is sent.
+pub fn check_notification_url(url: &str) -> Result<(), &'static str> {
+    check_registered_url(url, false)?;
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err("must start with https:// (or http:// to a loopback address), in lower case");
+    }
+    Ok(())
 }
 
 fn check_url(kind: &str, url: &str) -> Result<(), Error> {
@@ -922,7 +932,7 @@ pub async fn import<H: Host>(
         }
     }
     if let Some(ciba) = &file.ciba {
-        check_registered_url(&ciba.notify_url, false)
+        check_notification_url(&ciba.notify_url)
             .map_err(|why| invalid(format!("ciba.notify_url {why}")))?;
     }
     let put =

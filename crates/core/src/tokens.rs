@@ -232,10 +232,21 @@ pub async fn mint<H: Host>(
     mint_for(host, config, issuer, client, issued, None).await
 }
 
-/// [`mint`], for a CIBA push (`pushed`: the `auth_req_id`): the ID token then also binds the
-/// request and the refresh token (CIBA Core §10.3.1: `urn:openid:params:jwt:claim:auth_req_id`
-/// and `rt_hash`), so it is signed after the decision, which gives the refresh token.
-pub async fn mint_for<H: Host>(
+/// [`mint`], for a CIBA push: the ID token also binds the request and the refresh token (CIBA
+/// Core §10.3.1: `urn:openid:params:jwt:claim:auth_req_id` and `…:rt_hash`), so it is signed
+/// after the decision, which gives the refresh token (the caller handles a failure then).
+pub async fn mint_pushed<H: Host>(
+    host: &H,
+    config: &Config,
+    issuer: &str,
+    client: &ClientRecord,
+    issued: Issued,
+    auth_req_id: &str,
+) -> Result<TokenSet, Error> {
+    mint_for(host, config, issuer, client, issued, Some(auth_req_id)).await
+}
+
+async fn mint_for<H: Host>(
     host: &H,
     config: &Config,
     issuer: &str,

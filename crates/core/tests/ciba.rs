@@ -114,7 +114,7 @@ fn answer(world: &World, path: &str, email: &str, password: &str, decision: &str
     let mut next = location(&opened);
     if next.starts_with("/login") {
         let login = String::from_utf8(world.get(&next).body).unwrap();
-        assert!(login.contains(&format!("value=\"{EMAIL}\"")), "the hinted user is filled in");
+        assert!(!login.contains(EMAIL), "the link does not reveal the user's email");
         let after_login = world.login_from(&opened, email, password);
         next = location(&world.get(&location(&after_login)));
     }
@@ -211,17 +211,20 @@ fn only_the_hinted_user_can_approve() {
     let client = (POLL, POLL_SECRET);
     let (id, r) = start(&world, client, &[]);
     let path = approve_path(&world, &r);
-    // The link asks for Ada's login; Bob logs in instead and allows: refused, and the request
-    // stays pending for Ada.
+    // The link asks for a login; Bob logs in instead: he sees no confirmation page, and can
+    // neither allow nor deny (the form's token from the login page gets him nowhere).
     let opened = world.get(&path);
+    let login_page = String::from_utf8(world.get(&location(&opened)).body).unwrap();
+    let (req, csrf) = (hidden(&login_page, "req"), hidden(&login_page, "csrf"));
     let after = world.login_from(&opened, BOB_EMAIL, BOB_PASSWORD);
     let consent = location(&world.get(&location(&after)));
-    let page = String::from_utf8(world.get(&consent).body).unwrap();
-    let refused = world.post_form(
-        "/consent",
-        &[("req", &hidden(&page, "req")), ("csrf", &hidden(&page, "csrf")), ("decision", "allow")],
-    );
-    assert_eq!(page_error(&refused), (403, "access_denied".into()));
+    assert!(consent.starts_with("/consent?req="), "{consent}");
+    assert_eq!(page_error(&world.get(&consent)), (403, "access_denied".into()));
+    for decision in ["deny", "allow"] {
+        let refused =
+            world.post_form("/consent", &[("req", &req), ("csrf", &csrf), ("decision", decision)]);
+        assert_eq!(page_error(&refused), (403, "access_denied".into()), "{decision}");
+    }
     assert_eq!(oauth_error(&poll(&world, client, &id)).1, "authorization_pending");
     // With Bob's session in this browser the link asks for a login again (as Ada).
     let done = answer(&world, &path, EMAIL, PASSWORD, "allow");
@@ -501,4 +504,119 @@ fn ciba_metadata_is_validated_at_import_and_registration() {
         400
     );
     assert_eq!(import(json!({"ciba": {"notify_url": "http://127.0.0.1:9/hook"}})), 200);
+}
+
+#[test]
+fn floods_invisible_text_and_oversized_tokens_are_refused() {
+    let world = world();
+    let client = (POLL, POLL_SECRET);
+    let ask = |extra: &[(&str, &str)]| {
+        let mut all = vec![("scope", "openid"), ("login_hint", EMAIL)];
+        all.extend_from_slice(extra);
+        oauth_error(&bc_authorize(&world, client, &all))
+    };
+    // A right-to-left override or a zero-width space could make the message read otherwise.
+    for message in ["pay \u{202E}001", "W4\u{200B}SCT", "   "] {
+        assert_eq!(
+            ask(&[("binding_message", message)]).1,
+            "invalid_binding_message",
+            "{message:?}"
+        );
+    }
+    let ping = (PING, PING_SECRET);
+    let long = "t".repeat(1025);
+    for token in [long.as_str(), "has space"] {
+        let r = bc_authorize(
+            &world,
+            ping,
+            &[("scope", "openid"), ("login_hint", EMAIL), ("client_notification_token", token)],
+        );
+        assert_eq!(oauth_error(&r).1, "invalid_request");
+    }
+    // Ten requests per client and user over two 5-minute windows, then 429; other users and
+    // other clients are not held back.
+    let mut statuses = Vec::new();
+    for _ in 0..11 {
+        let r = bc_authorize(&world, client, &[("scope", "openid"), ("login_hint", BOB_EMAIL)]);
+        statuses.push(r.status);
+    }
+    assert_eq!(statuses[..10], [200; 10]);
+    let over = bc_authorize(&world, client, &[("scope", "openid"), ("login_hint", BOB_EMAIL)]);
+    assert_eq!(oauth_error(&over), (429, "too_many_requests".into()));
+    assert_eq!(
+        bc_authorize(&world, client, &[("scope", "openid"), ("login_hint", EMAIL)]).status,
+        200
+    );
+    let other = bc_authorize(
+        &world,
+        (POLL_2, POLL_2_SECRET),
+        &[("scope", "openid"), ("login_hint", BOB_EMAIL)],
+    );
+    assert_eq!(other.status, 200);
+}
+
+#[test]
+fn push_refuses_dpop_only_apis_and_deleted_clients() {
+    let world = world();
+    world.import(&json!({"apis": [{"identifier": "https://dpop.example/", "name": "DPoP only",
+        "require_dpop": true, "scopes": [{"value": "pay"}]}]}));
+    let to_dpop_api = |client: (&str, &str)| {
+        bc_authorize(
+            &world,
+            client,
+            &[
+                ("scope", "openid pay"),
+                ("audience", "https://dpop.example/"),
+                ("login_hint", EMAIL),
+                ("client_notification_token", NOTIFICATION_TOKEN),
+            ],
+        )
+    };
+    assert_eq!(oauth_error(&to_dpop_api((PUSH, PUSH_SECRET))), (400, "invalid_request".into()));
+    assert_eq!(to_dpop_api((POLL, POLL_SECRET)).status, 200, "a poll client proves its key later");
+    // A registered push client, deleted while its request waits: nothing is pushed.
+    let registered = world.register(&json!({
+        "grant_types": [CIBA], "backchannel_token_delivery_mode": "push",
+        "backchannel_client_notification_endpoint": PUSH_URL}));
+    let id = registered["client_id"].as_str().unwrap();
+    let secret = registered["client_secret"].as_str().unwrap();
+    let (_, r) = start(&world, (id, secret), &[("client_notification_token", NOTIFICATION_TOKEN)]);
+    let path = approve_path(&world, &r);
+    // KV here still shows the client for a while: the ledger's deletion mark decides.
+    world.host.store.set_lagging(true);
+    let deleted = world.call(
+        Request::from_url("DELETE", &absolute(&format!("/oidc/register/{id}")))
+            .unwrap()
+            .with_header(
+                "authorization",
+                &format!("Bearer {}", registered["registration_access_token"].as_str().unwrap()),
+            ),
+    );
+    assert_eq!(deleted.status, 204);
+    world.host.store.set_lagging(false);
+    let opened = world.get(&path);
+    let after = world.login_from(&opened, EMAIL, PASSWORD);
+    let consent = location(&world.get(&location(&after)));
+    let page = String::from_utf8(world.get(&consent).body).unwrap();
+    let done = world.post_form(
+        "/consent",
+        &[("req", &hidden(&page, "req")), ("csrf", &hidden(&page, "csrf")), ("decision", "allow")],
+    );
+    assert_eq!(page_error(&done), (403, "access_denied".into()));
+    assert!(done.deliveries.is_empty(), "no tokens for a deleted client");
+}
+
+#[test]
+fn without_a_webhook_nothing_is_announced_and_the_list_still_shows_it() {
+    let world = World::new();
+    world.import(&json!({"clients": [{"client_id": POLL, "name": "Call Centre",
+        "app_type": "regular_web", "client_secret": POLL_SECRET, "grant_types": [CIBA],
+        "backchannel_token_delivery_mode": "poll"}]}));
+    let (_, r) = start(&world, (POLL, POLL_SECRET), &[]);
+    assert!(r.deliveries.is_empty());
+    let form = String::from_utf8(world.get("/approve").body).unwrap();
+    let csrf = hidden(&form, "csrf");
+    world.post_form("/approve", &[("csrf", &csrf), ("username", EMAIL), ("password", PASSWORD)]);
+    let list = String::from_utf8(world.get("/approve").body).unwrap();
+    assert_eq!(list.matches("/approve?request=").count(), 1, "{list}");
 }

@@ -84,6 +84,40 @@ impl Completion {
         }
     }
 
+    /// Whether `user_id` may answer this interaction at all (approve *or* deny): a back-channel
+    /// request only by the user its client named; anyone who logs in, otherwise.
+    pub fn may_answer(&self, user_id: &str) -> bool {
+        match self {
+            Self::Backchannel(waiting) => waiting.user_id == user_id,
+            Self::Redirect(_) | Self::Device(_) => true,
+        }
+    }
+
+    /// Whether allowing the consent page here remembers the consent for later requests of the
+    /// client (a back-channel request's confirmation is for that request only).
+    pub fn remembers_consent(&self) -> bool {
+        !matches!(self, Self::Backchannel(_))
+    }
+
+    /// What the consent page adds for this way of finishing, so the user can tell it is theirs:
+    /// the device's code (RFC 8628 §5.4), the back-channel request's binding message (CIBA Core
+    /// §7.1).
+    pub fn consent_notice(&self, client_name: &str) -> Option<String> {
+        match self {
+            Self::Device(device) => Some(format!(
+                "Continue only if you started this on your device and it shows the code {}.",
+                device_code::display_user_code(&device.user_code)
+            )),
+            Self::Backchannel(waiting) => Some(match &waiting.binding_message {
+                Some(message) => format!(
+                    "Approve only if you started this with {client_name} and it shows: {message}"
+                ),
+                None => format!("Approve only if you started this with {client_name} just now."),
+            }),
+            Self::Redirect(_) => None,
+        }
+    }
+
     /// The user approved: issue what the flow hands out and tell the client. (`config` and
     /// `client` are for completions that mint tokens here: implicit and hybrid responses.)
     pub async fn approve<H: Host>(
@@ -113,18 +147,12 @@ impl Completion {
                 Ok(pages::device_done_page(true))
             }
             Self::Backchannel(waiting) => {
-                if authorization.user_id() != Some(waiting.user_id.as_str()) {
+                if !self.may_answer(authorization.user_id().unwrap_or_default()) {
                     return Err(other_account());
                 }
-                let deliveries = ciba::answered_yes(
-                    host,
-                    config,
-                    issuer,
-                    client,
-                    &waiting.request_id,
-                    authorization,
-                )
-                .await?;
+                let deliveries =
+                    ciba::approve(host, config, issuer, client, &waiting.request_id, authorization)
+                        .await?;
                 let mut page = pages::backchannel_done_page(&client.name, true);
                 page.deliveries = deliveries;
                 Ok(page)
@@ -162,7 +190,7 @@ impl Completion {
             }
             // The user said no: the client hears access_denied (polled, pinged or pushed).
             Self::Backchannel(waiting) if error.code() == ErrorCode::AccessDenied => {
-                let deliveries = match ciba::answered_no(host, &waiting.request_id).await {
+                let deliveries = match ciba::deny(host, &waiting.request_id).await {
                     Ok(deliveries) => deliveries,
                     Err(e) => {
                         if let Some(line) = e.log_line() {
@@ -188,7 +216,8 @@ impl Completion {
     }
 }
 
-fn other_account() -> Error {
+/// The page for a user who may not answer an interaction ([`Completion::may_answer`]).
+pub fn other_account() -> Error {
     Error::Page {
         code: ErrorCode::AccessDenied,
         description: "This request is for another account. Log out, then open the request again and log in as the account it names.".into(),

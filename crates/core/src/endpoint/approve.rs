@@ -27,10 +27,7 @@ fn csrf_cookie(req: &Request) -> String {
 }
 
 fn gone() -> Error {
-    Error::Page {
-        code: ErrorCode::ExpiredToken,
-        description: "This request has expired or was already answered.".into(),
-    }
+    Error::Page { code: ErrorCode::ExpiredToken, description: ciba::GONE.into() }
 }
 
 /// The login form, with a fresh double-submit CSRF token (cookie and field).
@@ -70,9 +67,10 @@ pub async fn show<H: Host>(host: &H, config: &Config, req: &Request) -> Result<R
     Ok(pages::approvals_page(&user.email, &listed))
 }
 
-/// One request: logged in as its hinted user (the login page is shown, with the user's email
-/// filled in, when the browser's session is someone else's), the user confirms it explicitly
-/// on the consent page, which shows the binding message.
+/// One request: logged in as its hinted user (the login page is shown when the browser's
+/// session is someone else's or none; the email is not filled in, since whoever holds the link
+/// — the client, too — would read it there), the user confirms it explicitly on the consent
+/// page, which shows the binding message.
 async fn open<H: Host>(
     host: &H,
     config: &Config,
@@ -96,7 +94,6 @@ async fn open<H: Host>(
     if signed_in_as.as_deref() != Some(user.user_id.as_str()) {
         pending.prompt.push(Prompt::Login);
     }
-    pending.login_hint = Some(user.email.clone());
     authorize::proceed(host, config, req, pending, &client).await
 }
 

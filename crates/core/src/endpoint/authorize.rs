@@ -487,22 +487,10 @@ pub async fn consent_form<H: Host>(host: &H, req: &Request) -> Result<Response, 
     };
     let targets = form_targets(&pending, &client);
     let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
-    // RFC 8628 §5.4: the user confirms it is their own device asking.
-    let notice = match &pending.completion {
-        Completion::Device(device) => Some(format!(
-            "Continue only if you started this on your device and it shows the code {}.",
-            crate::grant::device_code::display_user_code(&device.user_code)
-        )),
-        // CIBA Core §7.1: the binding message ties this page to the client's device.
-        Completion::Backchannel(waiting) => Some(match &waiting.binding_message {
-            Some(message) => format!(
-                "Approve only if you started this with {} and it shows: {message}",
-                client.name
-            ),
-            None => format!("Approve only if you started this with {} just now.", client.name),
-        }),
-        Completion::Redirect(_) => None,
-    };
+    if !pending.completion.may_answer(&user.user_id) {
+        return Err(crate::authorization::interaction::other_account());
+    }
+    let notice = pending.completion.consent_notice(&client.name);
     let details: Vec<String> =
         pending.requested.details.iter().map(|d| details::describe(d, api.as_ref())).collect();
     Ok(pages::consent_page(
@@ -528,6 +516,10 @@ pub async fn consent_submit<H: Host>(
     let Some(session) = session::current(host, req).await? else {
         return Ok(Response::redirect(303, &format!("/login?req={}", pending.id)));
     };
+    // Someone else's back-channel request is neither approved nor denied here.
+    if !pending.completion.may_answer(&session.user_id) {
+        return Err(crate::authorization::interaction::other_account());
+    }
     match params.get("decision").map_err(page)? {
         Some("allow") => {}
         Some("deny") => {
@@ -543,7 +535,8 @@ pub async fn consent_submit<H: Host>(
     }
     // A consent given to authorization details is for that request only (RFC 9396 §12): it is
     // not remembered, not even for the scopes asked alongside them.
-    if pending.requested.details.is_empty() {
+    // Nor is one given to a back-channel request (CIBA: each request is confirmed on its own).
+    if pending.requested.details.is_empty() && pending.completion.remembers_consent() {
         let audience = pending.requested.audience.as_deref();
         consent::remember(
             host.store(),

@@ -16,12 +16,17 @@ use crate::http::{Request, Response};
 use crate::jose::Algorithm;
 use crate::keys;
 use crate::ports::{Clock, Host};
+use crate::rate_limit;
 use crate::records::{self, ClientRecord, UserRecord};
 use crate::tokens;
 use crate::vocabulary::{DeliveryMode, GrantType};
 
 /// The `typ` of the webhook's signature: not an ID or access token.
 pub const WEBHOOK_TYP: &str = "gatehouse-ciba+jwt";
+
+/// How many requests one client may make for one user over the current and the previous
+/// 5-minute window (`rate_limit::within`), then 429 `too_many_requests` (Auth0's code).
+pub const MAX_REQUESTS_PER_USER: u64 = 10;
 
 /// §7.1: `client_notification_token` is a bearer token; bounded like one.
 const MAX_NOTIFICATION_TOKEN: usize = 1024;
@@ -57,9 +62,16 @@ pub async fn backchannel_authentication<H: Host>(
     if !scope_text.split(' ').any(|s| s == "openid") {
         return Err(Error::invalid_request("scope must include openid (CIBA Core §7.1)"));
     }
-    let mut requested =
-        request::requested_authorization(host, &params, &client, GrantType::Ciba).await?;
-    requested.nonce = None;
+    let (requested, api) =
+        request::requested_with_api(host, &params, &client, GrantType::Ciba).await?;
+    // A push is minted at approval with no proof of possession to bind it to (RFC 9449): an API
+    // that accepts DPoP-bound tokens only is for poll and ping clients, which ask at the token
+    // endpoint with a proof.
+    if mode == DeliveryMode::Push && api.is_some_and(|a| a.require_dpop) {
+        return Err(Error::invalid_request(
+            "this API accepts DPoP-bound tokens only, which push mode cannot deliver",
+        ));
+    }
     let binding_message = binding_message(params.get("binding_message")?)?;
     let expires_in = match params.get("requested_expiry")? {
         None => ciba::DEFAULT_EXPIRY_SECONDS,
@@ -96,6 +108,15 @@ pub async fn backchannel_authentication<H: Host>(
         }
     };
     let user = hinted_user(host, config, &issuer, &params, &client).await?;
+    // Each request reaches the user (the webhook, the approval list): one client may not flood
+    // one user, nor push others' requests off the list.
+    let subject = format!("{}:{}", client.client_id, crate::b64::sha256(&user.user_id));
+    if !rate_limit::within(host, "ciba", &subject, MAX_REQUESTS_PER_USER).await? {
+        return Err(Error::oauth(
+            ErrorCode::TooManyRequests,
+            "too many requests for this user; try again in a few minutes",
+        ));
+    }
     let created = ciba::create(
         host,
         NewRequest {
@@ -105,6 +126,7 @@ pub async fn backchannel_authentication<H: Host>(
             mode,
             notify,
             expires_in,
+            interval: config.ciba_interval_seconds,
         },
     )
     .await?;
@@ -116,16 +138,31 @@ pub async fn backchannel_authentication<H: Host>(
         body["interval"] = created.record.interval.into();
     }
     let mut response = Response::json_no_store(200, &body);
-    if let Some(webhook) = webhook(host, config, &issuer, &client, &created).await? {
-        response.deliveries.push(webhook);
+    // The request exists now: a webhook that cannot be made is logged, not an error (the user
+    // still finds the request on /approve).
+    match webhook(host, config, &issuer, &client, &created).await {
+        Ok(webhook) => response.deliveries.extend(webhook),
+        Err(e) => {
+            if let Some(line) = e.log_line() {
+                host.log(&format!("CIBA webhook not sent: {line}"));
+            }
+        }
     }
     Ok(response)
 }
 
-/// §7.1: a short plain-text message shown on both devices.
+/// Characters that change how text around them reads without being seen (Unicode format
+/// characters: bidirectional overrides and isolates, zero-width ones) and line separators.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
+        | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// §7.1: a short plain-text message shown on both devices, which the user compares: nothing in
+/// it may be invisible or reorder what is shown.
 fn binding_message(text: Option<&str>) -> Result<Option<String>, Error> {
     let Some(text) = text else { return Ok(None) };
-    let plain = !text.trim().is_empty() && !text.chars().any(char::is_control);
+    let plain = !text.trim().is_empty() && !text.chars().any(|c| c.is_control() || invisible(c));
     if text.chars().count() > ciba::MAX_BINDING_MESSAGE_CHARS || !plain {
         return Err(Error::oauth(
             ErrorCode::InvalidBindingMessage,
@@ -233,9 +270,6 @@ async fn webhook<H: Host>(
     });
     let bytes = serde_json::to_vec(&body).map_err(|e| Error::Internal(e.to_string()))?;
     let signature = keys::sign(host, config, Algorithm::ES256, Some(WEBHOOK_TYP), &bytes).await?;
-    Ok(Request::from_url("POST", &settings.notify_url).map(|r| {
-        r.with_header("content-type", "application/json")
-            .with_header("gatehouse-signature", &signature)
-            .with_body(bytes)
-    }))
+    Ok(crate::notify::json_post(&settings.notify_url, None, bytes)
+        .map(|r| r.with_header("gatehouse-signature", &signature)))
 }

@@ -6,15 +6,17 @@
 //! ping to its notification endpoint and then the token endpoint, or by the tokens pushed to
 //! that endpoint.
 //!
-//! One record on the ledger per request holds the whole state, as for device codes: pending
-//! (with the polling interval and the last poll, for `slow_down`), approved (poll and ping: the
-//! user's authorization, waiting for the token request), and ended exactly once — tokens
-//! issued (or pushed), or denied. Its key is the SHA-256 of the `auth_req_id`; that digest is
-//! also the request's id in `/approve` links, which so never show the `auth_req_id` itself.
+//! One record on the ledger per request holds the whole state, as for device codes
+//! (`grant::polling` has what the two share): pending (with the polling interval and the last
+//! poll, for `slow_down`), approved (poll and ping: the user's authorization, waiting for the
+//! token request), and ended exactly once — tokens issued (or pushed), or denied. Its key is
+//! the SHA-256 of the `auth_req_id`; that digest is also the request's id in `/approve` links,
+//! so a link does not reveal the `auth_req_id`.
 
 use serde::{Deserialize, Serialize};
 
-use super::{invalid_grant, refresh_token, resolve, Authorization, Commit, Issued, TokenRequest};
+use super::polling::{self, KEEP_AFTER_SECONDS};
+use super::{invalid_grant, resolve, Authorization, Commit, Issued, TokenRequest};
 use crate::b64;
 use crate::error::{absent_if_unreadable, Error, ErrorCode};
 use crate::http::Request;
@@ -26,25 +28,30 @@ use crate::vocabulary::DeliveryMode;
 pub const DEFAULT_EXPIRY_SECONDS: i64 = 300;
 /// The longest `requested_expiry` accepted.
 pub const MAX_EXPIRY_SECONDS: i64 = 600;
-/// §7.3: the polling interval (poll and ping modes), and what `slow_down` adds (§11).
+/// §7.3: the default polling interval (poll and ping modes; `CIBA_INTERVAL_SECONDS`).
 pub const INTERVAL_SECONDS: i64 = 5;
-pub const SLOW_DOWN_SECONDS: i64 = 5;
 /// §7.1: the binding message is short plain text.
 pub const MAX_BINDING_MESSAGE_CHARS: usize = 64;
-/// How long an ended or expired record is kept, so that a late poll hears `expired_token` or
-/// `access_denied` rather than "unknown".
-const KEEP_AFTER_SECONDS: i64 = 600;
 /// How many of a user's requests the approval page lists (the newest).
 pub const MAX_LISTED: usize = 20;
 
 /// Where a ping or push goes (§10.2, §10.3): the client's registered endpoint and the bearer
 /// token it gave with this request. Ping and push send the `auth_req_id` back (§10.2), so for
 /// them it is kept here; a poll-mode record holds only its digest.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Notify {
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationTarget {
     pub endpoint: String,
     pub token: String,
     pub auth_req_id: String,
+}
+
+/// Leaves out the bearer token and the `auth_req_id`.
+impl std::fmt::Debug for NotificationTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotificationTarget")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A CIBA request's state while live.
@@ -60,7 +67,7 @@ pub struct CibaRecord {
     pub binding_message: Option<String>,
     pub mode: DeliveryMode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notify: Option<Notify>,
+    pub notify: Option<NotificationTarget>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     pub interval: i64,
@@ -104,6 +111,8 @@ pub struct NewRequest {
     /// The client's notification endpoint and token (ping and push).
     pub notify: Option<(String, String)>,
     pub expires_in: i64,
+    /// The polling interval (poll and ping modes).
+    pub interval: i64,
 }
 
 /// A request just stored (§7.3). `Debug` leaves out the `auth_req_id`.
@@ -127,7 +136,7 @@ pub async fn create<H: Host>(host: &H, new: NewRequest) -> Result<Created, Error
     let id = request_id(&auth_req_id);
     let interval = match new.mode {
         DeliveryMode::Push => 0,
-        DeliveryMode::Poll | DeliveryMode::Ping => INTERVAL_SECONDS,
+        DeliveryMode::Poll | DeliveryMode::Ping => new.interval,
     };
     let record = CibaRecord {
         v: 1,
@@ -135,7 +144,7 @@ pub async fn create<H: Host>(host: &H, new: NewRequest) -> Result<Created, Error
         user_id: new.user_id,
         binding_message: new.binding_message,
         mode: new.mode,
-        notify: new.notify.map(|(endpoint, token)| Notify {
+        notify: new.notify.map(|(endpoint, token)| NotificationTarget {
             endpoint,
             token,
             auth_req_id: auth_req_id.clone(),
@@ -150,7 +159,13 @@ pub async fn create<H: Host>(host: &H, new: NewRequest) -> Result<Created, Error
     if !ledger_record::create::<_, _, CibaEnded>(host, &ledger_key(&id), &record, keep).await? {
         return Err(Error::Internal("auth_req_id collision".into()));
     }
-    list_for_user(host, &record.user_id, &id, record.expires_at).await?;
+    // The request exists now: if the index cannot take it (contention), the webhook's link
+    // still opens it.
+    if let Err(e) = list_for_user(host, &record.user_id, &id, record.expires_at).await {
+        if let Some(line) = e.log_line() {
+            host.log(&format!("CIBA request not listed: {line}"));
+        }
+    }
     Ok(Created { auth_req_id, request_id: id, record })
 }
 
@@ -186,9 +201,14 @@ fn answerable(record: &CibaRecord, now: UnixTime) -> bool {
     record.expires_at > now && record.approved.is_none()
 }
 
+/// The length of a request id: a SHA-256 in unpadded base64url.
+const REQUEST_ID_LENGTH: usize = 43;
+
 /// One request by its id, if the user can still answer it.
 pub async fn pending<H: Host>(host: &H, id: &str) -> Result<Option<CibaRecord>, Error> {
-    if id.len() != 43 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if id.len() != REQUEST_ID_LENGTH
+        || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return Ok(None);
     }
     let now = host.clock().now();
@@ -220,41 +240,39 @@ pub async fn pending_for_user<H: Host>(
     Ok(out)
 }
 
-/// What a user's answer changed: the record as it was (for the client, the mode and where to
-/// notify), or `None` when it was no longer answerable (expired, answered already).
-pub async fn approve<H: Host>(
+/// Records the user's approval: poll and ping keep the authorization for the token request;
+/// a push-mode record is left live, to be ended by the push's own single use ([`approve`]).
+/// Returns the record as read, or `None` when it was no longer answerable.
+async fn record_approval<H: Host>(
     host: &H,
     id: &str,
     authorization: &Authorization,
 ) -> Result<Option<CibaEntry>, Error> {
     let now = host.clock().now();
     let key = ledger_key(id);
-    for _ in 0..8 {
-        let Some(entry) = absent_if_unreadable(
-            ledger_record::load::<_, CibaRecord, CibaEnded>(host, &key).await,
-        )?
-        else {
-            return Ok(None);
-        };
-        let record = match &entry.state {
-            State::Live(r) if answerable(r, now) => r.clone(),
-            _ => return Ok(None),
-        };
-        // Push: the record ends when the tokens are minted (the caller's commit), so the
-        // approval is recorded in the same step that issues them.
-        if record.mode == DeliveryMode::Push {
-            return Ok(Some(entry));
-        }
-        let next = CibaRecord { approved: Some(authorization.clone()), ..record.clone() };
-        if entry.replace(host, &next, record.expires_at + KEEP_AFTER_SECONDS).await? {
-            return Ok(Some(entry));
-        }
+    let entry: Option<CibaEntry> = absent_if_unreadable(ledger_record::load(host, &key).await)?;
+    let Some(entry) = entry else { return Ok(None) };
+    let record = match entry.live() {
+        Some(r) if answerable(r, now) => r.clone(),
+        _ => return Ok(None),
+    };
+    if record.mode == DeliveryMode::Push {
+        return Ok(Some(entry));
     }
-    Err(Error::Internal("the CIBA request is under contention".into()))
+    let next = CibaRecord { approved: Some(authorization.clone()), ..record.clone() };
+    let recorded =
+        ledger_record::update::<_, CibaRecord, CibaEnded, _>(host, &key, |state| match state {
+            Some(State::Live(r)) if answerable(r, now) => {
+                (Step::Replace(next.clone(), r.expires_at + KEEP_AFTER_SECONDS), true)
+            }
+            _ => (Step::Keep, false),
+        })
+        .await?;
+    Ok(recorded.then_some(entry))
 }
 
-/// The user denied a request they could still answer; returns it (for a push), or `None`.
-pub async fn deny<H: Host>(host: &H, id: &str) -> Result<Option<CibaRecord>, Error> {
+/// Ends a request the user denied while they could still answer it; returns it, or `None`.
+async fn record_denial<H: Host>(host: &H, id: &str) -> Result<Option<CibaRecord>, Error> {
     let now = host.clock().now();
     let keep = now + KEEP_AFTER_SECONDS;
     ledger_record::update::<_, CibaRecord, CibaEnded, _>(host, &ledger_key(id), |state| match state
@@ -312,20 +330,11 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
             commit: Commit::Backchannel(Box::new(UseBackchannel { entry })),
         });
     }
-    // Whole seconds: a poll one second early is network jitter, not haste.
-    let floor = (record.interval - 1).max(1);
-    let too_soon = record.last_poll.is_some_and(|last| now - last < floor);
-    let interval = if too_soon { record.interval + SLOW_DOWN_SECONDS } else { record.interval };
+    // §11: `slow_down`, as in RFC 8628 §3.5.
+    let (too_soon, interval) = polling::poll_at(record.interval, record.last_poll, now);
     let next = CibaRecord { last_poll: Some(now), interval, ..record.clone() };
     let recorded = entry.replace(host, &next, record.expires_at + KEEP_AFTER_SECONDS).await?;
-    if too_soon || !recorded {
-        // A concurrent poll (the record changed under this one) is too soon as well.
-        return Err(Error::oauth(
-            ErrorCode::SlowDown,
-            "polling too fast: wait the interval, plus 5 s",
-        ));
-    }
-    Err(Error::oauth(ErrorCode::AuthorizationPending, "the user has not answered yet"))
+    Err(polling::pending_answer(too_soon, recorded))
 }
 
 /// The request's single use, made after the tokens are minted (see [`Commit`]): at the token
@@ -336,11 +345,6 @@ pub struct UseBackchannel {
 }
 
 impl UseBackchannel {
-    /// For a push-mode request the user just approved.
-    pub fn push(entry: CibaEntry) -> Self {
-        Self { entry }
-    }
-
     pub async fn apply<H: Host>(
         self,
         host: &H,
@@ -348,40 +352,27 @@ impl UseBackchannel {
     ) -> Result<Option<String>, Error> {
         let grant_id =
             authorization.grant_id.clone().ok_or_else(|| Error::Internal("no grant id".into()))?;
-        let now = host.clock().now();
-        let issued = CibaEnded::Issued { grant_id };
-        if !self.entry.end(host, &issued, now + KEEP_AFTER_SECONDS).await? {
-            return Err(invalid_grant("the auth_req_id was already used"));
-        }
-        if refresh_token::offered(authorization) {
-            return Ok(Some(refresh_token::start(host, authorization).await?));
-        }
-        Ok(None)
+        polling::use_once(host, &self.entry, &CibaEnded::Issued { grant_id }, authorization).await
     }
 }
 
 /// A POST of JSON to a client's notification endpoint with its bearer token (§10.2, §10.3).
-pub fn notification(notify: &Notify, body: &serde_json::Value) -> Option<Request> {
-    Some(
-        Request::from_url("POST", &notify.endpoint)?
-            .with_header("content-type", "application/json")
-            .with_header("authorization", &format!("Bearer {}", notify.token))
-            .with_body(body.to_string()),
-    )
+fn notification(notify: &NotificationTarget, body: &serde_json::Value) -> Option<Request> {
+    crate::notify::json_post(&notify.endpoint, Some(&notify.token), body.to_string().into_bytes())
 }
 
 /// §10.2: the ping, which carries only the `auth_req_id`.
-pub fn ping(notify: &Notify) -> Option<Request> {
+fn ping(notify: &NotificationTarget) -> Option<Request> {
     notification(notify, &serde_json::json!({ "auth_req_id": notify.auth_req_id }))
 }
 
 /// §12: a push-mode request that ended without tokens is pushed as an error.
-pub fn push_error(notify: &Notify, code: ErrorCode, description: &str) -> Option<Request> {
+fn push_error(notify: &NotificationTarget, code: &str, description: &str) -> Option<Request> {
     notification(
         notify,
         &serde_json::json!({
             "auth_req_id": notify.auth_req_id,
-            "error": code.as_str(),
+            "error": code,
             "error_description": description,
         }),
     )
@@ -390,7 +381,7 @@ pub fn push_error(notify: &Notify, code: ErrorCode, description: &str) -> Option
 /// The user approved request `id` (`Completion::Backchannel`): recorded for a poll-mode client;
 /// for ping, recorded and the client pinged (§10.2); for push, the tokens minted, the request
 /// used, and the token response pushed (§10.3.1). Returns the notifications to send.
-pub async fn answered_yes<H: Host>(
+pub async fn approve<H: Host>(
     host: &H,
     config: &crate::config::Config,
     issuer: &str,
@@ -398,45 +389,87 @@ pub async fn answered_yes<H: Host>(
     id: &str,
     authorization: Authorization,
 ) -> Result<Vec<Request>, Error> {
-    let gone = || Error::Page {
-        code: ErrorCode::ExpiredToken,
-        description: "This request has expired or was already answered.".into(),
-    };
-    let entry = approve(host, id, &authorization).await?.ok_or_else(gone)?;
+    let gone = || Error::Page { code: ErrorCode::ExpiredToken, description: GONE.into() };
+    let entry = record_approval(host, id, &authorization).await?.ok_or_else(gone)?;
     let record = entry.live().cloned().ok_or_else(gone)?;
-    let notify = record.notify.clone();
-    match (record.mode, notify) {
+    match (record.mode, record.notify) {
         (DeliveryMode::Ping, Some(notify)) => Ok(ping(&notify).into_iter().collect()),
         (DeliveryMode::Push, Some(notify)) => {
-            let resolved = resolve(host, authorization.start_grant(host.rng())).await?;
-            let issued = Issued {
-                resolved,
-                commit: Commit::Backchannel(Box::new(UseBackchannel::push(entry))),
-            };
-            let tokens = crate::tokens::mint_for(
-                host,
-                config,
-                issuer,
-                client,
-                issued,
-                Some(&notify.auth_req_id),
-            )
-            .await?;
-            let mut body = tokens.to_json();
-            body["auth_req_id"] = notify.auth_req_id.clone().into();
-            Ok(notification(&notify, &body).into_iter().collect())
+            push(host, config, issuer, client, entry, &notify, authorization).await
         }
         _ => Ok(Vec::new()),
     }
 }
 
+/// What the user is told when a request can no longer be answered.
+pub const GONE: &str = "This request has expired or was already answered.";
+
+/// §10.3.1: mints the tokens, uses the request, and pushes the token response. A failure after
+/// the request was used (the ID token, signed last because it binds the refresh token, could
+/// not be signed) revokes what was issued and pushes `transaction_failed` (§12), so the client
+/// is not left waiting.
+async fn push<H: Host>(
+    host: &H,
+    config: &crate::config::Config,
+    issuer: &str,
+    client: &crate::records::ClientRecord,
+    entry: CibaEntry,
+    notify: &NotificationTarget,
+    authorization: Authorization,
+) -> Result<Vec<Request>, Error> {
+    // The client as it is now: deleted (on the ledger, exact) or no longer a push client, it
+    // gets nothing; the request stays until it expires.
+    let current = crate::records::client(host.store(), client.client_id.as_str()).await?;
+    let still_push = current.is_some_and(|c| {
+        c.allows_grant(crate::vocabulary::GrantType::Ciba)
+            && c.backchannel_token_delivery_mode == Some(DeliveryMode::Push)
+    });
+    if !still_push || super::is_client_revoked(host, client.client_id.as_str()).await? {
+        return Err(Error::Page {
+            code: ErrorCode::AccessDenied,
+            description: "This application can no longer receive an answer.".into(),
+        });
+    }
+    let authorization = authorization.start_grant(host.rng());
+    let grant_id = authorization.grant_id.clone().unwrap_or_default();
+    let key = entry.key().to_string();
+    let resolved = resolve(host, authorization).await?;
+    let issued =
+        Issued { resolved, commit: Commit::Backchannel(Box::new(UseBackchannel { entry })) };
+    let minted =
+        crate::tokens::mint_pushed(host, config, issuer, client, issued, &notify.auth_req_id).await;
+    match minted {
+        Ok(tokens) => {
+            let mut body = tokens.to_json();
+            body["auth_req_id"] = notify.auth_req_id.clone().into();
+            Ok(notification(notify, &body).into_iter().collect())
+        }
+        Err(e) => {
+            let used = absent_if_unreadable(
+                ledger_record::load::<_, CibaRecord, CibaEnded>(host, &key).await,
+            )?
+            .is_some_and(|e| matches!(e.state, State::Ended(CibaEnded::Issued { .. })));
+            if !used {
+                return Err(e);
+            }
+            super::revoke_grant(host, &grant_id).await?;
+            if let Some(line) = e.log_line() {
+                host.log(&format!("CIBA push failed after use: {line}"));
+            }
+            Ok(push_error(notify, "transaction_failed", "the tokens could not be issued")
+                .into_iter()
+                .collect())
+        }
+    }
+}
+
 /// The user denied request `id`: ended, and a ping (§10.2) or a pushed error (§12) sent.
-pub async fn answered_no<H: Host>(host: &H, id: &str) -> Result<Vec<Request>, Error> {
-    let Some(record) = deny(host, id).await? else { return Ok(Vec::new()) };
+pub async fn deny<H: Host>(host: &H, id: &str) -> Result<Vec<Request>, Error> {
+    let Some(record) = record_denial(host, id).await? else { return Ok(Vec::new()) };
     Ok(match (record.mode, &record.notify) {
         (DeliveryMode::Ping, Some(notify)) => ping(notify).into_iter().collect(),
         (DeliveryMode::Push, Some(notify)) => {
-            push_error(notify, ErrorCode::AccessDenied, "the user denied the request")
+            push_error(notify, ErrorCode::AccessDenied.as_str(), "the user denied the request")
                 .into_iter()
                 .collect()
         }

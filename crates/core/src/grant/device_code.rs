@@ -10,7 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{invalid_grant, refresh_token, resolve, Authorization, Commit, Issued, TokenRequest};
+use super::polling::{self, KEEP_AFTER_SECONDS};
+use super::{invalid_grant, resolve, Authorization, Commit, Issued, TokenRequest};
 use crate::b64;
 use crate::error::{absent_if_unreadable, Error, ErrorCode};
 use crate::ledger_record::{self, LedgerRecord, State, Step};
@@ -22,12 +23,8 @@ pub const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
 pub const USER_CODE_LENGTH: usize = 8;
 /// How long the codes live (§3.2 `expires_in`; Auth0: 900 s).
 pub const DEVICE_CODE_SECONDS: i64 = 900;
-/// The polling interval (§3.2; the default when absent is 5 s), and what `slow_down` adds (§3.5).
+/// The polling interval (§3.2; the default when absent is 5 s; `slow_down`: `polling`).
 pub const DEFAULT_INTERVAL_SECONDS: i64 = 5;
-pub const SLOW_DOWN_SECONDS: i64 = 5;
-/// How long an ended or expired record is kept, so that a late poll hears `expired_token` or
-/// `access_denied` rather than "unknown".
-const KEEP_AFTER_SECONDS: i64 = 600;
 /// Confirmations from another browser (a forged or replayed consent form) tolerated before the
 /// code is locked.
 pub const MAX_WRONG_CONFIRMATIONS: u32 = 3;
@@ -271,21 +268,11 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
         let resolved = resolve(host, approved.clone().start_grant(host.rng())).await?;
         return Ok(Issued { resolved, commit: Commit::Device(Box::new(UseDeviceCode { entry })) });
     }
-    // Whole seconds: a poll one second early is network jitter, not haste (but two polls in one
-    // second are always too soon).
-    let floor = (record.interval - 1).max(1);
-    let too_soon = record.last_poll.is_some_and(|last| now - last < floor);
-    let interval = if too_soon { record.interval + SLOW_DOWN_SECONDS } else { record.interval };
+    // §3.5.
+    let (too_soon, interval) = polling::poll_at(record.interval, record.last_poll, now);
     let next = DeviceRecord { last_poll: Some(now), interval, ..record.clone() };
     let recorded = entry.replace(host, &next, record.expires_at + KEEP_AFTER_SECONDS).await?;
-    if too_soon || !recorded {
-        // §3.5: a concurrent poll (the record changed under this one) is too soon as well.
-        return Err(Error::oauth(
-            ErrorCode::SlowDown,
-            "polling too fast: wait the interval, plus 5 s",
-        ));
-    }
-    Err(Error::oauth(ErrorCode::AuthorizationPending, "the user has not approved the request yet"))
+    Err(polling::pending_answer(too_soon, recorded))
 }
 
 /// The device code's single use, made after the tokens are minted (see [`Commit`]).
@@ -302,16 +289,8 @@ impl UseDeviceCode {
     ) -> Result<Option<String>, Error> {
         let grant_id =
             authorization.grant_id.clone().ok_or_else(|| Error::Internal("no grant id".into()))?;
-        let now = host.clock().now();
-        let issued = DeviceEnded::Issued { grant_id };
-        if !self.entry.end(host, &issued, now + KEEP_AFTER_SECONDS).await? {
-            // Another poll won: tokens are issued once (§3.5 leaves repeats to the server).
-            return Err(invalid_grant("the device code was already used"));
-        }
-        if refresh_token::offered(authorization) {
-            return Ok(Some(refresh_token::start(host, authorization).await?));
-        }
-        Ok(None)
+        // Another poll may have won: tokens are issued once (§3.5 leaves repeats to the server).
+        polling::use_once(host, &self.entry, &DeviceEnded::Issued { grant_id }, authorization).await
     }
 }
 

@@ -7,8 +7,9 @@
 //! [`Commit`] — the single-use decision made after minting), and add its row to [`exchange`].
 //! Client authentication, "may this client use this grant", minting and the token response are
 //! done for it by `endpoint::token` and `tokens::mint`. A grant whose user approves elsewhere
-//! adds its own request endpoint (`endpoint::device_authorization`) and a
-//! [`crate::authorization::interaction::Completion`] variant; Auth0's `gty` claim, if it has
+//! adds its own request endpoint (`endpoint::device_authorization`,
+//! `endpoint::backchannel_authentication`), a [`crate::authorization::interaction::Completion`]
+//! variant, and shares the polling rules (`polling`); Auth0's `gty` claim, if it has
 //! one, is in `tokens`.
 
 pub mod authorization_code;
@@ -16,6 +17,7 @@ pub mod ciba;
 pub mod client_credentials;
 pub mod device_code;
 pub mod password;
+pub mod polling;
 pub mod refresh_token;
 
 use serde::{Deserialize, Serialize};
@@ -201,8 +203,9 @@ pub struct Issued {
     pub commit: Commit,
 }
 
-/// A grant's single-use decision (use the code, rotate the refresh token, …). The token
-/// endpoint makes it *after* the tokens are minted and *before* it answers: a failure before
+/// A grant's single-use decision (use the code, rotate the refresh token, …). `tokens::mint`
+/// makes it *after* the tokens are minted and *before* anyone is answered (at the token
+/// endpoint, or for a CIBA push at `/approve`): a failure before
 /// it (the key set unreadable, a signature refused) leaves the code or refresh token unspent,
 /// and a lost race issues nothing (RFC 6749 §5.2). Applying it gives the refresh token, if any.
 #[derive(Debug)]

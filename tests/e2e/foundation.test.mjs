@@ -37,7 +37,8 @@ test('openid-client discovers the Worker; the issuer is the origin followed by "
   // Nothing unimplemented is advertised.
   assert.equal(metadata.pushed_authorization_request_endpoint, `${worker.origin}/oauth/par`);
   assert.equal(metadata.require_pushed_authorization_requests, false);
-  for (const absent of ['backchannel_authentication_endpoint']) {
+  assert.equal(metadata.backchannel_authentication_endpoint, `${worker.origin}/bc-authorize`);
+  for (const absent of ['id_token_encryption_alg_values_supported', 'backchannel_authentication_request_signing_alg_values_supported']) {
     assert.equal(metadata[absent], undefined, absent);
   }
 });

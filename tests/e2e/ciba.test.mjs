@@ -242,6 +242,22 @@ test('push mode: the token response is pushed with an ID token that binds it (§
   assert.deepEqual(error.json, { auth_req_id: denied, error: 'access_denied', error_description: 'the user denied the request' });
 });
 
+test('push mode: a request that expires unanswered is pushed expired_token, from the ledger’s alarm (§12)', async () => {
+  const token = 'push-expiry-' + Math.random().toString(36).slice(2);
+  const res = await post('/bc-authorize', {
+    scope: 'openid', login_hint: ADA.email, client_notification_token: token, requested_expiry: '2',
+  }, basic('shop', PUSH_SECRET));
+  const { auth_req_id } = await res.json();
+  const approveUrl = (await webhookFor(auth_req_id)).approve_url;
+  const pushed = await nextAt('/push', (r) => r.json.auth_req_id === auth_req_id, 15_000);
+  assert.equal(pushed.headers.authorization, `Bearer ${token}`);
+  assert.deepEqual(pushed.json, { auth_req_id, error: 'expired_token', error_description: 'the request expired before the user answered' });
+  // Ended: the link opens nothing.
+  const late = await answer(approveUrl);
+  assert.equal(late.status, 400);
+  assert.match(late.page, /expired or was already answered/);
+});
+
 test('refusals of /bc-authorize, with CIBA Core §13 codes and statuses', async () => {
   const config = await configFor('call-centre', client.ClientSecretBasic(POLL_SECRET));
   const cases = [

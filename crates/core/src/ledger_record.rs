@@ -38,6 +38,16 @@ fn to_text<T: Serialize>(value: &T) -> Result<String, Error> {
     serde_json::to_string(value).map_err(|e| Error::Internal(format!("ledger record: {e}")))
 }
 
+/// The exact text a live record holds (what a deadline expects: `Ledger::at_deadline`).
+pub fn live_text<T: Serialize, E: Serialize>(value: &T) -> Result<String, Error> {
+    to_text(&State::<&T, &E>::Live(value))
+}
+
+/// The exact text an ended record holds.
+pub fn ended_text<T: Serialize, E: Serialize>(marker: &E) -> Result<String, Error> {
+    to_text(&State::<&T, &E>::Ended(marker))
+}
+
 /// Creates `key` live, if it does not exist yet. `false`: it exists (a collision, or a lost
 /// creation race).
 pub async fn create<H: Host, T: Serialize, E: Serialize>(

@@ -9,7 +9,9 @@ use std::rc::Rc;
 use sha2::{Digest, Sha256};
 
 use crate::http::{Request, Response};
-use crate::ports::{Clock, Crypto, Host, HttpClient, Ledger, PortError, Rng, Store, UnixTime};
+use crate::ports::{
+    Clock, Crypto, Deadline, Host, HttpClient, Ledger, PortError, Rng, Store, UnixTime,
+};
 
 /// A clock that moves only when told to. Sleeping returns at once and is only counted.
 #[derive(Clone, Debug)]
@@ -134,7 +136,7 @@ impl Store for MemoryStore {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum LedgerValue {
     Used,
     Text(String),
@@ -146,6 +148,7 @@ enum LedgerValue {
 pub struct MemoryLedger {
     entries: RefCell<HashMap<String, (LedgerValue, Option<UnixTime>)>>,
     race: RefCell<Option<(String, String)>>,
+    deadlines: RefCell<Vec<Deadline>>,
 }
 
 impl MemoryLedger {
@@ -154,6 +157,25 @@ impl MemoryLedger {
     /// request's read and its compare-and-set.
     pub fn race_next_cas(&self, prefix: &str, value: &str) {
         *self.race.borrow_mut() = Some((prefix.to_string(), value.to_string()));
+    }
+
+    /// Runs the deadlines due at `now` (as a host's timer would): each whose key still holds
+    /// what it expected is replaced; returns their notifications, for `notify::deliver`.
+    pub fn run_deadlines(&self, now: UnixTime) -> Vec<Request> {
+        let (due, later): (Vec<Deadline>, Vec<Deadline>) =
+            self.deadlines.take().into_iter().partition(|d| d.at <= now);
+        *self.deadlines.borrow_mut() = later;
+        let mut notifications = Vec::new();
+        for d in due {
+            if self.live(&d.key, now) == Some(LedgerValue::Text(d.expected.clone())) {
+                self.entries.borrow_mut().insert(
+                    d.key.clone(),
+                    (LedgerValue::Text(d.replacement.clone()), Some(d.keep_until)),
+                );
+                notifications.push(d.notification);
+            }
+        }
+        notifications
     }
 
     fn live(&self, key: &str, now: UnixTime) -> Option<LedgerValue> {
@@ -166,6 +188,11 @@ impl MemoryLedger {
 }
 
 impl Ledger for MemoryLedger {
+    async fn at_deadline(&self, deadline: Deadline) -> Result<(), PortError> {
+        self.deadlines.borrow_mut().push(deadline);
+        Ok(())
+    }
+
     async fn consume_once(
         &self,
         key: &str,

@@ -106,6 +106,28 @@ pub trait Ledger {
         now: UnixTime,
         expires_at: UnixTime,
     ) -> Result<u64, PortError>;
+
+    /// A deadline nobody asks about: at about `at`, if `key` still holds exactly `expected`
+    /// (nobody changed or ended it meanwhile), sets it to `replacement` (living until
+    /// `keep_until`) and, if it did, sends `notification` through outbound HTTP (retried as
+    /// [`crate::notify::deliver`] does). The check and the write are one step on the ledger, so
+    /// a decision racing the deadline wins or loses whole. A CIBA push-mode request that
+    /// expires unanswered is ended so and pushed `expired_token` (CIBA Core §12). A host
+    /// without timers refuses (`PortError`); callers log it.
+    async fn at_deadline(&self, _deadline: Deadline) -> Result<(), PortError> {
+        Err(PortError::new("this ledger keeps no deadlines"))
+    }
+}
+
+/// What [`Ledger::at_deadline`] does, and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deadline {
+    pub key: String,
+    pub expected: String,
+    pub replacement: String,
+    pub at: UnixTime,
+    pub keep_until: UnixTime,
+    pub notification: Request,
 }
 
 /// Signing, verification, key-wrapping and password hashing. The pure-Rust implementation

@@ -620,3 +620,33 @@ fn without_a_webhook_nothing_is_announced_and_the_list_still_shows_it() {
     let list = String::from_utf8(world.get("/approve").body).unwrap();
     assert_eq!(list.matches("/approve?request=").count(), 1, "{list}");
 }
+
+#[test]
+fn a_push_request_that_expires_unanswered_is_pushed_expired_token_once() {
+    let world = world();
+    let client = (PUSH, PUSH_SECRET);
+    let token = [("client_notification_token", NOTIFICATION_TOKEN), ("requested_expiry", "60")];
+    let (expiring, r) = start(&world, client, &token);
+    let expiring_path = approve_path(&world, &r);
+    let (answered, r) = start(&world, client, &token);
+    let done = answer(&world, &approve_path(&world, &r), EMAIL, PASSWORD, "allow");
+    assert_eq!(done.deliveries.len(), 1, "the tokens were pushed");
+    start(&world, (POLL, POLL_SECRET), &[("requested_expiry", "60")]);
+    // Before the deadline nothing is due; at it, only the unanswered push request is told.
+    assert!(world.host.ledger.run_deadlines(world.now() + 59).is_empty());
+    world.host.clock.advance(60);
+    let due = world.host.ledger.run_deadlines(world.now());
+    assert_eq!(due.len(), 1, "not the answered one, not the poll-mode one");
+    assert_eq!(due[0].url(), PUSH_URL);
+    assert_eq!(
+        due[0].header("authorization"),
+        Some(format!("Bearer {NOTIFICATION_TOKEN}").as_str())
+    );
+    let body: Value = serde_json::from_slice(&due[0].body).unwrap();
+    assert_eq!(body["auth_req_id"], expiring.as_str());
+    assert_eq!(body["error"], "expired_token");
+    assert_ne!(body["auth_req_id"], answered.as_str());
+    // Ended: the link is gone, and a second run sends nothing.
+    assert_eq!(page_error(&world.get(&expiring_path)).1, "expired_token");
+    assert!(world.host.ledger.run_deadlines(world.now() + 1).is_empty());
+}

@@ -4,7 +4,9 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use gatehouse_core::http;
-use gatehouse_core::ports::{Clock, Host, HttpClient, Ledger, PortError, Rng, Store, UnixTime};
+use gatehouse_core::ports::{
+    Clock, Deadline, Host, HttpClient, Ledger, PortError, Rng, Store, UnixTime,
+};
 use gatehouse_webcrypto::WebCrypto;
 use serde_json::{json, Value};
 use worker::kv::KvStore;
@@ -142,6 +144,17 @@ impl Ledger for DurableLedger {
             .call(key, json!({"op": "cas", "key": key, "expected": expected, "new": new, "now": now, "exp": expires_at}))
             .await?;
         Ok(r["ok"].as_bool().unwrap_or(false))
+    }
+    async fn at_deadline(&self, d: Deadline) -> Result<(), PortError> {
+        let request = crate::ledger::wire_request(&d.notification);
+        self.call(
+            &d.key,
+            json!({"op": "deadline", "key": d.key, "expected": d.expected,
+                   "replacement": d.replacement, "at": d.at, "exp": d.keep_until,
+                   "request": request}),
+        )
+        .await?;
+        Ok(())
     }
     async fn count(&self, key: &str, now: UnixTime) -> Result<u64, PortError> {
         let r = self.call(key, json!({"op": "count", "key": key, "now": now})).await?;

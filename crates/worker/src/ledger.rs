@@ -4,28 +4,96 @@
 //! and writing, so the object's single thread makes it exact: 50 concurrent consumes of one key
 //! give one `true` (TOOLCHAIN.md). Rows carry their own expiry; an expired row counts as absent
 //! and is replaced, and a few expired rows are purged on every call.
+//!
+//! Deadlines (`Ledger::at_deadline`) wait in their own table for the object's alarm, which
+//! makes each one's compare-and-set in one statement too, then sends the notifications of those
+//! that hit (retried as the core's `notify::deliver` does).
 
+use gatehouse_core::http;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{
-    durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue,
-    State,
+    console_error, durable_object, DurableObject, Env, Request, Response, Result, SqlStorage,
+    SqlStorageValue, State, Storage,
 };
 
 #[durable_object]
-#[allow(missing_debug_implementations)] // holds a JS handle with nothing useful to print
+#[allow(missing_debug_implementations)] // holds JS handles with nothing useful to print
 pub struct LedgerObject {
     sql: SqlStorage,
+    storage: Storage,
+    env: Env,
+}
+
+/// A notification as the deadlines table keeps it.
+pub fn wire_request(request: &http::Request) -> Value {
+    json!({
+        "method": request.method,
+        "url": request.url(),
+        "headers": request.headers,
+        "body": String::from_utf8_lossy(&request.body),
+    })
+}
+
+fn unwire_request(value: &Value) -> Option<http::Request> {
+    let mut request = http::Request::from_url(value["method"].as_str()?, value["url"].as_str()?)?;
+    for pair in value["headers"].as_array()? {
+        request = request.with_header(pair[0].as_str()?, pair[1].as_str()?);
+    }
+    Some(request.with_body(value["body"].as_str()?.as_bytes().to_vec()))
+}
+
+#[derive(Deserialize)]
+struct DueRow {
+    id: f64,
+    k: String,
+    expected: String,
+    replacement: String,
+    keep: f64,
+    req: String,
+}
+
+#[derive(Deserialize)]
+struct NextAt {
+    at: Option<f64>,
 }
 
 #[derive(Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 enum Command {
-    Consume { key: String, now: i64, exp: i64 },
-    Get { key: String, now: i64 },
-    Cas { key: String, expected: Option<String>, new: String, now: i64, exp: Option<i64> },
-    Incr { key: String, now: i64, exp: i64 },
-    Count { key: String, now: i64 },
+    Consume {
+        key: String,
+        now: i64,
+        exp: i64,
+    },
+    Get {
+        key: String,
+        now: i64,
+    },
+    Cas {
+        key: String,
+        expected: Option<String>,
+        new: String,
+        now: i64,
+        exp: Option<i64>,
+    },
+    Incr {
+        key: String,
+        now: i64,
+        exp: i64,
+    },
+    Count {
+        key: String,
+        now: i64,
+    },
+    Deadline {
+        key: String,
+        expected: String,
+        replacement: String,
+        at: i64,
+        exp: i64,
+        request: Value,
+    },
 }
 
 #[derive(Deserialize)]
@@ -52,7 +120,66 @@ impl LedgerObject {
             None,
         )?;
         self.sql.exec("CREATE INDEX IF NOT EXISTS ledger_exp ON ledger(exp)", None)?;
+        self.sql.exec(
+            "CREATE TABLE IF NOT EXISTS deadlines (id INTEGER PRIMARY KEY, k TEXT, expected TEXT, replacement TEXT, at INTEGER, keep INTEGER, req TEXT)",
+            None,
+        )?;
         Ok(())
+    }
+
+    /// The earliest deadline waiting, in seconds.
+    fn next_deadline(&self) -> Result<Option<i64>> {
+        let rows: Vec<NextAt> =
+            self.sql.exec("SELECT MIN(at) AS at FROM deadlines", None)?.to_array()?;
+        Ok(rows.first().and_then(|r| r.at).map(|at| at as i64))
+    }
+
+    /// Sets the object's alarm for its earliest deadline (sooner only).
+    async fn arm(&self) -> Result<()> {
+        let Some(at) = self.next_deadline()? else { return Ok(()) };
+        let at_ms = at * 1000;
+        let current = self.storage.get_alarm().await?;
+        if current.is_none_or(|c| c > at_ms) {
+            let offset = (at_ms - js_sys::Date::now() as i64).max(0) as u64;
+            self.storage.set_alarm(std::time::Duration::from_millis(offset)).await?;
+        }
+        Ok(())
+    }
+
+    /// The deadlines due at `now`, each decided in one statement and removed; returns the
+    /// notifications of those whose key still held what they expected.
+    fn run_due(&self, now: i64) -> Result<Vec<http::Request>> {
+        let due: Vec<DueRow> = self
+            .sql
+            .exec(
+                "SELECT id, k, expected, replacement, keep, req FROM deadlines WHERE at <= ?",
+                vec![now.into()],
+            )?
+            .to_array()?;
+        let mut fire = Vec::new();
+        for row in due {
+            let hit: Vec<Value> = self
+                .sql
+                .exec(
+                    "UPDATE ledger SET v = ?, exp = ? WHERE k = ? AND v = ? AND (exp IS NULL OR exp > ?) RETURNING 1 AS ok",
+                    vec![
+                        row.replacement.into(),
+                        (row.keep as i64).into(),
+                        row.k.into(),
+                        row.expected.into(),
+                        now.into(),
+                    ],
+                )?
+                .to_array()?;
+            self.sql.exec("DELETE FROM deadlines WHERE id = ?", vec![(row.id as i64).into()])?;
+            let request = serde_json::from_str::<Value>(&row.req).ok();
+            if let (false, Some(request)) =
+                (hit.is_empty(), request.as_ref().and_then(unwire_request))
+            {
+                fire.push(request);
+            }
+        }
+        Ok(fire)
     }
 
     /// Drops this key's row if it has expired, and purges a few other expired rows.
@@ -132,25 +259,63 @@ impl LedgerObject {
                     .to_array()?;
                 json!({ "n": rows.first().map(|r| r.n as u64).unwrap_or(0) })
             }
+            Command::Deadline { key, expected, replacement, at, exp, request } => {
+                self.sql.exec(
+                    "INSERT INTO deadlines (k, expected, replacement, at, keep, req) VALUES (?, ?, ?, ?, ?, ?)",
+                    vec![
+                        key.into(),
+                        expected.into(),
+                        replacement.into(),
+                        at.into(),
+                        exp.into(),
+                        request.to_string().into(),
+                    ],
+                )?;
+                json!({ "ok": true })
+            }
         })
     }
 }
 
 impl DurableObject for LedgerObject {
-    fn new(state: State, _env: Env) -> Self {
-        Self { sql: state.storage().sql() }
+    fn new(state: State, env: Env) -> Self {
+        let storage = state.storage();
+        Self { sql: storage.sql(), storage, env }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        // Read the whole command before touching storage: from here on nothing awaits.
+        // Read the whole command before touching storage: from here on nothing awaits until
+        // the decision is written.
         let command: Command = match req.json().await {
             Ok(command) => command,
             Err(e) => return Response::error(format!("bad ledger command: {e}"), 400),
         };
+        let deadline = matches!(command, Command::Deadline { .. });
         let outcome = self.setup().and_then(|()| self.run(command));
+        if deadline && outcome.is_ok() {
+            if let Err(e) = self.arm().await {
+                return Response::error(format!("ledger alarm: {e}"), 500);
+            }
+        }
         match outcome {
             Ok(value) => Response::from_json(&value),
             Err(e) => Response::error(format!("ledger: {e}"), 500),
         }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.setup()?;
+        let now = (js_sys::Date::now() / 1000.0) as i64;
+        let fire = self.run_due(now)?;
+        self.arm().await?;
+        if !fire.is_empty() {
+            match crate::host::WorkerHost::new(&self.env) {
+                Ok(host) => {
+                    gatehouse_core::notify::deliver(&host, fire).await;
+                }
+                Err(e) => console_error!("gatehouse ledger alarm: {e}"),
+            }
+        }
+        Response::ok("")
     }
 }

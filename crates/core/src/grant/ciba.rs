@@ -82,8 +82,12 @@ pub struct CibaRecord {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "ended", rename_all = "snake_case")]
 pub enum CibaEnded {
-    Issued { grant_id: String },
+    Issued {
+        grant_id: String,
+    },
     Denied,
+    /// A push-mode request that expired unanswered, which the client was told (§12).
+    Expired,
 }
 
 pub type CibaEntry = LedgerRecord<CibaRecord, CibaEnded>;
@@ -159,6 +163,17 @@ pub async fn create<H: Host>(host: &H, new: NewRequest) -> Result<Created, Error
     if !ledger_record::create::<_, _, CibaEnded>(host, &ledger_key(&id), &record, keep).await? {
         return Err(Error::Internal("auth_req_id collision".into()));
     }
+    // §12: a push-mode client hears of expiry too. Nobody asks at that moment, so the ledger
+    // keeps the deadline: the record, still exactly as created (unanswered), is ended and the
+    // error pushed.
+    if let Some(notify) = &record.notify {
+        if record.mode == DeliveryMode::Push {
+            let deadline = expiry_deadline(&ledger_key(&id), &record, notify, keep)?;
+            if let Err(e) = host.ledger().at_deadline(deadline).await {
+                host.log(&format!("CIBA expiry not scheduled: {e}"));
+            }
+        }
+    }
     // The request exists now: if the index cannot take it (contention), the webhook's link
     // still opens it.
     if let Err(e) = list_for_user(host, &record.user_id, &id, record.expires_at).await {
@@ -167,6 +182,28 @@ pub async fn create<H: Host>(host: &H, new: NewRequest) -> Result<Created, Error
         }
     }
     Ok(Created { auth_req_id, request_id: id, record })
+}
+
+fn expiry_deadline(
+    key: &str,
+    record: &CibaRecord,
+    notify: &NotificationTarget,
+    keep: UnixTime,
+) -> Result<crate::ports::Deadline, Error> {
+    let notification = push_error(
+        notify,
+        ErrorCode::ExpiredToken.as_str(),
+        "the request expired before the user answered",
+    )
+    .ok_or_else(|| Error::Internal("unusable notification endpoint".into()))?;
+    Ok(crate::ports::Deadline {
+        key: key.to_string(),
+        expected: ledger_record::live_text::<_, CibaEnded>(record)?,
+        replacement: ledger_record::ended_text::<CibaRecord, _>(&CibaEnded::Expired)?,
+        at: record.expires_at,
+        keep_until: keep,
+        notification,
+    })
 }
 
 /// The user's index of request ids (newest last), on the ledger and changed by compare-and-set
@@ -313,6 +350,9 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
         }
         State::Ended(CibaEnded::Denied) => {
             return Err(Error::oauth(ErrorCode::AccessDenied, "the user denied the request"))
+        }
+        State::Ended(CibaEnded::Expired) => {
+            return Err(Error::oauth(ErrorCode::ExpiredToken, "the auth_req_id has expired"))
         }
     };
     // §10.1: the request belongs to the client that made it.

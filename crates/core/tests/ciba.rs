@@ -459,16 +459,7 @@ fn ciba_metadata_is_validated_at_import_and_registration() {
         "backchannel_client_notification_endpoint": "https://rp.example/ciba"}));
     assert_eq!(registered["backchannel_token_delivery_mode"], "ping");
     assert_eq!(registered["backchannel_client_notification_endpoint"], "https://rp.example/ciba");
-    let refused = |metadata: Value| {
-        let r = world.call(
-            Request::from_url("POST", &absolute("/oidc/register"))
-                .unwrap()
-                .with_header("authorization", &format!("Bearer {INITIAL}"))
-                .with_header("content-type", "application/json")
-                .with_body(metadata.to_string()),
-        );
-        oauth_error(&r)
-    };
+    let refused = |metadata: Value| oauth_error(&world.try_register(&metadata));
     for bad in [
         json!({"grant_types": [CIBA]}),
         json!({"grant_types": [CIBA], "token_endpoint_auth_method": "none",
@@ -486,17 +477,7 @@ fn ciba_metadata_is_validated_at_import_and_registration() {
         assert_eq!(refused(bad.clone()), (400, "invalid_client_metadata".into()), "{bad}");
     }
     // The tenant file: the same rules, and the webhook's URL.
-    let import = |tenant: Value| {
-        world
-            .call(
-                Request::from_url("PUT", &absolute("/admin/tenant"))
-                    .unwrap()
-                    .with_header("authorization", &format!("Bearer {ADMIN}"))
-                    .with_header("content-type", "application/json")
-                    .with_body(tenant.to_string()),
-            )
-            .status
-    };
+    let import = |tenant: Value| world.try_import(&tenant).status;
     assert_eq!(import(json!({"ciba": {"notify_url": "http://ops.example/"}})), 400);
     assert_eq!(
         import(json!({"clients": [{"client_id": "p", "name": "P", "app_type": "spa",

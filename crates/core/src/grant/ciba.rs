@@ -15,7 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::polling::{self, KEEP_AFTER_SECONDS};
+use super::polling::{self, Polled, UseOnce, KEEP_AFTER_SECONDS};
 use super::{invalid_grant, resolve, Authorization, Commit, Issued, TokenRequest};
 use crate::b64;
 use crate::error::{absent_if_unreadable, Error, ErrorCode};
@@ -365,35 +365,31 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
     }
     if let Some(approved) = &record.approved {
         let resolved = resolve(host, approved.clone().start_grant(host.rng())).await?;
-        return Ok(Issued {
-            resolved,
-            commit: Commit::Backchannel(Box::new(UseBackchannel { entry })),
-        });
+        return Ok(Issued { resolved, commit: Commit::Backchannel(Box::new(use_once(entry))) });
     }
     // §11: `slow_down`, as in RFC 8628 §3.5.
-    let (too_soon, interval) = polling::poll_at(record.interval, record.last_poll, now);
-    let next = CibaRecord { last_poll: Some(now), interval, ..record.clone() };
-    let recorded = entry.replace(host, &next, record.expires_at + KEEP_AFTER_SECONDS).await?;
-    Err(polling::pending_answer(too_soon, recorded))
+    Err(polling::record_poll(host, &entry, &record).await?)
 }
 
-/// The request's single use, made after the tokens are minted (see [`Commit`]): at the token
-/// endpoint (poll, ping), or when the user approves a push-mode request.
-#[derive(Debug)]
-pub struct UseBackchannel {
-    entry: CibaEntry,
-}
-
-impl UseBackchannel {
-    pub async fn apply<H: Host>(
-        self,
-        host: &H,
-        authorization: &Authorization,
-    ) -> Result<Option<String>, Error> {
-        let grant_id =
-            authorization.grant_id.clone().ok_or_else(|| Error::Internal("no grant id".into()))?;
-        polling::use_once(host, &self.entry, &CibaEnded::Issued { grant_id }, authorization).await
+impl Polled for CibaRecord {
+    fn interval(&self) -> i64 {
+        self.interval
     }
+    fn last_poll(&self) -> Option<UnixTime> {
+        self.last_poll
+    }
+    fn expires_at(&self) -> UnixTime {
+        self.expires_at
+    }
+    fn polled(&self, now: UnixTime, interval: i64) -> Self {
+        Self { last_poll: Some(now), interval, ..self.clone() }
+    }
+}
+
+/// The request's single use (see [`Commit`]): at the token endpoint (poll, ping), or when the
+/// user approves a push-mode request.
+fn use_once(entry: CibaEntry) -> UseOnce<CibaRecord, CibaEnded> {
+    UseOnce::new(entry, |grant_id| CibaEnded::Issued { grant_id })
 }
 
 /// A POST of JSON to a client's notification endpoint with its bearer token (§10.2, §10.3).
@@ -474,8 +470,7 @@ async fn push<H: Host>(
     let grant_id = authorization.grant_id.clone().unwrap_or_default();
     let key = entry.key().to_string();
     let resolved = resolve(host, authorization).await?;
-    let issued =
-        Issued { resolved, commit: Commit::Backchannel(Box::new(UseBackchannel { entry })) };
+    let issued = Issued { resolved, commit: Commit::Backchannel(Box::new(use_once(entry))) };
     let minted =
         crate::tokens::mint_pushed(host, config, issuer, client, issued, &notify.auth_req_id).await;
     match minted {

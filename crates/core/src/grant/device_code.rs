@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::polling::{self, KEEP_AFTER_SECONDS};
+use super::polling::{self, Polled, UseOnce, KEEP_AFTER_SECONDS};
 use super::{invalid_grant, resolve, Authorization, Commit, Issued, TokenRequest};
 use crate::b64;
 use crate::error::{absent_if_unreadable, Error, ErrorCode};
@@ -266,31 +266,24 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
     }
     if let Some(approved) = &record.approved {
         let resolved = resolve(host, approved.clone().start_grant(host.rng())).await?;
-        return Ok(Issued { resolved, commit: Commit::Device(Box::new(UseDeviceCode { entry })) });
+        let once = UseOnce::new(entry, |grant_id| DeviceEnded::Issued { grant_id });
+        return Ok(Issued { resolved, commit: Commit::Device(Box::new(once)) });
     }
-    // §3.5.
-    let (too_soon, interval) = polling::poll_at(record.interval, record.last_poll, now);
-    let next = DeviceRecord { last_poll: Some(now), interval, ..record.clone() };
-    let recorded = entry.replace(host, &next, record.expires_at + KEEP_AFTER_SECONDS).await?;
-    Err(polling::pending_answer(too_soon, recorded))
+    Err(polling::record_poll(host, &entry, &record).await?)
 }
 
-/// The device code's single use, made after the tokens are minted (see [`Commit`]).
-#[derive(Debug)]
-pub struct UseDeviceCode {
-    entry: DeviceEntry,
-}
-
-impl UseDeviceCode {
-    pub async fn apply<H: Host>(
-        self,
-        host: &H,
-        authorization: &Authorization,
-    ) -> Result<Option<String>, Error> {
-        let grant_id =
-            authorization.grant_id.clone().ok_or_else(|| Error::Internal("no grant id".into()))?;
-        // Another poll may have won: tokens are issued once (§3.5 leaves repeats to the server).
-        polling::use_once(host, &self.entry, &DeviceEnded::Issued { grant_id }, authorization).await
+impl Polled for DeviceRecord {
+    fn interval(&self) -> i64 {
+        self.interval
+    }
+    fn last_poll(&self) -> Option<UnixTime> {
+        self.last_poll
+    }
+    fn expires_at(&self) -> UnixTime {
+        self.expires_at
+    }
+    fn polled(&self, now: UnixTime, interval: i64) -> Self {
+        Self { last_poll: Some(now), interval, ..self.clone() }
     }
 }
 

@@ -216,8 +216,8 @@ pub enum Commit {
     /// family, if one is offered.
     Start,
     UseCode(Box<authorization_code::UseCode>),
-    Device(Box<device_code::UseDeviceCode>),
-    Backchannel(Box<ciba::UseBackchannel>),
+    Device(Box<polling::UseOnce<device_code::DeviceRecord, device_code::DeviceEnded>>),
+    Backchannel(Box<polling::UseOnce<ciba::CibaRecord, ciba::CibaEnded>>),
     Rotate(Box<refresh_token::Rotate>),
 }
 

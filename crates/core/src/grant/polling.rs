@@ -15,39 +15,68 @@ pub const SLOW_DOWN_SECONDS: i64 = 5;
 /// `access_denied` rather than "unknown".
 pub const KEEP_AFTER_SECONDS: i64 = 600;
 
-/// A poll of a pending record at `now`: whether it came too soon after `last_poll`, and the
-/// interval from now on (5 s longer when too soon). Whole seconds: a poll one second early is
-/// network jitter, not haste (but two polls in one second are always too soon).
-pub fn poll_at(interval: i64, last_poll: Option<UnixTime>, now: UnixTime) -> (bool, i64) {
-    let floor = (interval - 1).max(1);
-    let too_soon = last_poll.is_some_and(|last| now - last < floor);
-    (too_soon, if too_soon { interval + SLOW_DOWN_SECONDS } else { interval })
+/// A pending record that is polled: its interval, last poll and expiry, and the same record
+/// with a poll recorded.
+pub trait Polled: Clone + Serialize {
+    fn interval(&self) -> i64;
+    fn last_poll(&self) -> Option<UnixTime>;
+    fn expires_at(&self) -> UnixTime;
+    fn polled(&self, now: UnixTime, interval: i64) -> Self;
 }
 
-/// The answer to a poll once `recorded` says whether this poll's time was written: too soon,
-/// or a concurrent poll changed the record first (too soon as well), is `slow_down`; otherwise
-/// `authorization_pending`.
-pub fn pending_answer(too_soon: bool, recorded: bool) -> Error {
-    if too_soon || !recorded {
-        return Error::oauth(ErrorCode::SlowDown, "polling too fast: wait the interval, plus 5 s");
-    }
-    Error::oauth(ErrorCode::AuthorizationPending, "the user has not answered yet")
-}
-
-/// The single use of an approved record, made after the tokens are minted (`Commit`): ends it
-/// with `issued` (exactly one caller wins), then starts the refresh family if one is offered.
-pub async fn use_once<H: Host, T: Serialize, E: Serialize>(
+/// A poll of a pending record at `now` (RFC 8628 §3.5, CIBA Core §11): too soon after the last
+/// one, the interval grows by 5 s and the answer is `slow_down`, as it is when a concurrent
+/// poll changed the record first; otherwise `authorization_pending`. Whole seconds: a poll one
+/// second early is network jitter, not haste (but two polls in one second are always too soon).
+pub async fn record_poll<H: Host, T: Polled, E: Serialize>(
     host: &H,
     entry: &LedgerRecord<T, E>,
-    issued: &E,
-    authorization: &Authorization,
-) -> Result<Option<String>, Error> {
-    let keep = host.clock().now() + KEEP_AFTER_SECONDS;
-    if !entry.end(host, issued, keep).await? {
-        return Err(invalid_grant("it was already used"));
+    record: &T,
+) -> Result<Error, Error> {
+    let now = host.clock().now();
+    let interval = record.interval();
+    let too_soon = record.last_poll().is_some_and(|last| now - last < (interval - 1).max(1));
+    let interval = if too_soon { interval + SLOW_DOWN_SECONDS } else { interval };
+    let next = record.polled(now, interval);
+    let recorded = entry.replace(host, &next, record.expires_at() + KEEP_AFTER_SECONDS).await?;
+    if too_soon || !recorded {
+        return Ok(Error::oauth(
+            ErrorCode::SlowDown,
+            "polling too fast: wait the interval, plus 5 s",
+        ));
     }
-    if refresh_token::offered(authorization) {
-        return Ok(Some(refresh_token::start(host, authorization).await?));
+    Ok(Error::oauth(ErrorCode::AuthorizationPending, "the user has not answered yet"))
+}
+
+/// The single use of an approved record, made after the tokens are minted (see
+/// [`super::Commit`]): ends it with the grant's `Issued` marker (exactly one caller wins; the
+/// specs leave repeats to the server), then starts the refresh family if one is offered.
+#[derive(Debug)]
+pub struct UseOnce<T, E> {
+    entry: LedgerRecord<T, E>,
+    issued: fn(String) -> E,
+}
+
+impl<T: Serialize, E: Serialize> UseOnce<T, E> {
+    /// `issued` makes the end marker from the new grant's id.
+    pub fn new(entry: LedgerRecord<T, E>, issued: fn(String) -> E) -> Self {
+        Self { entry, issued }
     }
-    Ok(None)
+
+    pub async fn apply<H: Host>(
+        self,
+        host: &H,
+        authorization: &Authorization,
+    ) -> Result<Option<String>, Error> {
+        let grant_id =
+            authorization.grant_id.clone().ok_or_else(|| Error::Internal("no grant id".into()))?;
+        let keep = host.clock().now() + KEEP_AFTER_SECONDS;
+        if !self.entry.end(host, &(self.issued)(grant_id), keep).await? {
+            return Err(invalid_grant("it was already used"));
+        }
+        if refresh_token::offered(authorization) {
+            return Ok(Some(refresh_token::start(host, authorization).await?));
+        }
+        Ok(None)
+    }
 }

@@ -134,27 +134,37 @@ impl World {
 
     /// Imports more of the tenant (`PUT /admin/tenant`) and expects success.
     pub fn import(&self, tenant: &Value) {
-        let r = self.call(
+        let r = self.try_import(tenant);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+
+    /// `PUT /admin/tenant`, whatever it answers.
+    pub fn try_import(&self, tenant: &Value) -> Response {
+        self.call(
             Request::from_url("PUT", &absolute("/admin/tenant"))
                 .unwrap()
                 .with_header("authorization", &format!("Bearer {ADMIN}"))
                 .with_header("content-type", "application/json")
                 .with_body(tenant.to_string()),
-        );
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        )
     }
 
     /// Registers a client (RFC 7591) with the initial access token; expects 201.
     pub fn register(&self, metadata: &Value) -> Value {
-        let r = self.call(
+        let r = self.try_register(metadata);
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    /// `POST /oidc/register` with the initial access token, whatever it answers.
+    pub fn try_register(&self, metadata: &Value) -> Response {
+        self.call(
             Request::from_url("POST", &absolute("/oidc/register"))
                 .unwrap()
                 .with_header("authorization", &format!("Bearer {INITIAL}"))
                 .with_header("content-type", "application/json")
                 .with_body(metadata.to_string()),
-        );
-        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-        serde_json::from_slice(&r.body).unwrap()
+        )
     }
 
     /// Introspects a token as the first-party confidential client `web` (a resource server).

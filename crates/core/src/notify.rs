@@ -16,31 +16,32 @@ pub const BACKOFF_MILLIS: [u64; 3] = [500, 1_500, 5_000];
 /// Sends each notification until one attempt gets a 2xx answer, or gives up. Returns how many
 /// were delivered. Redirects are not followed (the endpoint is the registered one).
 pub async fn deliver<H: Host>(host: &H, notifications: Vec<Request>) -> usize {
-    let mut delivered = 0;
-    for notification in notifications {
-        let url = notification.url();
-        let mut attempt = 0;
-        loop {
-            let outcome = host.http().fetch(notification.clone()).await;
-            let status = outcome.as_ref().map(|r| r.status).ok();
-            if status.is_some_and(|s| (200..300).contains(&s)) {
-                delivered += 1;
-                break;
-            }
-            let Some(wait) = BACKOFF_MILLIS.get(attempt) else {
-                let why = match (&outcome, status) {
-                    (Err(e), _) => e.0.clone(),
-                    (_, Some(s)) => format!("status {s}"),
-                    _ => String::new(),
-                };
-                host.log(&format!("notification to {} given up: {why}", origin(&url)));
-                break;
-            };
-            host.clock().sleep(*wait).await;
-            attempt += 1;
+    // At once: a slow or silent endpoint holds up only its own notification.
+    let sent = notifications.into_iter().map(|n| deliver_one(host, n));
+    futures_util::future::join_all(sent).await.into_iter().filter(|delivered| *delivered).count()
+}
+
+async fn deliver_one<H: Host>(host: &H, notification: Request) -> bool {
+    let url = notification.url();
+    let mut attempt = 0;
+    loop {
+        let outcome = host.http().fetch(notification.clone()).await;
+        let status = outcome.as_ref().map(|r| r.status).ok();
+        if status.is_some_and(|s| (200..300).contains(&s)) {
+            return true;
         }
+        let Some(wait) = BACKOFF_MILLIS.get(attempt) else {
+            let why = match (&outcome, status) {
+                (Err(e), _) => e.0.clone(),
+                (_, Some(s)) => format!("status {s}"),
+                _ => String::new(),
+            };
+            host.log(&format!("notification to {} given up: {why}", origin(&url)));
+            return false;
+        };
+        host.clock().sleep(*wait).await;
+        attempt += 1;
     }
-    delivered
 }
 
 /// A POST of JSON to `url`, with a bearer token if given. `None`: `url` is not absolute.

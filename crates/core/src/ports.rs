@@ -119,8 +119,9 @@ pub trait Ledger {
     }
 }
 
-/// What [`Ledger::at_deadline`] does, and when.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What [`Ledger::at_deadline`] does, and when. `Debug` shows the key and the time only (the
+/// texts and the notification carry bearer tokens).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Deadline {
     pub key: String,
     pub expected: String,
@@ -128,6 +129,15 @@ pub struct Deadline {
     pub at: UnixTime,
     pub keep_until: UnixTime,
     pub notification: Request,
+}
+
+impl fmt::Debug for Deadline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Deadline")
+            .field("key", &self.key)
+            .field("at", &self.at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Signing, verification, key-wrapping and password hashing. The pure-Rust implementation

@@ -470,6 +470,8 @@ fn ciba_metadata_is_validated_at_import_and_registration() {
         json!({"grant_types": [CIBA], "backchannel_token_delivery_mode": "poll",
                "backchannel_client_notification_endpoint": "https://rp.example/ciba"}),
         json!({"grant_types": [CIBA], "backchannel_token_delivery_mode": "smoke"}),
+        json!({"grant_types": [CIBA], "backchannel_token_delivery_mode": "ping",
+               "backchannel_client_notification_endpoint": "HTTPS://rp.example/ciba"}),
         json!({"grant_types": [CIBA], "backchannel_token_delivery_mode": "poll",
                "backchannel_user_code_parameter": true}),
         json!({"redirect_uris": ["https://rp.example/cb"], "backchannel_token_delivery_mode": "poll"}),
@@ -497,7 +499,9 @@ fn floods_invisible_text_and_oversized_tokens_are_refused() {
         oauth_error(&bc_authorize(&world, client, &all))
     };
     // A right-to-left override or a zero-width space could make the message read otherwise.
-    for message in ["pay \u{202E}001", "W4\u{200B}SCT", "   "] {
+    for message in
+        ["pay \u{202E}001", "W4\u{200B}SCT", "   ", "W4\u{E0041}SCT", "W4\u{FE0F}", "\u{3164}"]
+    {
         assert_eq!(
             ask(&[("binding_message", message)]).1,
             "invalid_binding_message",
@@ -585,6 +589,50 @@ fn push_refuses_dpop_only_apis_and_deleted_clients() {
     );
     assert_eq!(page_error(&done), (403, "access_denied".into()));
     assert!(done.deliveries.is_empty(), "no tokens for a deleted client");
+    // The request ended there: its expiry tells the deleted client nothing either.
+    world.host.clock.advance(300);
+    assert!(world.host.ledger.run_deadlines(world.now()).is_empty());
+}
+
+#[test]
+fn a_push_request_approved_in_two_tabs_is_pushed_once_and_nothing_contradicts_it() {
+    use gatehouse_core::grant::ciba::{CibaEnded, CibaRecord};
+    use gatehouse_core::ledger_record::ended_text;
+    let world = world();
+    let token = [("client_notification_token", NOTIFICATION_TOKEN)];
+    let (_, r) = start(&world, (PUSH, PUSH_SECRET), &token);
+    let path = approve_path(&world, &r);
+    let opened = world.get(&path);
+    let after = world.login_from(&opened, EMAIL, PASSWORD);
+    let page = String::from_utf8(world.get(&location(&world.get(&location(&after)))).body).unwrap();
+    // Another tab's approval wins between this one's read and its single use: its tokens were
+    // pushed; this one is simply too late (no transaction_failed to contradict them).
+    let theirs = CibaEnded::Issued { grant_id: "the-other-tab".into() };
+    world.host.ledger.race_next_cas("ciba:", &ended_text::<CibaRecord, _>(&theirs).unwrap());
+    let late = world.post_form(
+        "/consent",
+        &[("req", &hidden(&page, "req")), ("csrf", &hidden(&page, "csrf")), ("decision", "allow")],
+    );
+    assert_eq!(page_error(&late), (400, "expired_token".into()));
+    assert!(late.deliveries.is_empty(), "nothing pushed by the tab that lost");
+    // Sequentially, the second tab finds the request answered.
+    let (_, r) = start(&world, (PUSH, PUSH_SECRET), &token);
+    let path = approve_path(&world, &r);
+    let tab_1 = String::from_utf8(world.get(&location(&world.get(&path))).body).unwrap();
+    let tab_2 = String::from_utf8(world.get(&location(&world.get(&path))).body).unwrap();
+    let allow = |page: &str| {
+        world.post_form(
+            "/consent",
+            &[
+                ("req", &hidden(page, "req")),
+                ("csrf", &hidden(page, "csrf")),
+                ("decision", "allow"),
+            ],
+        )
+    };
+    assert_eq!(allow(&tab_1).deliveries.len(), 1);
+    let second = allow(&tab_2);
+    assert_eq!((page_error(&second).1, second.deliveries.len()), ("expired_token".into(), 0));
 }
 
 #[test]

@@ -307,7 +307,9 @@ impl DurableObject for LedgerObject {
         self.setup()?;
         let now = (js_sys::Date::now() / 1000.0) as i64;
         let fire = self.run_due(now)?;
-        self.arm().await?;
+        // The records are ended: their notices go out even if re-arming fails (the alarm then
+        // runs again and finds the rest).
+        let armed = self.arm().await;
         if !fire.is_empty() {
             match crate::host::WorkerHost::new(&self.env) {
                 Ok(host) => {
@@ -316,6 +318,7 @@ impl DurableObject for LedgerObject {
                 Err(e) => console_error!("gatehouse ledger alarm: {e}"),
             }
         }
+        armed?;
         Response::ok("")
     }
 }

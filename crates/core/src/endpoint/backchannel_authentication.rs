@@ -151,11 +151,15 @@ pub async fn backchannel_authentication<H: Host>(
     Ok(response)
 }
 
-/// Characters that change how text around them reads without being seen (Unicode format
-/// characters: bidirectional overrides and isolates, zero-width ones) and line separators.
+/// Characters that change how text around them reads without being seen, or show as blank:
+/// Unicode format characters (bidirectional marks, overrides and isolates, zero-width ones,
+/// tags), variation selectors, fillers and blank look-alikes, and line separators.
 fn invisible(c: char) -> bool {
-    matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
-        | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+    matches!(c, '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}'
+        | '\u{17B4}' | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}'
+        | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{2800}' | '\u{3164}'
+        | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
 }
 
 /// §7.1: a short plain-text message shown on both devices, which the user compares: nothing in

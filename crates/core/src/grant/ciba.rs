@@ -168,9 +168,15 @@ pub async fn create<H: Host>(host: &H, new: NewRequest) -> Result<Created, Error
     // error pushed.
     if let Some(notify) = &record.notify {
         if record.mode == DeliveryMode::Push {
-            let deadline = expiry_deadline(&ledger_key(&id), &record, notify, keep)?;
-            if let Err(e) = host.ledger().at_deadline(deadline).await {
-                host.log(&format!("CIBA expiry not scheduled: {e}"));
+            let scheduled = match expiry_deadline(&ledger_key(&id), &record, notify, keep) {
+                Ok(deadline) => host.ledger().at_deadline(deadline).await.map_err(Error::Port),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = scheduled {
+                host.log(&format!(
+                    "CIBA expiry not scheduled: {}",
+                    e.log_line().unwrap_or_default()
+                ));
             }
         }
     }
@@ -453,49 +459,70 @@ async fn push<H: Host>(
     notify: &NotificationTarget,
     authorization: Authorization,
 ) -> Result<Vec<Request>, Error> {
-    // The client as it is now: deleted (on the ledger, exact) or no longer a push client, it
-    // gets nothing; the request stays until it expires.
+    let key = entry.key().to_string();
+    let gone = || Error::Page { code: ErrorCode::ExpiredToken, description: GONE.into() };
+    let authorization = authorization.start_grant(host.rng());
+    let grant_id = authorization.grant_id.clone().unwrap_or_default();
+    let resolved = resolve(host, authorization).await?;
+    // The client and the API as they are now: a client deleted (on the ledger, exact) or no
+    // longer in push mode, or an API that now requires DPoP, gets nothing, and the request ends
+    // (no expiry notice follows).
     let current = crate::records::client(host.store(), client.client_id.as_str()).await?;
     let still_push = current.is_some_and(|c| {
         c.allows_grant(crate::vocabulary::GrantType::Ciba)
             && c.backchannel_token_delivery_mode == Some(DeliveryMode::Push)
     });
-    if !still_push || super::is_client_revoked(host, client.client_id.as_str()).await? {
+    let unbound_refused = resolved.api.as_ref().is_some_and(|a| a.require_dpop);
+    if !still_push
+        || unbound_refused
+        || super::is_client_revoked(host, client.client_id.as_str()).await?
+    {
+        let keep = host.clock().now() + KEEP_AFTER_SECONDS;
+        entry.end(host, &CibaEnded::Denied, keep).await?;
         return Err(Error::Page {
             code: ErrorCode::AccessDenied,
             description: "This application can no longer receive an answer.".into(),
         });
     }
-    let authorization = authorization.start_grant(host.rng());
-    let grant_id = authorization.grant_id.clone().unwrap_or_default();
-    let key = entry.key().to_string();
-    let resolved = resolve(host, authorization).await?;
     let issued = Issued { resolved, commit: Commit::Backchannel(Box::new(use_once(entry))) };
     let minted =
         crate::tokens::mint_pushed(host, config, issuer, client, issued, &notify.auth_req_id).await;
-    match minted {
+    let e = match minted {
         Ok(tokens) => {
             let mut body = tokens.to_json();
             body["auth_req_id"] = notify.auth_req_id.clone().into();
-            Ok(notification(notify, &body).into_iter().collect())
+            return Ok(notification(notify, &body).into_iter().collect());
         }
-        Err(e) => {
-            let used = absent_if_unreadable(
-                ledger_record::load::<_, CibaRecord, CibaEnded>(host, &key).await,
-            )?
-            .is_some_and(|e| matches!(e.state, State::Ended(CibaEnded::Issued { .. })));
-            if !used {
-                return Err(e);
-            }
-            super::revoke_grant(host, &grant_id).await?;
-            if let Some(line) = e.log_line() {
-                host.log(&format!("CIBA push failed after use: {line}"));
-            }
-            Ok(push_error(notify, "transaction_failed", "the tokens could not be issued")
-                .into_iter()
-                .collect())
+        Err(e) => e,
+    };
+    // Whose single use is it now? Another answer's (a second tab, the deadline): this one is
+    // simply too late. This one's: the tokens were issued but cannot be sent — revoke them and
+    // tell the client (even if the revocation fails: it must not wait in vain).
+    let ended = ledger_record::load::<_, CibaRecord, CibaEnded>(host, &key).await;
+    let mine = match ended {
+        Ok(Some(entry)) => match entry.state {
+            State::Ended(CibaEnded::Issued { grant_id: used_by }) if used_by == grant_id => true,
+            State::Ended(_) => return Err(gone()),
+            State::Live(_) => return Err(e),
+        },
+        Ok(None) => return Err(gone()),
+        // Unknown: assume the worst for the client (a failure notice it can act on).
+        Err(_) => true,
+    };
+    if mine {
+        if let Err(revoke) = super::revoke_grant(host, &grant_id).await {
+            host.log(&format!(
+                "CIBA push: grant not revoked: {}",
+                revoke.log_line().unwrap_or_default()
+            ));
+        }
+        if let Some(line) = e.log_line() {
+            host.log(&format!("CIBA push failed after use: {line}"));
         }
     }
+    Ok(push_error(notify, "transaction_failed", "the tokens could not be issued")
+        .into_iter()
+        .collect())
 }
 
 /// The user denied request `id`: ended, and a ping (§10.2) or a pushed error (§12) sent.

@@ -45,7 +45,7 @@ pub async fn record_poll<H: Host, T: Polled, E: Serialize>(
             "polling too fast: wait the interval, plus 5 s",
         ));
     }
-    Ok(Error::oauth(ErrorCode::AuthorizationPending, "the user has not answered yet"))
+    Ok(Error::oauth(ErrorCode::AuthorizationPending, "the user has not approved the request yet"))
 }
 
 /// The single use of an approved record, made after the tokens are minted (see
@@ -72,7 +72,7 @@ impl<T: Serialize, E: Serialize> UseOnce<T, E> {
             authorization.grant_id.clone().ok_or_else(|| Error::Internal("no grant id".into()))?;
         let keep = host.clock().now() + KEEP_AFTER_SECONDS;
         if !self.entry.end(host, &(self.issued)(grant_id), keep).await? {
-            return Err(invalid_grant("it was already used"));
+            return Err(invalid_grant("already used: tokens are issued once"));
         }
         if refresh_token::offered(authorization) {
             return Ok(Some(refresh_token::start(host, authorization).await?));

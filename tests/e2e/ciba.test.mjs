@@ -24,6 +24,7 @@ let worker;
 let issuer;
 let jwks;
 let receiver;
+let hintKey;
 const received = []; // { path, headers, body }
 const waiters = [];
 
@@ -57,13 +58,15 @@ before(async () => {
   worker = await startWorker({ vars: { CIBA_INTERVAL_SECONDS: '1' } });
   issuer = worker.url;
   jwks = jose.createRemoteJWKSet(new URL('/.well-known/jwks.json', worker.origin));
+  hintKey = await jose.generateKeyPair('ES256');
+  const publicJwk = { ...(await jose.exportJWK(hintKey.publicKey)), kid: 'hint-1', alg: 'ES256' };
   const ciba = (client_id, name, secret, mode, extra = {}) => ({
     client_id, name, app_type: 'regular_web', client_secret: secret, grant_types: [CIBA, 'refresh_token'],
     backchannel_token_delivery_mode: mode, ...extra,
   });
   await importTenant(worker, {
     clients: [
-      ciba('call-centre', 'Call Centre', POLL_SECRET, 'poll'),
+      ciba('call-centre', 'Call Centre', POLL_SECRET, 'poll', { jwks: { keys: [publicJwk] } }),
       ciba('bank', 'Ping Bank', PING_SECRET, 'ping', { token_endpoint_auth_method: 'client_secret_post', backchannel_client_notification_endpoint: at('/ping') }),
       ciba('shop', 'Push Shop', PUSH_SECRET, 'push', { backchannel_client_notification_endpoint: at('/push') }),
     ],
@@ -256,6 +259,26 @@ test('push mode: a request that expires unanswered is pushed expired_token, from
   const late = await answer(approveUrl);
   assert.equal(late.status, 400);
   assert.match(late.page, /expired or was already answered/);
+});
+
+test('login_hint_token: a JWT the client signs (jose) naming the user by an RFC 9493 subject identifier', async () => {
+  const config = await configFor('call-centre', client.ClientSecretBasic(POLL_SECRET));
+  const hint = (subId, jti = crypto.randomUUID(), exp = '60s') => new jose.SignJWT({ sub_id: subId })
+    .setProtectedHeader({ alg: 'ES256', kid: 'hint-1' })
+    .setIssuer('call-centre').setAudience(issuer).setIssuedAt().setExpirationTime(exp).setJti(jti)
+    .sign(hintKey.privateKey);
+  const started = await client.initiateBackchannelAuthentication(config, {
+    scope: 'openid', login_hint_token: await hint({ format: 'email', email: BOB.email }),
+  });
+  assert.equal((await webhookFor(started.auth_req_id)).user_id, BOB.user_id);
+  const replayed = await hint({ format: 'iss_sub', iss: issuer, sub: ADA.user_id }, 'once');
+  assert.ok((await client.initiateBackchannelAuthentication(config, { scope: 'openid', login_hint_token: replayed })).auth_req_id);
+  const again = await oauthError(client.initiateBackchannelAuthentication(config, { scope: 'openid', login_hint_token: replayed }));
+  assert.deepEqual([again.status, again.error], [400, 'invalid_request']);
+  const expired = await oauthError(client.initiateBackchannelAuthentication(config, {
+    scope: 'openid', login_hint_token: await hint({ format: 'email', email: ADA.email }, undefined, Math.floor(Date.now() / 1000) - 5),
+  }));
+  assert.deepEqual([expired.status, expired.error], [400, 'expired_login_hint_token']);
 });
 
 test('refusals of /bc-authorize, with CIBA Core §13 codes and statuses', async () => {

@@ -44,6 +44,8 @@ pub enum ErrorCode {
     UnknownUserId,
     /// CIBA Core §13: the binding message is too long or not plain text.
     InvalidBindingMessage,
+    /// CIBA Core §13: the `login_hint_token` has expired.
+    ExpiredLoginHintToken,
     ExpiredToken,
     /// Auth0's answer when brute-force protection stops a password grant.
     TooManyAttempts,
@@ -87,6 +89,7 @@ impl ErrorCode {
             Self::SlowDown => "slow_down",
             Self::UnknownUserId => "unknown_user_id",
             Self::InvalidBindingMessage => "invalid_binding_message",
+            Self::ExpiredLoginHintToken => "expired_login_hint_token",
             Self::ExpiredToken => "expired_token",
             Self::TooManyAttempts => "too_many_attempts",
             Self::TooManyRequests => "too_many_requests",
@@ -136,7 +139,7 @@ impl ErrorCode {
             // RFC 8628 §3.5 and CIBA Core §11: token-endpoint errors, 400.
             Self::AuthorizationPending | Self::SlowDown | Self::ExpiredToken => 400,
             // CIBA Core §13.
-            Self::UnknownUserId | Self::InvalidBindingMessage => 400,
+            Self::UnknownUserId | Self::InvalidBindingMessage | Self::ExpiredLoginHintToken => 400,
             Self::TooManyAttempts | Self::TooManyRequests => 429,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,

@@ -388,7 +388,7 @@ fn hints_identify_exactly_one_known_user() {
     // None, two, an unsupported one.
     assert_eq!(ask(&[]), (400, "invalid_request".into()));
     assert_eq!(ask(&[("login_hint", EMAIL), ("id_token_hint", id_token)]).1, "invalid_request");
-    assert_eq!(ask(&[("login_hint_token", "x")]).1, "invalid_request");
+    assert_eq!(ask(&[("login_hint_token", "x")]).1, "invalid_request", "not a signed JWT");
     // Unknown users: by email, by id, or another issuer's.
     assert_eq!(ask(&[("login_hint", "nobody@example.com")]), (400, "unknown_user_id".into()));
     let stranger = json!({"format": "iss_sub", "iss": ISSUER, "sub": "u|nobody"}).to_string();
@@ -678,4 +678,68 @@ fn a_push_request_that_expires_unanswered_is_pushed_expired_token_once() {
     // Ended: the link is gone, and a second run sends nothing.
     assert_eq!(page_error(&world.get(&expiring_path)).1, "expired_token");
     assert!(world.host.ledger.run_deadlines(world.now() + 1).is_empty());
+}
+
+#[test]
+fn login_hint_token_is_a_jwt_the_client_signs_naming_the_user_by_rfc9493_subject() {
+    use gatehouse_core::jose::jwk::Jwk;
+    use gatehouse_core::jose::jws;
+    use gatehouse_core::ports::Crypto;
+    use gatehouse_core::rust_crypto::RustCrypto;
+    let world = world();
+    let key = block_on(RustCrypto.generate_signing_key(Algorithm::ES256, [31; 32])).unwrap();
+    let key = Jwk { kid: Some("lht-1".into()), ..key };
+    let other = block_on(RustCrypto.generate_signing_key(Algorithm::ES256, [32; 32])).unwrap();
+    // A key client: the call centre with its key registered (secret authentication still).
+    world.import(&json!({"clients": [{"client_id": POLL, "name": "Call Centre",
+        "app_type": "regular_web", "client_secret": POLL_SECRET, "grant_types": [CIBA],
+        "backchannel_token_delivery_mode": "poll", "jwks": {"keys": [key.to_public()]}}]}));
+    let now = world.now();
+    let token = |key: &Jwk, jti: &str, change: &dyn Fn(&mut Value)| {
+        let mut claims = json!({"iss": POLL, "aud": ISSUER, "exp": now + 60, "iat": now,
+            "jti": jti, "sub_id": {"format": "email", "email": BOB_EMAIL}});
+        change(&mut claims);
+        block_on(jws::sign(&RustCrypto, key, Algorithm::ES256, None, claims.to_string().as_bytes()))
+            .unwrap()
+    };
+    let ask = |t: &str| {
+        bc_authorize(&world, (POLL, POLL_SECRET), &[("scope", "openid"), ("login_hint_token", t)])
+    };
+    let good = token(&key, "lht-a", &|_| {});
+    let r = ask(&good);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(webhook(&world, &r)["user_id"], BOB_ID);
+    assert_eq!(oauth_error(&ask(&good)).1, "invalid_request", "its jti is used once");
+    let by_sub = token(&key, "lht-b", &|c| {
+        c["sub_id"] = json!({"format": "iss_sub", "iss": ISSUER, "sub": USER_ID});
+        c["aud"] = format!("{ISSUER}bc-authorize").into();
+    });
+    assert_eq!(webhook(&world, &ask(&by_sub))["user_id"], USER_ID);
+    // Refusals: expired (its own §13 code), another key, another issuer, no sub_id, an unknown
+    // user, an unknown format.
+    let expired = token(&key, "lht-c", &|c| c["exp"] = (now - 1).into());
+    assert_eq!(oauth_error(&ask(&expired)), (400, "expired_login_hint_token".into()));
+    assert_eq!(oauth_error(&ask(&token(&other, "lht-d", &|_| {}))).1, "invalid_request");
+    let foreign = token(&key, "lht-e", &|c| c["iss"] = "someone-else".into());
+    assert_eq!(oauth_error(&ask(&foreign)).1, "invalid_request");
+    let bare = token(&key, "lht-f", &|c| {
+        c.as_object_mut().unwrap().remove("sub_id");
+    });
+    assert_eq!(oauth_error(&ask(&bare)).1, "invalid_request");
+    let nobody = token(&key, "lht-g", &|c| c["sub_id"]["email"] = "nobody@example.com".into());
+    assert_eq!(oauth_error(&ask(&nobody)), (400, "unknown_user_id".into()));
+    let phone = token(&key, "lht-h", &|c| {
+        c["sub_id"] = json!({"format": "phone_number", "phone_number": "+1"})
+    });
+    assert_eq!(oauth_error(&ask(&phone)).1, "invalid_request");
+    // A client without keys cannot sign one.
+    let r = bc_authorize(
+        &world,
+        (POLL_2, POLL_2_SECRET),
+        &[
+            ("scope", "openid"),
+            ("login_hint_token", &token(&key, "lht-i", &|c| c["iss"] = POLL_2.into())),
+        ],
+    );
+    assert_eq!(oauth_error(&r).1, "invalid_request");
 }

@@ -13,6 +13,7 @@ use crate::error::{Error, ErrorCode};
 use crate::grant::ciba::{self, NewRequest};
 use crate::http::params::Params;
 use crate::http::{Request, Response};
+use crate::jose::jws::Jws;
 use crate::jose::Algorithm;
 use crate::keys;
 use crate::ports::{Clock, Host};
@@ -181,7 +182,7 @@ fn binding_message(text: Option<&str>) -> Result<Option<String>, Error> {
 
 /// §7.1: exactly one of `login_hint` (an email, or Auth0's
 /// `{"format":"iss_sub","iss":…,"sub":…}`), `id_token_hint` (an ID token this server issued to
-/// this client) and `login_hint_token` (no format is defined for it here, so it is refused).
+/// this client) and `login_hint_token` (a JWT the client signs: [`login_hint_token`]).
 async fn hinted_user<H: Host>(
     host: &H,
     config: &Config,
@@ -199,18 +200,12 @@ async fn hinted_user<H: Host>(
                 if value["format"] != "iss_sub" {
                     return Err(Error::invalid_request("login_hint: the JSON format is iss_sub"));
                 }
-                let (Some(iss), Some(sub)) = (value["iss"].as_str(), value["sub"].as_str()) else {
-                    return Err(Error::invalid_request("login_hint: iss_sub needs iss and sub"));
-                };
-                if iss.trim_end_matches('/') != issuer.trim_end_matches('/') {
-                    return Err(unknown_user());
-                }
-                sub.to_string()
+                subject(host, issuer, &value, "login_hint").await?
             }
-            false => records::user_by_email(host.store(), hint)
-                .await?
-                .map(|u| u.user_id)
-                .ok_or_else(unknown_user)?,
+            false => {
+                subject(host, issuer, &json!({"format": "email", "email": hint}), "login_hint")
+                    .await?
+            }
         },
         (None, Some(token), None) => {
             // ID tokens are `typ: JWT`; an access token (`at+jwt`) is no hint.
@@ -233,11 +228,7 @@ async fn hinted_user<H: Host>(
             }
             claims.get("sub").and_then(Value::as_str).ok_or_else(unknown_user)?.to_string()
         }
-        (None, None, Some(_)) => {
-            return Err(Error::invalid_request(
-                "login_hint_token is not supported: use login_hint or id_token_hint",
-            ))
-        }
+        (None, None, Some(token)) => login_hint_token(host, issuer, client, token).await?,
         (None, None, None) => {
             return Err(Error::invalid_request(
                 "one hint is required: login_hint, id_token_hint or login_hint_token",
@@ -246,6 +237,69 @@ async fn hinted_user<H: Host>(
         _ => return Err(Error::invalid_request("send exactly one hint (CIBA Core §7.1)")),
     };
     records::user(host.store(), &user_id).await?.ok_or_else(unknown_user)
+}
+
+/// A subject identifier (RFC 9493 §3): `email`, or `iss_sub` with this issuer; the user's id.
+async fn subject<H: Host>(host: &H, issuer: &str, id: &Value, hint: &str) -> Result<String, Error> {
+    match id["format"].as_str() {
+        Some("email") => {
+            let email = id["email"].as_str().unwrap_or("");
+            Ok(records::user_by_email(host.store(), email)
+                .await?
+                .map(|u| u.user_id)
+                .ok_or_else(unknown_user)?)
+        }
+        Some("iss_sub") => {
+            let (Some(iss), Some(sub)) = (id["iss"].as_str(), id["sub"].as_str()) else {
+                return Err(Error::invalid_request(format!("{hint}: iss_sub needs iss and sub")));
+            };
+            if iss.trim_end_matches('/') != issuer.trim_end_matches('/') {
+                return Err(unknown_user());
+            }
+            Ok(sub.to_string())
+        }
+        _ => Err(Error::invalid_request(format!(
+            "{hint}: the subject identifier's format must be email or iss_sub (RFC 9493)"
+        ))),
+    }
+}
+
+/// CIBA Core §7.1 leaves the `login_hint_token`'s format to the deployment. Here it is a JWT
+/// the client signs with one of its registered keys (RS256, ES256 or PS256; `typ` absent or
+/// `JWT`), checked as its other signed JWTs are (`client_auth::verify_client_jwt`: `aud` this
+/// issuer or this endpoint, `exp` at most an hour ahead, a `jti` used once), with `iss` the
+/// client and the user in `sub_id`, an RFC 9493 subject identifier (`email` or `iss_sub`). An
+/// expired one is `expired_login_hint_token` (§13).
+async fn login_hint_token<H: Host>(
+    host: &H,
+    issuer: &str,
+    client: &ClientRecord,
+    token: &str,
+) -> Result<String, Error> {
+    let invalid = |d: &str| Error::invalid_request(format!("login_hint_token: {d}"));
+    let jws = Jws::parse(token, &Algorithm::CLIENT_SIGNED)
+        .map_err(|_| invalid("not a JWT signed with RS256, ES256 or PS256"))?;
+    if !jws.typ_is_absent_or(&["jwt"]) {
+        return Err(invalid("typ must be absent or JWT"));
+    }
+    let claims = crate::jose::json::parse_object(&jws.payload)
+        .ok_or_else(|| invalid("the payload is not a JSON object"))?;
+    if claims.get("iss").and_then(Value::as_str) != Some(client.client_id.as_str()) {
+        return Err(invalid("iss must be the client_id"));
+    }
+    if claims.get("exp").and_then(Value::as_i64).is_some_and(|exp| exp <= host.clock().now()) {
+        return Err(Error::oauth(
+            ErrorCode::ExpiredLoginHintToken,
+            "the login_hint_token has expired",
+        ));
+    }
+    let sub_id = claims.get("sub_id").cloned().ok_or_else(|| invalid("sub_id is required"))?;
+    let audiences = [issuer.to_string(), endpoint_url(issuer, "bc-authorize")];
+    client_auth::verify_client_jwt(host, client, jws, &claims, &audiences, |d| {
+        Error::invalid_request(format!("login_hint_token: {d}"))
+    })
+    .await?;
+    subject(host, issuer, &sub_id, "login_hint_token").await
 }
 
 /// The operator's webhook for a new request: the request as JSON, and the same JSON as the

@@ -5,6 +5,7 @@
 //   BENCH_SECONDS=30 npm run bench    # any duration (wins over --quick)
 //   BENCH_ROWS=refresh,authcode ...   # only some rows (discovery, jwks, userinfo, introspection,
 //                                     # clientcredentials, refresh, authcode)
+//   BENCH_JSON=out.json npm run bench # also write the figures as JSON (rows, columns, counts)
 //
 // Starts the built Worker under workerd (Miniflare, tests/e2e/harness.mjs) and oidc-provider
 // (bench/oidc-provider.mjs, a child process), both on 127.0.0.1 with random ports, and configures
@@ -20,7 +21,7 @@
 import autocannon from 'autocannon';
 import { fork } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -260,7 +261,8 @@ async function codeFlow(server, browser, client, { offline = false } = {}) {
 
 // ---- the two servers --------------------------------------------------------------------------
 async function startGatehouse() {
-  const worker = await startWorker();
+  // DEBUG_COUNTS: each response says what it cost (KV reads, ledger round trips, signatures).
+  const worker = await startWorker({ vars: { DEBUG_COUNTS: 'true' } });
   cleanups.push(() => worker.stop());
   const tenant = {
     clients: [
@@ -598,6 +600,29 @@ const ROWS = [
   ['authcode', 'authorize+token loop (it/s)'],
 ];
 
+/** What one request of the row costs Gatehouse (its `gatehouse-counts` header, DEBUG_COUNTS):
+ *  KV reads, ledger round trips, signatures. The loop: the authorize request, then the token one. */
+async function sampleCounts(server, row) {
+  const counted = (res) => res.headers.get('gatehouse-counts') ?? '?';
+  if (row === 'authcode') {
+    const p = pkce();
+    const state = randomBytes(12).toString('base64url');
+    const res = await fetch(authorizeUrl(server, SPA.client_id, p, state, 'n'), { redirect: 'manual', headers: { cookie: server.sessionCookie } });
+    await res.arrayBuffer();
+    const code = codeFrom(server, res.headers.get('location'), state);
+    const form = { grant_type: 'authorization_code', code, code_verifier: p.verifier, redirect_uri: REDIRECT_URI, client_id: SPA.client_id };
+    const token = await fetch(server.meta.token_endpoint, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form) });
+    await token.arrayBuffer();
+    return `${counted(res)} + ${counted(token)}`;
+  }
+  const spec = rowSpecs(server)[row];
+  const req = spec.request.setupRequest ? spec.request.setupRequest({ ...spec.request }) : spec.request;
+  const res = await fetch(new URL(req.path, server.origin), { method: req.method, headers: req.headers, body: req.body });
+  const body = await res.text();
+  spec.ok(res.status, body); // a refresh puts its new token back in the pool
+  return counted(res);
+}
+
 async function measure(server, row, seconds) {
   if (row === 'authcode') return runCodeLoop(server, seconds);
   return runAutocannon(server, rowSpecs(server)[row], seconds);
@@ -610,34 +635,42 @@ const ms = (n) => (!Number.isFinite(n) ? '-' : Number.isInteger(n) ? String(n) :
 const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? (a / b).toFixed(2) + '×' : '-');
 const failures = (r) => r.total - r.good + r.errors + r.timeouts;
 
-function table(rows) {
+function table(rows, floor) {
   const header = [
     'row',
     'Gatehouse rps',
     'p50 ms',
     'p99 ms',
+    'floor rps',
     'oidc-provider rps',
     'p50 ms',
     'p99 ms',
+    'rps G/floor',
     'rps G/O',
     'p99 G/O',
     'G failed',
     'O failed',
+    'G per request (KV, ledger, signatures)',
   ];
   const lat = (r, p) => (r.total ? ms(r[p]) : '-');
   const failed = (r) => (failures(r) || r.note ? `${failures(r)}${r.note ? ' stopped' : ''} ✗` : '0');
-  const lines = rows.map(({ label, g, o }) => [
+  // The floor answers one plain request; the loop makes two requests an iteration.
+  const floorFor = (row) => (row === 'authcode' ? floor.rps / 2 : floor.rps);
+  const lines = rows.map(({ row, label, g, o, counts }) => [
     label,
     fmt(g.rps),
     lat(g, 'p50'),
     lat(g, 'p99'),
+    fmt(floorFor(row)),
     fmt(o.rps),
     lat(o, 'p50'),
     lat(o, 'p99'),
+    ratio(g.rps, floorFor(row)),
     ratio(g.rps, o.rps),
     g.total && o.total ? ratio(g.p99, o.p99) : '-',
     failed(g),
     failed(o),
+    counts ?? '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const render = (cells) =>
@@ -695,9 +728,12 @@ async function main() {
   await prepare(reference);
   console.log(`logged in on both; minted ${REFRESH_CHAINS} refresh tokens each; measuring…`);
 
+  // The floor of this harness, first: a no-op JavaScript Worker under the same Miniflare/workerd.
+  const floor = await workerdFloor();
+  console.log(`workerd floor (a no-op JS Worker, same Miniflare, ${CONNECTIONS} connections): ${fmt(floor.rps)} rps`);
   const results = [];
   for (const [row, label] of ROWS.filter(([row]) => !only || only.includes(row))) {
-    const pair = {};
+    const pair = { row, counts: await sampleCounts(gatehouse, row).catch((e) => `? (${e.message})`) };
     for (const server of [gatehouse, reference]) {
       await measure(server, row, WARMUP_SECONDS);
       const r = await measure(server, row, SECONDS);
@@ -707,13 +743,32 @@ async function main() {
     results.push({ label, ...pair });
   }
 
-  console.log('\n' + table(results));
-  // The floor of this harness: a no-op JavaScript Worker under the same Miniflare/workerd.
-  const floor = await workerdFloor();
+  console.log('\n' + table(results, floor));
   console.log(
-    `\nworkerd floor (a no-op JS Worker under the same Miniflare, 16 connections, ${SECONDS} s): ` +
-      `${fmt(floor.rps)} rps, p50 ${floor.p50} ms, p99 ${floor.p99} ms`,
+    `\nfloor: a no-op JS Worker under the same Miniflare, ${CONNECTIONS} connections, ${SECONDS} s: ` +
+      `${fmt(floor.rps)} rps, p50 ${floor.p50} ms, p99 ${floor.p99} ms (the loop's floor: half, two requests an iteration).` +
+      '\nper request: KV reads that reached KV (not the isolate\'s copy), ledger (Durable Object) round trips, signatures;' +
+      '\n  counted by the Worker\'s host adapters (DEBUG_COUNTS=true, off in production) on one request of the row.',
   );
+  if (process.env.BENCH_JSON) {
+    const column = (r) => ({ rps: r.rps, p50_ms: r.p50, p99_ms: r.p99, failed: failures(r) });
+    const json = {
+      seconds: SECONDS,
+      connections: CONNECTIONS,
+      floor: { rps: floor.rps, p50_ms: floor.p50, p99_ms: floor.p99 },
+      rows: results.map(({ row, label, g, o, counts }) => ({
+        row,
+        label,
+        gatehouse: column(g),
+        oidc_provider: column(o),
+        floor_rps: row === 'authcode' ? floor.rps / 2 : floor.rps,
+        gatehouse_counts: counts,
+      })),
+      worker_wasm_bytes: { raw: wasm.length, gzip: gzipSync(wasm, { level: 9 }).length },
+    };
+    writeFileSync(process.env.BENCH_JSON, JSON.stringify(json, null, 2) + '\n');
+    console.log(`\nfigures written to ${process.env.BENCH_JSON}`);
+  }
   console.log(
     [
       '',

@@ -1,12 +1,15 @@
 //! The core's ports on Cloudflare's bindings.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use gatehouse_core::http;
+use gatehouse_core::jose::jwk::Jwk;
+use gatehouse_core::jose::Algorithm;
 use gatehouse_core::ports::{
-    Clock, Deadline, Host, HttpClient, Ledger, PortError, Rng, Store, UnixTime,
+    Clock, Crypto, Deadline, Host, HttpClient, Ledger, PortError, Rng, Store, UnixTime,
 };
+use gatehouse_core::secret::SecretBytes;
 use gatehouse_webcrypto::WebCrypto;
 use serde_json::{json, Value};
 use worker::kv::KvStore;
@@ -27,7 +30,11 @@ fn port(context: &str, e: impl std::fmt::Display) -> PortError {
     PortError::new(format!("{context}: {e}"))
 }
 
-pub struct KvPort(KvStore);
+pub struct KvPort {
+    kv: KvStore,
+    /// KV reads that reached KV (not answered from the isolate's copy), for `DEBUG_COUNTS`.
+    reads: Cell<u32>,
+}
 
 thread_local! {
     /// Per-isolate copies for `Store::get_cached`: key → (value, when it was read, in ms).
@@ -36,7 +43,8 @@ thread_local! {
 
 impl Store for KvPort {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
-        self.0.get(key).bytes().await.map_err(|e| port("KV get", e))
+        self.reads.set(self.reads.get() + 1);
+        self.kv.get(key).bytes().await.map_err(|e| port("KV get", e))
     }
     async fn get_cached(
         &self,
@@ -66,7 +74,7 @@ impl Store for KvPort {
     ) -> Result<(), PortError> {
         // This isolate's own reads see its writes at once.
         ISOLATE_CACHE.with(|c| c.borrow_mut().remove(key));
-        let mut put = self.0.put_bytes(key, value).map_err(|e| port("KV put", e))?;
+        let mut put = self.kv.put_bytes(key, value).map_err(|e| port("KV put", e))?;
         if let Some(ttl) = ttl_seconds {
             put = put.expiration_ttl(ttl.max(KV_MIN_TTL_SECONDS));
         }
@@ -74,14 +82,18 @@ impl Store for KvPort {
     }
     async fn delete(&self, key: &str) -> Result<(), PortError> {
         ISOLATE_CACHE.with(|c| c.borrow_mut().remove(key));
-        self.0.delete(key).await.map_err(|e| port("KV delete", e))
+        self.kv.delete(key).await.map_err(|e| port("KV delete", e))
     }
 }
 
 /// The ledger, sharded over Durable Objects by key family (the text before the first `:`) and a
 /// hash of the key, so that codes, grants and rate limits spread over many single-threaded
 /// objects. Every operation on one key reaches the same object, which is all exactly-once needs.
-pub struct DurableLedger(ObjectNamespace);
+pub struct DurableLedger {
+    namespace: ObjectNamespace,
+    /// Round trips to the ledger, for `DEBUG_COUNTS`.
+    calls: Cell<u32>,
+}
 
 /// Objects per key family.
 const LEDGER_SHARDS: u32 = 32;
@@ -97,7 +109,8 @@ impl DurableLedger {
     async fn call(&self, key: &str, command: Value) -> Result<Value, PortError> {
         let family = key.split(':').next().unwrap_or("default");
         let name = format!("{family}-{}", shard_of(key));
-        let stub = self.0.get_by_name(&name).map_err(|e| port("ledger stub", e))?;
+        self.calls.set(self.calls.get() + 1);
+        let stub = self.namespace.get_by_name(&name).map_err(|e| port("ledger stub", e))?;
         let headers = Headers::new();
         headers.set("content-type", "application/json").map_err(|e| port("ledger", e))?;
         let mut init = RequestInit::new();
@@ -246,21 +259,88 @@ impl HttpClient for WorkerHttp {
 pub struct WorkerHost {
     store: KvPort,
     ledger: DurableLedger,
+    crypto: CountedCrypto,
 }
 
 impl WorkerHost {
     pub fn new(env: &Env) -> worker::Result<Self> {
         Ok(Self {
-            store: KvPort(env.kv(KV_BINDING)?),
-            ledger: DurableLedger(env.durable_object(LEDGER_BINDING)?),
+            store: KvPort { kv: env.kv(KV_BINDING)?, reads: Cell::new(0) },
+            ledger: DurableLedger {
+                namespace: env.durable_object(LEDGER_BINDING)?,
+                calls: Cell::new(0),
+            },
+            crypto: CountedCrypto { signs: Cell::new(0) },
         })
+    }
+}
+
+impl WorkerHost {
+    /// What this request cost: KV reads, ledger round trips, signatures (`DEBUG_COUNTS`).
+    pub fn counts(&self) -> String {
+        format!(
+            "kv={} ledger={} sign={}",
+            self.store.reads.get(),
+            self.ledger.calls.get(),
+            self.crypto.signs.get()
+        )
+    }
+}
+
+/// WebCrypto, counting signatures (for `DEBUG_COUNTS`).
+pub struct CountedCrypto {
+    signs: Cell<u32>,
+}
+
+impl Crypto for CountedCrypto {
+    async fn generate_signing_key(&self, alg: Algorithm, seed: [u8; 32]) -> Result<Jwk, PortError> {
+        WebCrypto.generate_signing_key(alg, seed).await
+    }
+    async fn sign(&self, key: &Jwk, alg: Algorithm, input: &[u8]) -> Result<Vec<u8>, PortError> {
+        self.signs.set(self.signs.get() + 1);
+        WebCrypto.sign(key, alg, input).await
+    }
+    async fn verify(
+        &self,
+        key: &Jwk,
+        alg: Algorithm,
+        input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, PortError> {
+        WebCrypto.verify(key, alg, input, signature).await
+    }
+    async fn aes_gcm_seal(
+        &self,
+        key: &SecretBytes,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, PortError> {
+        WebCrypto.aes_gcm_seal(key, nonce, aad, plaintext).await
+    }
+    async fn aes_gcm_open(
+        &self,
+        key: &SecretBytes,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Option<SecretBytes>, PortError> {
+        WebCrypto.aes_gcm_open(key, nonce, aad, ciphertext).await
+    }
+    async fn pbkdf2_sha256(
+        &self,
+        password: &[u8],
+        salt: &[u8],
+        iterations: u32,
+    ) -> Result<[u8; 32], PortError> {
+        WebCrypto.pbkdf2_sha256(password, salt, iterations).await
     }
 }
 
 impl Host for WorkerHost {
     type Store = KvPort;
     type Ledger = DurableLedger;
-    type Crypto = WebCrypto;
+    type Crypto = CountedCrypto;
     type Http = WorkerHttp;
     type Clock = WorkerClock;
     type Rng = WorkerRng;
@@ -271,8 +351,8 @@ impl Host for WorkerHost {
     fn ledger(&self) -> &DurableLedger {
         &self.ledger
     }
-    fn crypto(&self) -> &WebCrypto {
-        &WebCrypto
+    fn crypto(&self) -> &CountedCrypto {
+        &self.crypto
     }
     fn http(&self) -> &WorkerHttp {
         &WorkerHttp

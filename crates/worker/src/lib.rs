@@ -78,6 +78,10 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         }
     };
     let mut response = gatehouse_core::handle(&host, &config, &request).await;
+    // `DEBUG_COUNTS=true` (benchmarks only): what the request cost, in a response header.
+    if setting(&env, "DEBUG_COUNTS").as_deref() == Some("true") {
+        response.set_header("gatehouse-counts", &host.counts());
+    }
     // CIBA pings and pushes and the operator's webhook go out after the response, retried
     // with backoff while the runtime lets the request's work go on (`waitUntil`).
     let deliveries = std::mem::take(&mut response.deliveries);

@@ -57,19 +57,64 @@ async fn to_core(mut req: Request) -> std::result::Result<http::Request, Error> 
     Ok(request)
 }
 
+/// The deployment's settings as this isolate read them: vars and secrets are fixed for an
+/// isolate's life (a new value means a new deployment, and new isolates), so they are read
+/// once, not on every request (about a dozen lookups through JavaScript each time).
+struct Settings {
+    config: Config,
+    /// `DEBUG_COUNTS=true` (benchmarks only): each response says what it cost.
+    debug_counts: bool,
+}
+
+/// Responses the core says may be reused (`reusable_for_seconds`: discovery, the JWKS), by
+/// method and URL, with when they were made (ms). A few entries at most.
+type Reusable = std::collections::HashMap<String, (http::Response, f64)>;
+const MAX_REUSABLE: usize = 16;
+
+thread_local! {
+    static REUSABLE: std::cell::RefCell<Reusable> = std::cell::RefCell::new(Reusable::new());
+    static SETTINGS: std::cell::OnceCell<std::rc::Rc<Settings>> = const { std::cell::OnceCell::new() };
+}
+
+fn settings(env: &Env) -> std::result::Result<std::rc::Rc<Settings>, String> {
+    if let Some(s) = SETTINGS.with(|c| c.get().cloned()) {
+        return Ok(s);
+    }
+    let config = Config::from_vars(|name| setting(env, name)).map_err(|e| e.0)?;
+    let debug_counts = setting(env, "DEBUG_COUNTS").as_deref() == Some("true");
+    let read = std::rc::Rc::new(Settings { config, debug_counts });
+    SETTINGS.with(|c| c.get_or_init(|| read.clone()).clone());
+    Ok(read)
+}
+
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let config = match Config::from_vars(|name| setting(&env, name)) {
-        Ok(config) => config,
+    let settings = match settings(&env) {
+        Ok(settings) => settings,
         Err(e) => {
-            console_error!("gatehouse configuration: {}", e.0);
+            console_error!("gatehouse configuration: {e}");
             return wire(Error::Misconfigured("configuration").to_response());
         }
     };
+    let config = &settings.config;
     let request = match to_core(req).await {
         Ok(request) => request,
         Err(e) => return wire(e.to_response()),
     };
+    let reuse_key = format!("{} {}", request.method, request.url());
+    let now_ms = js_sys::Date::now();
+    let reusable = REUSABLE.with(|c| {
+        c.borrow()
+            .get(&reuse_key)
+            .filter(|(r, at)| now_ms - at < r.reusable_for_seconds as f64 * 1000.0)
+            .map(|(r, _)| r.clone())
+    });
+    if let Some(mut response) = reusable {
+        if settings.debug_counts {
+            response.set_header("gatehouse-counts", "kv=0 ledger=0 sign=0 (reused)");
+        }
+        return wire(response);
+    }
     let host = match host::WorkerHost::new(&env) {
         Ok(host) => host,
         Err(e) => {
@@ -77,13 +122,25 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             return wire(Error::Misconfigured("bindings").to_response());
         }
     };
-    let mut response = gatehouse_core::handle(&host, &config, &request).await;
-    // `DEBUG_COUNTS=true` (benchmarks only): what the request cost, in a response header.
-    if setting(&env, "DEBUG_COUNTS").as_deref() == Some("true") {
+    let mut response = gatehouse_core::handle(&host, config, &request).await;
+    REUSABLE.with(|c| {
+        let mut cache = c.borrow_mut();
+        // An operator's change (a key rotation, a tenant import) is seen at once in this
+        // isolate, as before there were copies.
+        let read_only = matches!(request.method.as_str(), "GET" | "HEAD");
+        if !read_only && request.path.starts_with("/admin/") {
+            cache.clear();
+        }
+        if response.reusable_for_seconds > 0 && read_only {
+            if cache.len() >= MAX_REUSABLE {
+                cache.clear();
+            }
+            cache.insert(reuse_key, (response.clone(), now_ms));
+        }
+    });
+    if settings.debug_counts {
         response.set_header("gatehouse-counts", &host.counts());
     }
-    // CIBA pings and pushes and the operator's webhook go out after the response, retried
-    // with backoff while the runtime lets the request's work go on (`waitUntil`).
     let deliveries = std::mem::take(&mut response.deliveries);
     if !deliveries.is_empty() {
         let env = env.clone();

@@ -20,12 +20,19 @@ pub mod userinfo;
 use crate::config::defaults;
 use crate::http::Response;
 
-/// Public, cacheable metadata (discovery, JWKS): any origin may read it (CORS `*`).
+/// How long an isolate may answer discovery and the JWKS from its copy: well under the key set's
+/// own isolate copy (30 s), and a rotation publishes the next key long before it signs anything.
+pub const PUBLIC_DOCUMENT_REUSE_SECONDS: u64 = 10;
+
+/// Public, cacheable metadata (discovery, JWKS): any origin may read it (CORS `*`), HTTP caches
+/// may keep it, and so may the host's isolate, briefly.
 pub(crate) fn public_json(value: &serde_json::Value) -> Response {
-    Response::json(200, value)
+    let mut response = Response::json(200, value)
         .with_header(
             "cache-control",
             &format!("public, max-age={}", defaults::METADATA_MAX_AGE_SECONDS),
         )
-        .with_header("access-control-allow-origin", "*")
+        .with_header("access-control-allow-origin", "*");
+    response.reusable_for_seconds = PUBLIC_DOCUMENT_REUSE_SECONDS;
+    response
 }

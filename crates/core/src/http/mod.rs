@@ -167,6 +167,11 @@ pub struct Response {
     /// operator's webhook): the host hands them to [`crate::notify::deliver`] without making
     /// the caller wait (the Worker: `waitUntil`).
     pub deliveries: Vec<Request>,
+    /// How long the host may answer the same request (method and URL) from a copy of this
+    /// response kept in its isolate: public documents that change only with an import or a key
+    /// rotation (discovery, the JWKS), so that they are built once, not on every request. `0`:
+    /// never.
+    pub reusable_for_seconds: u64,
 }
 
 impl fmt::Debug for Response {
@@ -190,7 +195,13 @@ impl fmt::Debug for Response {
 
 impl Response {
     pub fn new(status: u16) -> Self {
-        Self { status, headers: Vec::new(), body: Vec::new(), deliveries: Vec::new() }
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+            deliveries: Vec::new(),
+            reusable_for_seconds: 0,
+        }
     }
 
     /// A JSON response.

@@ -628,6 +628,37 @@ async function measure(server, row, seconds) {
   return runAutocannon(server, rowSpecs(server)[row], seconds);
 }
 
+// ---- atomicity ------------------------------------------------------------------------------------
+/** The same refresh token, and the same code, sent twice at once, `trials` times each: how many
+ *  trials let both requests succeed (a single-use decision that is not atomic would). */
+async function atomicityProbe(server, trials = 20) {
+  const browser = new Browser();
+  const post = (form, client) => {
+    const headers = { 'content-type': 'application/x-www-form-urlencoded' };
+    if (client.client_secret) headers.authorization = basic(client);
+    else form.client_id = client.client_id;
+    return fetch(server.meta.token_endpoint, { method: 'POST', headers, body: new URLSearchParams(form).toString() })
+      .then(async (r) => { await r.arrayBuffer(); return r.status; });
+  };
+  let refreshBoth = 0;
+  let codeBoth = 0;
+  for (let i = 0; i < trials; i++) {
+    const { refresh_token } = await codeFlow(server, browser, SPA, { offline: true });
+    const twice = await Promise.all([0, 1].map(() => post({ grant_type: 'refresh_token', refresh_token }, SPA)));
+    if (twice.every((s) => s === 200)) refreshBoth++;
+    const p = pkce();
+    const state = randomBytes(12).toString('base64url');
+    const res = await browser.request(authorizeUrl(server, SPA.client_id, p, state, 'n'));
+    await res.arrayBuffer();
+    const code = codeFrom(server, res.headers.get('location'), state);
+    if (!code) throw new Error(`${server.name}: no code for the probe (${res.status})`);
+    const form = () => ({ grant_type: 'authorization_code', code, code_verifier: p.verifier, redirect_uri: REDIRECT_URI });
+    const codes = await Promise.all([0, 1].map(() => post(form(), SPA)));
+    if (codes.every((s) => s === 200)) codeBoth++;
+  }
+  return { trials, refreshBoth, codeBoth };
+}
+
 // ---- output -----------------------------------------------------------------------------------
 const fmt = (n, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 // autocannon's histogram has 1 ms resolution (whole numbers); the loop's times are exact.
@@ -750,6 +781,12 @@ async function main() {
       '\nper request: KV reads that reached KV (not the isolate\'s copy), ledger (Durable Object) round trips, signatures;' +
       '\n  counted by the Worker\'s host adapters (DEBUG_COUNTS=true, off in production) on one request of the row.',
   );
+  const probes = [];
+  for (const server of [gatehouse, reference]) probes.push({ name: server.name, ...(await atomicityProbe(server)) });
+  console.log('\natomicity: the same refresh token, and the same code, sent twice at once; trials in which both succeeded:');
+  for (const p of probes) {
+    console.log(`  ${p.name.padEnd(14)} refresh ${p.refreshBoth}/${p.trials}, code ${p.codeBoth}/${p.trials}`);
+  }
   if (process.env.BENCH_JSON) {
     const column = (r) => ({ rps: r.rps, p50_ms: r.p50, p99_ms: r.p99, failed: failures(r) });
     const json = {
@@ -765,6 +802,7 @@ async function main() {
         gatehouse_counts: counts,
       })),
       worker_wasm_bytes: { raw: wasm.length, gzip: gzipSync(wasm, { level: 9 }).length },
+      atomicity: probes,
     };
     writeFileSync(process.env.BENCH_JSON, JSON.stringify(json, null, 2) + '\n');
     console.log(`\nfigures written to ${process.env.BENCH_JSON}`);

@@ -24,7 +24,7 @@ let jwks;
 
 before(async () => {
   // Devices poll every second here (the default is 5 s), so the tests wait less.
-  worker = await startWorker({ vars: { DEVICE_CODE_INTERVAL_SECONDS: '1' } });
+  worker = await startWorker({ vars: { DEVICE_CODE_INTERVAL_SECONDS: '1', DEBUG_COUNTS: 'true' } });
   issuer = worker.url;
   jwks = jose.createRemoteJWKSet(new URL('/.well-known/jwks.json', worker.origin));
   const tenant = {
@@ -169,6 +169,20 @@ test('device flow: 20 parallel polls of an approved code yield exactly one token
   for (const [i, r] of answers.entries()) {
     if (r.status !== 200) assert.ok(['invalid_grant', 'slow_down'].includes(bodies[i].error), bodies[i].error);
   }
+});
+
+test('a password attempt’s limits (per account and per IP, this window and the last) are one ledger round trip', async () => {
+  const res = await fetch(new URL('/oauth/token', worker.origin), {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`backend:${BACKEND_SECRET}`).toString('base64')}`,
+    },
+    body: new URLSearchParams({ grant_type: 'password', username: BOB.email, password: 'not-his' }),
+  });
+  assert.deepEqual([res.status, (await res.json()).error], [400, 'invalid_grant']);
+  // One for the client's deletion mark (client authentication), one for the limits (was 1 + 8).
+  assert.match(res.headers.get('gatehouse-counts'), /\bledger=2\b/, res.headers.get('gatehouse-counts'));
 });
 
 test('password grant with openid-client and Auth0’s password-realm', async () => {

@@ -107,6 +107,30 @@ pub trait Ledger {
         expires_at: UnixTime,
     ) -> Result<u64, PortError>;
 
+    /// Several counters in one step, on one ledger object (`group` names it: every call that
+    /// counts a key must name the same group for it): adds one to each key of `increment`
+    /// (created at 0 if absent or expired, living until `expires_at`), and returns their new
+    /// counts followed by the current counts of `read`. One round trip where one decision's
+    /// counters (a login attempt's, per account and per IP, this window and the last) would
+    /// otherwise take one each. The default does it one by one (for ledgers in memory).
+    async fn tally(
+        &self,
+        _group: &str,
+        increment: &[String],
+        read: &[String],
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<Vec<u64>, PortError> {
+        let mut counts = Vec::with_capacity(increment.len() + read.len());
+        for key in increment {
+            counts.push(self.increment(key, now, expires_at).await?);
+        }
+        for key in read {
+            counts.push(self.count(key, now).await?);
+        }
+        Ok(counts)
+    }
+
     /// A deadline nobody asks about: at about `at`, if `key` still holds exactly `expected`
     /// (nobody changed or ended it meanwhile), sets it to `replacement` (living until
     /// `keep_until`) and, if it did, sends `notification` through outbound HTTP (retried as

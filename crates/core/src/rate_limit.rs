@@ -37,44 +37,62 @@ fn key(scope: &str, kind: &str, subject: &str, window: i64) -> String {
     format!("rate:{scope}-{kind}:{subject}:{window}")
 }
 
+/// The ledger object one scope's counters for these limits live on: the first subject's (the
+/// client IP's, for logins and `/activate`), so that one attempt is one round trip. A limit whose
+/// subject is not tied to the IP (a browser's cookie) is then counted per IP shard as well.
+fn group(scope: &str, limits: &[Limit]) -> String {
+    let first = limits.first().map(|l| l.subject.as_str()).unwrap_or("");
+    format!("rate-{scope}:{first}")
+}
+
+fn short() -> Error {
+    Error::Internal("the ledger returned too few counts".into())
+}
+
 /// Counts an attempt for every subject; `false` when any of them is over its limit (then
-/// nothing should be checked).
+/// nothing should be checked). One ledger round trip.
 pub async fn attempt<H: Host>(host: &H, scope: &str, limits: &[Limit]) -> Result<bool, Error> {
     let now = host.clock().now();
     let window = now / WINDOW_SECONDS;
     let keep_until = (window + 2) * WINDOW_SECONDS;
-    let ledger = host.ledger();
+    let increment: Vec<String> =
+        limits.iter().map(|l| key(scope, "attempts", &l.subject, window)).collect();
+    let read: Vec<String> = limits
+        .iter()
+        .flat_map(|l| {
+            [
+                key(scope, "successes", &l.subject, window),
+                key(scope, "attempts", &l.subject, window - 1),
+                key(scope, "successes", &l.subject, window - 1),
+            ]
+        })
+        .collect();
+    let counts =
+        host.ledger().tally(&group(scope, limits), &increment, &read, now, keep_until).await?;
     let mut allowed = true;
-    for limit in limits {
-        let subject = limit.subject.as_str();
-        let attempts =
-            ledger.increment(&key(scope, "attempts", subject, window), now, keep_until).await?;
-        let successes = ledger.count(&key(scope, "successes", subject, window), now).await?;
-        let previous =
-            ledger.count(&key(scope, "attempts", subject, window - 1), now).await?.saturating_sub(
-                ledger.count(&key(scope, "successes", subject, window - 1), now).await?,
-            );
+    for (i, limit) in limits.iter().enumerate() {
+        let at = |j: usize| counts.get(j).copied().ok_or_else(short);
+        let (attempts, base) = (at(i)?, limits.len() + 3 * i);
+        let (successes, previous) = (at(base)?, at(base + 1)?.saturating_sub(at(base + 2)?));
         allowed &= attempts.saturating_sub(successes) + previous <= limit.max_failures;
     }
     Ok(allowed)
 }
 
-/// Counts a success for every subject (it does not use up their allowance).
+/// Counts a success for every subject (it does not use up their allowance). One round trip.
 pub async fn succeeded<H: Host>(host: &H, scope: &str, limits: &[Limit]) -> Result<(), Error> {
     let now = host.clock().now();
     let window = now / WINDOW_SECONDS;
     let keep_until = (window + 2) * WINDOW_SECONDS;
-    for limit in limits {
-        host.ledger()
-            .increment(&key(scope, "successes", &limit.subject, window), now, keep_until)
-            .await?;
-    }
+    let increment: Vec<String> =
+        limits.iter().map(|l| key(scope, "successes", &l.subject, window)).collect();
+    host.ledger().tally(&group(scope, limits), &increment, &[], now, keep_until).await?;
     Ok(())
 }
 
 /// Counts a request of `subject` and says whether it is within `max` requests over the current
 /// and the previous window (so the allowance does not reset at a window boundary). For
-/// endpoints where every request, not only a failure, costs something.
+/// endpoints where every request, not only a failure, costs something. One round trip.
 pub async fn within<H: Host>(
     host: &H,
     scope: &str,
@@ -84,10 +102,13 @@ pub async fn within<H: Host>(
     let now = host.clock().now();
     let window = now / WINDOW_SECONDS;
     let keep_until = (window + 2) * WINDOW_SECONDS;
-    let ledger = host.ledger();
-    let current =
-        ledger.increment(&key(scope, "requests", subject, window), now, keep_until).await?;
-    let previous = ledger.count(&key(scope, "requests", subject, window - 1), now).await?;
+    let limits = [Limit { subject: subject.to_string(), max_failures: max }];
+    let increment = [key(scope, "requests", subject, window)];
+    let read = [key(scope, "requests", subject, window - 1)];
+    let counts =
+        host.ledger().tally(&group(scope, &limits), &increment, &read, now, keep_until).await?;
+    let (current, previous) =
+        (counts.first().copied().ok_or_else(short)?, counts.get(1).copied().ok_or_else(short)?);
     Ok(current + previous <= max)
 }
 

@@ -158,6 +158,25 @@ impl Ledger for DurableLedger {
             .await?;
         Ok(r["ok"].as_bool().unwrap_or(false))
     }
+    async fn tally(
+        &self,
+        group: &str,
+        increment: &[String],
+        read: &[String],
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<Vec<u64>, PortError> {
+        let r = self
+            .call(
+                group,
+                json!({"op": "tally", "inc": increment, "read": read, "now": now, "exp": expires_at}),
+            )
+            .await?;
+        r["n"]
+            .as_array()
+            .map(|n| n.iter().filter_map(Value::as_u64).collect())
+            .ok_or_else(|| PortError::new("ledger counts missing"))
+    }
     async fn at_deadline(&self, d: Deadline) -> Result<(), PortError> {
         let request = crate::ledger::wire_request(&d.notification);
         self.call(

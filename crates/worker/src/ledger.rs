@@ -86,6 +86,13 @@ enum Command {
         key: String,
         now: i64,
     },
+    /// Several counters of one group, in one step (`Ledger::tally`).
+    Tally {
+        inc: Vec<String>,
+        read: Vec<String>,
+        now: i64,
+        exp: i64,
+    },
     Deadline {
         key: String,
         expected: String,
@@ -195,6 +202,31 @@ impl LedgerObject {
         Ok(())
     }
 
+    /// A counter's value (0 when absent or expired).
+    fn count(&self, key: &str, now: i64) -> Result<u64> {
+        let rows: Vec<Count> = self
+            .sql
+            .exec(
+                "SELECT n FROM ledger WHERE k = ? AND n IS NOT NULL AND (exp IS NULL OR exp > ?)",
+                vec![key.into(), now.into()],
+            )?
+            .to_array()?;
+        Ok(rows.first().map(|r| r.n as u64).unwrap_or(0))
+    }
+
+    /// Adds one to a counter (a fresh one when absent or expired); its new value.
+    fn increment(&self, key: &str, now: i64, exp: i64) -> Result<u64> {
+        self.expire(key, now)?;
+        let rows: Vec<Count> = self
+            .sql
+            .exec(
+                "INSERT INTO ledger (k, n, exp) VALUES (?, 1, ?) ON CONFLICT(k) DO UPDATE SET n = n + 1 RETURNING n",
+                vec![key.into(), exp.into()],
+            )?
+            .to_array()?;
+        Ok(rows.first().map(|r| r.n as u64).unwrap_or(0))
+    }
+
     fn run(&self, command: Command) -> Result<Value> {
         Ok(match command {
             Command::Consume { key, now, exp } => {
@@ -238,26 +270,17 @@ impl LedgerObject {
                 };
                 json!({ "ok": !rows.is_empty() })
             }
-            Command::Count { key, now } => {
-                let rows: Vec<Count> = self
-                    .sql
-                    .exec(
-                        "SELECT n FROM ledger WHERE k = ? AND n IS NOT NULL AND (exp IS NULL OR exp > ?)",
-                        vec![key.into(), now.into()],
-                    )?
-                    .to_array()?;
-                json!({ "n": rows.first().map(|r| r.n as u64).unwrap_or(0) })
-            }
-            Command::Incr { key, now, exp } => {
-                self.expire(&key, now)?;
-                let rows: Vec<Count> = self
-                    .sql
-                    .exec(
-                        "INSERT INTO ledger (k, n, exp) VALUES (?, 1, ?) ON CONFLICT(k) DO UPDATE SET n = n + 1 RETURNING n",
-                        vec![key.into(), exp.into()],
-                    )?
-                    .to_array()?;
-                json!({ "n": rows.first().map(|r| r.n as u64).unwrap_or(0) })
+            Command::Count { key, now } => json!({ "n": self.count(&key, now)? }),
+            Command::Incr { key, now, exp } => json!({ "n": self.increment(&key, now, exp)? }),
+            Command::Tally { inc, read, now, exp } => {
+                let mut counts = Vec::with_capacity(inc.len() + read.len());
+                for key in inc {
+                    counts.push(self.increment(&key, now, exp)?);
+                }
+                for key in read {
+                    counts.push(self.count(&key, now)?);
+                }
+                json!({ "n": counts })
             }
             Command::Deadline { key, expected, replacement, at, exp, request } => {
                 self.sql.exec(

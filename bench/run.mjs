@@ -4,7 +4,7 @@
 //   npm run bench -- --quick          # 2 s per row and server
 //   BENCH_SECONDS=30 npm run bench    # any duration (wins over --quick)
 //   BENCH_ROWS=refresh,authcode ...   # only some rows (discovery, jwks, userinfo, introspection,
-//                                     # clientcredentials, refresh, authcode)
+//                                     # clientcredentials, refresh, authcode, login)
 //   BENCH_JSON=out.json npm run bench # also write the figures as JSON (rows, columns, counts)
 //
 // Starts the built Worker under workerd (Miniflare, tests/e2e/harness.mjs) and oidc-provider
@@ -38,7 +38,7 @@ for (const a of args) {
   }
 }
 const QUICK = args.includes('--quick');
-const ROW_NAMES = ['discovery', 'jwks', 'userinfo', 'introspection', 'clientcredentials', 'refresh', 'authcode'];
+const ROW_NAMES = ['discovery', 'jwks', 'userinfo', 'introspection', 'clientcredentials', 'refresh', 'authcode', 'login'];
 // BENCH_ROWS=jwks,refresh measures only those rows (for looking into one).
 const only = process.env.BENCH_ROWS ? process.env.BENCH_ROWS.split(',').map((r) => r.trim()) : null;
 if (only && !only.every((r) => ROW_NAMES.includes(r))) {
@@ -95,8 +95,8 @@ async function cleanup() {
     }
   }
 }
-// 6 rows x 2 servers x (warm-up + run), plus start-up and token minting.
-const BUDGET_MS = (12 * (SECONDS + WARMUP_SECONDS + REQUEST_TIMEOUT_SECONDS) + 180) * 1000;
+// 8 rows x 2 servers x (warm-up + run), plus start-up, token minting and the atomicity probe.
+const BUDGET_MS = (18 * (SECONDS + WARMUP_SECONDS + REQUEST_TIMEOUT_SECONDS) + 300) * 1000;
 const watchdog = setTimeout(async () => {
   console.error(`\n✗ the benchmark overran its ${Math.round(BUDGET_MS / 1000)} s budget; stopping`);
   await cleanup();
@@ -112,6 +112,12 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 // ---- a minimal browser: manual redirects, a cookie jar -----------------------------------------
 class Browser {
   jar = new Map();
+
+  /** `ip`: the client IP this browser's requests claim (`CF-Connecting-IP`, which Gatehouse's
+   *  login limits count by); none: the loopback address. */
+  constructor(ip) {
+    this.ip = ip;
+  }
 
   cookieHeader(filter = () => true) {
     return [...this.jar].filter(([name]) => filter(name)).map(([n, v]) => `${n}=${v}`).join('; ');
@@ -136,6 +142,7 @@ class Browser {
       method,
       redirect: 'manual',
       headers: {
+        ...(this.ip ? { 'cf-connecting-ip': this.ip } : {}),
         ...(this.jar.size ? { cookie: this.cookieHeader() } : {}),
         ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
         ...headers,
@@ -590,6 +597,40 @@ async function runCodeLoop(server, seconds) {
   };
 }
 
+/** A whole login with a new browser each iteration: GET authorize → the login page → POST the
+ *  password (PBKDF2-SHA256, 100,000 iterations on both servers) → back to authorize → code →
+ *  token; five requests. */
+let loginIp = 0;
+async function runLoginLoop(server, seconds) {
+  const latencies = [];
+  const bad = new Map();
+  let good = 0;
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  const workerLoop = async () => {
+    while (performance.now() < deadline) {
+      const t0 = performance.now();
+      try {
+        // A user per IP, as in life: one account's attempts from one IP are limited (10
+        // failures, counted before the password is checked, so a burst of parallel logins of
+        // one account from one IP is refused as a burst of guesses would be).
+        loginIp = (loginIp + 1) % 65_000;
+        await codeFlow(server, new Browser(`10.${loginIp >> 8}.${loginIp & 255}.1`), SPA);
+        good++;
+      } catch (e) {
+        const key = String(e.message || e).slice(0, 200);
+        bad.set(key, (bad.get(key) || 0) + 1);
+      }
+      latencies.push(performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: CONNECTIONS }, workerLoop));
+  const elapsed = (performance.now() - started) / 1000;
+  latencies.sort((x, y) => x - y);
+  const failed = [...bad.values()].reduce((n, c) => n + c, 0);
+  return { rps: good / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), good, total: good + failed, non2xx: failed, errors: 0, timeouts: 0, bad, elapsed, note: '' };
+}
+
 const ROWS = [
   ['discovery', 'GET /.well-known/openid-configuration'],
   ['jwks', 'GET JWKS'],
@@ -598,12 +639,24 @@ const ROWS = [
   ['clientcredentials', 'POST token (client_credentials)'],
   ['refresh', 'POST token (refresh_token)'],
   ['authcode', 'authorize+token loop (it/s)'],
+  ['login', 'login + code + token (it/s)'],
 ];
 
 /** What one request of the row costs Gatehouse (its `gatehouse-counts` header, DEBUG_COUNTS):
  *  KV reads, ledger round trips, signatures. The loop: the authorize request, then the token one. */
 async function sampleCounts(server, row) {
   const counted = (res) => res.headers.get('gatehouse-counts') ?? '?';
+  if (row === 'login') {
+    // The password's POST alone.
+    const browser = new Browser();
+    const p = pkce();
+    let res = await browser.request(authorizeUrl(server, SPA.client_id, p, 's', 'n'));
+    res = await browser.request(new URL(res.headers.get('location'), server.origin));
+    const { action, fields } = parseLoginForm(await res.text());
+    res = await browser.request(new URL(action, server.origin), { method: 'POST', form: { ...fields, username: USER.email, password: USER.password } });
+    await res.arrayBuffer();
+    return `POST /login: ${counted(res)}`;
+  }
   if (row === 'authcode') {
     const p = pkce();
     const state = randomBytes(12).toString('base64url');
@@ -625,6 +678,7 @@ async function sampleCounts(server, row) {
 
 async function measure(server, row, seconds) {
   if (row === 'authcode') return runCodeLoop(server, seconds);
+  if (row === 'login') return runLoginLoop(server, seconds);
   return runAutocannon(server, rowSpecs(server)[row], seconds);
 }
 
@@ -683,7 +737,7 @@ function table(rows, floor) {
   const lat = (r, p) => (r.total ? ms(r[p]) : '-');
   const failed = (r) => (failures(r) || r.note ? `${failures(r)}${r.note ? ' stopped' : ''} ✗` : '0');
   // The floor answers one plain request; the loop makes two requests an iteration.
-  const floorFor = (row) => (row === 'authcode' ? floor.rps / 2 : floor.rps);
+  const floorFor = (row) => floor.rps / ({ authcode: 2, login: 5 }[row] ?? 1);
   const lines = rows.map(({ row, label, g, o, counts }) => [
     label,
     fmt(g.rps),
@@ -774,7 +828,7 @@ async function main() {
   console.log('\n' + table(results, floor));
   console.log(
     `\nfloor: a no-op JS Worker under the same Miniflare, ${CONNECTIONS} connections, ${SECONDS} s: ` +
-      `${fmt(floor.rps)} rps, p50 ${floor.p50} ms, p99 ${floor.p99} ms (the loop's floor: half, two requests an iteration).` +
+      `${fmt(floor.rps)} rps, p50 ${floor.p50} ms, p99 ${floor.p99} ms (the loops' floors: per request of an iteration, 2 and 5).` +
       '\nper request: KV reads that reached KV (not the isolate\'s copy), ledger (Durable Object) round trips, signatures;' +
       '\n  counted by the Worker\'s host adapters (DEBUG_COUNTS=true, off in production) on one request of the row.',
   );
@@ -797,7 +851,7 @@ async function main() {
         label,
         gatehouse: column(g),
         oidc_provider: column(o),
-        floor_rps: row === 'authcode' ? floor.rps / 2 : floor.rps,
+        floor_rps: floor.rps / ({ authcode: 2, login: 5 }[row] ?? 1),
         gatehouse_counts: counts,
       })),
       worker_wasm_bytes: { raw: wasm.length, gzip: gzipSync(wasm, { level: 9 }).length },

@@ -135,6 +135,19 @@ impl Config {
                     })?
                 }
             },
+            // `PASSWORD_ITERATIONS` (10,000–100,000, default 100,000): for new password hashes
+            // (stored hashes keep their own count). Fewer cost less CPU per login (Workers' free
+            // plan allows 10 ms a request) and resist guessing less.
+            password_iterations: match set("PASSWORD_ITERATIONS") {
+                None => defaults::PASSWORD_ITERATIONS,
+                Some(v) => v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (10_000..=defaults::PASSWORD_ITERATIONS).contains(n))
+                    .ok_or_else(|| {
+                        ConfigError("PASSWORD_ITERATIONS must be 10000..=100000".into())
+                    })?,
+            },
             ciba_interval_seconds: match set("CIBA_INTERVAL_SECONDS") {
                 None => crate::grant::ciba::INTERVAL_SECONDS,
                 Some(v) => v
@@ -268,5 +281,19 @@ mod tests {
             .is_err());
         let c = Config::from_vars(vars(&[("DPOP_NONCES", "true"), ("KEY_ENCRYPTION_KEY", &kek)]));
         assert!(c.unwrap().dpop_nonces);
+    }
+
+    #[test]
+    fn bounded_numbers() {
+        let read = |name: &str, value: &str| Config::from_vars(vars(&[(name, value)]));
+        assert_eq!(read("PASSWORD_ITERATIONS", "20000").unwrap().password_iterations, 20_000);
+        assert_eq!(Config::from_vars(vars(&[])).unwrap().password_iterations, 100_000);
+        for bad in ["9999", "100001", "lots", "-1"] {
+            assert!(read("PASSWORD_ITERATIONS", bad).is_err(), "{bad}");
+        }
+        assert_eq!(read("CIBA_INTERVAL_SECONDS", "1").unwrap().ciba_interval_seconds, 1);
+        for bad in ["0", "61", "x"] {
+            assert!(read("CIBA_INTERVAL_SECONDS", bad).is_err(), "{bad}");
+        }
     }
 }

@@ -696,18 +696,21 @@ async function atomicityProbe(server, trials = 20) {
   };
   let refreshBoth = 0;
   let codeBoth = 0;
+  let neither = 0; // trials in which no request succeeded: a broken probe, not atomicity
   for (let i = 0; i < trials; i++) {
     const { code, verifier } = await codeFlow(server, browser, SPA, { exchange: false });
     const form = () => ({ grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT_URI });
     const codes = await Promise.all([0, 1].map(() => post(form(), SPA)));
     if (codes.every((s) => s === 200)) codeBoth++;
+    if (!codes.includes(200)) neither++;
   }
   for (let i = 0; i < trials; i++) {
     const { refresh_token } = await codeFlow(server, browser, SPA, { offline: true });
     const twice = await Promise.all([0, 1].map(() => post({ grant_type: 'refresh_token', refresh_token }, SPA)));
     if (twice.every((s) => s === 200)) refreshBoth++;
+    if (!twice.includes(200)) neither++;
   }
-  return { trials, refreshBoth, codeBoth };
+  return { trials, refreshBoth, codeBoth, neither };
 }
 
 // ---- output -----------------------------------------------------------------------------------
@@ -838,7 +841,7 @@ async function main() {
   }
   console.log('\natomicity: the same refresh token, and the same code, sent twice at once; trials in which both succeeded:');
   for (const p of probes) {
-    console.log(p.error ? `  ${p.name.padEnd(14)} not measured: ${p.error}` : `  ${p.name.padEnd(14)} refresh ${p.refreshBoth}/${p.trials}, code ${p.codeBoth}/${p.trials}`);
+    console.log(p.error ? `  ${p.name.padEnd(14)} not measured: ${p.error}` : `  ${p.name.padEnd(14)} refresh ${p.refreshBoth}/${p.trials}, code ${p.codeBoth}/${p.trials}` + (p.neither ? `  (✗ ${p.neither} trials where neither succeeded)` : ''));
   }
   if (process.env.BENCH_JSON) {
     const column = (r) => ({ rps: r.rps, p50_ms: r.p50, p99_ms: r.p99, failed: failures(r) });

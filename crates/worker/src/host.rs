@@ -172,9 +172,10 @@ impl Ledger for DurableLedger {
                 json!({"op": "tally", "inc": increment, "read": read, "now": now, "exp": expires_at}),
             )
             .await?;
-        r["n"]
-            .as_array()
-            .map(|n| n.iter().filter_map(Value::as_u64).collect())
+        let counts: Option<Vec<u64>> =
+            r["n"].as_array().and_then(|n| n.iter().map(Value::as_u64).collect());
+        counts
+            .filter(|c| c.len() == increment.len() + read.len())
             .ok_or_else(|| PortError::new("ledger counts missing"))
     }
     async fn at_deadline(&self, d: Deadline) -> Result<(), PortError> {

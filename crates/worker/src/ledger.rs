@@ -1,7 +1,7 @@
 //! The ledger Durable Object: consume-once, compare-and-set and counters on SQLite storage.
 //!
-//! Each command is decided by one synchronous SQL statement with no `await` between reading
-//! and writing, so the object's single thread makes it exact: 50 concurrent consumes of one key
+//! Each command is decided by synchronous SQL statements (one, except a tally's few) with no
+//! `await` between reading and writing, so the object's single thread makes it exact: 50 concurrent consumes of one key
 //! give one `true` (TOOLCHAIN.md). Rows carry their own expiry; an expired row counts as absent
 //! and is replaced, and a few expired rows are purged on every call.
 //!

@@ -73,6 +73,8 @@ const MAX_REUSABLE: usize = 16;
 
 thread_local! {
     static REUSABLE: std::cell::RefCell<Reusable> = std::cell::RefCell::new(Reusable::new());
+    /// Bumped whenever the copies are dropped: a response begun before that is not kept.
+    static REUSE_GENERATION: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     static SETTINGS: std::cell::OnceCell<std::rc::Rc<Settings>> = const { std::cell::OnceCell::new() };
 }
 
@@ -85,6 +87,15 @@ fn settings(env: &Env) -> std::result::Result<std::rc::Rc<Settings>, String> {
     let read = std::rc::Rc::new(Settings { config, debug_counts });
     SETTINGS.with(|c| c.get_or_init(|| read.clone()).clone());
     Ok(read)
+}
+
+/// `DEBUG_COUNTS` answers only on a loopback origin: elsewhere the counts would tell a caller
+/// which paths ran (a known client, a recently read key).
+fn debug_counts(settings: &Settings, request: &http::Request) -> bool {
+    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| request.origin == *p || request.origin.starts_with(&format!("{p}:")));
+    settings.debug_counts && loopback
 }
 
 #[event(fetch)]
@@ -101,16 +112,22 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         Ok(request) => request,
         Err(e) => return wire(e.to_response()),
     };
-    let reuse_key = format!("{} {}", request.method, request.url());
+    // Method, origin and path: a query string (which these documents ignore) is never kept, so
+    // nobody can fill the copies with variants.
+    let reuse_key = format!("{} {}{}", request.method, request.origin, request.path);
+    let keepable = request.query.is_none() && matches!(request.method.as_str(), "GET" | "HEAD");
+    let generation = REUSE_GENERATION.with(std::cell::Cell::get);
     let now_ms = js_sys::Date::now();
     let reusable = REUSABLE.with(|c| {
-        c.borrow()
-            .get(&reuse_key)
+        let cache = c.borrow();
+        keepable
+            .then(|| cache.get(&reuse_key))
+            .flatten()
             .filter(|(r, at)| now_ms - at < r.reusable_for_seconds as f64 * 1000.0)
             .map(|(r, _)| r.clone())
     });
     if let Some(mut response) = reusable {
-        if settings.debug_counts {
+        if debug_counts(&settings, &request) {
             response.set_header("gatehouse-counts", "kv=0 ledger=0 sign=0 (reused)");
         }
         return wire(response);
@@ -126,19 +143,23 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     REUSABLE.with(|c| {
         let mut cache = c.borrow_mut();
         // An operator's change (a key rotation, a tenant import) is seen at once in this
-        // isolate, as before there were copies.
-        let read_only = matches!(request.method.as_str(), "GET" | "HEAD");
-        if !read_only && request.path.starts_with("/admin/") {
+        // isolate, as before there were copies; a document built before it is not kept.
+        let admin_write = !matches!(request.method.as_str(), "GET" | "HEAD")
+            && request.path.starts_with("/admin/")
+            && (200..300).contains(&response.status);
+        if admin_write {
             cache.clear();
+            REUSE_GENERATION.with(|g| g.set(g.get() + 1));
         }
-        if response.reusable_for_seconds > 0 && read_only {
+        let unchanged = REUSE_GENERATION.with(std::cell::Cell::get) == generation;
+        if response.reusable_for_seconds > 0 && keepable && unchanged {
             if cache.len() >= MAX_REUSABLE {
                 cache.clear();
             }
             cache.insert(reuse_key, (response.clone(), now_ms));
         }
     });
-    if settings.debug_counts {
+    if debug_counts(&settings, &request) {
         response.set_header("gatehouse-counts", &host.counts());
     }
     let deliveries = std::mem::take(&mut response.deliveries);

@@ -20,8 +20,10 @@ pub mod userinfo;
 use crate::config::defaults;
 use crate::http::Response;
 
-/// How long an isolate may answer discovery and the JWKS from its copy: well under the key set's
-/// own isolate copy (30 s), and a rotation publishes the next key long before it signs anything.
+/// How long an isolate may answer discovery and the JWKS from its copy. It adds to the key set's
+/// own isolate copy (30 s) and KV's propagation; a rotation's new current key was published as
+/// "next" long before it signs anything, so one rotation is safe (relying parties may keep the
+/// JWKS for `max-age`, 600 s, anyway).
 pub const PUBLIC_DOCUMENT_REUSE_SECONDS: u64 = 10;
 
 /// Public, cacheable metadata (discovery, JWKS): any origin may read it (CORS `*`), HTTP caches

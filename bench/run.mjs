@@ -227,7 +227,7 @@ async function exchangeCode(server, client, code, verifier, offline = false) {
   const text = await res.text();
   if (res.status !== 200) throw new Error(`token endpoint: ${res.status} ${text.slice(0, 300)}`);
   const tokens = JSON.parse(text);
-  for (const t of ['access_token', 'id_token', ...(offline ? ['refresh_token'] : [])]) {
+  for (const t of ['access_token', ...(server.idTokens === false ? [] : ['id_token']), ...(offline ? ['refresh_token'] : [])]) {
     if (!tokens[t]) throw new Error(`token endpoint: no ${t} in ${text.slice(0, 300)}`);
   }
   return tokens;
@@ -310,6 +310,59 @@ async function startGatehouse() {
   if (res.status !== 200) throw new Error(`Gatehouse tenant import: ${res.status} ${await res.text()}`);
   await res.arrayBuffer();
   return { name: 'Gatehouse', origin: worker.origin, issuer: worker.url };
+}
+
+/** The edge peer: @cloudflare/workers-oauth-provider under the same Miniflare, on KV
+ *  (bench/workers-oauth-provider-peer.mjs). Its resource (the API its tokens are for) is on its
+ *  own loopback origin, so the port is chosen first. It has the rows it implements: an API call
+ *  checking its access token (beside userinfo), refresh, and the code loop. */
+async function startPeer() {
+  const { Miniflare } = await import('miniflare');
+  const { createServer } = await import('node:net');
+  const port = await new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+  const resource = `http://127.0.0.1:${port}/api/`;
+  const library = join(ROOT, 'node_modules', '@cloudflare', 'workers-oauth-provider', 'dist', 'oauth-provider.js');
+  const script = readFileSync(join(HERE, 'workers-oauth-provider-peer.mjs'), 'utf8').replace("'https://api.bench.local/'", JSON.stringify(resource));
+  const mf = new Miniflare({
+    modules: [
+      { type: 'ESModule', path: 'peer.mjs', contents: script },
+      { type: 'ESModule', path: 'oauth-provider.js', contents: readFileSync(library, 'utf8') },
+    ],
+    compatibilityDate: '2026-04-26',
+    kvNamespaces: ['OAUTH_KV'],
+    host: '127.0.0.1',
+    port,
+    cf: false,
+  });
+  const origin = (await mf.ready).origin;
+  cleanups.push(() => mf.dispose());
+  const created = await fetch(`${origin}/setup`, {
+    method: 'POST',
+    body: JSON.stringify({ redirectUris: [REDIRECT_URI], tokenEndpointAuthMethod: 'none', clientName: 'Bench SPA' }),
+  });
+  const client = await created.json();
+  const meta = await (await fetch(`${origin}/.well-known/oauth-authorization-server`)).json();
+  const server = { name: 'workers-oauth-provider', origin, meta, spa: { client_id: client.clientId }, idTokens: false, sessionCookie: '', resource };
+  const browser = new Browser();
+  server.tokens = { api: (await codeFlow(server, browser, server.spa, { offline: true })).access_token };
+  server.refreshPool = [];
+  while (server.refreshPool.length < REFRESH_CHAINS) server.refreshPool.push((await codeFlow(server, browser, server.spa, { offline: true })).refresh_token);
+  return server;
+}
+
+/** The rows the peer has, and its request for the userinfo row: a call to its API. */
+const PEER_ROWS = ['userinfo', 'refresh', 'authcode'];
+function peerSpec(server, row) {
+  if (row === 'refresh') return refreshSpec(server);
+  return {
+    request: { method: 'GET', path: new URL(server.resource).pathname + 'messages', headers: { authorization: `Bearer ${server.tokens.api}` } },
+    ok: (status, body) => status === 200 && body.includes(USER.user_id),
+  };
 }
 
 async function startOidcProvider() {
@@ -466,7 +519,7 @@ function refreshSpec(server) {
         }
         req.body = new URLSearchParams({
           grant_type: 'refresh_token',
-          client_id: SPA.client_id,
+          client_id: (server.spa ?? SPA).client_id,
           refresh_token: token ?? 'the-refresh-token-pool-ran-out',
         }).toString();
         return req;
@@ -547,7 +600,7 @@ async function oneCodeLoop(server) {
   const p = pkce();
   const state = randomBytes(12).toString('base64url');
   const nonce = randomBytes(12).toString('base64url');
-  const res = await fetch(authorizeUrl(server, SPA.client_id, p, state, nonce), {
+  const res = await fetch(authorizeUrl(server, (server.spa ?? SPA).client_id, p, state, nonce), {
     redirect: 'manual',
     headers: { cookie: server.sessionCookie },
     signal: AbortSignal.timeout(REQUEST_TIMEOUT_SECONDS * 1000),
@@ -556,7 +609,7 @@ async function oneCodeLoop(server) {
   const location = res.headers.get('location');
   const code = [302, 303].includes(res.status) ? codeFrom(server, location, state) : null;
   if (!code) throw new Error(`authorize: ${res.status} ${location ?? body.slice(0, 160)}`);
-  await exchangeCode(server, SPA, code, p.verifier);
+  await exchangeCode(server, server.spa ?? SPA, code, p.verifier);
 }
 
 async function runCodeLoop(server, seconds) {
@@ -679,6 +732,7 @@ async function sampleCounts(server, row) {
 async function measure(server, row, seconds) {
   if (row === 'authcode') return runCodeLoop(server, seconds);
   if (row === 'login') return runLoginLoop(server, seconds);
+  if (server.resource) return runAutocannon(server, peerSpec(server, row), seconds);
   return runAutocannon(server, rowSpecs(server)[row], seconds);
 }
 
@@ -698,15 +752,17 @@ async function atomicityProbe(server, trials = 20) {
   let codeBoth = 0;
   let neither = 0; // trials in which no request succeeded: a broken probe, not atomicity
   for (let i = 0; i < trials; i++) {
-    const { code, verifier } = await codeFlow(server, browser, SPA, { exchange: false });
+    const spa = server.spa ?? SPA;
+    const { code, verifier } = await codeFlow(server, browser, spa, { exchange: false });
     const form = () => ({ grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT_URI });
-    const codes = await Promise.all([0, 1].map(() => post(form(), SPA)));
+    const codes = await Promise.all([0, 1].map(() => post(form(), spa)));
     if (codes.every((s) => s === 200)) codeBoth++;
     if (!codes.includes(200)) neither++;
   }
   for (let i = 0; i < trials; i++) {
-    const { refresh_token } = await codeFlow(server, browser, SPA, { offline: true });
-    const twice = await Promise.all([0, 1].map(() => post({ grant_type: 'refresh_token', refresh_token }, SPA)));
+    const spa = server.spa ?? SPA;
+    const { refresh_token } = await codeFlow(server, browser, spa, { offline: true });
+    const twice = await Promise.all([0, 1].map(() => post({ grant_type: 'refresh_token', refresh_token }, spa)));
     if (twice.every((s) => s === 200)) refreshBoth++;
     if (!twice.includes(200)) neither++;
   }
@@ -730,18 +786,24 @@ function table(rows, floor) {
     'oidc-provider rps',
     'p50 ms',
     'p99 ms',
+    'workers-oauth-provider rps',
+    'p50 ms',
+    'p99 ms',
     'rps G/floor',
     'rps G/O',
+    'rps G/W',
     'p99 G/O',
     'G failed',
     'O failed',
+    'W failed',
     'G per request (KV, ledger, signatures)',
   ];
   const lat = (r, p) => (r.total ? ms(r[p]) : '-');
   const failed = (r) => (failures(r) || r.note ? `${failures(r)}${r.note ? ' stopped' : ''} ✗` : '0');
   // The floor answers one plain request; the loop makes two requests an iteration.
   const floorFor = (row) => floor.rps / ({ authcode: 2, login: 5 }[row] ?? 1);
-  const lines = rows.map(({ row, label, g, o, counts }) => [
+  const none = { rps: NaN, total: 0 };
+  const lines = rows.map(({ row, label, g, o, w = none, counts }) => [
     label,
     fmt(g.rps),
     lat(g, 'p50'),
@@ -750,11 +812,16 @@ function table(rows, floor) {
     fmt(o.rps),
     lat(o, 'p50'),
     lat(o, 'p99'),
+    fmt(w.rps),
+    lat(w, 'p50'),
+    lat(w, 'p99'),
     ratio(g.rps, floorFor(row)),
     ratio(g.rps, o.rps),
+    ratio(g.rps, w.rps),
     g.total && o.total ? ratio(g.p99, o.p99) : '-',
     failed(g),
     failed(o),
+    w.total ? failed(w) : '-',
     counts ?? '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
@@ -811,7 +878,9 @@ async function main() {
   console.log(`Gatehouse (workerd via Miniflare) at ${gatehouse.origin}; oidc-provider (pid ${reference.pid}) at ${reference.origin}`);
   await prepare(gatehouse);
   await prepare(reference);
-  console.log(`logged in on both; minted ${REFRESH_CHAINS} refresh tokens each; measuring…`);
+  const peer = await startPeer();
+  console.log(`workers-oauth-provider (workerd via Miniflare, KV) at ${peer.origin}`);
+  console.log(`logged in on all; minted ${REFRESH_CHAINS} refresh tokens each; measuring…`);
 
   // The floor of this harness, first: a no-op JavaScript Worker under the same Miniflare/workerd.
   const floor = await workerdFloor();
@@ -819,10 +888,10 @@ async function main() {
   const results = [];
   for (const [row, label] of ROWS.filter(([row]) => !only || only.includes(row))) {
     const pair = { row, counts: await sampleCounts(gatehouse, row).catch((e) => `? (${e.message})`) };
-    for (const server of [gatehouse, reference]) {
+    for (const server of [gatehouse, reference, ...(PEER_ROWS.includes(row) ? [peer] : [])]) {
       await measure(server, row, WARMUP_SECONDS);
       const r = await measure(server, row, SECONDS);
-      pair[server === gatehouse ? 'g' : 'o'] = r;
+      pair[server === gatehouse ? 'g' : server === reference ? 'o' : 'w'] = r;
       process.stdout.write(`  ${label.padEnd(40)} ${server.name.padEnd(14)} ${fmt(r.rps).padStart(6)} /s` + (failures(r) ? `  (${failures(r)} failed)` : '') + '\n');
     }
     results.push({ label, ...pair });
@@ -836,10 +905,14 @@ async function main() {
       '\n  counted by the Worker\'s host adapters (DEBUG_COUNTS=true, off in production) on one request of the row.',
   );
   const probes = [];
-  for (const server of [gatehouse, reference]) {
+  for (const server of [gatehouse, reference, peer]) {
     probes.push({ name: server.name, ...(await atomicityProbe(server).catch((e) => ({ trials: 0, error: e.message }))) });
   }
-  console.log('\natomicity: the same refresh token, and the same code, sent twice at once; trials in which both succeeded:');
+  console.log(
+    '\natomicity: the same refresh token, and the same code, sent twice at once; trials in which both succeeded' +
+      '\n(workers-oauth-provider keeps the previous refresh token usable until the new one is used, by design, so its' +
+      '\nrefresh figure is its policy; two redemptions of one code are not):',
+  );
   for (const p of probes) {
     console.log(p.error ? `  ${p.name.padEnd(14)} not measured: ${p.error}` : `  ${p.name.padEnd(14)} refresh ${p.refreshBoth}/${p.trials}, code ${p.codeBoth}/${p.trials}` + (p.neither ? `  (✗ ${p.neither} trials where neither succeeded)` : ''));
   }
@@ -849,11 +922,12 @@ async function main() {
       seconds: SECONDS,
       connections: CONNECTIONS,
       floor: { rps: floor.rps, p50_ms: floor.p50, p99_ms: floor.p99 },
-      rows: results.map(({ row, label, g, o, counts }) => ({
+      rows: results.map(({ row, label, g, o, w, counts }) => ({
         row,
         label,
         gatehouse: column(g),
         oidc_provider: column(o),
+        workers_oauth_provider: w ? column(w) : null,
         floor_rps: floor.rps / ({ authcode: 2, login: 5 }[row] ?? 1),
         gatehouse_counts: counts,
       })),
@@ -874,10 +948,16 @@ async function main() {
       '  prompt=consent, which forces its consent step). Refresh: public client, rotating tokens, one chain per connection.',
       'Gatehouse: workerd via Miniflare with local KV and SQLite Durable Object simulation; ES256 JWT access tokens.',
       'oidc-provider: a child Node.js process, in-memory Map adapter; opaque access tokens. ID tokens: RS256 on both.',
-      'Both servers and the load generator share this machine.',
+      'workers-oauth-provider: @cloudflare/workers-oauth-provider under the same Miniflare, on KV; its /authorize approves at',
+      '  once (no login page: the library leaves that to the application); the userinfo row is its API call checking the token.',
+      'All servers and the load generator share this machine.',
     ].join('\n'),
   );
-  const notes = results.flatMap(({ label, g, o }) => [...describeFailures(label, 'Gatehouse', g), ...describeFailures(label, 'oidc-provider', o)]);
+  const notes = results.flatMap(({ label, g, o, w }) => [
+    ...describeFailures(label, 'Gatehouse', g),
+    ...describeFailures(label, 'oidc-provider', o),
+    ...(w ? describeFailures(label, 'workers-oauth-provider', w) : []),
+  ]);
   if (notes.length) console.log('\nfailures:\n' + notes.join('\n'));
   console.log(
     `\nindex_bg.wasm: ${wasm.length.toLocaleString('en')} bytes raw, ${gzipSync(wasm, { level: 9 }).length.toLocaleString('en')} bytes gzip -9`,

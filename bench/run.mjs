@@ -612,7 +612,7 @@ async function oneCodeLoop(server) {
   await exchangeCode(server, server.spa ?? SPA, code, p.verifier);
 }
 
-async function runCodeLoop(server, seconds) {
+async function runCodeLoop(server, seconds, iteration = oneCodeLoop) {
   const latencies = [];
   const bad = new Map();
   let good = 0;
@@ -622,7 +622,7 @@ async function runCodeLoop(server, seconds) {
     while (performance.now() < deadline) {
       const t0 = performance.now();
       try {
-        await oneCodeLoop(server);
+        await iteration(server);
         good++;
       } catch (e) {
         const key = String(e.message || e).slice(0, 200);
@@ -634,7 +634,7 @@ async function runCodeLoop(server, seconds) {
   await Promise.all(Array.from({ length: CONNECTIONS }, workerLoop));
   const elapsed = (performance.now() - started) / 1000;
   latencies.sort((x, y) => x - y);
-  const failed = [...bad.values()].reduce((s, n) => s + n, 0);
+  const failed = [...bad.values()].reduce((n, c) => n + c, 0);
   return {
     rps: good / elapsed,
     p50: percentile(latencies, 50),
@@ -650,38 +650,15 @@ async function runCodeLoop(server, seconds) {
   };
 }
 
-/** A whole login with a new browser each iteration: GET authorize → the login page → POST the
- *  password (PBKDF2-SHA256, 100,000 iterations on both servers) → back to authorize → code →
- *  token; five requests. */
 let loginIp = 0;
-async function runLoginLoop(server, seconds) {
-  const latencies = [];
-  const bad = new Map();
-  let good = 0;
-  const started = performance.now();
-  const deadline = started + seconds * 1000;
-  const workerLoop = async () => {
-    while (performance.now() < deadline) {
-      const t0 = performance.now();
-      try {
-        // A user per IP, as in life: one account's attempts from one IP are limited (10
-        // failures, counted before the password is checked, so a burst of parallel logins of
-        // one account from one IP is refused as a burst of guesses would be).
-        loginIp = (loginIp + 1) % 65_000;
-        await codeFlow(server, new Browser(`10.${loginIp >> 8}.${loginIp & 255}.1`), SPA);
-        good++;
-      } catch (e) {
-        const key = String(e.message || e).slice(0, 200);
-        bad.set(key, (bad.get(key) || 0) + 1);
-      }
-      latencies.push(performance.now() - t0);
-    }
-  };
-  await Promise.all(Array.from({ length: CONNECTIONS }, workerLoop));
-  const elapsed = (performance.now() - started) / 1000;
-  latencies.sort((x, y) => x - y);
-  const failed = [...bad.values()].reduce((n, c) => n + c, 0);
-  return { rps: good / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), good, total: good + failed, non2xx: failed, errors: 0, timeouts: 0, bad, elapsed, note: '' };
+/** One whole login in a new browser: GET authorize → the login page → POST the password
+ *  (PBKDF2-SHA256, 100,000 iterations on both servers) → back to authorize → code → token; five
+ *  requests. Each from its own IP, as in life: one account's attempts from one IP are limited
+ *  (10 failures, counted before the password is checked, so a burst of parallel logins of one
+ *  account from one IP is refused as a burst of guesses would be). */
+async function oneLogin(server) {
+  loginIp = (loginIp + 1) % 65_000;
+  await codeFlow(server, new Browser(`10.${loginIp >> 8}.${loginIp & 255}.1`), SPA);
 }
 
 const ROWS = [
@@ -731,7 +708,7 @@ async function sampleCounts(server, row) {
 
 async function measure(server, row, seconds) {
   if (row === 'authcode') return runCodeLoop(server, seconds);
-  if (row === 'login') return runLoginLoop(server, seconds);
+  if (row === 'login') return runCodeLoop(server, seconds, oneLogin);
   if (server.resource) return runAutocannon(server, peerSpec(server, row), seconds);
   return runAutocannon(server, rowSpecs(server)[row], seconds);
 }

@@ -105,8 +105,7 @@ fn user_index_key(user_id: &str) -> String {
     format!("ciba-user:{}", b64::sha256(user_id))
 }
 
-/// A new request, before it is stored.
-#[derive(Debug)]
+/// A new request, before it is stored. `Debug` leaves out the notification token.
 pub struct NewRequest {
     pub requested: Authorization,
     pub user_id: String,
@@ -117,6 +116,17 @@ pub struct NewRequest {
     pub expires_in: i64,
     /// The polling interval (poll and ping modes).
     pub interval: i64,
+}
+
+impl std::fmt::Debug for NewRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewRequest")
+            .field("requested", &self.requested)
+            .field("user_id", &self.user_id)
+            .field("mode", &self.mode)
+            .field("notify", &self.notify.as_ref().map(|(endpoint, _)| endpoint))
+            .finish_non_exhaustive()
+    }
 }
 
 /// A request just stored (§7.3). `Debug` leaves out the `auth_req_id`.

@@ -4,7 +4,7 @@
 //   npm run bench -- --quick          # 2 s per row and server
 //   BENCH_SECONDS=30 npm run bench    # any duration (wins over --quick)
 //   BENCH_ROWS=refresh,authcode ...   # only some rows (discovery, jwks, userinfo, introspection,
-//                                     # clientcredentials, refresh, authcode, login)
+//                                     # clientcredentials, codeexchange, refresh, authcode, login)
 //   BENCH_JSON=out.json npm run bench # also write the figures as JSON (rows, columns, counts)
 //
 // Starts the built Worker under workerd (Miniflare, tests/e2e/harness.mjs) and oidc-provider
@@ -38,7 +38,7 @@ for (const a of args) {
   }
 }
 const QUICK = args.includes('--quick');
-const ROW_NAMES = ['discovery', 'jwks', 'userinfo', 'introspection', 'clientcredentials', 'refresh', 'authcode', 'login'];
+const ROW_NAMES = ['discovery', 'jwks', 'userinfo', 'introspection', 'clientcredentials', 'codeexchange', 'refresh', 'authcode', 'login'];
 // BENCH_ROWS=jwks,refresh measures only those rows (for looking into one).
 const only = process.env.BENCH_ROWS ? process.env.BENCH_ROWS.split(',').map((r) => r.trim()) : null;
 if (only && !only.every((r) => ROW_NAMES.includes(r))) {
@@ -95,8 +95,8 @@ async function cleanup() {
     }
   }
 }
-// 8 rows x 2 servers x (warm-up + run), plus start-up, token minting and the atomicity probe.
-const BUDGET_MS = (18 * (SECONDS + WARMUP_SECONDS + REQUEST_TIMEOUT_SECONDS) + 300) * 1000;
+// 9 rows x 2 servers (and 4 for the peer) x (warm-up + run), plus start-up, minting and the probe.
+const BUDGET_MS = (24 * (SECONDS + WARMUP_SECONDS + REQUEST_TIMEOUT_SECONDS) + 300) * 1000;
 const watchdog = setTimeout(async () => {
   console.error(`\n✗ the benchmark overran its ${Math.round(BUDGET_MS / 1000)} s budget; stopping`);
   await cleanup();
@@ -356,9 +356,10 @@ async function startPeer() {
 }
 
 /** The rows the peer has, and its request for the userinfo row: a call to its API. */
-const PEER_ROWS = ['userinfo', 'refresh', 'authcode'];
+const PEER_ROWS = ['userinfo', 'codeexchange', 'refresh', 'authcode'];
 function peerSpec(server, row) {
   if (row === 'refresh') return refreshSpec(server);
+  if (row === 'codeexchange') return codeExchangeSpec(server);
   return {
     request: { method: 'GET', path: new URL(server.resource).pathname + 'messages', headers: { authorization: `Bearer ${server.tokens.api}` } },
     ok: (status, body) => status === 200 && body.includes(USER.user_id),
@@ -491,6 +492,7 @@ function rowSpecs(server) {
       ok: (status, body) => status === 200 && body.includes('access_token'),
     },
     refresh: refreshSpec(server),
+    codeexchange: codeExchangeSpec(server),
   };
 }
 
@@ -541,6 +543,66 @@ function refreshSpec(server) {
   return spec;
 }
 
+/** One code from the logged-in session (the loop's GET authorize), with its PKCE verifier. */
+async function mintCode(server) {
+  const p = pkce();
+  const state = randomBytes(12).toString('base64url');
+  const res = await fetch(authorizeUrl(server, (server.spa ?? SPA).client_id, p, state, 'n'), {
+    redirect: 'manual',
+    headers: { cookie: server.sessionCookie },
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_SECONDS * 1000),
+  });
+  await res.arrayBuffer();
+  const code = [302, 303].includes(res.status) ? codeFrom(server, res.headers.get('location'), state) : null;
+  if (!code) throw new Error(`${server.name}: no code (${res.status})`);
+  return { code, verifier: p.verifier };
+}
+
+/** Codes for the code-exchange row, minted just before it: enough for the row at 3,000 a
+ *  second, or as many as 35 s of minting give (codes live a minute). A server that redeems them
+ *  faster than that runs out, stops early and says so; its rate still counts. */
+async function mintCodes(server, seconds) {
+  const wanted = Math.ceil((seconds + 1) * 3000);
+  const until = performance.now() + 35_000;
+  const pool = [];
+  const worker = async () => {
+    while (pool.length < wanted && performance.now() < until) pool.push(await mintCode(server));
+  };
+  await Promise.all(Array.from({ length: CONNECTIONS }, worker));
+  server.codePool = pool;
+}
+
+/** The code exchange alone: each request redeems one code minted beforehand (the loop's codes),
+ *  with its PKCE verifier. When the codes run out the run stops early and says so. */
+function codeExchangeSpec(server) {
+  const spec = {
+    exhaustedAt: null,
+    request: {
+      method: 'POST',
+      path: new URL(server.meta.token_endpoint).pathname,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      setupRequest(req) {
+        const next = server.codePool?.shift();
+        if (next === undefined) spec.unusable++;
+        if (next === undefined && spec.exhaustedAt === null) {
+          spec.exhaustedAt = performance.now();
+          setImmediate(() => spec.instance?.stop());
+        }
+        req.body = new URLSearchParams({
+          grant_type: 'authorization_code',
+          client_id: (server.spa ?? SPA).client_id,
+          code: next?.code ?? 'the-code-pool-ran-out',
+          code_verifier: next?.verifier ?? 'x',
+          redirect_uri: REDIRECT_URI,
+        }).toString();
+        return req;
+      },
+    },
+    ok: (status, body) => status === 200 && body.includes('access_token'),
+  };
+  return spec;
+}
+
 async function runAutocannon(server, spec, seconds) {
   let good = 0;
   const bad = new Map(); // "status: body" -> count
@@ -587,9 +649,9 @@ async function runAutocannon(server, spec, seconds) {
     elapsed,
     note:
       spec.exhaustedAt != null
-        ? `no unused refresh token was left after ${((spec.exhaustedAt - started) / 1000).toFixed(1)} s ` +
-          `(${good} successful refreshes); the run stopped early; the ${spec.unusable} requests sent ` +
-          'meanwhile carried no valid token and count as failed'
+        ? `no unused token or code was left after ${((spec.exhaustedAt - started) / 1000).toFixed(1)} s ` +
+          `(${good} successful requests); the run stopped early; the ${spec.unusable} requests sent ` +
+          'meanwhile carried nothing valid and count as failed'
         : '',
   };
 }
@@ -667,6 +729,7 @@ const ROWS = [
   ['userinfo', 'GET userinfo (Bearer)'],
   ['introspection', 'POST introspection (basic)'],
   ['clientcredentials', 'POST token (client_credentials)'],
+  ['codeexchange', 'POST token (authorization_code)'],
   ['refresh', 'POST token (refresh_token)'],
   ['authcode', 'authorize+token loop (it/s)'],
   ['login', 'login + code + token (it/s)'],
@@ -686,6 +749,13 @@ async function sampleCounts(server, row) {
     res = await browser.request(new URL(action, server.origin), { method: 'POST', form: { ...fields, username: USER.email, password: USER.password } });
     await res.arrayBuffer();
     return `POST /login: ${counted(res)}`;
+  }
+  if (row === 'codeexchange') {
+    const { code, verifier } = await mintCode(server);
+    const form = { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT_URI, client_id: SPA.client_id };
+    const token = await fetch(server.meta.token_endpoint, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form) });
+    await token.arrayBuffer();
+    return counted(token);
   }
   if (row === 'authcode') {
     const p = pkce();
@@ -707,6 +777,7 @@ async function sampleCounts(server, row) {
 }
 
 async function measure(server, row, seconds) {
+  if (row === 'codeexchange') await mintCodes(server, seconds);
   if (row === 'authcode') return runCodeLoop(server, seconds);
   if (row === 'login') return runCodeLoop(server, seconds, oneLogin);
   if (server.resource) return runAutocannon(server, peerSpec(server, row), seconds);
@@ -866,7 +937,8 @@ async function main() {
   for (const [row, label] of ROWS.filter(([row]) => !only || only.includes(row))) {
     const pair = { row, counts: await sampleCounts(gatehouse, row).catch((e) => `? (${e.message})`) };
     for (const server of [gatehouse, reference, ...(PEER_ROWS.includes(row) ? [peer] : [])]) {
-      await measure(server, row, WARMUP_SECONDS);
+      // The code row's minting warms the server up; a warm-up would spend its codes.
+      if (row !== 'codeexchange') await measure(server, row, WARMUP_SECONDS);
       const r = await measure(server, row, SECONDS);
       pair[server === gatehouse ? 'g' : server === reference ? 'o' : 'w'] = r;
       process.stdout.write(`  ${label.padEnd(40)} ${server.name.padEnd(14)} ${fmt(r.rps).padStart(6)} /s` + (failures(r) ? `  (${failures(r)} failed)` : '') + '\n');

@@ -27,6 +27,14 @@ const CACHE_LIMIT: usize = 64;
 
 thread_local! {
     static KEY_CACHE: RefCell<HashMap<String, CryptoKey>> = RefCell::new(HashMap::new());
+    /// Signatures made in this isolate (for a host's cost counters).
+    static SIGNATURES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many signatures this isolate has made so far: a host takes the difference over a request
+/// (exact when requests do not overlap, as in a benchmark's sample).
+pub fn signatures_made() -> u64 {
+    SIGNATURES.with(std::cell::Cell::get)
 }
 
 /// The WebCrypto crypto port.
@@ -211,6 +219,7 @@ impl Crypto for WebCrypto {
             return Err(PortError::new(format!("unusable {alg} private key")));
         }
         let crypto_key = import_jwk(key, alg, "sign").await?;
+        SIGNATURES.with(|n| n.set(n.get() + 1));
         let promise =
             subtle()?.sign_with_object_and_u8_array(&sign_algorithm(alg)?, &crypto_key, input);
         Ok(bytes(call("sign", promise).await?))

@@ -4,12 +4,9 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use gatehouse_core::http;
-use gatehouse_core::jose::jwk::Jwk;
-use gatehouse_core::jose::Algorithm;
 use gatehouse_core::ports::{
-    Clock, Crypto, Deadline, Host, HttpClient, Ledger, PortError, Rng, Store, UnixTime,
+    Clock, Deadline, Host, HttpClient, Ledger, PortError, Rng, Store, UnixTime,
 };
-use gatehouse_core::secret::SecretBytes;
 use gatehouse_webcrypto::WebCrypto;
 use serde_json::{json, Value};
 use worker::kv::KvStore;
@@ -279,7 +276,8 @@ impl HttpClient for WorkerHttp {
 pub struct WorkerHost {
     store: KvPort,
     ledger: DurableLedger,
-    crypto: CountedCrypto,
+    /// The isolate's signature count when this request began (`DEBUG_COUNTS`).
+    signatures_before: u64,
 }
 
 impl WorkerHost {
@@ -290,7 +288,7 @@ impl WorkerHost {
                 namespace: env.durable_object(LEDGER_BINDING)?,
                 calls: Cell::new(0),
             },
-            crypto: CountedCrypto { signs: Cell::new(0) },
+            signatures_before: gatehouse_webcrypto::signatures_made(),
         })
     }
 }
@@ -302,65 +300,15 @@ impl WorkerHost {
             "kv={} ledger={} sign={}",
             self.store.reads.get(),
             self.ledger.calls.get(),
-            self.crypto.signs.get()
+            gatehouse_webcrypto::signatures_made() - self.signatures_before
         )
-    }
-}
-
-/// WebCrypto, counting signatures (for `DEBUG_COUNTS`).
-pub struct CountedCrypto {
-    signs: Cell<u32>,
-}
-
-impl Crypto for CountedCrypto {
-    async fn generate_signing_key(&self, alg: Algorithm, seed: [u8; 32]) -> Result<Jwk, PortError> {
-        WebCrypto.generate_signing_key(alg, seed).await
-    }
-    async fn sign(&self, key: &Jwk, alg: Algorithm, input: &[u8]) -> Result<Vec<u8>, PortError> {
-        self.signs.set(self.signs.get() + 1);
-        WebCrypto.sign(key, alg, input).await
-    }
-    async fn verify(
-        &self,
-        key: &Jwk,
-        alg: Algorithm,
-        input: &[u8],
-        signature: &[u8],
-    ) -> Result<bool, PortError> {
-        WebCrypto.verify(key, alg, input, signature).await
-    }
-    async fn aes_gcm_seal(
-        &self,
-        key: &SecretBytes,
-        nonce: &[u8; 12],
-        aad: &[u8],
-        plaintext: &[u8],
-    ) -> Result<Vec<u8>, PortError> {
-        WebCrypto.aes_gcm_seal(key, nonce, aad, plaintext).await
-    }
-    async fn aes_gcm_open(
-        &self,
-        key: &SecretBytes,
-        nonce: &[u8; 12],
-        aad: &[u8],
-        ciphertext: &[u8],
-    ) -> Result<Option<SecretBytes>, PortError> {
-        WebCrypto.aes_gcm_open(key, nonce, aad, ciphertext).await
-    }
-    async fn pbkdf2_sha256(
-        &self,
-        password: &[u8],
-        salt: &[u8],
-        iterations: u32,
-    ) -> Result<[u8; 32], PortError> {
-        WebCrypto.pbkdf2_sha256(password, salt, iterations).await
     }
 }
 
 impl Host for WorkerHost {
     type Store = KvPort;
     type Ledger = DurableLedger;
-    type Crypto = CountedCrypto;
+    type Crypto = WebCrypto;
     type Http = WorkerHttp;
     type Clock = WorkerClock;
     type Rng = WorkerRng;
@@ -371,8 +319,8 @@ impl Host for WorkerHost {
     fn ledger(&self) -> &DurableLedger {
         &self.ledger
     }
-    fn crypto(&self) -> &CountedCrypto {
-        &self.crypto
+    fn crypto(&self) -> &WebCrypto {
+        &WebCrypto
     }
     fn http(&self) -> &WorkerHttp {
         &WorkerHttp

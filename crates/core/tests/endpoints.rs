@@ -228,6 +228,12 @@ fn rotation_through_the_admin_endpoint() {
     let r = call(&host, admin("POST", "/admin/keys/rotate", Some("operator-token")));
     assert_eq!(r.status, 200);
     assert_eq!(json(&r)["generation"], 2);
+    // The public documents may be reused by a host briefly; a rotation tells it to drop them.
+    assert!(call(&host, get("/.well-known/jwks.json")).reusable_for_seconds > 0);
+    assert!(call(&host, get("/.well-known/openid-configuration")).reusable_for_seconds > 0);
+    assert!(r.invalidates_reusable);
+    let refused = call(&host, admin("POST", "/admin/keys/rotate", Some("wrong")));
+    assert!(!refused.invalidates_reusable && refused.reusable_for_seconds == 0);
     // The store's copy was refreshed, so readers see the rotation at once.
     let after: JwkSet =
         serde_json::from_value(json(&call(&host, get("/.well-known/jwks.json")))).unwrap();

@@ -144,10 +144,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         let mut cache = c.borrow_mut();
         // An operator's change (a key rotation, a tenant import) is seen at once in this
         // isolate, as before there were copies; a document built before it is not kept.
-        let admin_write = !matches!(request.method.as_str(), "GET" | "HEAD")
-            && request.path.starts_with("/admin/")
-            && (200..300).contains(&response.status);
-        if admin_write {
+        if response.invalidates_reusable {
             cache.clear();
             REUSE_GENERATION.with(|g| g.set(g.get() + 1));
         }

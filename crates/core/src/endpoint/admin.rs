@@ -46,7 +46,7 @@ pub async fn list_keys<H: Host>(host: &H, config: &Config) -> Result<Response, E
 
 /// `POST /admin/keys/rotate`.
 pub async fn rotate_keys<H: Host>(host: &H, config: &Config) -> Result<Response, Error> {
-    Ok(no_store(&describe(&keys::rotate(host, config).await?)))
+    Ok(no_store(&describe(&keys::rotate(host, config).await?)).invalidating_reusable())
 }
 
 /// `PUT /admin/tenant`: imports a declarative tenant file (JSON).
@@ -67,7 +67,7 @@ pub async fn import_tenant<H: Host>(
         return Err(Error::invalid_request("the tenant file is too large"));
     }
     let summary = records::import(host, config, &request.body).await?;
-    Ok(no_store(&json!({ "imported": summary })))
+    Ok(no_store(&json!({ "imported": summary })).invalidating_reusable())
 }
 
 /// `DELETE /admin/client-grants?client_id=…&audience=…`: removes a client grant; the tokens

@@ -172,6 +172,9 @@ pub struct Response {
     /// rotation (discovery, the JWKS), so that they are built once, not on every request. `0`:
     /// never.
     pub reusable_for_seconds: u64,
+    /// This request changed what reusable responses say (a key rotation, a tenant import): the
+    /// host drops its copies.
+    pub invalidates_reusable: bool,
 }
 
 impl fmt::Debug for Response {
@@ -201,6 +204,7 @@ impl Response {
             body: Vec::new(),
             deliveries: Vec::new(),
             reusable_for_seconds: 0,
+            invalidates_reusable: false,
         }
     }
 
@@ -209,6 +213,12 @@ impl Response {
         Self::new(status)
             .with_header("content-type", "application/json")
             .with_body(serde_json::to_vec(value).unwrap_or_default())
+    }
+
+    /// The same response, marked [`Response::invalidates_reusable`].
+    pub fn invalidating_reusable(mut self) -> Self {
+        self.invalidates_reusable = true;
+        self
     }
 
     /// A redirect (302 Found, or 303 See Other after a POST).

@@ -505,29 +505,11 @@ function rowSpecs(server) {
  */
 function refreshSpec(server) {
   const pool = server.refreshPool;
-  const spec = {
-    exhaustedAt: null,
-    request: {
-      method: 'POST',
-      path: new URL(server.meta.token_endpoint).pathname,
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      setupRequest(req) {
-        const token = pool.shift();
-        if (token === undefined) spec.unusable++;
-        if (token === undefined && spec.exhaustedAt === null) {
-          spec.exhaustedAt = performance.now();
-          // Not from inside autocannon's request loop (nor before autocannon() has returned).
-          setImmediate(() => spec.instance?.stop());
-        }
-        req.body = new URLSearchParams({
-          grant_type: 'refresh_token',
-          client_id: (server.spa ?? SPA).client_id,
-          refresh_token: token ?? 'the-refresh-token-pool-ran-out',
-        }).toString();
-        return req;
-      },
-    },
-    ok(status, body) {
+  return tokenSpec(
+    server,
+    () => pool.shift(),
+    (token) => ({ grant_type: 'refresh_token', refresh_token: token ?? 'the-refresh-token-pool-ran-out' }),
+    (status, body) => {
       if (status !== 200) return false;
       let next;
       try {
@@ -539,6 +521,32 @@ function refreshSpec(server) {
       pool.push(next);
       return true;
     },
+  );
+}
+
+/** A token-endpoint row whose every request spends one item of a pool (`take`), as the public
+ *  client: `form(item)` is its body (`item` undefined once the pool is empty, when the run
+ *  stops early and says so). */
+function tokenSpec(server, take, form, ok) {
+  const spec = {
+    exhaustedAt: null,
+    request: {
+      method: 'POST',
+      path: new URL(server.meta.token_endpoint).pathname,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      setupRequest(req) {
+        const item = take();
+        if (item === undefined) spec.unusable++;
+        if (item === undefined && spec.exhaustedAt === null) {
+          spec.exhaustedAt = performance.now();
+          // Not from inside autocannon's request loop (nor before autocannon() has returned).
+          setImmediate(() => spec.instance?.stop());
+        }
+        req.body = new URLSearchParams({ client_id: (server.spa ?? SPA).client_id, ...form(item) }).toString();
+        return req;
+      },
+    },
+    ok,
   };
   return spec;
 }
@@ -575,32 +583,17 @@ async function mintCodes(server, seconds) {
 /** The code exchange alone: each request redeems one code minted beforehand (the loop's codes),
  *  with its PKCE verifier. When the codes run out the run stops early and says so. */
 function codeExchangeSpec(server) {
-  const spec = {
-    exhaustedAt: null,
-    request: {
-      method: 'POST',
-      path: new URL(server.meta.token_endpoint).pathname,
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      setupRequest(req) {
-        const next = server.codePool?.shift();
-        if (next === undefined) spec.unusable++;
-        if (next === undefined && spec.exhaustedAt === null) {
-          spec.exhaustedAt = performance.now();
-          setImmediate(() => spec.instance?.stop());
-        }
-        req.body = new URLSearchParams({
-          grant_type: 'authorization_code',
-          client_id: (server.spa ?? SPA).client_id,
-          code: next?.code ?? 'the-code-pool-ran-out',
-          code_verifier: next?.verifier ?? 'x',
-          redirect_uri: REDIRECT_URI,
-        }).toString();
-        return req;
-      },
-    },
-    ok: (status, body) => status === 200 && body.includes('access_token'),
-  };
-  return spec;
+  return tokenSpec(
+    server,
+    () => server.codePool?.shift(),
+    (next) => ({
+      grant_type: 'authorization_code',
+      code: next?.code ?? 'the-code-pool-ran-out',
+      code_verifier: next?.verifier ?? 'x',
+      redirect_uri: REDIRECT_URI,
+    }),
+    (status, body) => status === 200 && body.includes('access_token'),
+  );
 }
 
 async function runAutocannon(server, spec, seconds) {

@@ -43,6 +43,24 @@ fn proof(world: &World, key: &Jwk, htm: &str, htu: &str, jti: &str) -> String {
     proof_with(world, key, htm, htu, jti, |_, _| {})
 }
 
+/// A token request bound to `key` (`send` makes it with the proof given): refused as
+/// `invalid_grant` without a proof, and with `other`'s when given (nothing is spent), then
+/// answered with a proof by `key`, which is returned.
+fn only_with_key(
+    world: &World,
+    key: &Jwk,
+    other: Option<&Jwk>,
+    jti: &str,
+    send: impl Fn(Option<&str>) -> Response,
+) -> Response {
+    assert_eq!(oauth_error(&send(None)), (400, "invalid_grant".into()));
+    if let Some(other) = other {
+        let by_other = proof(world, other, "POST", TOKEN_URL, &format!("{jti}-other"));
+        assert_eq!(oauth_error(&send(Some(&by_other))), (400, "invalid_grant".into()));
+    }
+    send(Some(&proof(world, key, "POST", TOKEN_URL, jti)))
+}
+
 fn jkt(key: &Jwk) -> String {
     key.to_public().thumbprint().unwrap()
 }
@@ -136,13 +154,7 @@ fn a_proof_binds_the_tokens_and_a_public_clients_refresh_tokens_to_its_key() {
     // §5: a public client's refresh token is bound too: no proof, or another key, is refused
     // (the token stays usable).
     let rt = body["refresh_token"].as_str().unwrap().to_string();
-    assert_eq!(oauth_error(&spa_refresh(&world, &rt, None)), (400, "invalid_grant".into()));
-    let by_other = proof(&world, &other, "POST", TOKEN_URL, "p-2");
-    assert_eq!(
-        oauth_error(&spa_refresh(&world, &rt, Some(&by_other))),
-        (400, "invalid_grant".into())
-    );
-    let r = spa_refresh(&world, &rt, Some(&proof(&world, &k, "POST", TOKEN_URL, "p-3")));
+    let r = only_with_key(&world, &k, Some(&other), "p-3", |p| spa_refresh(&world, &rt, p));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(json(&r)["token_type"], "DPoP");
     assert_eq!(claims(json(&r)["access_token"].as_str().unwrap())["cnf"]["jkt"], jkt(&k));
@@ -249,13 +261,7 @@ fn dpop_jkt_binds_the_code_at_authorize_and_at_par() {
     let (k, other) = (key(5), key(6));
     let code = spa_code(&world, &[("dpop_jkt", &jkt(&k))]);
     // §10: the code needs a proof by that key.
-    assert_eq!(oauth_error(&spa_exchange(&world, &code, None)), (400, "invalid_grant".into()));
-    let by_other = proof(&world, &other, "POST", TOKEN_URL, "j-1");
-    assert_eq!(
-        oauth_error(&spa_exchange(&world, &code, Some(&by_other))),
-        (400, "invalid_grant".into())
-    );
-    let r = spa_exchange(&world, &code, Some(&proof(&world, &k, "POST", TOKEN_URL, "j-2")));
+    let r = only_with_key(&world, &k, Some(&other), "j-2", |p| spa_exchange(&world, &code, p));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     // Malformed: refused.
     let stars = "*".repeat(43);
@@ -280,9 +286,8 @@ fn dpop_jkt_binds_the_code_at_authorize_and_at_par() {
     let request_uri = json(&pushed)["request_uri"].as_str().unwrap().to_string();
     let done = world.code_flow(&[("client_id", SPA), ("request_uri", &request_uri)]);
     let code = redirect_params(&done).get("code").unwrap().unwrap().to_string();
-    assert_eq!(oauth_error(&spa_exchange(&world, &code, None)), (400, "invalid_grant".into()));
     assert_eq!(
-        spa_exchange(&world, &code, Some(&proof(&world, &k, "POST", TOKEN_URL, "j-4"))).status,
+        only_with_key(&world, &k, None, "j-4", |p| spa_exchange(&world, &code, p)).status,
         200
     );
     // A dpop_jkt that is not the PAR proof's key is refused.
@@ -468,9 +473,8 @@ fn a_public_family_started_unbound_is_bound_by_a_refresh_with_a_proof() {
     let r = spa_refresh(&world, &rt, Some(&proof(&world, &k, "POST", TOKEN_URL, "f-1")));
     assert_eq!(json(&r)["token_type"], "DPoP");
     let next = json(&r)["refresh_token"].as_str().unwrap().to_string();
-    assert_eq!(oauth_error(&spa_refresh(&world, &next, None)), (400, "invalid_grant".into()));
     assert_eq!(
-        spa_refresh(&world, &next, Some(&proof(&world, &k, "POST", TOKEN_URL, "f-2"))).status,
+        only_with_key(&world, &k, None, "f-2", |p| spa_refresh(&world, &next, p)).status,
         200
     );
 }

@@ -282,15 +282,13 @@ pub async fn pending_for_user<H: Host>(
     let text = host.ledger().get(&user_index_key(user_id), now).await?;
     let ids: Vec<(String, UnixTime)> =
         text.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
-    let mut out = Vec::new();
-    for (id, _) in ids.iter().rev().filter(|(_, exp)| *exp > now) {
-        if let Some(record) = pending(host, id).await? {
-            if record.user_id == user_id {
-                out.push((id.clone(), record));
-            }
-        }
-    }
-    Ok(out)
+    // Read at once, not one ledger round trip after another.
+    let live = ids.iter().rev().filter(|(_, exp)| *exp > now);
+    let read = futures_util::future::try_join_all(live.map(|(id, _)| async move {
+        Ok::<_, Error>(pending(host, id).await?.map(|record| (id.clone(), record)))
+    }))
+    .await?;
+    Ok(read.into_iter().flatten().filter(|(_, record)| record.user_id == user_id).collect())
 }
 
 /// Records the user's approval: poll and ping keep the authorization for the token request;

@@ -59,6 +59,34 @@ pub(crate) fn basic_credentials(request: &Request) -> Result<Option<(String, Str
     Ok(Some((decode(id), decode(secret))))
 }
 
+/// A client that proved who it is, before the ledger was asked whether it was deleted (RFC
+/// 7592 §2.3: a deleted client is refused everywhere at once, even where KV still has it). Its
+/// record is reached only through [`Unconfirmed::confirm`] (one ledger read), or
+/// [`Unconfirmed::confirmed`] when the endpoint asked in a read it makes anyway
+/// (`grant::standing`'s `caller`), saving the round trip.
+#[derive(Debug)]
+pub struct Unconfirmed(ClientRecord);
+
+impl Unconfirmed {
+    pub fn client_id(&self) -> &str {
+        self.0.client_id.as_str()
+    }
+
+    /// Asks the ledger.
+    pub async fn confirm<H: Host>(self, host: &H) -> Result<ClientRecord, Error> {
+        let deleted = crate::grant::is_client_revoked(host, self.client_id()).await?;
+        self.confirmed(deleted)
+    }
+
+    /// With the answer the ledger gave for [`Unconfirmed::client_id`].
+    pub fn confirmed(self, deleted: bool) -> Result<ClientRecord, Error> {
+        if deleted {
+            return Err(invalid_client("client authentication failed"));
+        }
+        Ok(self.0)
+    }
+}
+
 /// Authenticates the client of a token, revocation or introspection request.
 pub async fn authenticate<H: Host>(
     host: &H,
@@ -67,6 +95,18 @@ pub async fn authenticate<H: Host>(
     params: &Params,
     issuer: &str,
 ) -> Result<ClientRecord, Error> {
+    authenticate_unconfirmed(host, config, request, params, issuer).await?.confirm(host).await
+}
+
+/// [`authenticate`], but the ledger is not asked yet whether the client was deleted: the
+/// caller must (see [`Unconfirmed`]).
+pub async fn authenticate_unconfirmed<H: Host>(
+    host: &H,
+    config: &Config,
+    request: &Request,
+    params: &Params,
+    issuer: &str,
+) -> Result<Unconfirmed, Error> {
     let basic = basic_credentials(request)?;
     let assertion_type = params.get("client_assertion_type")?;
     let assertion = params.get("client_assertion")?;
@@ -84,25 +124,25 @@ pub async fn authenticate<H: Host>(
             return Err(invalid_client("client_id does not match the credentials"));
         }
         let client = load(host, &id).await?;
-        return check_secret(client, AuthMethod::ClientSecretBasic, &secret);
+        return check_secret(client, AuthMethod::ClientSecretBasic, &secret).map(Unconfirmed);
     }
     if let Some(secret) = post_secret {
         let id = body_id.ok_or_else(|| invalid_client("client_id is required"))?;
         let client = load(host, id).await?;
-        return check_secret(client, AuthMethod::ClientSecretPost, secret);
+        return check_secret(client, AuthMethod::ClientSecretPost, secret).map(Unconfirmed);
     }
     if let Some(assertion) = assertion {
         if assertion_type != Some(JWT_BEARER_ASSERTION) {
             return Err(invalid_client("unsupported client_assertion_type"));
         }
-        return private_key_jwt(host, config, assertion, body_id, issuer).await;
+        return private_key_jwt(host, config, assertion, body_id, issuer).await.map(Unconfirmed);
     }
     let id = body_id.ok_or_else(|| invalid_client("client authentication is required"))?;
     let client = load(host, id).await?;
     if client.token_endpoint_auth_method != AuthMethod::None {
         return Err(invalid_client("this client must authenticate"));
     }
-    Ok(client)
+    Ok(Unconfirmed(client))
 }
 
 /// RFC 6749 §5.2: `unauthorized_client` for a grant type the client's `grant_types` lacks.
@@ -131,15 +171,12 @@ pub async fn authenticate_for<H: Host>(
     Ok(client)
 }
 
+/// The client's record (an isolate's copy may answer: `records::TENANT_ISOLATE_CACHE_SECONDS`;
+/// its deletion is [`Unconfirmed`]'s to check).
 async fn load<H: Host>(host: &H, client_id: &str) -> Result<ClientRecord, Error> {
-    let client = records::client(host.store(), client_id)
+    records::client_cached(host.store(), client_id)
         .await?
-        .ok_or_else(|| invalid_client("client authentication failed"))?;
-    // A deleted client is refused everywhere at once (the ledger), even where KV still has it.
-    if crate::grant::is_client_revoked(host, client_id).await? {
-        return Err(invalid_client("client authentication failed"));
-    }
-    Ok(client)
+        .ok_or_else(|| invalid_client("client authentication failed"))
 }
 
 fn check_secret(

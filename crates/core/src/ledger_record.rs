@@ -80,11 +80,19 @@ pub async fn load<H: Host, T: DeserializeOwned, E: DeserializeOwned>(
 ) -> Result<Option<LedgerRecord<T, E>>, Error> {
     let now = host.clock().now();
     let Some(text) = host.ledger().get(key, now).await? else { return Ok(None) };
+    parse(key, text).map(Some)
+}
+
+/// A record from text read by other means (`Ledger::get_many`).
+pub fn parse<T: DeserializeOwned, E: DeserializeOwned>(
+    key: &str,
+    text: String,
+) -> Result<LedgerRecord<T, E>, Error> {
     let state = serde_json::from_str::<State<T, E>>(&text)
         // Records written before this model were the bare live value.
         .or_else(|_| serde_json::from_str::<T>(&text).map(State::Live))
         .map_err(|e| Error::Unreadable(format!("ledger record {key}: {e}")))?;
-    Ok(Some(LedgerRecord { key: key.to_string(), text, state }))
+    Ok(LedgerRecord { key: key.to_string(), text, state })
 }
 
 impl<T: Serialize, E: Serialize> LedgerRecord<T, E> {

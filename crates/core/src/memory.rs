@@ -149,6 +149,8 @@ pub struct MemoryLedger {
     entries: RefCell<HashMap<String, (LedgerValue, Option<UnixTime>)>>,
     race: RefCell<Option<(String, String)>>,
     deadlines: RefCell<Vec<Deadline>>,
+    /// Calls made, as a host would count round trips to its ledger.
+    round_trips: Cell<u64>,
 }
 
 impl MemoryLedger {
@@ -157,6 +159,16 @@ impl MemoryLedger {
     /// request's read and its compare-and-set.
     pub fn race_next_cas(&self, prefix: &str, value: &str) {
         *self.race.borrow_mut() = Some((prefix.to_string(), value.to_string()));
+    }
+
+    /// How many calls the ledger has answered (each one round trip, for a host such as the
+    /// Worker's Durable Objects): what tests compare before and after a request.
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.get()
+    }
+
+    fn trip(&self) {
+        self.round_trips.set(self.round_trips.get() + 1);
     }
 
     /// Runs the deadlines due at `now` (as a host's timer would): each whose key still holds
@@ -189,6 +201,7 @@ impl MemoryLedger {
 
 impl Ledger for MemoryLedger {
     async fn at_deadline(&self, deadline: Deadline) -> Result<(), PortError> {
+        self.trip();
         self.deadlines.borrow_mut().push(deadline);
         Ok(())
     }
@@ -199,13 +212,32 @@ impl Ledger for MemoryLedger {
         now: UnixTime,
         expires_at: UnixTime,
     ) -> Result<bool, PortError> {
+        self.trip();
         if self.live(key, now).is_some() {
             return Ok(false);
         }
         self.entries.borrow_mut().insert(key.to_string(), (LedgerValue::Used, Some(expires_at)));
         Ok(true)
     }
+    async fn get_many(
+        &self,
+        keys: &[String],
+        now: UnixTime,
+    ) -> Result<Vec<Option<String>>, PortError> {
+        self.trip();
+        if !crate::ports::same_group(keys) {
+            return Err(PortError::new("get_many: keys of different groups"));
+        }
+        Ok(keys
+            .iter()
+            .map(|key| match self.live(key, now) {
+                Some(LedgerValue::Text(t)) => Some(t),
+                _ => None,
+            })
+            .collect())
+    }
     async fn get(&self, key: &str, now: UnixTime) -> Result<Option<String>, PortError> {
+        self.trip();
         Ok(match self.live(key, now) {
             Some(LedgerValue::Text(t)) => Some(t),
             _ => None,
@@ -219,6 +251,7 @@ impl Ledger for MemoryLedger {
         now: UnixTime,
         expires_at: Option<UnixTime>,
     ) -> Result<bool, PortError> {
+        self.trip();
         let race = self.race.borrow_mut().take_if(|(prefix, _)| key.starts_with(prefix.as_str()));
         if let Some((_, value)) = race {
             let expiry = self.entries.borrow().get(key).and_then(|(_, e)| *e);
@@ -238,6 +271,7 @@ impl Ledger for MemoryLedger {
         Ok(true)
     }
     async fn count(&self, key: &str, now: UnixTime) -> Result<u64, PortError> {
+        self.trip();
         Ok(match self.live(key, now) {
             Some(LedgerValue::Count(n)) => n,
             _ => 0,
@@ -249,6 +283,7 @@ impl Ledger for MemoryLedger {
         now: UnixTime,
         expires_at: UnixTime,
     ) -> Result<u64, PortError> {
+        self.trip();
         let next = match self.live(key, now) {
             Some(LedgerValue::Count(n)) => n + 1,
             _ => 1,

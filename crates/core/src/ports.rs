@@ -72,6 +72,10 @@ pub trait Store {
 /// The strongly consistent primitive: consume-once, compare-and-set and counters. The Worker
 /// backs it with a Durable Object; tests with memory. `now` is passed in so that the ledger needs
 /// no clock of its own; a record whose `expires_at` has passed counts as absent.
+///
+/// A host may spread keys over several objects, but keys of one *group* — the text before a
+/// key's first `#`, or the whole key when it has none — always share one object, so that one
+/// call can read them together ([`Ledger::get_many`]).
 pub trait Ledger {
     /// Marks `key` used. `true` exactly once per key until `expires_at`; `false` afterwards.
     async fn consume_once(
@@ -83,6 +87,25 @@ pub trait Ledger {
 
     /// The current value of a compare-and-set record.
     async fn get(&self, key: &str, now: UnixTime) -> Result<Option<String>, PortError>;
+
+    /// Several compare-and-set records of one group (see above), read in one step: their
+    /// current values, in the order asked. One round trip where a decision needs several
+    /// records (is this access token revoked: its grant, itself, its client) instead of one
+    /// each. Keys of different groups are refused. The default reads them one by one.
+    async fn get_many(
+        &self,
+        keys: &[String],
+        now: UnixTime,
+    ) -> Result<Vec<Option<String>>, PortError> {
+        if !same_group(keys) {
+            return Err(PortError::new("get_many: keys of different groups"));
+        }
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.get(key, now).await?);
+        }
+        Ok(values)
+    }
 
     /// Sets `key` to `new` if its current value is `expected` (`None`: absent or expired).
     /// Returns whether the swap happened.
@@ -141,6 +164,16 @@ pub trait Ledger {
     async fn at_deadline(&self, _deadline: Deadline) -> Result<(), PortError> {
         Err(PortError::new("this ledger keeps no deadlines"))
     }
+}
+
+/// A ledger key's group: the text before its first `#`, or the whole key.
+pub fn group_of(key: &str) -> &str {
+    key.split('#').next().unwrap_or(key)
+}
+
+/// Whether all `keys` are of one group.
+pub fn same_group(keys: &[String]) -> bool {
+    keys.first().is_none_or(|first| keys.iter().all(|k| group_of(k) == group_of(first)))
 }
 
 /// What [`Ledger::at_deadline`] does, and when. `Debug` shows the key and the time only (the

@@ -1014,12 +1014,58 @@ pub async fn read<T: serde::de::DeserializeOwned>(
     store: &impl Store,
     key: &str,
 ) -> Result<Option<T>, Error> {
-    match store.get(key).await? {
+    parse_record(key, store.get(key).await?)
+}
+
+fn parse_record<T: serde::de::DeserializeOwned>(
+    key: &str,
+    bytes: Option<Vec<u8>>,
+) -> Result<Option<T>, Error> {
+    match bytes {
         None => Ok(None),
         Some(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| Error::Unreadable(format!("record {key}: {e}"))),
     }
+}
+
+/// How old a copy of a tenant record a token or userinfo request may be answered from (the
+/// host's per-isolate copy, `Store::get_cached`): the client that authenticates, the user a
+/// grant or token names, the API a token is for. KV is eventually consistent anyway (up to
+/// about 60 s, the README says); this adds at most as much again, and takes the hot paths'
+/// reads off KV. Whatever must hold at once (a deleted client, a revoked grant) is on the
+/// ledger; logins, consent and administration read fresh.
+pub const TENANT_ISOLATE_CACHE_SECONDS: u64 = 10;
+
+async fn read_cached<T: serde::de::DeserializeOwned>(
+    store: &impl Store,
+    key: &str,
+) -> Result<Option<T>, Error> {
+    parse_record(key, store.get_cached(key, TENANT_ISOLATE_CACHE_SECONDS).await?)
+}
+
+/// [`client`], from a copy at most [`TENANT_ISOLATE_CACHE_SECONDS`] old.
+pub async fn client_cached(
+    store: &impl Store,
+    client_id: &str,
+) -> Result<Option<ClientRecord>, Error> {
+    if client_id.is_empty() || client_id.len() > 128 || client_id.contains('/') {
+        return Ok(None);
+    }
+    read_cached(store, &client_key(client_id)).await
+}
+
+/// [`user`], from a copy at most [`TENANT_ISOLATE_CACHE_SECONDS`] old.
+pub async fn user_cached(store: &impl Store, user_id: &str) -> Result<Option<UserRecord>, Error> {
+    read_cached(store, &user_key(user_id)).await
+}
+
+/// [`api`], from a copy at most [`TENANT_ISOLATE_CACHE_SECONDS`] old.
+pub async fn api_cached(store: &impl Store, identifier: &str) -> Result<Option<ApiRecord>, Error> {
+    if identifier.is_empty() || identifier.len() > 256 {
+        return Ok(None);
+    }
+    read_cached(store, &api_key(identifier)).await
 }
 
 /// Verifies a password against a stored hash in constant time.

@@ -359,11 +359,31 @@ pub async fn verify_own_jwt<H: Host>(
     Ok(claims)
 }
 
-/// Verifies an access token presented to this server (userinfo, introspection): signature,
-/// `typ`, `iss`, `exp`, the expected audience, and that neither it nor its grant was revoked.
+/// Verifies an access token this server issued: its signature, `typ`, `iss`, `exp`, `aud`
+/// (when `audience` is given), and that the ledger has not revoked it ([`check_standing`]).
 pub async fn verify_access_token<H: Host>(
     host: &H,
     config: &Config,
+    issuer: &str,
+    token: &str,
+    audience: Option<&str>,
+) -> Result<Map<String, Value>, Error> {
+    let claims = verify_access_jwt(config, host, issuer, token, audience).await?;
+    let standing = check_standing(host, &claims, None).await?;
+    if standing.client_deleted {
+        return Err(invalid_token("the client was deleted"));
+    }
+    if standing.revoked() {
+        return Err(invalid_token("the token was revoked"));
+    }
+    Ok(claims)
+}
+
+/// An access token's signature, `typ`, `iss`, `exp` and `aud` (when `audience` is given); not
+/// whether it was revoked (that is [`check_standing`], which must follow).
+pub async fn verify_access_jwt<H: Host>(
+    config: &Config,
+    host: &H,
     issuer: &str,
     token: &str,
     audience: Option<&str>,
@@ -379,38 +399,29 @@ pub async fn verify_access_token<H: Host>(
             return Err(invalid_token("the token is not meant for this endpoint"));
         }
     }
-    // Revocations that must be exact are read from the ledger (RFC 7009 §2, RFC 7592 §2.3):
-    // the deleted client, the revoked grant, the revoked token. They live on different ledger
-    // objects, so they are asked at once rather than one round trip after another.
-    let text = |name: &str| claims.get(name).and_then(Value::as_str);
-    let (client_deleted, grant_revoked, token_revoked) = futures_util::future::try_join3(
-        async {
-            match text("client_id") {
-                Some(client_id) => grant::is_client_revoked(host, client_id).await,
-                None => Ok(false),
-            }
-        },
-        async {
-            match text("gid") {
-                Some(gid) => grant::is_revoked(host, gid).await,
-                None => Ok(false),
-            }
-        },
-        async {
-            match text("jti") {
-                Some(jti) => grant::is_token_revoked(host, jti).await,
-                None => Ok(false),
-            }
-        },
-    )
-    .await?;
-    if client_deleted {
-        return Err(invalid_token("the client was deleted"));
-    }
-    if grant_revoked || token_revoked {
-        return Err(invalid_token("the token was revoked"));
+    // Every access token this server mints names its client and has a jti (`mint`), which
+    // `check_standing` reads.
+    let named = |name: &str| claims.get(name).and_then(Value::as_str).is_some();
+    if !named("client_id") || !named("jti") {
+        return Err(invalid_token("the token lacks client_id or jti"));
     }
     Ok(claims)
+}
+
+/// Revocations that must be exact are read from the ledger (RFC 7009 §2, RFC 7592 §2.3): the
+/// deleted client, the revoked grant, the revoked token — all in the token's grant group, so
+/// one round trip (`grant::standing`), which also answers for `caller` (a client whose own
+/// deletion the endpoint must check). `claims` are from [`verify_access_jwt`].
+pub async fn check_standing<H: Host>(
+    host: &H,
+    claims: &Map<String, Value>,
+    caller: Option<&str>,
+) -> Result<grant::Standing, Error> {
+    let text = |name: &str| claims.get(name).and_then(Value::as_str);
+    let (Some(client_id), Some(jti)) = (text("client_id"), text("jti")) else {
+        return Err(invalid_token("the token lacks client_id or jti"));
+    };
+    grant::standing(host, client_id, text("gid"), jti, caller).await
 }
 
 /// The scopes of verified claims.

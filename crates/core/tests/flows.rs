@@ -1549,7 +1549,7 @@ fn a_grant_revoked_during_the_exchange_issues_nothing() {
     // The replay's revocation lands first.
     let revoked = format!(r#"{{"ended":{{"at":{}}}}}"#, world.now());
     assert!(block_on(world.host.ledger.compare_and_set(
-        &format!("grant:{gid}"),
+        &gatehouse_core::grant::grant_key(&gid),
         None,
         &revoked,
         world.now(),

@@ -84,8 +84,10 @@ impl Store for KvPort {
 }
 
 /// The ledger, sharded over Durable Objects by key family (the text before the first `:`) and a
-/// hash of the key, so that codes, grants and rate limits spread over many single-threaded
-/// objects. Every operation on one key reaches the same object, which is all exactly-once needs.
+/// hash of the key's group (`ports::group_of`: the text before its first `#`), so that codes,
+/// grants and rate limits spread over many single-threaded objects. Every operation on one key
+/// reaches the same object, which is all exactly-once needs; keys of one group share it, which
+/// is what `get_many` needs.
 pub struct DurableLedger {
     namespace: ObjectNamespace,
     /// Round trips to the ledger, for `DEBUG_COUNTS`.
@@ -104,8 +106,9 @@ fn shard_of(key: &str) -> u32 {
 
 impl DurableLedger {
     async fn call(&self, key: &str, command: Value) -> Result<Value, PortError> {
-        let family = key.split(':').next().unwrap_or("default");
-        let name = format!("{family}-{}", shard_of(key));
+        let group = gatehouse_core::ports::group_of(key);
+        let family = group.split(':').next().unwrap_or("default");
+        let name = format!("{family}-{}", shard_of(group));
         self.calls.set(self.calls.get() + 1);
         let stub = self.namespace.get_by_name(&name).map_err(|e| port("ledger stub", e))?;
         let headers = Headers::new();
@@ -141,6 +144,30 @@ impl Ledger for DurableLedger {
     async fn get(&self, key: &str, now: UnixTime) -> Result<Option<String>, PortError> {
         let r = self.call(key, json!({"op": "get", "key": key, "now": now})).await?;
         Ok(r["value"].as_str().map(str::to_string))
+    }
+    async fn get_many(
+        &self,
+        keys: &[String],
+        now: UnixTime,
+    ) -> Result<Vec<Option<String>>, PortError> {
+        let Some(first) = keys.first() else { return Ok(Vec::new()) };
+        if !gatehouse_core::ports::same_group(keys) {
+            return Err(PortError::new("get_many: keys of different groups"));
+        }
+        let r = self.call(first, json!({"op": "get_many", "keys": keys, "now": now})).await?;
+        let values: Option<Vec<Option<String>>> = r["values"].as_array().and_then(|values| {
+            values
+                .iter()
+                .map(|v| match v {
+                    Value::Null => Some(None),
+                    Value::String(s) => Some(Some(s.clone())),
+                    _ => None,
+                })
+                .collect()
+        });
+        values
+            .filter(|v| v.len() == keys.len())
+            .ok_or_else(|| PortError::new("ledger values missing"))
     }
     async fn compare_and_set(
         &self,

@@ -70,6 +70,11 @@ enum Command {
         key: String,
         now: i64,
     },
+    /// Several records of one group (`Ledger::get_many`).
+    GetMany {
+        keys: Vec<String>,
+        now: i64,
+    },
     Cas {
         key: String,
         expected: Option<String>,
@@ -249,6 +254,20 @@ impl LedgerObject {
                     )?
                     .to_array()?;
                 json!({ "value": rows.into_iter().next().and_then(|r| r.v) })
+            }
+            Command::GetMany { keys, now } => {
+                let mut values = Vec::with_capacity(keys.len());
+                for key in keys {
+                    let rows: Vec<Returned> = self
+                        .sql
+                        .exec(
+                            "SELECT v FROM ledger WHERE k = ? AND (exp IS NULL OR exp > ?)",
+                            vec![key.into(), now.into()],
+                        )?
+                        .to_array()?;
+                    values.push(rows.into_iter().next().and_then(|r| r.v));
+                }
+                json!({ "values": values })
             }
             Command::Cas { key, expected, new, now, exp } => {
                 self.expire(&key, now)?;

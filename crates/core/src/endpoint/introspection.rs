@@ -21,15 +21,28 @@ pub async fn introspect<H: Host>(
 ) -> Result<Response, Error> {
     let params = Params::from_body(req, false)?;
     let issuer = config.issuer_for(req);
-    let client = client_auth::authenticate(host, config, req, &params, &issuer).await?;
+    // The caller's deletion is asked in the same ledger read as the token's revocations
+    // (`tokens::check_standing`), or on its own where there is none.
+    let caller = client_auth::authenticate_unconfirmed(host, config, req, &params, &issuer).await?;
+    let token = params.require("token")?;
+    let inactive = || Ok(Response::json_no_store(200, &json!({ "active": false })));
+    let access = match refresh_grant_id(token) {
+        Some(_) => None,
+        None => tokens::verify_access_jwt(config, host, &issuer, token, None).await.ok(),
+    };
+    let (client, standing) = match &access {
+        Some(claims) => {
+            let standing = tokens::check_standing(host, claims, Some(caller.client_id())).await?;
+            (caller.confirmed(standing.caller_deleted)?, Some(standing))
+        }
+        None => (caller.confirm(host).await?, None),
+    };
     if client.is_public() {
         return Err(Error::oauth(
             ErrorCode::InvalidClient,
             "introspection requires a confidential client",
         ));
     }
-    let token = params.require("token")?;
-    let inactive = || Ok(Response::json_no_store(200, &json!({ "active": false })));
     if refresh_grant_id(token).is_some() {
         let Some(record) = current_refresh_grant(host, token).await? else {
             return inactive();
@@ -55,9 +68,10 @@ pub async fn introspect<H: Host>(
         }
         return Ok(Response::json_no_store(200, &body));
     }
-    let Ok(claims) = tokens::verify_access_token(host, config, &issuer, token, None).await else {
+    let (Some(claims), Some(standing)) = (access, standing) else { return inactive() };
+    if standing.revoked() {
         return inactive();
-    };
+    }
     // RFC 7662 §4: a third-party client learns about its own tokens only; first-party
     // confidential clients (the operator's resource servers) about any.
     let own = claims.get("client_id").and_then(Value::as_str) == Some(client.client_id.as_str());

@@ -47,7 +47,8 @@ pub async fn revoke<H: Host>(host: &H, config: &Config, req: &Request) -> Result
         // of node-oidc-provider and Auth0 expect the refresh token to survive), on the ledger.
         if let Some(jti) = claims.get("jti").and_then(Value::as_str) {
             let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
-            grant::revoke_token(host, jti, exp).await?;
+            let grant_id = claims.get("gid").and_then(Value::as_str);
+            grant::revoke_token(host, grant_id, jti, exp).await?;
         }
     }
     Ok(Response::new(200).with_header("cache-control", "no-store"))

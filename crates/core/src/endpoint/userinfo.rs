@@ -94,7 +94,7 @@ async fn answer<H: Host>(
         });
     }
     let sub = claims.get("sub").and_then(Value::as_str).unwrap_or("");
-    let user = records::user(host.store(), sub).await?.ok_or_else(|| Error::Bearer {
+    let user = records::user_cached(host.store(), sub).await?.ok_or_else(|| Error::Bearer {
         code: ErrorCode::InvalidToken,
         description: "the user no longer exists".into(),
     })?;

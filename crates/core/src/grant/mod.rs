@@ -163,7 +163,7 @@ pub struct Resolved {
 pub async fn resolve<H: Host>(host: &H, authorization: Authorization) -> Result<Resolved, Error> {
     let subject = match authorization.subject() {
         SubjectId::User(id) => Subject::User(Box::new(
-            records::user(host.store(), id)
+            records::user_cached(host.store(), id)
                 .await?
                 .ok_or_else(|| invalid_grant("the user no longer exists"))?,
         )),
@@ -171,7 +171,7 @@ pub async fn resolve<H: Host>(host: &H, authorization: Authorization) -> Result<
     };
     let api = match &authorization.audience {
         Some(a) => Some(
-            records::api(host.store(), a)
+            records::api_cached(host.store(), a)
                 .await?
                 .ok_or_else(|| invalid_grant("the API no longer exists"))?,
         ),
@@ -291,8 +291,25 @@ pub struct Revoked {
 
 pub(crate) type GrantEntry = LedgerRecord<GrantRecord, Revoked>;
 
-pub(crate) fn grant_key(grant_id: &str) -> String {
-    format!("grant:{grant_id}")
+/// Grants are spread over this many ledger groups (`ports::Ledger`: the text of a key before
+/// its `#`). Everything that decides whether a grant's tokens still stand lives in the grant's
+/// group: its record, its access tokens' revocations, and — written to every group when a
+/// client is deleted — its client's deletion. So one read (`standing`) answers for a token.
+/// Workers caps a request's subrequests (50 on the free plan), which a client's deletion
+/// (one write per group) must stay under.
+pub const GRANT_GROUPS: u32 = 32;
+
+/// The group of a grant (or of a token without one, by its `jti`): a stable hash, FNV-1a, so a
+/// record's group never changes between deployments.
+fn group_of(anchor: &str) -> u32 {
+    let hash =
+        anchor.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    hash % GRANT_GROUPS
+}
+
+/// A grant's ledger key.
+pub fn grant_key(grant_id: &str) -> String {
+    format!("grant:{}#{grant_id}", group_of(grant_id))
 }
 
 /// Reads a grant's ledger record (live or ended).
@@ -330,50 +347,113 @@ pub async fn revoke_grant<H: Host>(host: &H, grant_id: &str) -> Result<(), Error
 
 /// Whether a grant was revoked: read from the ledger, so it is exact everywhere at once.
 pub async fn is_revoked<H: Host>(host: &H, grant_id: &str) -> Result<bool, Error> {
-    Ok(match grant_entry(host, grant_id).await? {
-        Some(entry) => match &entry.state {
-            State::Ended(_) => true,
-            State::Live(record) => record.revoked,
-        },
-        None => false,
-    })
+    Ok(grant_entry(host, grant_id).await?.is_some_and(|entry| grant_revoked(&entry)))
 }
 
-fn deleted_client_key(client_id: &str) -> String {
-    format!("client-deleted:{client_id}")
+fn grant_revoked(entry: &GrantEntry) -> bool {
+    match &entry.state {
+        State::Ended(_) => true,
+        State::Live(record) => record.revoked,
+    }
+}
+
+fn deleted_client_key(group: u32, client_id: &str) -> String {
+    format!("grant:{group}#client-deleted:{client_id}")
 }
 
 /// Records that a client was deleted (RFC 7592 §2.3: the server SHOULD invalidate its tokens):
-/// on the ledger, so that its access and refresh tokens are refused everywhere at once, even
-/// where KV still has the client record for a while.
+/// on the ledger, in every grant group, so that its access and refresh tokens are refused
+/// everywhere at once, even where KV still has the client record for a while. Repeating it
+/// after a partial failure completes it.
 pub async fn revoke_client<H: Host>(host: &H, client_id: &str) -> Result<(), Error> {
     let now = host.clock().now();
     let until = now + REFRESH_SECONDS.max(REVOCATION_SECONDS);
-    host.ledger()
-        .compare_and_set(&deleted_client_key(client_id), None, "1", now, Some(until))
-        .await?;
+    let keys: Vec<String> = (0..GRANT_GROUPS).map(|g| deleted_client_key(g, client_id)).collect();
+    futures_util::future::try_join_all(
+        keys.iter().map(|key| host.ledger().compare_and_set(key, None, "1", now, Some(until))),
+    )
+    .await?;
     Ok(())
 }
 
-fn revoked_token_key(jti: &str) -> String {
-    format!("revoked-token:{jti}")
+/// An access token's revocation marker, in its grant's group (or, without a grant, its own).
+fn revoked_token_key(grant_id: Option<&str>, jti: &str) -> String {
+    format!("grant:{}#revoked-token:{jti}", group_of(grant_id.unwrap_or(jti)))
 }
 
 /// Revokes one access token (RFC 7009 §2.1), until it expires.
-pub async fn revoke_token<H: Host>(host: &H, jti: &str, expires_at: UnixTime) -> Result<(), Error> {
+pub async fn revoke_token<H: Host>(
+    host: &H,
+    grant_id: Option<&str>,
+    jti: &str,
+    expires_at: UnixTime,
+) -> Result<(), Error> {
     let now = host.clock().now();
     let until = expires_at.max(now + 1);
-    host.ledger().compare_and_set(&revoked_token_key(jti), None, "1", now, Some(until)).await?;
+    let key = revoked_token_key(grant_id, jti);
+    host.ledger().compare_and_set(&key, None, "1", now, Some(until)).await?;
     Ok(())
-}
-
-/// Whether one access token was revoked.
-pub async fn is_token_revoked<H: Host>(host: &H, jti: &str) -> Result<bool, Error> {
-    Ok(host.ledger().get(&revoked_token_key(jti), host.clock().now()).await?.is_some())
 }
 
 /// Whether a client was deleted.
 pub async fn is_client_revoked<H: Host>(host: &H, client_id: &str) -> Result<bool, Error> {
     let now = host.clock().now();
-    Ok(host.ledger().get(&deleted_client_key(client_id), now).await?.is_some())
+    let key = deleted_client_key(group_of(client_id), client_id);
+    Ok(host.ledger().get(&key, now).await?.is_some())
+}
+
+/// Whether a token may still be honored, as the ledger says now (the README's revocation
+/// guarantees): read in one round trip from its grant's group.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Standing {
+    /// The token's client was deleted (RFC 7592 §2.3).
+    pub client_deleted: bool,
+    /// Its grant was revoked (RFC 7009 §2.1: a refresh token, a client grant, a code replay).
+    pub grant_revoked: bool,
+    /// The token itself was revoked (RFC 7009).
+    pub token_revoked: bool,
+    /// The other client asked about in the same read (the caller at introspection) was deleted.
+    pub caller_deleted: bool,
+}
+
+impl Standing {
+    /// Whether the token is revoked, one way or another.
+    pub fn revoked(&self) -> bool {
+        self.client_deleted || self.grant_revoked || self.token_revoked
+    }
+}
+
+/// Reads a token's [`Standing`]: its client, its grant (if any) and its `jti`, plus a
+/// `caller` whose deletion is asked in the same read. One ledger round trip.
+pub async fn standing<H: Host>(
+    host: &H,
+    client_id: &str,
+    grant_id: Option<&str>,
+    jti: &str,
+    caller: Option<&str>,
+) -> Result<Standing, Error> {
+    let group = group_of(grant_id.unwrap_or(jti));
+    let mut keys = vec![deleted_client_key(group, client_id), revoked_token_key(grant_id, jti)];
+    if let Some(grant_id) = grant_id {
+        keys.push(grant_key(grant_id));
+    }
+    if let Some(caller) = caller {
+        keys.push(deleted_client_key(group, caller));
+    }
+    let mut values = host.ledger().get_many(&keys, host.clock().now()).await?.into_iter();
+    let mut next = || values.next().flatten();
+    let client_deleted = next().is_some();
+    let token_revoked = next().is_some();
+    let grant_revoked = match grant_id {
+        Some(_) => match next() {
+            Some(text) => {
+                let entry: GrantEntry = ledger_record::parse(&keys[2], text)?;
+                grant_revoked(&entry)
+            }
+            None => false,
+        },
+        None => false,
+    };
+    let caller_deleted = caller.is_some() && next().is_some();
+    Ok(Standing { client_deleted, grant_revoked, token_revoked, caller_deleted })
 }

@@ -1,0 +1,158 @@
+//! Whether a token still stands is one ledger read (issue 14): its grant, its own revocation
+//! and its client's deletion live in one ledger group (`grant::standing`), and introspection
+//! asks about its caller in the same read. The revocation guarantees the README states hold
+//! between two users' grants and two tokens of one grant.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a failed test
+
+mod support;
+
+use gatehouse_core::http::{Request, Response};
+use gatehouse_core::ports::Ledger;
+use pollster::block_on;
+use support::*;
+
+fn password_tokens(world: &World, username: &str, secret: &str) -> serde_json::Value {
+    let r = world.call(
+        form_request(
+            "/oauth/token",
+            &[
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", secret),
+                ("scope", "openid profile offline_access read:messages"),
+                ("audience", API),
+            ],
+        )
+        .with_header("authorization", &basic(ROPC, ROPC_SECRET)),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    json(&r)
+}
+
+fn refresh(world: &World, refresh_token: &str) -> serde_json::Value {
+    let r = world.call(
+        form_request(
+            "/oauth/token",
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)],
+        )
+        .with_header("authorization", &basic(ROPC, ROPC_SECRET)),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    json(&r)
+}
+
+fn userinfo(world: &World, token: &str) -> Response {
+    world.call(
+        Request::from_url("GET", &absolute("/userinfo"))
+            .unwrap()
+            .with_header("authorization", &format!("Bearer {token}")),
+    )
+}
+
+fn revoke(world: &World, token: &str) {
+    let r = world.call(
+        form_request("/oauth/revoke", &[("token", token)])
+            .with_header("authorization", &basic(ROPC, ROPC_SECRET)),
+    );
+    assert_eq!(r.status, 200);
+}
+
+fn text(v: &serde_json::Value, name: &str) -> String {
+    v[name].as_str().unwrap().to_string()
+}
+
+/// The hot paths' storage budget: userinfo and introspection of an access token make one
+/// ledger round trip each (before: three and four), the caller's deletion included.
+#[test]
+fn userinfo_and_introspection_ask_the_ledger_once() {
+    let world = World::new();
+    let tokens = password_tokens(&world, EMAIL, PASSWORD);
+    let access = text(&tokens, "access_token");
+    let before = world.host.ledger.round_trips();
+    assert_eq!(userinfo(&world, &access).status, 200);
+    assert_eq!(world.host.ledger.round_trips() - before, 1, "userinfo");
+    let before = world.host.ledger.round_trips();
+    assert_eq!(world.introspect(&access)["active"], true);
+    assert_eq!(world.host.ledger.round_trips() - before, 1, "introspection");
+}
+
+/// Two users, two tokens of one grant: revoking one access token leaves its sibling and the
+/// other user's; revoking the grant (its refresh token) ends its access tokens and nobody else's.
+#[test]
+fn revocations_stay_with_their_token_and_their_grant() {
+    let world = World::new();
+    let ada = password_tokens(&world, EMAIL, PASSWORD);
+    let bob = password_tokens(&world, BOB_EMAIL, BOB_PASSWORD);
+    let ada_first = text(&ada, "access_token");
+    let ada_next = refresh(&world, &text(&ada, "refresh_token"));
+    let ada_second = text(&ada_next, "access_token");
+    let bob_access = text(&bob, "access_token");
+    for token in [&ada_first, &ada_second, &bob_access] {
+        assert_eq!(userinfo(&world, token).status, 200);
+    }
+    revoke(&world, &ada_first);
+    assert_eq!(userinfo(&world, &ada_first).status, 401);
+    assert_eq!(world.introspect(&ada_first)["active"], false);
+    assert_eq!(userinfo(&world, &ada_second).status, 200, "the sibling stands");
+    assert_eq!(world.introspect(&ada_second)["active"], true);
+    assert_eq!(world.introspect(&bob_access)["active"], true);
+    // The grant ends with its refresh token (RFC 7009 §2.1), and with it every access token.
+    revoke(&world, &text(&ada_next, "refresh_token"));
+    assert_eq!(userinfo(&world, &ada_second).status, 401);
+    assert_eq!(world.introspect(&ada_second)["active"], false);
+    assert_eq!(userinfo(&world, &bob_access).status, 200, "another user's grant stands");
+    assert_eq!(world.introspect(&bob_access)["active"], true);
+}
+
+/// Introspection asks about its caller's deletion in the token's read: a deleted client is
+/// refused (RFC 7592 §2.3) even where KV still has it, whichever token it asks about — its own
+/// or another client's, live or not; a client that is not deleted is answered.
+#[test]
+fn a_deleted_caller_is_refused_at_introspection_even_where_kv_lags() {
+    let world = World::new();
+    let reg = world.register(&serde_json::json!({"redirect_uris": ["https://rp.example/cb"],
+        "grant_types": ["authorization_code"],
+        "token_endpoint_auth_method": "client_secret_basic"}));
+    let (id, secret) = (text(&reg, "client_id"), text(&reg, "client_secret"));
+    let other = text(&password_tokens(&world, EMAIL, PASSWORD), "access_token");
+    let introspect = |token: &str| {
+        world.call(
+            form_request("/oauth/introspect", &[("token", token)])
+                .with_header("authorization", &basic(&id, &secret)),
+        )
+    };
+    // A third-party client learns nothing about another client's token (RFC 7662 §4).
+    let r = introspect(&other);
+    assert_eq!((r.status, json(&r)["active"].as_bool()), (200, Some(false)));
+    world.host.store.set_lagging(true);
+    let deleted = world.call(
+        Request::from_url("DELETE", reg["registration_client_uri"].as_str().unwrap())
+            .unwrap()
+            .with_header(
+                "authorization",
+                &format!("Bearer {}", text(&reg, "registration_access_token")),
+            ),
+    );
+    assert_eq!(deleted.status, 204);
+    for token in [
+        other.as_str(),
+        "not-a-token",
+        "AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        let r = introspect(token);
+        assert_eq!(oauth_error(&r), (401, "invalid_client".into()), "{token}");
+    }
+    // The other client's token itself is untouched.
+    assert_eq!(world.introspect(&other)["active"], true);
+}
+
+/// The ledger's contract: one read covers one group only (a host keeps a group on one object).
+#[test]
+fn the_ledger_refuses_to_read_across_groups() {
+    let world = World::new();
+    let now = world.now();
+    let mixed = vec!["grant:1#a".to_string(), "grant:2#b".to_string()];
+    assert!(block_on(world.host.ledger.get_many(&mixed, now)).is_err());
+    let one = vec!["grant:1#a".to_string(), "grant:1#b".to_string()];
+    assert_eq!(block_on(world.host.ledger.get_many(&one, now)).unwrap(), vec![None, None]);
+}

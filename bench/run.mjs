@@ -947,7 +947,7 @@ async function main() {
     `\nfloor: a no-op JS Worker under the same Miniflare, ${CONNECTIONS} connections, ${SECONDS} s: ` +
       `${fmt(floor.rps)} rps, p50 ${floor.p50} ms, p99 ${floor.p99} ms (the loops' floors: per request of an iteration, 2 and 5).` +
       '\nper request: KV reads that reached KV (not the isolate\'s copy), ledger (Durable Object) round trips, signatures;' +
-      '\n  counted by the Worker\'s host adapters (DEBUG_COUNTS=true, off in production) on one request made after the row's run (a warm isolate).',
+      '\n  counted by the Worker\'s host adapters (DEBUG_COUNTS=true, off in production) on one request made after the row\'s run (a warm isolate).',
   );
   const probes = [];
   for (const server of [gatehouse, reference, peer]) {

@@ -167,6 +167,15 @@ impl MemoryLedger {
         self.round_trips.get()
     }
 
+    /// The race [`MemoryLedger::race_next_cas`] set up, if it is for `key`.
+    fn inject_race(&self, key: &str) {
+        let race = self.race.borrow_mut().take_if(|(prefix, _)| key.starts_with(prefix.as_str()));
+        if let Some((_, value)) = race {
+            let expiry = self.entries.borrow().get(key).and_then(|(_, e)| *e);
+            self.entries.borrow_mut().insert(key.to_string(), (LedgerValue::Text(value), expiry));
+        }
+    }
+
     fn trip(&self) {
         self.round_trips.set(self.round_trips.get() + 1);
     }
@@ -236,6 +245,39 @@ impl Ledger for MemoryLedger {
             })
             .collect())
     }
+    async fn compare_and_set_all(
+        &self,
+        swaps: &[crate::ports::Swap],
+        now: UnixTime,
+    ) -> Result<bool, PortError> {
+        self.trip();
+        let keys: Vec<String> = swaps.iter().map(|s| s.key.clone()).collect();
+        if !crate::ports::same_group(&keys) {
+            return Err(PortError::new("compare_and_set_all: keys of different groups"));
+        }
+        for swap in swaps {
+            self.inject_race(&swap.key);
+        }
+        let holds = swaps.iter().all(|swap| {
+            let current = match self.live(&swap.key, now) {
+                Some(LedgerValue::Text(t)) => Some(t),
+                Some(_) => return false,
+                None => None,
+            };
+            current == swap.expected
+        });
+        if holds {
+            for swap in swaps {
+                if let Some(new) = &swap.new {
+                    self.entries.borrow_mut().insert(
+                        swap.key.clone(),
+                        (LedgerValue::Text(new.clone()), swap.expires_at),
+                    );
+                }
+            }
+        }
+        Ok(holds)
+    }
     async fn get(&self, key: &str, now: UnixTime) -> Result<Option<String>, PortError> {
         self.trip();
         Ok(match self.live(key, now) {
@@ -252,11 +294,7 @@ impl Ledger for MemoryLedger {
         expires_at: Option<UnixTime>,
     ) -> Result<bool, PortError> {
         self.trip();
-        let race = self.race.borrow_mut().take_if(|(prefix, _)| key.starts_with(prefix.as_str()));
-        if let Some((_, value)) = race {
-            let expiry = self.entries.borrow().get(key).and_then(|(_, e)| *e);
-            self.entries.borrow_mut().insert(key.to_string(), (LedgerValue::Text(value), expiry));
-        }
+        self.inject_race(key);
         let current = match self.live(key, now) {
             Some(LedgerValue::Text(t)) => Some(t),
             Some(_) => return Ok(false),

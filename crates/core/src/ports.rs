@@ -118,6 +118,12 @@ pub trait Ledger {
         expires_at: Option<UnixTime>,
     ) -> Result<bool, PortError>;
 
+    /// Several compare-and-sets of one group (see above), all or none, in one step: `true`
+    /// when every swap's `expected` held, and then every `new` was written. A decision that
+    /// changes two records at once (a code used and its grant started) is one round trip and
+    /// cannot be half made. Keys of different groups are refused.
+    async fn compare_and_set_all(&self, swaps: &[Swap], now: UnixTime) -> Result<bool, PortError>;
+
     /// The current value of the counter `key` (0 if absent or expired).
     async fn count(&self, key: &str, now: UnixTime) -> Result<u64, PortError>;
 
@@ -164,6 +170,16 @@ pub trait Ledger {
     async fn at_deadline(&self, _deadline: Deadline) -> Result<(), PortError> {
         Err(PortError::new("this ledger keeps no deadlines"))
     }
+}
+
+/// One compare-and-set of [`Ledger::compare_and_set_all`]: if `key` holds `expected` (`None`:
+/// absent or expired), it is set to `new` until `expires_at`; `new: None` only checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Swap {
+    pub key: String,
+    pub expected: Option<String>,
+    pub new: Option<String>,
+    pub expires_at: Option<UnixTime>,
 }
 
 /// A ledger key's group: the text before its first `#`, or the whole key.

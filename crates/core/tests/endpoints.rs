@@ -316,6 +316,13 @@ impl Ledger for RacingLedger {
         }
         self.inner.compare_and_set(key, expected, new, now, exp).await
     }
+    async fn compare_and_set_all(
+        &self,
+        swaps: &[gatehouse_core::ports::Swap],
+        now: UnixTime,
+    ) -> Result<bool, PortError> {
+        self.inner.compare_and_set_all(swaps, now).await
+    }
     async fn count(&self, key: &str, now: UnixTime) -> Result<u64, PortError> {
         self.inner.count(key, now).await
     }

@@ -1215,16 +1215,22 @@ fn a_deleted_client_is_refused_at_once_even_where_kv_lags() {
         &[("req", &hidden(&page, "req")), ("csrf", &hidden(&page, "csrf")), ("decision", "allow")],
     );
     let code = redirect_params(&done).get("code").unwrap().unwrap().to_string();
-    let tokens = json(&world.call(form_request(
-        "/oauth/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "https://rp.example/cb"),
-            ("client_id", id),
-            ("client_secret", secret),
-        ],
-    )));
+    let exchange = |code: &str| {
+        world.call(form_request(
+            "/oauth/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", "https://rp.example/cb"),
+                ("client_id", id),
+                ("client_secret", secret),
+            ],
+        ))
+    };
+    let tokens = json(&exchange(&code));
+    // A second code, issued before the deletion and exchanged after it.
+    let again = world.authorize(&q);
+    let second_code = redirect_params(&again).get("code").unwrap().unwrap().to_string();
     let access = tokens["access_token"].as_str().unwrap();
     let rt = tokens["refresh_token"].as_str().expect("a refresh token");
     assert_eq!(userinfo(&world, access).status, 200);
@@ -1249,6 +1255,28 @@ fn a_deleted_client_is_refused_at_once_even_where_kv_lags() {
         ],
     ));
     assert_eq!((refresh.status, json(&refresh)["error"].as_str()), (401, Some("invalid_client")));
+    // Whatever else it asks the token endpoint: a live code, a used one, a made-up refresh
+    // token, an unknown grant type (the grant's own read, or the endpoint, asks the ledger).
+    let bogus_refresh = format!("{}.{}", "A".repeat(22), "B".repeat(43));
+    for r in [
+        exchange(&second_code),
+        exchange(&code),
+        world.call(form_request(
+            "/oauth/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &bogus_refresh),
+                ("client_id", id),
+                ("client_secret", secret),
+            ],
+        )),
+        world.call(form_request(
+            "/oauth/token",
+            &[("grant_type", "urn:example:unknown"), ("client_id", id), ("client_secret", secret)],
+        )),
+    ] {
+        assert_eq!(oauth_error(&r), (401, "invalid_client".into()));
+    }
     // Nor can it use introspection or revocation (every client authentication checks).
     let introspected = world.call(form_request(
         "/oauth/introspect",
@@ -1541,7 +1569,7 @@ fn a_grant_revoked_during_the_exchange_issues_nothing() {
         .collect();
     let done = world.code_flow(&q);
     let code = redirect_params(&done).get("code").unwrap().unwrap().to_string();
-    let key = format!("code:{}", gatehouse_core::b64::sha256(&code));
+    let key = gatehouse_core::grant::authorization_code::code_key(&code);
     let record: Value =
         serde_json::from_str(&block_on(world.host.ledger.get(&key, world.now())).unwrap().unwrap())
             .unwrap();

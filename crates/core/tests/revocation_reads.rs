@@ -76,6 +76,67 @@ fn userinfo_and_introspection_ask_the_ledger_once() {
     assert_eq!(world.host.ledger.round_trips() - before, 1, "introspection");
 }
 
+/// The token endpoint's: client credentials ask the ledger once (the client grant and the
+/// client's deletion, one read); a code exchange and a refresh twice (the read, then the
+/// single-use decision — for a code, its use and its grant's start in one step). Before: two,
+/// four and three.
+#[test]
+fn token_requests_ask_the_ledger_at_most_twice() {
+    let world = World::new();
+    let trips = |f: &dyn Fn() -> Response| {
+        let before = world.host.ledger.round_trips();
+        let r = f();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        (world.host.ledger.round_trips() - before, json(&r))
+    };
+    let m2m = || {
+        world.call(
+            form_request(
+                "/oauth/token",
+                &[("grant_type", "client_credentials"), ("audience", API2)],
+            )
+            .with_header("authorization", &basic(M2M_2, M2M_2_SECRET)),
+        )
+    };
+    // The first signature creates the key set (on the ledger, once).
+    assert_eq!(m2m().status, 200);
+    assert_eq!(trips(&m2m).0, 1, "client credentials");
+    let q = [
+        ("client_id", SPA),
+        ("redirect_uri", SPA_REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid offline_access"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    let done = world.code_flow(&q);
+    let code = redirect_params(&done).get("code").unwrap().unwrap().to_string();
+    let exchange = || {
+        world.call(form_request(
+            "/oauth/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", SPA),
+                ("code", &code),
+                ("code_verifier", VERIFIER),
+                ("redirect_uri", SPA_REDIRECT),
+            ],
+        ))
+    };
+    let (n, tokens) = trips(&exchange);
+    assert_eq!(n, 2, "code exchange");
+    let rt = text(&tokens, "refresh_token");
+    let refresh = || {
+        world.call(form_request(
+            "/oauth/token",
+            &[("grant_type", "refresh_token"), ("client_id", SPA), ("refresh_token", &rt)],
+        ))
+    };
+    let (n, refreshed) = trips(&refresh);
+    assert_eq!(n, 2, "refresh");
+    assert_ne!(text(&refreshed, "refresh_token"), rt, "rotated");
+}
+
 /// Two users, two tokens of one grant: revoking one access token leaves its sibling and the
 /// other user's; revoking the grant (its refresh token) ends its access tokens and nobody else's.
 #[test]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use gatehouse_core::http;
 use gatehouse_core::ports::{
-    Clock, Deadline, Host, HttpClient, Ledger, PortError, Rng, Store, UnixTime,
+    Clock, Deadline, Host, HttpClient, Ledger, PortError, Rng, Store, Swap, UnixTime,
 };
 use gatehouse_webcrypto::WebCrypto;
 use serde_json::{json, Value};
@@ -168,6 +168,19 @@ impl Ledger for DurableLedger {
         values
             .filter(|v| v.len() == keys.len())
             .ok_or_else(|| PortError::new("ledger values missing"))
+    }
+    async fn compare_and_set_all(&self, swaps: &[Swap], now: UnixTime) -> Result<bool, PortError> {
+        let Some(first) = swaps.first() else { return Ok(true) };
+        let keys: Vec<String> = swaps.iter().map(|s| s.key.clone()).collect();
+        if !gatehouse_core::ports::same_group(&keys) {
+            return Err(PortError::new("compare_and_set_all: keys of different groups"));
+        }
+        let wire: Vec<Value> = swaps
+            .iter()
+            .map(|s| json!({"key": s.key, "expected": s.expected, "new": s.new, "exp": s.expires_at}))
+            .collect();
+        let r = self.call(&first.key, json!({"op": "cas_all", "swaps": wire, "now": now})).await?;
+        Ok(r["ok"].as_bool().unwrap_or(false))
     }
     async fn compare_and_set(
         &self,

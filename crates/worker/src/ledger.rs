@@ -75,6 +75,11 @@ enum Command {
         keys: Vec<String>,
         now: i64,
     },
+    /// Several compare-and-sets of one group, all or none (`Ledger::compare_and_set_all`).
+    CasAll {
+        swaps: Vec<WireSwap>,
+        now: i64,
+    },
     Cas {
         key: String,
         expected: Option<String>,
@@ -106,6 +111,14 @@ enum Command {
         exp: i64,
         request: Value,
     },
+}
+
+#[derive(Deserialize)]
+struct WireSwap {
+    key: String,
+    expected: Option<String>,
+    new: Option<String>,
+    exp: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -268,6 +281,42 @@ impl LedgerObject {
                     values.push(rows.into_iter().next().and_then(|r| r.v));
                 }
                 json!({ "values": values })
+            }
+            Command::CasAll { swaps, now } => {
+                // One request runs to its end before the object takes the next (no await in
+                // between): the checks and the writes are one step.
+                for swap in &swaps {
+                    self.expire(&swap.key, now)?;
+                }
+                let mut holds = true;
+                for swap in &swaps {
+                    let rows: Vec<Returned> = self
+                        .sql
+                        .exec("SELECT v FROM ledger WHERE k = ?", vec![swap.key.clone().into()])?
+                        .to_array()?;
+                    let current = rows.into_iter().next().map(|r| r.v);
+                    // A consume-once mark (no text) never matches.
+                    let matches = match (&current, &swap.expected) {
+                        (None, None) => true,
+                        (Some(Some(v)), Some(e)) => v == e,
+                        _ => false,
+                    };
+                    if !matches {
+                        holds = false;
+                        break;
+                    }
+                }
+                if holds {
+                    for swap in swaps {
+                        if let Some(new) = swap.new {
+                            self.sql.exec(
+                                "INSERT INTO ledger (k, v, exp) VALUES (?, ?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v, exp = excluded.exp",
+                                vec![swap.key.into(), new.into(), exp_value(swap.exp)],
+                            )?;
+                        }
+                    }
+                }
+                json!({ "ok": holds })
             }
             Command::Cas { key, expected, new, now, exp } => {
                 self.expire(&key, now)?;

@@ -20,11 +20,25 @@ pub async fn token<H: Host>(host: &H, config: &Config, req: &Request) -> Result<
     let params = Params::from_body(req, true)?;
     let issuer = config.issuer_for(req);
     let grant_type = params.require("grant_type")?;
-    let client = client_auth::authenticate(host, config, req, &params, &issuer).await?;
+    // Whether the client was deleted is asked with the grant's own ledger read, if it makes
+    // one, and settled before anything is issued (`grant::ClientCheck`).
+    let client_check = grant::ClientCheck::default();
+    let client = client_auth::authenticate_unconfirmed(host, config, req, &params, &issuer)
+        .await?
+        .pending(&client_check);
+    let client_id = client.client_id.as_str();
     // RFC 6749 §5.2: a grant type this server does not implement.
-    let grant_type = GrantType::parse(grant_type)
-        .ok_or_else(|| Error::oauth(ErrorCode::UnsupportedGrantType, "unsupported grant_type"))?;
-    client_auth::check_grant(&client, grant_type)?;
+    let grant_type = match GrantType::parse(grant_type) {
+        Some(grant_type) => grant_type,
+        None => {
+            let refused =
+                Err(Error::oauth(ErrorCode::UnsupportedGrantType, "unsupported grant_type"));
+            return client_check.settle(host, client_id, refused).await;
+        }
+    };
+    if let Err(e) = client_auth::check_grant(&client, grant_type) {
+        return client_check.settle(host, client_id, Err(e)).await;
+    }
     let request = TokenRequest {
         host,
         config,
@@ -33,8 +47,10 @@ pub async fn token<H: Host>(host: &H, config: &Config, req: &Request) -> Result<
         client: &client,
         grant_type,
         params: &params,
+        client_check: &client_check,
     };
-    let mut issued = grant::exchange(grant_type, &request).await?;
+    let issued = grant::exchange(grant_type, &request).await;
+    let mut issued = client_check.settle(host, client_id, issued).await?;
     // RFC 9396 §6: the client may ask for some of the authorization details the user approved
     // (the code's, the device code's, the refresh token's), never more; a grant without any
     // (client credentials, password) has nothing to ask for. At a code or device code

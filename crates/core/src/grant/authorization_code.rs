@@ -4,12 +4,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{invalid_grant, refresh_token, resolve, Authorization, Commit, Issued, TokenRequest};
+use super::{
+    invalid_grant, refresh_token, resolve, Authorization, Commit, GrantGroup, Issued, Revoked,
+    TokenRequest,
+};
 use crate::authorization::pkce::{PkceCodeChallenge, PkceCodeVerifier};
 use crate::b64;
 use crate::error::{absent_if_unreadable, Error};
 use crate::ledger_record::{self, LedgerRecord, State};
-use crate::ports::{random_bytes, Clock, Host, UnixTime};
+use crate::ports::{random_bytes, Clock, Host, Ledger, UnixTime};
 use crate::vocabulary::ClientId;
 
 /// RFC 6749 §4.1.2: a maximum authorization code lifetime of 10 minutes is RECOMMENDED;
@@ -43,8 +46,24 @@ pub struct UsedCode {
 
 type CodeEntry = LedgerRecord<CodeRecord, UsedCode>;
 
-fn code_key(code: &str) -> String {
-    format!("code:{}", b64::sha256(code))
+/// A code's ledger key: in its grant's group (codes are drawn to fall in it: [`draw`]), so
+/// that its use and the grant's start are one decision (`Ledger::compare_and_set_all`), and
+/// the client's deletion is read with the code.
+pub fn code_key(code: &str) -> String {
+    GrantGroup::of(code).key(&format!("code:{}", b64::sha256(code)))
+}
+
+/// Draws a code in the grant's group: random codes until one's group is `group` (1 in
+/// [`super::GRANT_GROUPS`], so 32 draws on average; the code keeps 256 random bits, of which
+/// the group tells 5 to whoever learns the grant id).
+fn draw<H: Host>(host: &H, group: GrantGroup) -> Result<String, Error> {
+    for _ in 0..4096 {
+        let code = b64::encode(random_bytes::<32>(host.rng()));
+        if GrantGroup::of(&code) == group {
+            return Ok(code);
+        }
+    }
+    Err(Error::Internal("no code fell in its grant's group".into()))
 }
 
 /// Issues a code for an authorization: a new grant starts here.
@@ -55,12 +74,13 @@ pub async fn issue<H: Host>(
     redirect_uri_given: bool,
     code_challenge: Option<String>,
 ) -> Result<String, Error> {
-    let code = b64::encode(random_bytes::<32>(host.rng()));
     // A new grant starts here, unless the response it is part of started it (hybrid).
     let authorization = match authorization.grant_id {
         Some(_) => authorization,
         None => authorization.start_grant(host.rng()),
     };
+    let grant_id = authorization.grant_id.as_deref().unwrap_or_default();
+    let code = draw(host, GrantGroup::of(grant_id))?;
     let expires_at = host.clock().now() + CODE_SECONDS;
     let record = CodeRecord {
         v: 2,
@@ -90,9 +110,15 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
     if code.len() > 128 {
         return Err(invalid());
     }
-    // A record that does not parse (written by an older version) is as good as no code.
-    let entry: CodeEntry = absent_if_unreadable(ledger_record::load(host, &code_key(code)).await)?
-        .ok_or_else(invalid)?;
+    // One ledger read: the code, and whether the client was deleted. A record that does not
+    // parse (written by an older version) is as good as no code.
+    let key = code_key(code);
+    let read = request.read_group(GrantGroup::of(code), std::slice::from_ref(&key)).await?;
+    let parsed = match read.into_iter().next().flatten() {
+        Some(text) => ledger_record::parse(&key, text).map(Some),
+        None => Ok(None),
+    };
+    let entry: CodeEntry = absent_if_unreadable(parsed)?.ok_or_else(invalid)?;
     let record = match &entry.state {
         State::Live(record) => record,
         State::Ended(used) => {
@@ -146,8 +172,9 @@ pub struct UseCode {
 }
 
 impl UseCode {
-    /// Uses the code, exactly once; starts the refresh family if one is offered. Returns the
-    /// first refresh token.
+    /// Uses the code, exactly once, and in the same step starts the refresh family if one is
+    /// offered, or else checks that no replay revoked the grant (RFC 6749 §4.1.2): one ledger
+    /// round trip (`Ledger::compare_and_set_all`). Returns the first refresh token.
     pub async fn apply<H: Host>(
         self,
         host: &H,
@@ -155,20 +182,25 @@ impl UseCode {
     ) -> Result<Option<String>, Error> {
         let now = host.clock().now();
         let grant_id = &self.used.grant_id;
-        if !self.entry.end(host, &self.used, now + USED_CODE_SECONDS).await? {
-            // Another exchange of the same code won: this one is the replay.
-            super::revoke_grant(host, grant_id).await?;
-            return Err(invalid_grant(REPLAYED));
+        let grant = super::grant_key(grant_id);
+        let use_code = self.entry.ending(&self.used, now + USED_CODE_SECONDS)?;
+        let (refresh_token, start) = if refresh_token::offered(authorization) {
+            let (token, record) = refresh_token::first(host, authorization)?;
+            let start = ledger_record::creating::<_, Revoked>(&grant, &record, record.expires_at)?;
+            (Some(token), start)
+        } else {
+            (None, ledger_record::absent(&grant))
+        };
+        if host.ledger().compare_and_set_all(&[use_code, start], now).await? {
+            return Ok(refresh_token);
         }
-        if refresh_token::offered(authorization) {
-            // Refused if a replay revoked the grant meanwhile.
-            return Ok(Some(refresh_token::start(host, authorization).await?));
+        // Lost: another exchange used the code first (this one is the replay), or a replay
+        // revoked the grant meanwhile — or the code has just expired.
+        if ledger_record::load::<_, CodeRecord, UsedCode>(host, self.entry.key()).await?.is_none() {
+            return Err(invalid_grant("the authorization code is invalid or expired"));
         }
-        // A replay may have revoked the grant between the use and now (RFC 6749 §4.1.2).
-        if super::is_revoked(host, grant_id).await? {
-            return Err(invalid_grant(REPLAYED));
-        }
-        Ok(None)
+        super::revoke_grant(host, grant_id).await?;
+        Err(invalid_grant(REPLAYED))
     }
 }
 

@@ -41,9 +41,15 @@ pub async fn exchange<H: crate::ports::Host>(
             None => return Err(not_granted()),
         };
     // A deleted client grant is revoked on the ledger at once; KV may still show it a while.
+    // One ledger read: the client grant, and whether the client was deleted.
     if let Some(id) = &grant_id {
-        if super::is_revoked(host, id).await? {
-            return Err(not_granted());
+        let key = super::grant_key(id);
+        let read =
+            request.read_group(super::GrantGroup::of(id), std::slice::from_ref(&key)).await?;
+        if let Some(text) = read.into_iter().next().flatten() {
+            if super::grant_revoked(&crate::ledger_record::parse(&key, text)?) {
+                return Err(not_granted());
+            }
         }
     }
     if grant_id.is_none() && allowed.is_empty() {

@@ -193,6 +193,60 @@ pub struct TokenRequest<'a, H: Host> {
     /// The grant type asked for (a handler may serve more than one).
     pub grant_type: GrantType,
     pub params: &'a Params,
+    /// Whether the client was deleted: asked along with the grant's own ledger read
+    /// ([`TokenRequest::read_group`]), or by the endpoint after the grant ([`ClientCheck`]).
+    pub client_check: &'a ClientCheck,
+}
+
+impl<H: Host> TokenRequest<'_, H> {
+    /// Reads `keys` of one grant group in one ledger round trip, and with them whether the
+    /// client was deleted (every group holds the deletion marker: [`revoke_client`]). A grant
+    /// that reads a grant group reads through here, so the client costs no round trip of its
+    /// own; a deleted client's request then ends in `invalid_client` ([`ClientCheck::settle`]).
+    pub async fn read_group(
+        &self,
+        group: GrantGroup,
+        keys: &[String],
+    ) -> Result<Vec<Option<String>>, Error> {
+        let mut all = keys.to_vec();
+        all.push(group.deleted_client(self.client.client_id.as_str()));
+        let mut values = self.host.ledger().get_many(&all, self.host.clock().now()).await?;
+        let deleted = values.pop().flatten().is_some();
+        self.client_check
+            .deleted
+            .set(Some(deleted || self.client_check.deleted.get() == Some(true)));
+        Ok(values)
+    }
+}
+
+/// Whether a token request's client was deleted (RFC 7592 §2.3: refused everywhere at once,
+/// even where KV still has it). Client authentication leaves the question open
+/// (`client_auth::Unconfirmed`); a grant's [`TokenRequest::read_group`] answers it in passing;
+/// [`ClientCheck::settle`] asks whatever is still open before anything is issued.
+#[derive(Debug, Default)]
+pub struct ClientCheck {
+    deleted: std::cell::Cell<Option<bool>>,
+}
+
+impl ClientCheck {
+    /// The grant's outcome, unless the client was deleted: then `invalid_client`, whatever the
+    /// grant decided (a refusal included, so that a deleted client always hears the same).
+    /// Asks the ledger if no read of the grant did.
+    pub async fn settle<H: Host, T>(
+        &self,
+        host: &H,
+        client_id: &str,
+        outcome: Result<T, Error>,
+    ) -> Result<T, Error> {
+        let deleted = match self.deleted.get() {
+            Some(deleted) => deleted,
+            None => is_client_revoked(host, client_id).await?,
+        };
+        if deleted {
+            return Err(Error::oauth(ErrorCode::InvalidClient, "client authentication failed"));
+        }
+        outcome
+    }
 }
 
 /// What a grant hands to the token response: the resolved authorization to mint tokens for,
@@ -299,17 +353,38 @@ pub(crate) type GrantEntry = LedgerRecord<GrantRecord, Revoked>;
 /// (one write per group) must stay under.
 pub const GRANT_GROUPS: u32 = 32;
 
-/// The group of a grant (or of a token without one, by its `jti`): a stable hash, FNV-1a, so a
-/// record's group never changes between deployments.
-fn group_of(anchor: &str) -> u32 {
-    let hash =
-        anchor.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    hash % GRANT_GROUPS
+/// One of the [`GRANT_GROUPS`] ledger groups: a grant's (or, for a token without one, its
+/// `jti`'s), chosen by a stable hash (FNV-1a), so that a record's group never changes between
+/// deployments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GrantGroup(u32);
+
+impl GrantGroup {
+    pub fn of(anchor: &str) -> Self {
+        let hash = anchor
+            .bytes()
+            .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+        Self(hash % GRANT_GROUPS)
+    }
+
+    /// A key in this group.
+    pub(crate) fn key(self, name: &str) -> String {
+        format!("grant:{}#{name}", self.0)
+    }
+
+    /// A client's deletion marker, as written to this group.
+    fn deleted_client(self, client_id: &str) -> String {
+        self.key(&format!("client-deleted:{client_id}"))
+    }
+
+    fn all() -> impl Iterator<Item = Self> {
+        (0..GRANT_GROUPS).map(Self)
+    }
 }
 
 /// A grant's ledger key.
 pub fn grant_key(grant_id: &str) -> String {
-    format!("grant:{}#{grant_id}", group_of(grant_id))
+    GrantGroup::of(grant_id).key(grant_id)
 }
 
 /// Reads a grant's ledger record (live or ended).
@@ -357,10 +432,6 @@ fn grant_revoked(entry: &GrantEntry) -> bool {
     }
 }
 
-fn deleted_client_key(group: u32, client_id: &str) -> String {
-    format!("grant:{group}#client-deleted:{client_id}")
-}
-
 /// Records that a client was deleted (RFC 7592 §2.3: the server SHOULD invalidate its tokens):
 /// on the ledger, in every grant group, so that its access and refresh tokens are refused
 /// everywhere at once, even where KV still has the client record for a while. Repeating it
@@ -368,7 +439,7 @@ fn deleted_client_key(group: u32, client_id: &str) -> String {
 pub async fn revoke_client<H: Host>(host: &H, client_id: &str) -> Result<(), Error> {
     let now = host.clock().now();
     let until = now + REFRESH_SECONDS.max(REVOCATION_SECONDS);
-    let keys: Vec<String> = (0..GRANT_GROUPS).map(|g| deleted_client_key(g, client_id)).collect();
+    let keys: Vec<String> = GrantGroup::all().map(|g| g.deleted_client(client_id)).collect();
     futures_util::future::try_join_all(
         keys.iter().map(|key| host.ledger().compare_and_set(key, None, "1", now, Some(until))),
     )
@@ -378,7 +449,7 @@ pub async fn revoke_client<H: Host>(host: &H, client_id: &str) -> Result<(), Err
 
 /// An access token's revocation marker, in its grant's group (or, without a grant, its own).
 fn revoked_token_key(grant_id: Option<&str>, jti: &str) -> String {
-    format!("grant:{}#revoked-token:{jti}", group_of(grant_id.unwrap_or(jti)))
+    GrantGroup::of(grant_id.unwrap_or(jti)).key(&format!("revoked-token:{jti}"))
 }
 
 /// Revokes one access token (RFC 7009 §2.1), until it expires.
@@ -398,7 +469,7 @@ pub async fn revoke_token<H: Host>(
 /// Whether a client was deleted.
 pub async fn is_client_revoked<H: Host>(host: &H, client_id: &str) -> Result<bool, Error> {
     let now = host.clock().now();
-    let key = deleted_client_key(group_of(client_id), client_id);
+    let key = GrantGroup::of(client_id).deleted_client(client_id);
     Ok(host.ledger().get(&key, now).await?.is_some())
 }
 
@@ -432,13 +503,13 @@ pub async fn standing<H: Host>(
     jti: &str,
     caller: Option<&str>,
 ) -> Result<Standing, Error> {
-    let group = group_of(grant_id.unwrap_or(jti));
-    let mut keys = vec![deleted_client_key(group, client_id), revoked_token_key(grant_id, jti)];
+    let group = GrantGroup::of(grant_id.unwrap_or(jti));
+    let mut keys = vec![group.deleted_client(client_id), revoked_token_key(grant_id, jti)];
     if let Some(grant_id) = grant_id {
         keys.push(grant_key(grant_id));
     }
     if let Some(caller) = caller {
-        keys.push(deleted_client_key(group, caller));
+        keys.push(group.deleted_client(caller));
     }
     let mut values = host.ledger().get_many(&keys, host.clock().now()).await?.into_iter();
     let mut next = || values.next().flatten();

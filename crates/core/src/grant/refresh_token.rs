@@ -5,7 +5,7 @@
 
 use super::{
     grant_entry, grant_key, invalid_grant, resolve, revoke_grant, Authorization, Commit,
-    GrantEntry, GrantRecord, Issued, Revoked, TokenRequest, REFRESH_SECONDS,
+    GrantEntry, GrantGroup, GrantRecord, Issued, Revoked, TokenRequest, REFRESH_SECONDS,
 };
 use crate::b64;
 use crate::error::Error;
@@ -37,8 +37,12 @@ fn new_token<H: Host>(host: &H, grant_id: &str) -> (String, String) {
     (token, hash)
 }
 
-/// Starts a grant's refresh-token family; returns the first refresh token.
-pub async fn start<H: Host>(host: &H, authorization: &Authorization) -> Result<String, Error> {
+/// A new grant's record and its first refresh token, not yet written (see [`start`]; the code
+/// grant writes it together with the code's use).
+pub(crate) fn first<H: Host>(
+    host: &H,
+    authorization: &Authorization,
+) -> Result<(String, GrantRecord), Error> {
     let grant_id =
         authorization.grant_id.as_deref().ok_or_else(|| Error::Internal("no grant id".into()))?;
     let now = host.clock().now();
@@ -52,7 +56,13 @@ pub async fn start<H: Host>(host: &H, authorization: &Authorization) -> Result<S
         revoked: false,
         expires_at: now + REFRESH_SECONDS,
     };
-    let key = grant_key(grant_id);
+    Ok((token, record))
+}
+
+/// Starts a grant's refresh-token family; returns the first refresh token.
+pub async fn start<H: Host>(host: &H, authorization: &Authorization) -> Result<String, Error> {
+    let (token, record) = first(host, authorization)?;
+    let key = grant_key(&record.authorization.grant_id.clone().unwrap_or_default());
     if !ledger_record::create::<_, _, Revoked>(host, &key, &record, record.expires_at).await? {
         // Revoked before it started (a replay of its code raced the first exchange).
         return Err(invalid_grant("the grant was revoked"));
@@ -77,10 +87,20 @@ async fn family<H: Host>(
     token: &str,
 ) -> Result<Option<(GrantEntry, GrantRecord, Generation)>, Error> {
     let Some(grant_id) = refresh_grant_id(token) else { return Ok(None) };
-    let Some(entry) = grant_entry(host, grant_id).await? else { return Ok(None) };
-    let Some(record) = entry.live().cloned() else { return Ok(None) };
-    if record.revoked || record.expires_at <= host.clock().now() {
-        return Ok(None);
+    let entry = grant_entry(host, grant_id).await?;
+    Ok(generation_of(entry, token, host.clock().now()))
+}
+
+/// Which of its grant's tokens `token` is, given the grant's entry as read.
+fn generation_of(
+    entry: Option<GrantEntry>,
+    token: &str,
+    now: crate::ports::UnixTime,
+) -> Option<(GrantEntry, GrantRecord, Generation)> {
+    let entry = entry?;
+    let record = entry.live().cloned()?;
+    if record.revoked || record.expires_at <= now {
+        return None;
     }
     let presented = digest(token);
     let matches = |h: &String| constant_time_eq(h.as_bytes(), presented.as_bytes());
@@ -91,9 +111,9 @@ async fn family<H: Host>(
     } else if record.rotated_sha256.iter().any(matches) {
         Generation::Replaced
     } else {
-        return Ok(None);
+        return None;
     };
-    Ok(Some((entry, record, generation)))
+    Some((entry, record, generation))
 }
 
 /// The live grant this refresh token belongs to, current or already replaced by rotation.
@@ -132,12 +152,19 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
     let token = params.require("refresh_token")?;
     let requested = crate::authorization::request::parse_scope(params.get("scope")?)?;
     let grant_id = refresh_grant_id(token).ok_or_else(invalid)?;
-    let (entry, record, generation) = family(host, token).await?.ok_or_else(invalid)?;
+    // One ledger read: the grant, and whether the client was deleted.
+    let key = grant_key(grant_id);
+    let read = request.read_group(GrantGroup::of(grant_id), std::slice::from_ref(&key)).await?;
+    let entry = match read.into_iter().next().flatten() {
+        Some(text) => Some(ledger_record::parse(&key, text)?),
+        None => None,
+    };
+    let now = host.clock().now();
+    let (entry, record, generation) = generation_of(entry, token, now).ok_or_else(invalid)?;
     // RFC 6749 §6: the refresh token is bound to the client it was issued to.
     if record.authorization.client_id != client.client_id {
         return Err(invalid());
     }
-    let now = host.clock().now();
     match generation {
         Generation::Current => {}
         Generation::JustReplaced

@@ -936,7 +936,12 @@ async function main() {
       pair[server === gatehouse ? 'g' : server === reference ? 'o' : 'w'] = r;
       // Counted on one request after the row's run: what a warm isolate pays (its copies of
       // tenant records are filled), as the rps figures do.
-      if (server === gatehouse) pair.counts = await sampleCounts(gatehouse, row).catch((e) => `? (${e.message})`);
+      // (A pause first: a request still in flight from the run would count in this one's
+      // signatures, which the isolate counts as a whole.)
+      if (server === gatehouse) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        pair.counts = await sampleCounts(gatehouse, row).catch((e) => `? (${e.message})`);
+      }
       process.stdout.write(`  ${label.padEnd(40)} ${server.name.padEnd(14)} ${fmt(r.rps).padStart(6)} /s` + (failures(r) ? `  (${failures(r)} failed)` : '') + '\n');
     }
     results.push({ label, ...pair });

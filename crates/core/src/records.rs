@@ -159,6 +159,16 @@ pub async fn client_grant(
     read(store, &client_grant_key(client_id.as_str(), audience)).await
 }
 
+/// [`client_grant`], from a copy at most [`TENANT_ISOLATE_CACHE_SECONDS`] old (its deletion
+/// is exact anyway: the ledger revokes its grant).
+pub async fn client_grant_cached(
+    store: &impl Store,
+    client_id: &ClientId,
+    audience: &str,
+) -> Result<Option<ClientGrantRecord>, Error> {
+    read_cached(store, &client_grant_key(client_id.as_str(), audience)).await
+}
+
 /// Deletes a client grant and revokes every token issued under it (on the ledger, so at once).
 pub async fn delete_client_grant<H: Host>(
     host: &H,

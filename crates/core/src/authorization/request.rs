@@ -237,7 +237,7 @@ pub async fn check_audience<H: Host>(
             "the resource must be an absolute URI without fragment",
         ));
     }
-    records::api(host.store(), target)
+    records::api_cached(host.store(), target)
         .await?
         .map(Some)
         .ok_or_else(|| Error::oauth(ErrorCode::InvalidTarget, "unknown audience"))

@@ -32,7 +32,8 @@ pub async fn exchange<H: crate::ports::Host>(
         Error::invalid_request("name the API with audience (or resource, RFC 8707)")
     })?;
     let (allowed, grant_id) =
-        match records::client_grant(host.store(), &client.client_id, &api.identifier).await? {
+        match records::client_grant_cached(host.store(), &client.client_id, &api.identifier).await?
+        {
             Some(grant) => (grant.scope, Some(grant.grant_id)),
             None if client.is_registered() && config.registered_client_credentials => {
                 let defined = |s: &str| api.scopes.iter().any(|d| d.value == s);

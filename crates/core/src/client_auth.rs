@@ -78,14 +78,21 @@ impl Unconfirmed {
         self.confirmed(deleted)
     }
 
-    /// The record, with the question left to a [`crate::grant::ClientCheck`] that the
-    /// caller settles before issuing anything (the token endpoint).
-    pub fn pending(self, _check: &crate::grant::ClientCheck) -> ClientRecord {
-        self.0
+    /// Whether it is a public client (refused by some endpoints before anything is asked).
+    pub fn is_public(&self) -> bool {
+        self.0.is_public()
     }
 
-    /// With the answer the ledger gave for [`Unconfirmed::client_id`].
-    pub fn confirmed(self, deleted: bool) -> Result<ClientRecord, Error> {
+    /// The record, with the question handed to a [`crate::grant::ClientCheck`] that the
+    /// caller must settle before issuing anything (the token endpoint).
+    pub fn pending(self) -> (ClientRecord, crate::grant::ClientCheck) {
+        let check = crate::grant::ClientCheck::new(self.0.client_id.clone());
+        (self.0, check)
+    }
+
+    /// With the answer the ledger gave for [`Unconfirmed::client_id`] (read along with
+    /// something else: `grant::standing`'s `caller`).
+    pub(crate) fn confirmed(self, deleted: bool) -> Result<ClientRecord, Error> {
         if deleted {
             return Err(invalid_client("client authentication failed"));
         }

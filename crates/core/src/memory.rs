@@ -151,6 +151,8 @@ pub struct MemoryLedger {
     deadlines: RefCell<Vec<Deadline>>,
     /// Calls made, as a host would count round trips to its ledger.
     round_trips: Cell<u64>,
+    /// `fail_next_write`'s key text.
+    failing: RefCell<Option<String>>,
 }
 
 impl MemoryLedger {
@@ -165,6 +167,19 @@ impl MemoryLedger {
     /// Worker's Durable Objects): what tests compare before and after a request.
     pub fn round_trips(&self) -> u64 {
         self.round_trips.get()
+    }
+
+    /// Injects a failure for tests: the next compare-and-set on a key containing `part` fails
+    /// as an unreachable ledger would (a `PortError`), writing nothing.
+    pub fn fail_next_write(&self, part: &str) {
+        *self.failing.borrow_mut() = Some(part.to_string());
+    }
+
+    fn injected_failure(&self, key: &str) -> Result<(), PortError> {
+        if self.failing.borrow_mut().take_if(|part| key.contains(part.as_str())).is_some() {
+            return Err(PortError::new("injected ledger failure"));
+        }
+        Ok(())
     }
 
     /// The race [`MemoryLedger::race_next_cas`] set up, if it is for `key`.
@@ -294,6 +309,7 @@ impl Ledger for MemoryLedger {
         expires_at: Option<UnixTime>,
     ) -> Result<bool, PortError> {
         self.trip();
+        self.injected_failure(key)?;
         self.inject_race(key);
         let current = match self.live(key, now) {
             Some(LedgerValue::Text(t)) => Some(t),

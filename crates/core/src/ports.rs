@@ -182,6 +182,12 @@ pub struct Swap {
     pub expires_at: Option<UnixTime>,
 }
 
+/// A stable hash (FNV-1a, 32 bits) for spreading keys: it must never change between
+/// deployments, or records would be looked for where they are not.
+pub fn stable_hash(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+}
+
 /// A ledger key's group: the text before its first `#`, or the whole key.
 pub fn group_of(key: &str) -> &str {
     key.split('#').next().unwrap_or(key)

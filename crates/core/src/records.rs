@@ -1039,12 +1039,14 @@ fn parse_record<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// How old a copy of a tenant record a token or userinfo request may be answered from (the
-/// host's per-isolate copy, `Store::get_cached`): the client that authenticates, the user a
-/// grant or token names, the API a token is for. KV is eventually consistent anyway (up to
-/// about 60 s, the README says); this adds at most as much again, and takes the hot paths'
-/// reads off KV. Whatever must hold at once (a deleted client, a revoked grant) is on the
-/// ledger; logins, consent and administration read fresh.
+/// How old a copy of a tenant record a request may be answered from (the host's per-isolate
+/// copy, `Store::get_cached`): the client of every client authentication (token, revocation,
+/// introspection, PAR, device and backchannel endpoints), the user and API `grant::resolve`
+/// loads for tokens, the user at userinfo, the API of every `audience` / `resource` check, and
+/// a client credentials grant's client grant. KV is eventually consistent anyway (up to about
+/// 60 s, the README says); this adds up to 10 s, and takes the hot paths' reads off KV.
+/// Whatever must hold at once (a deleted client, a revoked grant) is on the ledger; the login
+/// and consent pages, and administration, read fresh.
 pub const TENANT_ISOLATE_CACHE_SECONDS: u64 = 10;
 
 async fn read_cached<T: serde::de::DeserializeOwned>(

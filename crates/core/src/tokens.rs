@@ -368,7 +368,7 @@ pub async fn verify_access_token<H: Host>(
     token: &str,
     audience: Option<&str>,
 ) -> Result<Map<String, Value>, Error> {
-    let claims = verify_access_jwt(config, host, issuer, token, audience).await?;
+    let claims = verify_access_jwt(host, config, issuer, token, audience).await?;
     let standing = check_standing(host, &claims, None).await?;
     if standing.client_deleted {
         return Err(invalid_token("the client was deleted"));
@@ -382,8 +382,8 @@ pub async fn verify_access_token<H: Host>(
 /// An access token's signature, `typ`, `iss`, `exp` and `aud` (when `audience` is given); not
 /// whether it was revoked (that is [`check_standing`], which must follow).
 pub async fn verify_access_jwt<H: Host>(
-    config: &Config,
     host: &H,
+    config: &Config,
     issuer: &str,
     token: &str,
     audience: Option<&str>,

@@ -39,19 +39,6 @@ fn spa_code(world: &World) -> String {
     params.get("code").unwrap().expect("a code").to_string()
 }
 
-fn spa_exchange(world: &World, code: &str, verifier: &str) -> gatehouse_core::http::Response {
-    world.call(form_request(
-        "/oauth/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("client_id", SPA),
-            ("code", code),
-            ("code_verifier", verifier),
-            ("redirect_uri", SPA_REDIRECT),
-        ],
-    ))
-}
-
 fn jwks(world: &World) -> Vec<Jwk> {
     let set: JwkSet = serde_json::from_value(json(&world.get("/.well-known/jwks.json"))).unwrap();
     set.keys

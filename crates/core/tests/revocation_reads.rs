@@ -111,18 +111,7 @@ fn token_requests_ask_the_ledger_at_most_twice() {
     ];
     let done = world.code_flow(&q);
     let code = redirect_params(&done).get("code").unwrap().unwrap().to_string();
-    let exchange = || {
-        world.call(form_request(
-            "/oauth/token",
-            &[
-                ("grant_type", "authorization_code"),
-                ("client_id", SPA),
-                ("code", &code),
-                ("code_verifier", VERIFIER),
-                ("redirect_uri", SPA_REDIRECT),
-            ],
-        ))
-    };
+    let exchange = || spa_exchange(&world, &code, VERIFIER);
     let (n, tokens) = trips(&exchange);
     assert_eq!(n, 2, "code exchange");
     let rt = text(&tokens, "refresh_token");
@@ -216,4 +205,66 @@ fn the_ledger_refuses_to_read_across_groups() {
     assert!(block_on(world.host.ledger.get_many(&mixed, now)).is_err());
     let one = vec!["grant:1#a".to_string(), "grant:1#b".to_string()];
     assert_eq!(block_on(world.host.ledger.get_many(&one, now)).unwrap(), vec![None, None]);
+}
+
+/// Review: a deletion writes the client's marker to every grant group; when some of those
+/// writes fail, the client still exists and the same DELETE completes it (before: its records
+/// were gone first, the retry was refused, and the tokens in the missed group stayed active).
+#[test]
+fn a_client_deletion_that_fails_part_way_can_be_repeated() {
+    let world = World::new();
+    let reg = world.register(&serde_json::json!({"grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "client_secret_post", "scope": "read:messages"}));
+    let (id, secret) = (text(&reg, "client_id"), text(&reg, "client_secret"));
+    let r = world.call(form_request(
+        "/oauth/token",
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &id),
+            ("client_secret", &secret),
+            ("audience", API),
+        ],
+    ));
+    let token = text(&json(&r), "access_token");
+    // The token has no grant: its group is its jti's.
+    let jti = claims(&token)["jti"].as_str().unwrap().to_string();
+    let anchor = gatehouse_core::grant::grant_key(&jti);
+    let group = anchor.split('#').next().unwrap();
+    world.host.ledger.fail_next_write(&format!("{group}#client-deleted:"));
+    let delete = || {
+        world.call(
+            Request::from_url("DELETE", reg["registration_client_uri"].as_str().unwrap())
+                .unwrap()
+                .with_header(
+                    "authorization",
+                    &format!("Bearer {}", text(&reg, "registration_access_token")),
+                ),
+        )
+    };
+    assert!(delete().status >= 500, "the ledger failed");
+    assert_eq!(world.introspect(&token)["active"], true, "its group was missed");
+    assert_eq!(delete().status, 204, "the client can repeat the deletion");
+    assert_eq!(world.introspect(&token)["active"], false);
+}
+
+/// Review: a refresh token's grant id is base64url, so it can never name another key of its
+/// group (`client-deleted:…`, `code:…`, `revoked-token:…`).
+#[test]
+fn a_refresh_token_naming_another_kind_of_key_is_refused() {
+    let world = World::new();
+    for forged in [
+        format!("client-deleted:abcdefg.{}", "A".repeat(43)),
+        format!("code:{}.{}", "B".repeat(17), "A".repeat(43)),
+        format!("{}#x.{}", "C".repeat(20), "A".repeat(43)),
+    ] {
+        assert_eq!(forged.split_once('.').unwrap().0.len(), 22);
+        let r = world.call(
+            form_request(
+                "/oauth/token",
+                &[("grant_type", "refresh_token"), ("refresh_token", &forged)],
+            )
+            .with_header("authorization", &basic(ROPC, ROPC_SECRET)),
+        );
+        assert_eq!(oauth_error(&r), (400, "invalid_grant".into()), "{forged}");
+    }
 }

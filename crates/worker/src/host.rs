@@ -33,6 +33,11 @@ pub struct KvPort {
     reads: Cell<u32>,
 }
 
+/// At most this many copies per isolate (`Store::get_cached`).
+const ISOLATE_CACHE_ENTRIES: usize = 4096;
+/// The longest any caller keeps a copy (the key set's 30 s), in ms.
+const ISOLATE_CACHE_LONGEST_MS: f64 = 60_000.0;
+
 thread_local! {
     /// Per-isolate copies for `Store::get_cached`: key → (value, when it was read, in ms).
     static ISOLATE_CACHE: RefCell<HashMap<String, (Vec<u8>, f64)>> = RefCell::new(HashMap::new());
@@ -59,7 +64,18 @@ impl Store for KvPort {
         let value = self.get(key).await?;
         // Only values are kept: an absent key is read again next time.
         if let Some(v) = &value {
-            ISOLATE_CACHE.with(|c| c.borrow_mut().insert(key.to_string(), (v.clone(), now)));
+            ISOLATE_CACHE.with(|c| {
+                let mut cache = c.borrow_mut();
+                // Bounded: one entry per user, client and API read lately. When full, copies
+                // older than any caller keeps them go, and if that is not enough, all of them.
+                if cache.len() >= ISOLATE_CACHE_ENTRIES {
+                    cache.retain(|_, (_, at)| now - *at < ISOLATE_CACHE_LONGEST_MS);
+                    if cache.len() >= ISOLATE_CACHE_ENTRIES {
+                        cache.clear();
+                    }
+                }
+                cache.insert(key.to_string(), (v.clone(), now));
+            });
         }
         Ok(value)
     }
@@ -83,11 +99,11 @@ impl Store for KvPort {
     }
 }
 
-/// The ledger, sharded over Durable Objects by key family (the text before the first `:`) and a
-/// hash of the key's group (`ports::group_of`: the text before its first `#`), so that codes,
-/// grants and rate limits spread over many single-threaded objects. Every operation on one key
-/// reaches the same object, which is all exactly-once needs; keys of one group share it, which
-/// is what `get_many` needs.
+/// The ledger, over many single-threaded Durable Objects: a key of a group (`ports::group_of`:
+/// the text before its first `#`) on the group's object, which is what `get_many` and
+/// `compare_and_set_all` need; any other key sharded by key family (the text before the first
+/// `:`) and a hash of the key. Every operation on one key reaches the same object, which is all
+/// exactly-once needs.
 pub struct DurableLedger {
     namespace: ObjectNamespace,
     /// Round trips to the ledger, for `DEBUG_COUNTS`.
@@ -97,20 +113,28 @@ pub struct DurableLedger {
 /// Objects per key family.
 const LEDGER_SHARDS: u32 = 32;
 
-/// FNV-1a: a stable hash (a key's shard must never change between deployments).
+/// A key's shard (the hash must never change between deployments).
 fn shard_of(key: &str) -> u32 {
-    let hash =
-        key.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    hash % LEDGER_SHARDS
+    gatehouse_core::ports::stable_hash(key) % LEDGER_SHARDS
+}
+
+/// The Durable Object a key lives on: a key with a group (`grant:7#…`) on the group's own
+/// object (the core spreads its groups itself: `grant::GrantGroup`), any other on one of its
+/// family's shards.
+fn object_of(key: &str) -> String {
+    let group = gatehouse_core::ports::group_of(key);
+    if group.len() < key.len() {
+        return group.to_string();
+    }
+    let family = key.split(':').next().unwrap_or("default");
+    format!("{family}-{}", shard_of(key))
 }
 
 impl DurableLedger {
     async fn call(&self, key: &str, command: Value) -> Result<Value, PortError> {
-        let group = gatehouse_core::ports::group_of(key);
-        let family = group.split(':').next().unwrap_or("default");
-        let name = format!("{family}-{}", shard_of(group));
         self.calls.set(self.calls.get() + 1);
-        let stub = self.namespace.get_by_name(&name).map_err(|e| port("ledger stub", e))?;
+        let stub =
+            self.namespace.get_by_name(&object_of(key)).map_err(|e| port("ledger stub", e))?;
         let headers = Headers::new();
         headers.set("content-type", "application/json").map_err(|e| port("ledger", e))?;
         let mut init = RequestInit::new();

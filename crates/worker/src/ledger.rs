@@ -220,6 +220,18 @@ impl LedgerObject {
         Ok(())
     }
 
+    /// A compare-and-set record's text (`None` when absent, expired, or not text).
+    fn value(&self, key: &str, now: i64) -> Result<Option<String>> {
+        let rows: Vec<Returned> = self
+            .sql
+            .exec(
+                "SELECT v FROM ledger WHERE k = ? AND (exp IS NULL OR exp > ?)",
+                vec![key.into(), now.into()],
+            )?
+            .to_array()?;
+        Ok(rows.into_iter().next().and_then(|r| r.v))
+    }
+
     /// A counter's value (0 when absent or expired).
     fn count(&self, key: &str, now: i64) -> Result<u64> {
         let rows: Vec<Count> = self
@@ -258,28 +270,10 @@ impl LedgerObject {
                     .to_array()?;
                 json!({ "ok": !rows.is_empty() })
             }
-            Command::Get { key, now } => {
-                let rows: Vec<Returned> = self
-                    .sql
-                    .exec(
-                        "SELECT v FROM ledger WHERE k = ? AND (exp IS NULL OR exp > ?)",
-                        vec![key.into(), now.into()],
-                    )?
-                    .to_array()?;
-                json!({ "value": rows.into_iter().next().and_then(|r| r.v) })
-            }
+            Command::Get { key, now } => json!({ "value": self.value(&key, now)? }),
             Command::GetMany { keys, now } => {
-                let mut values = Vec::with_capacity(keys.len());
-                for key in keys {
-                    let rows: Vec<Returned> = self
-                        .sql
-                        .exec(
-                            "SELECT v FROM ledger WHERE k = ? AND (exp IS NULL OR exp > ?)",
-                            vec![key.into(), now.into()],
-                        )?
-                        .to_array()?;
-                    values.push(rows.into_iter().next().and_then(|r| r.v));
-                }
+                let values =
+                    keys.iter().map(|key| self.value(key, now)).collect::<Result<Vec<_>>>()?;
                 json!({ "values": values })
             }
             Command::CasAll { swaps, now } => {
@@ -306,15 +300,20 @@ impl LedgerObject {
                         break;
                     }
                 }
-                if holds {
-                    for swap in swaps {
-                        if let Some(new) = swap.new {
-                            self.sql.exec(
-                                "INSERT INTO ledger (k, v, exp) VALUES (?, ?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v, exp = excluded.exp",
-                                vec![swap.key.into(), new.into(), exp_value(swap.exp)],
-                            )?;
-                        }
+                // The writes are one statement, so a failure leaves none of them made.
+                let writes: Vec<WireSwap> = swaps.into_iter().filter(|s| s.new.is_some()).collect();
+                if holds && !writes.is_empty() {
+                    let rows = vec!["(?, ?, ?)"; writes.len()].join(", ");
+                    let mut values: Vec<SqlStorageValue> = Vec::with_capacity(writes.len() * 3);
+                    for swap in writes {
+                        values.push(swap.key.into());
+                        values.push(swap.new.into());
+                        values.push(exp_value(swap.exp));
                     }
+                    self.sql.exec(
+                        &format!("INSERT INTO ledger (k, v, exp) VALUES {rows} ON CONFLICT(k) DO UPDATE SET v = excluded.v, exp = excluded.exp"),
+                        values,
+                    )?;
                 }
                 json!({ "ok": holds })
             }

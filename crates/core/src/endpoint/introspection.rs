@@ -24,11 +24,17 @@ pub async fn introspect<H: Host>(
     // The caller's deletion is asked in the same ledger read as the token's revocations
     // (`tokens::check_standing`), or on its own where there is none.
     let caller = client_auth::authenticate_unconfirmed(host, config, req, &params, &issuer).await?;
+    if caller.is_public() {
+        return Err(Error::oauth(
+            ErrorCode::InvalidClient,
+            "introspection requires a confidential client",
+        ));
+    }
     let token = params.require("token")?;
     let inactive = || Ok(Response::json_no_store(200, &json!({ "active": false })));
     let access = match refresh_grant_id(token) {
         Some(_) => None,
-        None => tokens::verify_access_jwt(config, host, &issuer, token, None).await.ok(),
+        None => tokens::verify_access_jwt(host, config, &issuer, token, None).await.ok(),
     };
     let (client, standing) = match &access {
         Some(claims) => {
@@ -37,12 +43,6 @@ pub async fn introspect<H: Host>(
         }
         None => (caller.confirm(host).await?, None),
     };
-    if client.is_public() {
-        return Err(Error::oauth(
-            ErrorCode::InvalidClient,
-            "introspection requires a confidential client",
-        ));
-    }
     if refresh_grant_id(token).is_some() {
         let Some(record) = current_refresh_grant(host, token).await? else {
             return inactive();

@@ -548,9 +548,11 @@ pub async fn manage<H: Host>(
             ))
         }
         "DELETE" => {
+            // The ledger first: if its writes fail, the client still exists and can repeat
+            // the deletion (which completes them), rather than being half deleted for good.
+            crate::grant::revoke_client(host, client_id).await?;
             host.store().delete(&records::client_key(client_id)).await?;
             host.store().delete(&registration_key(client_id)).await?;
-            crate::grant::revoke_client(host, client_id).await?;
             host.store().delete(&crate::client_auth::jwks_cache_key(client_id)).await?;
             host.log(&format!("deleted client {client_id}"));
             Ok(Response::new(204).with_header("cache-control", "no-store"))

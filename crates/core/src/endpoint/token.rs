@@ -22,22 +22,19 @@ pub async fn token<H: Host>(host: &H, config: &Config, req: &Request) -> Result<
     let grant_type = params.require("grant_type")?;
     // Whether the client was deleted is asked with the grant's own ledger read, if it makes
     // one, and settled before anything is issued (`grant::ClientCheck`).
-    let client_check = grant::ClientCheck::default();
-    let client = client_auth::authenticate_unconfirmed(host, config, req, &params, &issuer)
-        .await?
-        .pending(&client_check);
-    let client_id = client.client_id.as_str();
+    let (client, client_check) =
+        client_auth::authenticate_unconfirmed(host, config, req, &params, &issuer).await?.pending();
     // RFC 6749 §5.2: a grant type this server does not implement.
     let grant_type = match GrantType::parse(grant_type) {
         Some(grant_type) => grant_type,
         None => {
             let refused =
                 Err(Error::oauth(ErrorCode::UnsupportedGrantType, "unsupported grant_type"));
-            return client_check.settle(host, client_id, refused).await;
+            return client_check.settle(host, refused).await;
         }
     };
     if let Err(e) = client_auth::check_grant(&client, grant_type) {
-        return client_check.settle(host, client_id, Err(e)).await;
+        return client_check.settle(host, Err(e)).await;
     }
     let request = TokenRequest {
         host,
@@ -50,7 +47,7 @@ pub async fn token<H: Host>(host: &H, config: &Config, req: &Request) -> Result<
         client_check: &client_check,
     };
     let issued = grant::exchange(grant_type, &request).await;
-    let mut issued = client_check.settle(host, client_id, issued).await?;
+    let mut issued = client_check.settle(host, issued).await?;
     // RFC 9396 §6: the client may ask for some of the authorization details the user approved
     // (the code's, the device code's, the refresh token's), never more; a grant without any
     // (client credentials, password) has nothing to ask for. At a code or device code

@@ -50,7 +50,12 @@ type CodeEntry = LedgerRecord<CodeRecord, UsedCode>;
 /// that its use and the grant's start are one decision (`Ledger::compare_and_set_all`), and
 /// the client's deletion is read with the code.
 pub fn code_key(code: &str) -> String {
-    GrantGroup::of(code).key(&format!("code:{}", b64::sha256(code)))
+    GrantGroup::of(code).key(&code_name(code))
+}
+
+/// A code's name in its group: the code itself is a bearer secret, so only its hash is kept.
+fn code_name(code: &str) -> String {
+    format!("code:{}", b64::sha256(code))
 }
 
 /// Draws a code in the grant's group: random codes until one's group is `group` (1 in
@@ -79,7 +84,8 @@ pub async fn issue<H: Host>(
         Some(_) => authorization,
         None => authorization.start_grant(host.rng()),
     };
-    let grant_id = authorization.grant_id.as_deref().unwrap_or_default();
+    let grant_id =
+        authorization.grant_id.as_deref().ok_or_else(|| Error::Internal("no grant".into()))?;
     let code = draw(host, GrantGroup::of(grant_id))?;
     let expires_at = host.clock().now() + CODE_SECONDS;
     let record = CodeRecord {
@@ -112,13 +118,8 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
     }
     // One ledger read: the code, and whether the client was deleted. A record that does not
     // parse (written by an older version) is as good as no code.
-    let key = code_key(code);
-    let read = request.read_group(GrantGroup::of(code), std::slice::from_ref(&key)).await?;
-    let parsed = match read.into_iter().next().flatten() {
-        Some(text) => ledger_record::parse(&key, text).map(Some),
-        None => Ok(None),
-    };
-    let entry: CodeEntry = absent_if_unreadable(parsed)?.ok_or_else(invalid)?;
+    let read = request.read_record(GrantGroup::of(code), &code_name(code)).await;
+    let entry: CodeEntry = absent_if_unreadable(read)?.ok_or_else(invalid)?;
     let record = match &entry.state {
         State::Live(record) => record,
         State::Ended(used) => {

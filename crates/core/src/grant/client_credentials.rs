@@ -44,13 +44,10 @@ pub async fn exchange<H: crate::ports::Host>(
     // A deleted client grant is revoked on the ledger at once; KV may still show it a while.
     // One ledger read: the client grant, and whether the client was deleted.
     if let Some(id) = &grant_id {
-        let key = super::grant_key(id);
-        let read =
-            request.read_group(super::GrantGroup::of(id), std::slice::from_ref(&key)).await?;
-        if let Some(text) = read.into_iter().next().flatten() {
-            if super::grant_revoked(&crate::ledger_record::parse(&key, text)?) {
-                return Err(not_granted());
-            }
+        let entry: Option<super::GrantEntry> =
+            request.read_record(super::GrantGroup::of(id), id).await?;
+        if entry.is_some_and(|e| super::grant_revoked(&e)) {
+            return Err(not_granted());
         }
     }
     if grant_id.is_none() && allowed.is_empty() {

@@ -6,7 +6,11 @@
 //! `exchange` function that turns a [`TokenRequest`] into an [`Issued`] (what to mint, and the
 //! [`Commit`] — the single-use decision made after minting), and add its row to [`exchange`].
 //! Client authentication, "may this client use this grant", minting and the token response are
-//! done for it by `endpoint::token` and `tokens::mint`. A grant whose user approves elsewhere
+//! done for it by `endpoint::token` and `tokens::mint`. Whether the client was deleted is a
+//! ledger question ([`ClientCheck`]): a grant that reads a record of a [`GrantGroup`] anyway
+//! reads it through [`TokenRequest::read_record`], which answers it in the same round trip;
+//! any other grant's row in [`exchange`] asks first ([`ClientCheck::ask`], one round trip).
+//! A grant whose user approves elsewhere
 //! adds its own request endpoint (`endpoint::device_authorization`,
 //! `endpoint::backchannel_authentication`), a [`crate::authorization::interaction::Completion`]
 //! variant, and shares the polling rules (`polling`); Auth0's `gty` claim, if it has
@@ -20,6 +24,7 @@ pub mod password;
 pub mod polling;
 pub mod refresh_token;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
@@ -194,57 +199,76 @@ pub struct TokenRequest<'a, H: Host> {
     pub grant_type: GrantType,
     pub params: &'a Params,
     /// Whether the client was deleted: asked along with the grant's own ledger read
-    /// ([`TokenRequest::read_group`]), or by the endpoint after the grant ([`ClientCheck`]).
-    pub client_check: &'a ClientCheck,
+    /// ([`TokenRequest::read_record`]), or before the grant ([`ClientCheck::ask`]).
+    pub(crate) client_check: &'a ClientCheck,
 }
 
 impl<H: Host> TokenRequest<'_, H> {
-    /// Reads `keys` of one grant group in one ledger round trip, and with them whether the
+    /// Reads the record `name` of `group` in one ledger round trip, and with it whether the
     /// client was deleted (every group holds the deletion marker: [`revoke_client`]). A grant
     /// that reads a grant group reads through here, so the client costs no round trip of its
     /// own; a deleted client's request then ends in `invalid_client` ([`ClientCheck::settle`]).
-    pub async fn read_group(
+    /// A record that does not parse is `Error::Unreadable` (the caller decides whether that
+    /// is as good as absent: `error::absent_if_unreadable`).
+    pub(crate) async fn read_record<T: DeserializeOwned, E: DeserializeOwned>(
         &self,
         group: GrantGroup,
-        keys: &[String],
-    ) -> Result<Vec<Option<String>>, Error> {
-        let mut all = keys.to_vec();
-        all.push(group.deleted_client(self.client.client_id.as_str()));
-        let mut values = self.host.ledger().get_many(&all, self.host.clock().now()).await?;
+        name: &str,
+    ) -> Result<Option<LedgerRecord<T, E>>, Error> {
+        let key = group.key(name);
+        let keys = [key.clone(), group.deleted_client(self.client_check.client_id.as_str())];
+        let mut values = self.host.ledger().get_many(&keys, self.host.clock().now()).await?;
         let deleted = values.pop().flatten().is_some();
-        self.client_check
-            .deleted
-            .set(Some(deleted || self.client_check.deleted.get() == Some(true)));
-        Ok(values)
+        self.client_check.answer(deleted);
+        match values.pop().flatten() {
+            Some(text) => ledger_record::parse(&key, text).map(Some),
+            None => Ok(None),
+        }
     }
 }
 
 /// Whether a token request's client was deleted (RFC 7592 §2.3: refused everywhere at once,
 /// even where KV still has it). Client authentication leaves the question open
-/// (`client_auth::Unconfirmed`); a grant's [`TokenRequest::read_group`] answers it in passing;
+/// (`client_auth::Unconfirmed::pending` makes this); a grant's [`TokenRequest::read_record`]
+/// answers it in passing, or [`ClientCheck::ask`] before a grant that reads no grant group;
 /// [`ClientCheck::settle`] asks whatever is still open before anything is issued.
-#[derive(Debug, Default)]
+#[derive(Debug)]
+#[must_use = "settle it before issuing anything"]
 pub struct ClientCheck {
+    client_id: ClientId,
     deleted: std::cell::Cell<Option<bool>>,
 }
 
 impl ClientCheck {
+    pub(crate) fn new(client_id: ClientId) -> Self {
+        Self { client_id, deleted: std::cell::Cell::new(None) }
+    }
+
+    fn answer(&self, deleted: bool) {
+        self.deleted.set(Some(deleted || self.deleted.get() == Some(true)));
+    }
+
+    fn refused() -> Error {
+        Error::oauth(ErrorCode::InvalidClient, "client authentication failed")
+    }
+
+    /// Asks the ledger now (unless a read did): `invalid_client` for a deleted client. For a
+    /// grant that reads no grant group, before it does any work for the client.
+    pub async fn ask<H: Host>(&self, host: &H) -> Result<(), Error> {
+        if self.deleted.get().is_none() {
+            self.answer(is_client_revoked(host, self.client_id.as_str()).await?);
+        }
+        match self.deleted.get() {
+            Some(true) => Err(Self::refused()),
+            _ => Ok(()),
+        }
+    }
+
     /// The grant's outcome, unless the client was deleted: then `invalid_client`, whatever the
     /// grant decided (a refusal included, so that a deleted client always hears the same).
-    /// Asks the ledger if no read of the grant did.
-    pub async fn settle<H: Host, T>(
-        &self,
-        host: &H,
-        client_id: &str,
-        outcome: Result<T, Error>,
-    ) -> Result<T, Error> {
-        let deleted = match self.deleted.get() {
-            Some(deleted) => deleted,
-            None => is_client_revoked(host, client_id).await?,
-        };
-        if deleted {
-            return Err(Error::oauth(ErrorCode::InvalidClient, "client authentication failed"));
-        }
+    /// Asks the ledger if nothing did yet.
+    pub async fn settle<H: Host, T>(self, host: &H, outcome: Result<T, Error>) -> Result<T, Error> {
+        self.ask(host).await?;
         outcome
     }
 }
@@ -300,13 +324,25 @@ pub async fn exchange<H: Host>(
     grant_type: GrantType,
     request: &TokenRequest<'_, H>,
 ) -> Result<Issued, Error> {
+    // The first three read their code or grant through `TokenRequest::read_record`, which
+    // answers whether the client was deleted; the others ask before doing anything for it.
+    let ask = || request.client_check.ask(request.host);
     match grant_type {
         GrantType::AuthorizationCode => authorization_code::exchange(request).await,
         GrantType::RefreshToken => refresh_token::exchange(request).await,
         GrantType::ClientCredentials => client_credentials::exchange(request).await,
-        GrantType::Password | GrantType::PasswordRealm => password::exchange(request).await,
-        GrantType::DeviceCode => device_code::exchange(request).await,
-        GrantType::Ciba => ciba::exchange(request).await,
+        GrantType::Password | GrantType::PasswordRealm => {
+            ask().await?;
+            password::exchange(request).await
+        }
+        GrantType::DeviceCode => {
+            ask().await?;
+            device_code::exchange(request).await
+        }
+        GrantType::Ciba => {
+            ask().await?;
+            ciba::exchange(request).await
+        }
         // RFC 6749 §4.2: the implicit grant has no token request.
         GrantType::Implicit => Err(Error::oauth(
             ErrorCode::UnsupportedGrantType,
@@ -354,17 +390,23 @@ pub(crate) type GrantEntry = LedgerRecord<GrantRecord, Revoked>;
 pub const GRANT_GROUPS: u32 = 32;
 
 /// One of the [`GRANT_GROUPS`] ledger groups: a grant's (or, for a token without one, its
-/// `jti`'s), chosen by a stable hash (FNV-1a), so that a record's group never changes between
-/// deployments.
+/// `jti`'s), chosen by a stable hash (`ports::stable_hash`), so that a record's group never
+/// changes between deployments. A group's keys (`grant:{n}#…`, a host keeps them on one object):
+///
+/// | key | what | written by |
+/// |---|---|---|
+/// | `grant:{n}#{grant_id}` | the grant's record (its refresh family; ended when revoked) | `refresh_token`, [`revoke_grant`] |
+/// | `grant:{n}#code:{sha256(code)}` | an authorization code of the grant (drawn to fall here) | `authorization_code` |
+/// | `grant:{n}#revoked-token:{jti}` | one revoked access token | [`revoke_token`] |
+/// | `grant:{n}#client-deleted:{client_id}` | a deleted client, in every group | [`revoke_client`] |
+///
+/// Grant ids, codes and `jti`s are base64url, so a grant's key never reads as one of the others.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GrantGroup(u32);
 
 impl GrantGroup {
     pub fn of(anchor: &str) -> Self {
-        let hash = anchor
-            .bytes()
-            .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-        Self(hash % GRANT_GROUPS)
+        Self(crate::ports::stable_hash(anchor) % GRANT_GROUPS)
     }
 
     /// A key in this group.
@@ -511,20 +553,20 @@ pub async fn standing<H: Host>(
     if let Some(caller) = caller {
         keys.push(group.deleted_client(caller));
     }
-    let mut values = host.ledger().get_many(&keys, host.clock().now()).await?.into_iter();
-    let mut next = || values.next().flatten();
-    let client_deleted = next().is_some();
-    let token_revoked = next().is_some();
-    let grant_revoked = match grant_id {
-        Some(_) => match next() {
+    let values = host.ledger().get_many(&keys, host.clock().now()).await?;
+    let value = |key: &str| keys.iter().position(|k| k == key).and_then(|i| values[i].as_deref());
+    let client_deleted = value(&group.deleted_client(client_id)).is_some();
+    let token_revoked = value(&revoked_token_key(grant_id, jti)).is_some();
+    let grant_revoked = match grant_id.map(grant_key) {
+        Some(key) => match value(&key) {
             Some(text) => {
-                let entry: GrantEntry = ledger_record::parse(&keys[2], text)?;
+                let entry: GrantEntry = ledger_record::parse(&key, text.to_string())?;
                 grant_revoked(&entry)
             }
             None => false,
         },
         None => false,
     };
-    let caller_deleted = caller.is_some() && next().is_some();
+    let caller_deleted = caller.is_some_and(|c| value(&group.deleted_client(c)).is_some());
     Ok(Standing { client_deleted, grant_revoked, token_revoked, caller_deleted })
 }

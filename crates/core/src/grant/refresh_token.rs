@@ -62,7 +62,8 @@ pub(crate) fn first<H: Host>(
 /// Starts a grant's refresh-token family; returns the first refresh token.
 pub async fn start<H: Host>(host: &H, authorization: &Authorization) -> Result<String, Error> {
     let (token, record) = first(host, authorization)?;
-    let key = grant_key(&record.authorization.grant_id.clone().unwrap_or_default());
+    let grant_id = authorization.grant_id.as_deref().unwrap_or_default(); // `first` checked it
+    let key = grant_key(grant_id);
     if !ledger_record::create::<_, _, Revoked>(host, &key, &record, record.expires_at).await? {
         // Revoked before it started (a replay of its code raced the first exchange).
         return Err(invalid_grant("the grant was revoked"));
@@ -127,7 +128,10 @@ pub async fn refresh_token_family<H: Host>(
 /// The grant id inside a refresh token (`{grant_id}.{secret}`), if it has that shape.
 pub fn refresh_grant_id(token: &str) -> Option<&str> {
     let (grant_id, secret) = token.split_once('.')?;
-    (grant_id.len() == 22 && secret.len() == 43 && !secret.contains('.')).then_some(grant_id)
+    // Both halves base64url, so a grant id never reads as another key of its group.
+    let b64url = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    (grant_id.len() == 22 && secret.len() == 43 && b64url(grant_id) && b64url(secret))
+        .then_some(grant_id)
 }
 
 /// The live grant whose current refresh token this is (for introspection).
@@ -153,12 +157,7 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
     let requested = crate::authorization::request::parse_scope(params.get("scope")?)?;
     let grant_id = refresh_grant_id(token).ok_or_else(invalid)?;
     // One ledger read: the grant, and whether the client was deleted.
-    let key = grant_key(grant_id);
-    let read = request.read_group(GrantGroup::of(grant_id), std::slice::from_ref(&key)).await?;
-    let entry = match read.into_iter().next().flatten() {
-        Some(text) => Some(ledger_record::parse(&key, text)?),
-        None => None,
-    };
+    let entry = request.read_record(GrantGroup::of(grant_id), grant_id).await?;
     let now = host.clock().now();
     let (entry, record, generation) = generation_of(entry, token, now).ok_or_else(invalid)?;
     // RFC 6749 §6: the refresh token is bound to the client it was issued to.

@@ -268,6 +268,20 @@ pub fn absolute(path: &str) -> String {
     }
 }
 
+/// The public SPA client's code exchange with its PKCE verifier.
+pub fn spa_exchange(world: &World, code: &str, verifier: &str) -> Response {
+    world.call(form_request(
+        "/oauth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", SPA),
+            ("code", code),
+            ("code_verifier", verifier),
+            ("redirect_uri", SPA_REDIRECT),
+        ],
+    ))
+}
+
 pub fn form_request(path: &str, pairs: &[(&str, &str)]) -> Request {
     Request::from_url("POST", &absolute(path))
         .unwrap()

@@ -4,7 +4,9 @@
 //   npm run bench -- --quick          # 2 s per row and server
 //   BENCH_SECONDS=30 npm run bench    # any duration (wins over --quick)
 //   BENCH_ROWS=refresh,authcode ...   # only some rows (discovery, jwks, userinfo, introspection,
-//                                     # clientcredentials, codeexchange, refresh, authcode, login)
+//                                     # clientcredentials, codeexchange, refresh, authcode, login,
+//                                     # growth: the measured ones again after adding
+//                                     # BENCH_GROWTH (100000) users, clients and grants)
 //   BENCH_JSON=out.json npm run bench # also write the figures as JSON (rows, columns, counts)
 //
 // Starts the built Worker under workerd (Miniflare, tests/e2e/harness.mjs) and oidc-provider
@@ -38,7 +40,9 @@ for (const a of args) {
   }
 }
 const QUICK = args.includes('--quick');
-const ROW_NAMES = ['discovery', 'jwks', 'userinfo', 'introspection', 'clientcredentials', 'codeexchange', 'refresh', 'authcode', 'login'];
+const ROW_NAMES = ['discovery', 'jwks', 'userinfo', 'introspection', 'clientcredentials', 'codeexchange', 'refresh', 'authcode', 'login', 'growth'];
+/** The rows the data-growth row measures again (BENCH_ROWS=growth,userinfo,… for some). */
+const GROWTH_ROWS = ['userinfo', 'introspection', 'clientcredentials', 'codeexchange', 'refresh', 'authcode'];
 // BENCH_ROWS=jwks,refresh measures only those rows (for looking into one).
 const only = process.env.BENCH_ROWS ? process.env.BENCH_ROWS.split(',').map((r) => r.trim()) : null;
 if (only && !only.every((r) => ROW_NAMES.includes(r))) {
@@ -309,7 +313,71 @@ async function startGatehouse() {
   });
   if (res.status !== 200) throw new Error(`Gatehouse tenant import: ${res.status} ${await res.text()}`);
   await res.arrayBuffer();
-  return { name: 'Gatehouse', origin: worker.origin, issuer: worker.url };
+  return { name: 'Gatehouse', origin: worker.origin, issuer: worker.url, mf: worker.mf };
+}
+
+// ---- data growth ----------------------------------------------------------------------------
+/** How many users, clients and live grants the growth row adds. */
+const GROWTH = Number(process.env.BENCH_GROWTH ?? 100_000);
+
+/** The ledger group of a grant (crates/core/src/grant/mod.rs `GrantGroup`: FNV-1a of the grant
+ *  id, modulo 32); its Durable Object is named after the group. */
+function grantGroup(id) {
+  let h = 0x811c9dc5;
+  for (const b of Buffer.from(id)) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  return `grant:${h % 32}`;
+}
+
+/** Adds GROWTH users, clients and live grants to Gatehouse's stores, as copies of the bench's
+ *  own records (so they are in the Worker's own format, whatever it is): users and clients
+ *  written to KV, grants to their groups' ledger objects. Returns the seconds it took. */
+async function seedGrowth(server) {
+  const started = Date.now();
+  const kv = await server.mf.getKVNamespace('GATEHOUSE_KV');
+  const ledger = await server.mf.getDurableObjectNamespace('GATEHOUSE_LEDGER');
+  const user = await kv.get(`user/${USER.user_id}`);
+  const client = await kv.get(`client/${SPA.client_id}`);
+  if (!user || !client) throw new Error('growth: the bench user or client is not in KV');
+  const command = async (group, body) => {
+    const stub = ledger.get(ledger.idFromName(group));
+    const res = await stub.fetch('https://ledger.internal/', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const answer = await res.json();
+    if (res.status !== 200) throw new Error(`growth: ledger ${res.status} ${JSON.stringify(answer)}`);
+    return answer;
+  };
+  const now = Math.floor(Date.now() / 1000);
+  const gid = server.refreshPool[0].split('.')[0];
+  const { value: grant } = await command(grantGroup(gid), { op: 'get', key: `${grantGroup(gid)}#${gid}`, now });
+  if (!grant) throw new Error('growth: no grant record to copy');
+  const batch = 200;
+  for (let start = 0; start < GROWTH; start += batch) {
+    const writes = [];
+    for (let i = start; i < Math.min(GROWTH, start + batch); i++) {
+      const id = `growth|${i}`;
+      const email = `growth${i}@example.com`;
+      writes.push(kv.put(`user/${id}`, user.replace(USER.user_id, id).replace(USER.email, email)));
+      writes.push(kv.put(`user-email/${email}`, id));
+      writes.push(kv.put(`client/growth-${i}`, client.replaceAll(`"${SPA.client_id}"`, `"growth-${i}"`)));
+    }
+    await Promise.all(writes);
+  }
+  // Grants: 30 per all-or-none write (the Durable Object's SQL takes 100 parameters at most).
+  const byGroup = new Map();
+  for (let i = 0; i < GROWTH; i++) {
+    const id = randomBytes(16).toString('base64url');
+    const group = grantGroup(id);
+    if (!byGroup.has(group)) byGroup.set(group, []);
+    byGroup.get(group).push({ key: `${group}#${id}`, expected: null, new: grant.replaceAll(gid, id), exp: now + 30 * 86400 });
+  }
+  await Promise.all(
+    [...byGroup].map(async ([group, swaps]) => {
+      for (let i = 0; i < swaps.length; i += 30) {
+        const { ok } = await command(group, { op: 'cas_all', swaps: swaps.slice(i, i + 30), now });
+        if (!ok) throw new Error('growth: a grant id collided');
+      }
+    }),
+  );
+  return (Date.now() - started) / 1000;
 }
 
 /** The edge peer: @cloudflare/workers-oauth-provider under the same Miniflare, on KV
@@ -954,6 +1022,28 @@ async function main() {
       '\nper request: KV reads that reached KV (not the isolate\'s copy), ledger (Durable Object) round trips, signatures;' +
       '\n  counted by the Worker\'s host adapters (DEBUG_COUNTS=true, off in production) on one request made after the row\'s run (a warm isolate).',
   );
+  // The data-growth row: the same Gatehouse rows again with GROWTH more users, clients and
+  // live grants in its stores; what a request costs must not grow with the data.
+  let growth = null;
+  if ((!only || only.includes('growth')) && GROWTH > 0) {
+    const seconds = await seedGrowth(gatehouse);
+    console.log(`\ndata growth: added ${fmt(GROWTH)} users, ${fmt(GROWTH)} clients and ${fmt(GROWTH)} live grants in ${seconds.toFixed(0)} s; the rows again:`);
+    growth = [];
+    for (const { row, label, g, counts } of results.filter(({ row }) => GROWTH_ROWS.includes(row))) {
+      if (row !== 'codeexchange') await measure(gatehouse, row, WARMUP_SECONDS);
+      const after = await measure(gatehouse, row, SECONDS);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const countsAfter = await sampleCounts(gatehouse, row).catch((e) => `? (${e.message})`);
+      growth.push({ row, label, before: g, after, counts, countsAfter });
+    }
+    const head = ['row', 'before rps', 'p99 ms', `+${fmt(GROWTH)} each rps`, 'p99 ms', 'after/before', 'per request before', 'per request after'];
+    const lines = growth.map(({ label, before, after, counts, countsAfter }) => [
+      label, fmt(before.rps), String(before.p99), fmt(after.rps), String(after.p99), `${(after.rps / before.rps).toFixed(2)}×`, counts ?? '-', countsAfter,
+    ]);
+    const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+    const line = (cells) => '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
+    console.log([line(head), '|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|', ...lines.map(line)].join('\n'));
+  }
   const probes = [];
   for (const server of [gatehouse, reference, peer]) {
     probes.push({ name: server.name, ...(await atomicityProbe(server).catch((e) => ({ trials: 0, error: e.message }))) });
@@ -981,6 +1071,16 @@ async function main() {
         floor_rps: floor.rps / ({ authcode: 2, login: 5 }[row] ?? 1),
         gatehouse_counts: counts,
       })),
+      growth: growth && {
+        added: { users: GROWTH, clients: GROWTH, grants: GROWTH },
+        rows: growth.map(({ row, before, after, counts, countsAfter }) => ({
+          row,
+          before: column(before),
+          after: column(after),
+          counts_before: counts,
+          counts_after: countsAfter,
+        })),
+      },
       worker_wasm_bytes: { raw: wasm.length, gzip: gzipSync(wasm, { level: 9 }).length },
       atomicity: probes,
     };

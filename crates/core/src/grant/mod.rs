@@ -554,7 +554,9 @@ pub async fn standing<H: Host>(
         keys.push(group.deleted_client(caller));
     }
     let values = host.ledger().get_many(&keys, host.clock().now()).await?;
-    let value = |key: &str| keys.iter().position(|k| k == key).and_then(|i| values[i].as_deref());
+    let value = |key: &str| {
+        keys.iter().position(|k| k == key).and_then(|i| values.get(i)).and_then(Option::as_deref)
+    };
     let client_deleted = value(&group.deleted_client(client_id)).is_some();
     let token_revoked = value(&revoked_token_key(grant_id, jti)).is_some();
     let grant_revoked = match grant_id.map(grant_key) {

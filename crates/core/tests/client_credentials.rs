@@ -275,14 +275,7 @@ fn a_registered_client_receives_its_registered_scope_on_the_apis_that_define_it(
         .unwrap()
         .to_string();
     assert_eq!(world.introspect(&token)["active"], true);
-    let deleted = world.call(
-        Request::from_url("DELETE", reg["registration_client_uri"].as_str().unwrap())
-            .unwrap()
-            .with_header(
-                "authorization",
-                &format!("Bearer {}", reg["registration_access_token"].as_str().unwrap()),
-            ),
-    );
+    let deleted = world.delete_registered(&reg);
     assert_eq!(deleted.status, 204);
     assert_eq!(world.introspect(&token)["active"], false);
 }

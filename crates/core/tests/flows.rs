@@ -1222,14 +1222,7 @@ fn a_deleted_client_is_refused_at_once_even_where_kv_lags() {
     let rt = tokens["refresh_token"].as_str().expect("a refresh token");
     assert_eq!(userinfo(&world, access).status, 200);
     world.host.store.set_lagging(true);
-    let deleted = world.call(
-        Request::from_url("DELETE", reg["registration_client_uri"].as_str().unwrap())
-            .unwrap()
-            .with_header(
-                "authorization",
-                &format!("Bearer {}", reg["registration_access_token"].as_str().unwrap()),
-            ),
-    );
+    let deleted = world.delete_registered(&reg);
     assert_eq!(deleted.status, 204);
     assert_eq!(userinfo(&world, access).status, 401, "the deleted client's access token");
     let refresh = world.call(form_request(

@@ -175,14 +175,7 @@ fn a_deleted_caller_is_refused_at_introspection_even_where_kv_lags() {
     let r = introspect(&other);
     assert_eq!((r.status, json(&r)["active"].as_bool()), (200, Some(false)));
     world.host.store.set_lagging(true);
-    let deleted = world.call(
-        Request::from_url("DELETE", reg["registration_client_uri"].as_str().unwrap())
-            .unwrap()
-            .with_header(
-                "authorization",
-                &format!("Bearer {}", text(&reg, "registration_access_token")),
-            ),
-    );
+    let deleted = world.delete_registered(&reg);
     assert_eq!(deleted.status, 204);
     for token in [
         other.as_str(),
@@ -231,19 +224,9 @@ fn a_client_deletion_that_fails_part_way_can_be_repeated() {
     let anchor = gatehouse_core::grant::grant_key(&jti);
     let group = anchor.split('#').next().unwrap();
     world.host.ledger.fail_next_write(&format!("{group}#client-deleted:"));
-    let delete = || {
-        world.call(
-            Request::from_url("DELETE", reg["registration_client_uri"].as_str().unwrap())
-                .unwrap()
-                .with_header(
-                    "authorization",
-                    &format!("Bearer {}", text(&reg, "registration_access_token")),
-                ),
-        )
-    };
-    assert!(delete().status >= 500, "the ledger failed");
+    assert!(world.delete_registered(&reg).status >= 500, "the ledger failed");
     assert_eq!(world.introspect(&token)["active"], true, "its group was missed");
-    assert_eq!(delete().status, 204, "the client can repeat the deletion");
+    assert_eq!(world.delete_registered(&reg).status, 204, "the client can repeat the deletion");
     assert_eq!(world.introspect(&token)["active"], false);
 }
 

@@ -167,6 +167,17 @@ impl World {
         )
     }
 
+    /// Deletes a registered client (RFC 7592 §2.3) with its registration access token.
+    pub fn delete_registered(&self, registration: &Value) -> Response {
+        let uri = registration["registration_client_uri"].as_str().unwrap();
+        let token = registration["registration_access_token"].as_str().unwrap();
+        self.call(
+            Request::from_url("DELETE", uri)
+                .unwrap()
+                .with_header("authorization", &format!("Bearer {token}")),
+        )
+    }
+
     /// Introspects a token as the first-party confidential client `web` (a resource server).
     pub fn introspect(&self, token: &str) -> Value {
         let r = self.call(

@@ -61,8 +61,9 @@ fn text(v: &serde_json::Value, name: &str) -> String {
     v[name].as_str().unwrap().to_string()
 }
 
-/// The hot paths' storage budget: userinfo and introspection of an access token make one
-/// ledger round trip each (before: three and four), the caller's deletion included.
+/// The hot paths' storage budget: userinfo and introspection make one ledger round trip each
+/// (before: three, four for an access token and two for a refresh token), the caller's
+/// deletion included.
 #[test]
 fn userinfo_and_introspection_ask_the_ledger_once() {
     let world = World::new();
@@ -74,6 +75,14 @@ fn userinfo_and_introspection_ask_the_ledger_once() {
     let before = world.host.ledger.round_trips();
     assert_eq!(world.introspect(&access)["active"], true);
     assert_eq!(world.host.ledger.round_trips() - before, 1, "introspection");
+    // A refresh token, introspected by its own client: its grant and the caller, one read.
+    let before = world.host.ledger.round_trips();
+    let r = world.call(
+        form_request("/oauth/introspect", &[("token", &text(&tokens, "refresh_token"))])
+            .with_header("authorization", &basic(ROPC, ROPC_SECRET)),
+    );
+    assert_eq!(json(&r)["active"], true, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(world.host.ledger.round_trips() - before, 1, "introspecting a refresh token");
 }
 
 /// The token endpoint's: client credentials ask the ledger once (the client grant and the

@@ -22,7 +22,8 @@ pub async fn introspect<H: Host>(
     let params = Params::from_body(req, false)?;
     let issuer = config.issuer_for(req);
     // The caller's deletion is asked in the same ledger read as the token's revocations
-    // (`tokens::check_standing`), or on its own where there is none.
+    // (`tokens::check_standing`) or its refresh grant (`current_refresh_grant`), or on its
+    // own for a token that is neither.
     let caller = client_auth::authenticate_unconfirmed(host, config, req, &params, &issuer).await?;
     if caller.is_public() {
         return Err(Error::oauth(
@@ -32,21 +33,11 @@ pub async fn introspect<H: Host>(
     }
     let token = params.require("token")?;
     let inactive = || Ok(Response::json_no_store(200, &json!({ "active": false })));
-    let access = match refresh_grant_id(token) {
-        Some(_) => None,
-        None => tokens::verify_access_jwt(host, config, &issuer, token, None).await.ok(),
-    };
-    let (client, standing) = match &access {
-        Some(claims) => {
-            let standing = tokens::check_standing(host, claims, Some(caller.client_id())).await?;
-            (caller.confirmed(standing.caller_deleted)?, Some(standing))
-        }
-        None => (caller.confirm(host).await?, None),
-    };
     if refresh_grant_id(token).is_some() {
-        let Some(record) = current_refresh_grant(host, token).await? else {
-            return inactive();
-        };
+        let (record, caller_deleted) =
+            current_refresh_grant(host, token, caller.client_id()).await?;
+        let client = caller.confirmed(caller_deleted)?;
+        let Some(record) = record else { return inactive() };
         let authorization = &record.authorization;
         if authorization.client_id != client.client_id {
             return inactive();
@@ -68,7 +59,12 @@ pub async fn introspect<H: Host>(
         }
         return Ok(Response::json_no_store(200, &body));
     }
-    let (Some(claims), Some(standing)) = (access, standing) else { return inactive() };
+    let Ok(claims) = tokens::verify_access_jwt(host, config, &issuer, token, None).await else {
+        caller.confirm(host).await?;
+        return inactive();
+    };
+    let standing = tokens::check_standing(host, &claims, Some(caller.client_id())).await?;
+    let client = caller.confirmed(standing.caller_deleted)?;
     if standing.revoked() {
         return inactive();
     }

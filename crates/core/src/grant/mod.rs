@@ -415,7 +415,7 @@ impl GrantGroup {
     }
 
     /// A client's deletion marker, as written to this group.
-    fn deleted_client(self, client_id: &str) -> String {
+    pub(crate) fn deleted_client(self, client_id: &str) -> String {
         self.key(&format!("client-deleted:{client_id}"))
     }
 

@@ -10,7 +10,7 @@ use super::{
 use crate::b64;
 use crate::error::Error;
 use crate::ledger_record;
-use crate::ports::{random_bytes, Clock, Host};
+use crate::ports::{random_bytes, Clock, Host, Ledger};
 use crate::secret::constant_time_eq;
 
 /// Rotated refresh-token hashes remembered per grant, for reuse detection.
@@ -134,14 +134,29 @@ pub fn refresh_grant_id(token: &str) -> Option<&str> {
         .then_some(grant_id)
 }
 
-/// The live grant whose current refresh token this is (for introspection).
+/// The live grant whose current refresh token this is (for introspection), and whether
+/// `caller` was deleted: one ledger read, since the grant's group holds both.
 pub async fn current_refresh_grant<H: Host>(
     host: &H,
     token: &str,
-) -> Result<Option<GrantRecord>, Error> {
-    Ok(family(host, token)
-        .await?
-        .and_then(|(_, record, generation)| (generation == Generation::Current).then_some(record)))
+    caller: &str,
+) -> Result<(Option<GrantRecord>, bool), Error> {
+    let Some(grant_id) = refresh_grant_id(token) else {
+        return Ok((None, super::is_client_revoked(host, caller).await?));
+    };
+    let group = GrantGroup::of(grant_id);
+    let key = grant_key(grant_id);
+    let keys = [key.clone(), group.deleted_client(caller)];
+    let now = host.clock().now();
+    let mut values = host.ledger().get_many(&keys, now).await?.into_iter();
+    let entry = match values.next().flatten() {
+        Some(text) => Some(ledger_record::parse(&key, text)?),
+        None => None,
+    };
+    let caller_deleted = values.next().flatten().is_some();
+    let current = generation_of(entry, token, now)
+        .and_then(|(_, record, generation)| (generation == Generation::Current).then_some(record));
+    Ok((current, caller_deleted))
 }
 
 /// The grant: rotates the presented refresh token; a narrower `scope` may be asked for

@@ -108,7 +108,7 @@ async function cleanup() {
 // 9 rows x 2 servers (and 4 for the peer) x (warm-up + run), plus start-up, minting and the probe;
 // the growth row: its seeding (about 4.5 ms a record on this machine; 10 ms allowed) and 6 rows.
 const ROW_MS = (SECONDS + WARMUP_SECONDS + REQUEST_TIMEOUT_SECONDS) * 1000;
-const BUDGET_MS = 24 * ROW_MS + 300_000 + (GROWTH > 0 ? GROWTH * 10 + 6 * ROW_MS : 0);
+const BUDGET_MS = 24 * ROW_MS + 300_000 + (GROWTH > 0 ? GROWTH * 10 + 6 * ROW_MS + 120_000 : 0);
 const watchdog = setTimeout(async () => {
   console.error(`\n✗ the benchmark overran its ${Math.round(BUDGET_MS / 1000)} s budget; stopping`);
   await cleanup();
@@ -1037,21 +1037,26 @@ async function main() {
   // The data-growth row: the same Gatehouse rows again with GROWTH more users, clients and
   // live grants in its stores; what a request costs must not grow with the data.
   let growth = null;
-  if ((!only || only.includes('growth')) && GROWTH > 0) {
+  const again = results.filter(({ row }) => GROWTH_ROWS.includes(row));
+  if ((!only || only.includes('growth')) && GROWTH > 0 && again.length === 0) {
+    console.log(`\ndata growth: no rows to measure again (name some with it: BENCH_ROWS=userinfo,refresh,growth); not seeded`);
+  } else if ((!only || only.includes('growth')) && GROWTH > 0) {
     const seconds = await seedGrowth(gatehouse);
     console.log(`\ndata growth: added ${fmt(GROWTH)} users, ${fmt(GROWTH)} clients and ${fmt(GROWTH)} live grants in ${seconds.toFixed(0)} s; the rows again:`);
     growth = [];
-    for (const { row, label, g, counts } of results.filter(({ row }) => GROWTH_ROWS.includes(row))) {
+    for (const { row, label, g, counts } of again) {
       if (row === 'refresh') await refillChains(gatehouse);
       if (row !== 'codeexchange') await measure(gatehouse, row, WARMUP_SECONDS);
       const after = await measure(gatehouse, row, SECONDS);
       await new Promise((resolve) => setTimeout(resolve, 500));
       const countsAfter = await sampleCounts(gatehouse, row).catch((e) => `? (${e.message})`);
       growth.push({ row, label, before: g, after, counts, countsAfter });
+      process.stdout.write(`  ${label.padEnd(40)} ${gatehouse.name.padEnd(14)} ${fmt(after.rps).padStart(6)} /s` + (failures(after) ? `  (${failures(after)} failed)` : '') + '\n');
     }
-    const head = ['row', 'before rps', 'p99 ms', `+${fmt(GROWTH)} each rps`, 'p99 ms', 'after/before', 'per request before', 'per request after'];
+    const head = ['row', 'before rps', 'p99 ms', `+${fmt(GROWTH)} each rps`, 'p99 ms', 'after/before', 'failed before', 'failed after', 'per request before', 'per request after'];
     const lines = growth.map(({ label, before, after, counts, countsAfter }) => [
-      label, fmt(before.rps), fmt(before.p99), fmt(after.rps), fmt(after.p99), `${(after.rps / before.rps).toFixed(2)}×`, counts ?? '-', countsAfter,
+      label, fmt(before.rps), fmt(before.p99), fmt(after.rps), fmt(after.p99), `${(after.rps / before.rps).toFixed(2)}×`,
+      failures(before) ? `${failures(before)} ✗` : '0', failures(after) ? `${failures(after)} ✗` : '0', counts ?? '-', countsAfter,
     ]);
     const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
     const line = (cells) => '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';

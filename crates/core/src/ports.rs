@@ -121,7 +121,8 @@ pub trait Ledger {
     /// Several compare-and-sets of one group (see above), all or none, in one step: `true`
     /// when every swap's `expected` held, and then every `new` was written. A decision that
     /// changes two records at once (a code used and its grant started) is one round trip and
-    /// cannot be half made. Keys of different groups are refused.
+    /// cannot be half made. Keys of different groups are refused, and so may be more swaps
+    /// than a host can make in one step (the Worker's: 33, its SQL's 100 bound parameters).
     async fn compare_and_set_all(&self, swaps: &[Swap], now: UnixTime) -> Result<bool, PortError>;
 
     /// The current value of the counter `key` (0 if absent or expired).

@@ -260,3 +260,34 @@ fn a_refresh_token_naming_another_kind_of_key_is_refused() {
         assert_eq!(oauth_error(&r), (400, "invalid_grant".into()), "{forged}");
     }
 }
+
+/// Second review: a client the ledger says was deleted cannot be read or updated through its
+/// registration (RFC 7592 §2) where KV still has it — a PUT would write it back, to return
+/// when the ledger's marker expires — but can finish its deletion.
+#[test]
+fn a_deleted_client_cannot_be_read_or_written_back_where_kv_lags() {
+    let world = World::new();
+    let reg = world.register(&serde_json::json!({"redirect_uris": ["https://rp.example/cb"],
+        "token_endpoint_auth_method": "client_secret_basic"}));
+    world.host.store.set_lagging(true);
+    assert_eq!(world.delete_registered(&reg).status, 204);
+    let managed = |method: &str, body: Option<serde_json::Value>| {
+        let mut request =
+            Request::from_url(method, reg["registration_client_uri"].as_str().unwrap())
+                .unwrap()
+                .with_header(
+                    "authorization",
+                    &format!("Bearer {}", text(&reg, "registration_access_token")),
+                );
+        if let Some(body) = body {
+            request =
+                request.with_header("content-type", "application/json").with_body(body.to_string());
+        }
+        world.call(request)
+    };
+    assert_eq!(managed("GET", None).status, 401, "read");
+    let update = serde_json::json!({"client_id": text(&reg, "client_id"),
+        "redirect_uris": ["https://rp.example/cb"], "token_endpoint_auth_method": "client_secret_basic"});
+    assert_eq!(managed("PUT", Some(update)).status, 401, "written back");
+    assert_eq!(world.delete_registered(&reg).status, 204, "the deletion can be finished");
+}

@@ -110,6 +110,10 @@ pub struct DurableLedger {
     calls: Cell<u32>,
 }
 
+/// The most swaps one `compare_and_set_all` makes (the Durable Object's SQL binds at most 100
+/// parameters in a statement, 3 a swap).
+const MAX_SWAPS: usize = 33;
+
 /// Objects per key family.
 const LEDGER_SHARDS: u32 = 32;
 
@@ -195,6 +199,10 @@ impl Ledger for DurableLedger {
     }
     async fn compare_and_set_all(&self, swaps: &[Swap], now: UnixTime) -> Result<bool, PortError> {
         let Some(first) = swaps.first() else { return Ok(true) };
+        // The Durable Object writes them in one statement: 3 of SQL's 100 bound parameters each.
+        if swaps.len() > MAX_SWAPS {
+            return Err(PortError::new("compare_and_set_all: more swaps than one step can make"));
+        }
         let keys: Vec<String> = swaps.iter().map(|s| s.key.clone()).collect();
         if !gatehouse_core::ports::same_group(&keys) {
             return Err(PortError::new("compare_and_set_all: keys of different groups"));

@@ -31,7 +31,14 @@ pub async fn introspect<H: Host>(
             "introspection requires a confidential client",
         ));
     }
-    let token = params.require("token")?;
+    let token = match params.require("token") {
+        Ok(token) => token,
+        // A deleted caller hears that first (RFC 7592 §2.3), whatever else is wrong.
+        Err(e) => {
+            caller.confirm(host).await?;
+            return Err(e);
+        }
+    };
     let inactive = || Ok(Response::json_no_store(200, &json!({ "active": false })));
     if refresh_grant_id(token).is_some() {
         let (record, caller_deleted) =

@@ -470,6 +470,12 @@ pub async fn manage<H: Host>(
     if !constant_time_eq(client_secret_digest(token).as_bytes(), expected.as_bytes()) {
         return Err(invalid_token());
     }
+    // A client the ledger says was deleted (KV may still have it: its propagation, or a
+    // deletion whose KV part failed) is gone: it can only finish its deletion, never be read or
+    // updated (a PUT would write it back to KV, to return when the ledger's marker expires).
+    if req.method != "DELETE" && crate::grant::is_client_revoked(host, client_id).await? {
+        return Err(invalid_token());
+    }
     let issuer = config.issuer_for(req);
     match req.method.as_str() {
         "GET" | "HEAD" => {

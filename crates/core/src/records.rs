@@ -610,7 +610,7 @@ pub async fn origin_listed<H: Host>(host: &H, origin: &str) -> Result<bool, Erro
 
 /// A client by id.
 pub async fn client(store: &impl Store, client_id: &str) -> Result<Option<ClientRecord>, Error> {
-    if client_id.is_empty() || client_id.len() > 128 || client_id.contains('/') {
+    if !plausible_client_id(client_id) {
         return Ok(None);
     }
     read(store, &client_key(client_id)).await
@@ -645,7 +645,7 @@ pub async fn authorization_details_types(store: &impl Store) -> Result<Vec<Strin
 
 /// An API by identifier (audience).
 pub async fn api(store: &impl Store, identifier: &str) -> Result<Option<ApiRecord>, Error> {
-    if identifier.is_empty() || identifier.len() > 256 {
+    if !plausible_api(identifier) {
         return Ok(None);
     }
     read(store, &api_key(identifier)).await
@@ -1056,12 +1056,23 @@ async fn read_cached<T: serde::de::DeserializeOwned>(
     parse_record(key, store.get_cached(key, TENANT_ISOLATE_CACHE_SECONDS).await?)
 }
 
+/// Whether a client id can name a record (not empty, not too long, no `/` to reach another
+/// key); anything else is no client, without a read.
+fn plausible_client_id(client_id: &str) -> bool {
+    !client_id.is_empty() && client_id.len() <= 128 && !client_id.contains('/')
+}
+
+/// Whether an API identifier can name a record; anything else is no API, without a read.
+fn plausible_api(identifier: &str) -> bool {
+    !identifier.is_empty() && identifier.len() <= 256
+}
+
 /// [`client`], from a copy at most [`TENANT_ISOLATE_CACHE_SECONDS`] old.
 pub async fn client_cached(
     store: &impl Store,
     client_id: &str,
 ) -> Result<Option<ClientRecord>, Error> {
-    if client_id.is_empty() || client_id.len() > 128 || client_id.contains('/') {
+    if !plausible_client_id(client_id) {
         return Ok(None);
     }
     read_cached(store, &client_key(client_id)).await
@@ -1074,7 +1085,7 @@ pub async fn user_cached(store: &impl Store, user_id: &str) -> Result<Option<Use
 
 /// [`api`], from a copy at most [`TENANT_ISOLATE_CACHE_SECONDS`] old.
 pub async fn api_cached(store: &impl Store, identifier: &str) -> Result<Option<ApiRecord>, Error> {
-    if identifier.is_empty() || identifier.len() > 256 {
+    if !plausible_api(identifier) {
         return Ok(None);
     }
     read_cached(store, &api_key(identifier)).await

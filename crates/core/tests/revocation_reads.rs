@@ -194,6 +194,11 @@ fn a_deleted_caller_is_refused_at_introspection_even_where_kv_lags() {
         let r = introspect(token);
         assert_eq!(oauth_error(&r), (401, "invalid_client".into()), "{token}");
     }
+    // A request without a token: the deleted caller hears that it is refused, first.
+    let r = world.call(
+        form_request("/oauth/introspect", &[]).with_header("authorization", &basic(&id, &secret)),
+    );
+    assert_eq!(oauth_error(&r), (401, "invalid_client".into()), "no token");
     // The other client's token itself is untouched.
     assert_eq!(world.introspect(&other)["active"], true);
 }

@@ -15,7 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::polling::{self, Polled, UseOnce, KEEP_AFTER_SECONDS};
+use super::polling::{self, UseOnce, KEEP_AFTER_SECONDS};
 use super::{invalid_grant, resolve, Authorization, Commit, Issued, TokenRequest};
 use crate::b64;
 use crate::error::{absent_if_unreadable, Error, ErrorCode};
@@ -349,7 +349,9 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
         ));
     }
     let auth_req_id = params.require("auth_req_id")?;
-    let unknown = || invalid_grant("the auth_req_id is invalid");
+    fn unknown() -> Error {
+        invalid_grant("the auth_req_id is invalid")
+    }
     if auth_req_id.len() > 128 {
         return Err(unknown());
     }
@@ -369,36 +371,20 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
             return Err(Error::oauth(ErrorCode::ExpiredToken, "the auth_req_id has expired"))
         }
     };
-    // §10.1: the request belongs to the client that made it.
-    if record.requested.client_id != client.client_id || record.mode == DeliveryMode::Push {
+    // A push-mode request's tokens are pushed, never polled for.
+    if record.mode == DeliveryMode::Push {
         return Err(unknown());
     }
-    let now = host.clock().now();
-    if record.expires_at <= now {
-        return Err(Error::oauth(ErrorCode::ExpiredToken, "the auth_req_id has expired"));
-    }
-    if let Some(approved) = &record.approved {
-        let resolved = resolve(host, approved.clone().start_grant(host.rng())).await?;
-        return Ok(Issued { resolved, commit: Commit::Backchannel(Box::new(use_once(entry))) });
-    }
-    // §11: `slow_down`, as in RFC 8628 §3.5.
-    Err(polling::record_poll(host, &entry, &record).await?)
+    // §10.1: the request belongs to the client that made it.
+    let (resolved, once) =
+        polling::answer(request, entry, &record, unknown, "the auth_req_id", |grant_id| {
+            CibaEnded::Issued { grant_id }
+        })
+        .await?;
+    Ok(Issued { resolved, commit: Commit::Backchannel(Box::new(once)) })
 }
 
-impl Polled for CibaRecord {
-    fn interval(&self) -> i64 {
-        self.interval
-    }
-    fn last_poll(&self) -> Option<UnixTime> {
-        self.last_poll
-    }
-    fn expires_at(&self) -> UnixTime {
-        self.expires_at
-    }
-    fn polled(&self, now: UnixTime, interval: i64) -> Self {
-        Self { last_poll: Some(now), interval, ..self.clone() }
-    }
-}
+polling::polled_record!(CibaRecord);
 
 /// The request's single use (see [`Commit`]): at the token endpoint (poll, ping), or when the
 /// user approves a push-mode request.

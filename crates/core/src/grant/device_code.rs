@@ -10,8 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::polling::{self, Polled, UseOnce, KEEP_AFTER_SECONDS};
-use super::{invalid_grant, resolve, Authorization, Commit, Issued, TokenRequest};
+use super::polling::{self, KEEP_AFTER_SECONDS};
+use super::{invalid_grant, Authorization, Commit, Issued, TokenRequest};
 use crate::b64;
 use crate::error::{absent_if_unreadable, Error, ErrorCode};
 use crate::ledger_record::{self, LedgerRecord, State, Step};
@@ -232,9 +232,11 @@ pub async fn wrong_confirmation<H: Host>(host: &H, key: &str) -> Result<(), Erro
 /// than the interval adds 5 s to it), `access_denied` and `expired_token`; an approved code
 /// issues tokens exactly once.
 pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, Error> {
-    let TokenRequest { host, client, params, .. } = *request;
+    let TokenRequest { host, params, .. } = *request;
     let device_code = params.require("device_code")?;
-    let unknown = || invalid_grant("the device code is invalid");
+    fn unknown() -> Error {
+        invalid_grant("the device code is invalid")
+    }
     if device_code.len() > 128 {
         return Err(unknown());
     }
@@ -257,35 +259,15 @@ pub async fn exchange<H: Host>(request: &TokenRequest<'_, H>) -> Result<Issued, 
         }
     };
     // §3.4: the device code is bound to the client that asked for it.
-    if record.requested.client_id != client.client_id {
-        return Err(unknown());
-    }
-    let now = host.clock().now();
-    if record.expires_at <= now {
-        return Err(Error::oauth(ErrorCode::ExpiredToken, "the device code has expired"));
-    }
-    if let Some(approved) = &record.approved {
-        let resolved = resolve(host, approved.clone().start_grant(host.rng())).await?;
-        let once = UseOnce::new(entry, |grant_id| DeviceEnded::Issued { grant_id });
-        return Ok(Issued { resolved, commit: Commit::Device(Box::new(once)) });
-    }
-    Err(polling::record_poll(host, &entry, &record).await?)
+    let (resolved, once) =
+        polling::answer(request, entry, &record, unknown, "the device code", |grant_id| {
+            DeviceEnded::Issued { grant_id }
+        })
+        .await?;
+    Ok(Issued { resolved, commit: Commit::Device(Box::new(once)) })
 }
 
-impl Polled for DeviceRecord {
-    fn interval(&self) -> i64 {
-        self.interval
-    }
-    fn last_poll(&self) -> Option<UnixTime> {
-        self.last_poll
-    }
-    fn expires_at(&self) -> UnixTime {
-        self.expires_at
-    }
-    fn polled(&self, now: UnixTime, interval: i64) -> Self {
-        Self { last_poll: Some(now), interval, ..self.clone() }
-    }
-}
+polling::polled_record!(DeviceRecord);
 
 #[cfg(test)]
 mod tests {

@@ -215,16 +215,31 @@ impl<H: Host> TokenRequest<'_, H> {
         group: GrantGroup,
         name: &str,
     ) -> Result<Option<LedgerRecord<T, E>>, Error> {
-        let key = group.key(name);
-        let keys = [key.clone(), group.deleted_client(self.client_check.client_id.as_str())];
-        let mut values = self.host.ledger().get_many(&keys, self.host.clock().now()).await?;
-        let deleted = values.pop().flatten().is_some();
+        let client_id = self.client_check.client_id.as_str();
+        let (record, deleted) = record_and_deletion(self.host, group, name, client_id).await?;
         self.client_check.answer(deleted);
-        match values.pop().flatten() {
-            Some(text) => ledger_record::parse(&key, text).map(Some),
-            None => Ok(None),
-        }
+        record
     }
+}
+
+/// The record `name` of `group` and whether `client_id` was deleted, in one ledger read (every
+/// group holds the deletion marker: [`revoke_client`]). The record's parse error, if any, is
+/// returned as such; the deletion is answered regardless.
+pub(crate) async fn record_and_deletion<H: Host, T: DeserializeOwned, E: DeserializeOwned>(
+    host: &H,
+    group: GrantGroup,
+    name: &str,
+    client_id: &str,
+) -> Result<(Result<Option<LedgerRecord<T, E>>, Error>, bool), Error> {
+    let key = group.key(name);
+    let keys = [key.clone(), group.deleted_client(client_id)];
+    let mut values = host.ledger().get_many(&keys, host.clock().now()).await?;
+    let deleted = values.pop().flatten().is_some();
+    let record = match values.pop().flatten() {
+        Some(text) => ledger_record::parse(&key, text).map(Some),
+        None => Ok(None),
+    };
+    Ok((record, deleted))
 }
 
 /// Whether a token request's client was deleted (RFC 7592 §2.3: refused everywhere at once,

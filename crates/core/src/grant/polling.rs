@@ -4,10 +4,11 @@
 
 use serde::Serialize;
 
-use super::{invalid_grant, refresh_token, Authorization};
+use super::{invalid_grant, refresh_token, resolve, Authorization, Resolved, TokenRequest};
 use crate::error::{Error, ErrorCode};
 use crate::ledger_record::LedgerRecord;
 use crate::ports::{Clock, Host, UnixTime};
+use crate::vocabulary::ClientId;
 
 /// What `slow_down` adds to the interval (RFC 8628 §3.5; CIBA Core §11).
 pub const SLOW_DOWN_SECONDS: i64 = 5;
@@ -15,13 +16,69 @@ pub const SLOW_DOWN_SECONDS: i64 = 5;
 /// `access_denied` rather than "unknown".
 pub const KEEP_AFTER_SECONDS: i64 = 600;
 
-/// A pending record that is polled: its interval, last poll and expiry, and the same record
-/// with a poll recorded.
+/// A pending record that is polled: who asked, whether a user approved, its interval, last
+/// poll and expiry, and the same record with a poll recorded. [`polled_record!`] implements it
+/// for a record with the fields `requested`, `approved`, `interval`, `last_poll`, `expires_at`.
 pub trait Polled: Clone + Serialize {
+    fn client_id(&self) -> &ClientId;
+    fn approved(&self) -> Option<&Authorization>;
     fn interval(&self) -> i64;
     fn last_poll(&self) -> Option<UnixTime>;
     fn expires_at(&self) -> UnixTime;
     fn polled(&self, now: UnixTime, interval: i64) -> Self;
+}
+
+/// [`Polled`] for a record with the fields it reads (the device code's, the CIBA request's).
+macro_rules! polled_record {
+    ($record:ty) => {
+        impl $crate::grant::polling::Polled for $record {
+            fn client_id(&self) -> &$crate::vocabulary::ClientId {
+                &self.requested.client_id
+            }
+            fn approved(&self) -> Option<&$crate::grant::Authorization> {
+                self.approved.as_ref()
+            }
+            fn interval(&self) -> i64 {
+                self.interval
+            }
+            fn last_poll(&self) -> Option<$crate::ports::UnixTime> {
+                self.last_poll
+            }
+            fn expires_at(&self) -> $crate::ports::UnixTime {
+                self.expires_at
+            }
+            fn polled(&self, now: $crate::ports::UnixTime, interval: i64) -> Self {
+                Self { last_poll: Some(now), interval, ..self.clone() }
+            }
+        }
+    };
+}
+pub(crate) use polled_record;
+
+/// A live polled record at the token endpoint (RFC 8628 §3.4–§3.5, CIBA Core §10.1, §11): it
+/// belongs to the client that asked (another client's is `unknown`), is `expired_token` once
+/// expired (`expired` says what expired), gives tokens once when approved (the tokens to mint,
+/// and the single use, whose end marker `issued` makes), and otherwise answers the poll.
+pub async fn answer<H: Host, T: Polled, E: Serialize>(
+    request: &TokenRequest<'_, H>,
+    entry: LedgerRecord<T, E>,
+    record: &T,
+    unknown: fn() -> Error,
+    expired: &str,
+    issued: fn(String) -> E,
+) -> Result<(Resolved, UseOnce<T, E>), Error> {
+    let host = request.host;
+    if record.client_id() != &request.client.client_id {
+        return Err(unknown());
+    }
+    if record.expires_at() <= host.clock().now() {
+        return Err(Error::oauth(ErrorCode::ExpiredToken, format!("{expired} has expired")));
+    }
+    if let Some(approved) = record.approved() {
+        let resolved = resolve(host, approved.clone().start_grant(host.rng())).await?;
+        return Ok((resolved, UseOnce::new(entry, issued)));
+    }
+    Err(record_poll(host, &entry, record).await?)
 }
 
 /// A poll of a pending record at `now` (RFC 8628 §3.5, CIBA Core §11): too soon after the last

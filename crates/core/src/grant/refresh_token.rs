@@ -10,7 +10,7 @@ use super::{
 use crate::b64;
 use crate::error::Error;
 use crate::ledger_record;
-use crate::ports::{random_bytes, Clock, Host, Ledger};
+use crate::ports::{random_bytes, Clock, Host};
 use crate::secret::constant_time_eq;
 
 /// Rotated refresh-token hashes remembered per grant, for reuse detection.
@@ -144,17 +144,9 @@ pub async fn current_refresh_grant<H: Host>(
     let Some(grant_id) = refresh_grant_id(token) else {
         return Ok((None, super::is_client_revoked(host, caller).await?));
     };
-    let group = GrantGroup::of(grant_id);
-    let key = grant_key(grant_id);
-    let keys = [key.clone(), group.deleted_client(caller)];
-    let now = host.clock().now();
-    let mut values = host.ledger().get_many(&keys, now).await?.into_iter();
-    let entry = match values.next().flatten() {
-        Some(text) => Some(ledger_record::parse(&key, text)?),
-        None => None,
-    };
-    let caller_deleted = values.next().flatten().is_some();
-    let current = generation_of(entry, token, now)
+    let (entry, caller_deleted) =
+        super::record_and_deletion(host, GrantGroup::of(grant_id), grant_id, caller).await?;
+    let current = generation_of(entry?, token, host.clock().now())
         .and_then(|(_, record, generation)| (generation == Generation::Current).then_some(record));
     Ok((current, caller_deleted))
 }

@@ -97,6 +97,19 @@ pub fn algs() -> String {
     ALGORITHMS.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(" ")
 }
 
+/// RFC 9449 §5, §10: what is bound to a key (`bound`: a code asked for with `dpop_jkt`, a
+/// bound refresh family) needs a proof by that key (`proof`: its thumbprint).
+pub fn check_binding(bound: Option<&str>, proof: Option<&str>) -> Result<(), Error> {
+    match (bound, proof) {
+        (Some(bound), Some(proof)) if bound == proof => Ok(()),
+        (Some(_), Some(_)) => {
+            Err(Error::oauth(ErrorCode::InvalidGrant, "bound to another DPoP key"))
+        }
+        (Some(_), None) => Err(Error::oauth(ErrorCode::InvalidGrant, "a DPoP proof is required")),
+        (None, _) => Ok(()),
+    }
+}
+
 pub fn invalid(description: &str) -> Error {
     Error::oauth(ErrorCode::InvalidDpopProof, description)
 }

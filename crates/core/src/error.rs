@@ -7,7 +7,8 @@ use crate::ports::PortError;
 
 /// Wire error codes: RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, OIDC Core §3.1.2.6, RFC 8628
 /// §3.5, CIBA Core §11 and §13, plus Gatehouse's own for non-OAuth routes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     InvalidRequest,
     InvalidClient,

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::ports::{Clock, Host, Ledger, Swap, UnixTime};
+use crate::ports::{Clock, Host, Ledger, UnixTime};
 
 /// A record's state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,26 +73,6 @@ pub async fn create_ended<H: Host, T: Serialize, E: Serialize>(
     Ok(host.ledger().compare_and_set(key, None, &text, now, Some(keep_until)).await?)
 }
 
-/// The swap that creates `key` live (see [`create`]), for a decision made together with
-/// others (`Ledger::compare_and_set_all`).
-pub fn creating<T: Serialize, E: Serialize>(
-    key: &str,
-    value: &T,
-    expires_at: UnixTime,
-) -> Result<Swap, Error> {
-    Ok(Swap {
-        key: key.to_string(),
-        expected: None,
-        new: Some(to_text(&State::<&T, &E>::Live(value))?),
-        expires_at: Some(expires_at),
-    })
-}
-
-/// The swap that writes nothing and holds while `key` is absent.
-pub fn absent(key: &str) -> Swap {
-    Swap { key: key.to_string(), expected: None, new: None, expires_at: None }
-}
-
 /// Reads `key`; `None` when absent or expired.
 pub async fn load<H: Host, T: DeserializeOwned, E: DeserializeOwned>(
     host: &H,
@@ -121,6 +101,11 @@ impl<T: Serialize, E: Serialize> LedgerRecord<T, E> {
         &self.key
     }
 
+    /// The exact text read.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// The live value, if the record has not ended.
     pub fn live(&self) -> Option<&T> {
         match &self.state {
@@ -143,17 +128,6 @@ impl<T: Serialize, E: Serialize> LedgerRecord<T, E> {
             .ledger()
             .compare_and_set(&self.key, Some(&self.text), &text, now, Some(expires_at))
             .await?)
-    }
-
-    /// The swap that ends the record as read with `marker` (see [`LedgerRecord::end`]), for
-    /// a decision made together with others (`Ledger::compare_and_set_all`).
-    pub fn ending(&self, marker: &E, keep_until: UnixTime) -> Result<Swap, Error> {
-        Ok(Swap {
-            key: self.key.clone(),
-            expected: Some(self.text.clone()),
-            new: Some(to_text(&State::<&T, &E>::Ended(marker))?),
-            expires_at: Some(keep_until),
-        })
     }
 
     /// Ends the record with `marker`, kept until `keep_until` (to recognize late replays).

@@ -11,6 +11,7 @@ pub mod authorization;
 pub mod b64;
 pub mod client_auth;
 pub mod config;
+pub mod decision;
 pub mod dpop;
 pub mod endpoint;
 pub mod error;

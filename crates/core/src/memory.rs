@@ -153,6 +153,8 @@ pub struct MemoryLedger {
     round_trips: Cell<u64>,
     /// `fail_next_write`'s key text.
     failing: RefCell<Option<String>>,
+    /// Decisions made the optimistic way (`ports::decide_optimistically`), not in one step.
+    optimistic: Cell<bool>,
 }
 
 impl MemoryLedger {
@@ -163,14 +165,20 @@ impl MemoryLedger {
         *self.race.borrow_mut() = Some((prefix.to_string(), value.to_string()));
     }
 
+    /// Makes decisions the way the `Ledger::decide` default does (reads, then a compare-and-set
+    /// against them, again when raced: `race_next_cas` reaches it), for tests of that default.
+    pub fn set_optimistic(&self, on: bool) {
+        self.optimistic.set(on);
+    }
+
     /// How many calls the ledger has answered (each one round trip, for a host such as the
     /// Worker's Durable Objects): what tests compare before and after a request.
     pub fn round_trips(&self) -> u64 {
         self.round_trips.get()
     }
 
-    /// Injects a failure for tests: the next compare-and-set on a key containing `part` fails
-    /// as an unreachable ledger would (a `PortError`), writing nothing.
+    /// Injects a failure for tests: the next compare-and-set (or decision) writing a key
+    /// containing `part` fails as an unreachable ledger would (a `PortError`), writing nothing.
     pub fn fail_next_write(&self, part: &str) {
         *self.failing.borrow_mut() = Some(part.to_string());
     }
@@ -292,6 +300,35 @@ impl Ledger for MemoryLedger {
             }
         }
         Ok(holds)
+    }
+    async fn decide(
+        &self,
+        decision: &crate::decision::Decision,
+        now: UnixTime,
+    ) -> Result<String, PortError> {
+        if self.optimistic.get() {
+            return crate::ports::decide_optimistically(self, decision, now).await;
+        }
+        self.trip();
+        // Through JSON, as the Worker sends it to its Durable Object.
+        let text = serde_json::to_string(decision).map_err(|e| PortError::new(e.to_string()))?;
+        let decision: crate::decision::Decision =
+            serde_json::from_str(&text).map_err(|e| PortError::new(e.to_string()))?;
+        let ruling = decision.rule(now, &mut |key| {
+            Ok(match self.live(key, now) {
+                Some(LedgerValue::Text(t)) => Some(t),
+                _ => None,
+            })
+        })?;
+        for write in &ruling.writes {
+            self.injected_failure(&write.key)?;
+        }
+        for write in ruling.writes {
+            self.entries
+                .borrow_mut()
+                .insert(write.key, (LedgerValue::Text(write.value), write.expires_at));
+        }
+        Ok(ruling.answer)
     }
     async fn get(&self, key: &str, now: UnixTime) -> Result<Option<String>, PortError> {
         self.trip();

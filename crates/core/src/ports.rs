@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use crate::decision::Decision;
 use crate::http::{Request, Response};
 use crate::jose::jwk::Jwk;
 use crate::jose::Algorithm;
@@ -119,11 +120,26 @@ pub trait Ledger {
     ) -> Result<bool, PortError>;
 
     /// Several compare-and-sets of one group (see above), all or none, in one step: `true`
-    /// when every swap's `expected` held, and then every `new` was written. A decision that
-    /// changes two records at once (a code used and its grant started) is one round trip and
-    /// cannot be half made. Keys of different groups are refused, and so may be more swaps
+    /// when every swap's `expected` held, and then every `new` was written. A change to two
+    /// records at once (a decision's undo: `decision::undo`) is one round trip and cannot be
+    /// half made. Keys of different groups are refused, and so may be more swaps
     /// than a host can make in one step (the Worker's: 33, its SQL's 100 bound parameters).
     async fn compare_and_set_all(&self, swaps: &[Swap], now: UnixTime) -> Result<bool, PortError>;
+
+    /// Makes `decision` where its records are, in one step (one round trip): the host reads
+    /// the keys the decision asks for, runs the core's rule on them (`Decision::rule`, pure,
+    /// so the host only runs it), and writes what the rule says, all or none, before it takes
+    /// the next request for those keys. Returns the rule's answer. This is how a decision
+    /// whose new records depend on what is read (a code's use and its grant's start, a refresh
+    /// token's rotation) is one round trip, not a read and a compare-and-set.
+    ///
+    /// The default makes the same decision optimistically with the other calls (for wrappers
+    /// and other ledgers; the Worker's and [`crate::memory::MemoryLedger`] make it in one step):
+    /// it reads the keys the rule asks for one by one, then writes by `compare_and_set_all`
+    /// against every text it read, and decides again if someone wrote first.
+    async fn decide(&self, decision: &Decision, now: UnixTime) -> Result<String, PortError> {
+        decide_optimistically(self, decision, now).await
+    }
 
     /// The current value of the counter `key` (0 if absent or expired).
     async fn count(&self, key: &str, now: UnixTime) -> Result<u64, PortError>;
@@ -173,9 +189,69 @@ pub trait Ledger {
     }
 }
 
+/// [`Ledger::decide`] made with the other calls: reads the keys the rule asks for one by one,
+/// then writes by `compare_and_set_all` against every text it read, and decides again if
+/// someone wrote first. The trait's default; a test ledger can choose it.
+pub async fn decide_optimistically<L: Ledger + ?Sized>(
+    ledger: &L,
+    decision: &Decision,
+    now: UnixTime,
+) -> Result<String, PortError> {
+    const MAX_KEYS: usize = 33;
+    let mut known: Vec<(String, Option<String>)> = Vec::new();
+    let mut lost = 0;
+    loop {
+        let mut missing = None;
+        let ruled = decision.rule(now, &mut |key| match known.iter().find(|(k, _)| k == key) {
+            Some((_, value)) => Ok(value.clone()),
+            None => {
+                missing.get_or_insert_with(|| key.to_string());
+                Ok(None)
+            }
+        });
+        // A key not read yet was guessed absent: read it and rule again, whatever the
+        // rule made of the guess.
+        if let Some(key) = missing {
+            if known.len() >= MAX_KEYS {
+                return Err(PortError::new("decide: the rule reads too many keys"));
+            }
+            let value = ledger.get(&key, now).await?;
+            known.push((key, value));
+            continue;
+        }
+        let ruling = ruled?;
+        let mut swaps: Vec<Swap> = known
+            .iter()
+            .map(|(key, value)| Swap {
+                key: key.clone(),
+                expected: value.clone(),
+                new: None,
+                expires_at: None,
+            })
+            .collect();
+        for write in ruling.writes {
+            let swap = swaps
+                .iter_mut()
+                .find(|s| s.key == write.key)
+                .ok_or_else(|| PortError::new("decide: a write to a key the rule did not read"))?;
+            swap.new = Some(write.value);
+            swap.expires_at = write.expires_at;
+        }
+        if ledger.compare_and_set_all(&swaps, now).await? {
+            return Ok(ruling.answer);
+        }
+        lost += 1;
+        if lost == 8 {
+            return Err(PortError::new("decide: the records are under contention"));
+        }
+        known.clear();
+    }
+}
+
 /// One compare-and-set of [`Ledger::compare_and_set_all`]: if `key` holds `expected` (`None`:
-/// absent or expired), it is set to `new` until `expires_at`; `new: None` only checks.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// absent or expired), it is set to `new` until `expires_at`; `new: None` only checks. A `new`
+/// that expires at once (`expires_at <= now`) removes the record.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Swap {
     pub key: String,
     pub expected: Option<String>,

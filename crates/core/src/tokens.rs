@@ -274,23 +274,16 @@ async fn mint_for<H: Host>(
         None => sign_id_token(vec![at_hash.clone()]).await?,
         Some(_) => None,
     };
-    // RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key too (a new
-    // family, or from this rotation on); a confidential client's are not (it authenticates to
-    // use them).
-    let mut commit = issued.commit;
-    let refresh_token = match &authorization.jkt {
-        Some(_) if !client.is_public() => {
-            let mut unbound = authorization.clone();
-            unbound.jkt = None;
-            commit.apply(host, &unbound).await?
-        }
-        Some(jkt) => {
-            if let grant::Commit::Rotate(rotation) = &mut commit {
-                rotation.bind_to(jkt);
-            }
-            commit.apply(host, authorization).await?
-        }
-        None => commit.apply(host, authorization).await?,
+    // RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key too; a
+    // confidential client's are not (it authenticates to use them). A decision made on the
+    // ledger bound its family in the same step (`refresh_token::family_jkt`).
+    let commit = issued.commit;
+    let refresh_token = if authorization.jkt.is_some() && !client.is_public() {
+        let mut unbound = authorization.clone();
+        unbound.jkt = None;
+        commit.apply(host, &unbound).await?
+    } else {
+        commit.apply(host, authorization).await?
     };
     if let Some(auth_req_id) = pushed {
         let mut hashes =

@@ -605,3 +605,118 @@ fn without_server_nonces_no_nonce_is_sent() {
     assert_eq!(r.status, 200);
     assert!(r.header("dpop-nonce").is_none());
 }
+
+/// Issue 14: a code's use and a refresh token's rotation are decided on the ledger before the
+/// tokens are minted (one round trip, `Ledger::decide`). A response refused after that decision
+/// (here: the API has since come to require DPoP, and no proof came) undoes it: the code and
+/// the refresh token stay usable, and the grant is not revoked (RFC 6749 §5.2: an error
+/// response issues nothing). Two clients' grants, so that an undo cannot touch the wrong one.
+#[test]
+fn a_response_refused_after_the_ledger_decided_leaves_the_code_and_the_refresh_token_unspent() {
+    let world = World::new();
+    let k = key(13);
+    let web_code = || {
+        let done = world.code_flow(&[
+            ("client_id", WEB),
+            ("redirect_uri", WEB_REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid offline_access read:messages"),
+            ("audience", API),
+        ]);
+        redirect_params(&done).get("code").unwrap().unwrap().to_string()
+    };
+    let web_exchange = |code: &str, dpop: Option<String>| {
+        let mut request = form_request(
+            "/oauth/token",
+            &[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", WEB_REDIRECT)],
+        )
+        .with_header("authorization", &basic(WEB, WEB_SECRET));
+        if let Some(p) = dpop {
+            request = request.with_header("dpop", &p);
+        }
+        world.call(request)
+    };
+    let web_refresh = |rt: &str, dpop: Option<String>| {
+        let mut request =
+            form_request("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", rt)])
+                .with_header("authorization", &basic(WEB, WEB_SECRET));
+        if let Some(p) = dpop {
+            request = request.with_header("dpop", &p);
+        }
+        world.call(request)
+    };
+    let first = json(&web_exchange(&web_code(), None));
+    let rt = first["refresh_token"].as_str().unwrap().to_string();
+    // The SPA's grant, next to it.
+    let spa = json(&spa_exchange(&world, &spa_code(&world, &[]), None));
+    let spa_rt = spa["refresh_token"].as_str().unwrap().to_string();
+    let code = web_code();
+    world.import(&json!({"apis": [{"identifier": API, "name": "Test API", "signing_alg": "ES256",
+        "token_lifetime_seconds": 3600, "allow_offline_access": true, "require_dpop": true,
+        "scopes": [{"value": "read:messages", "description": "Read messages"}]}]}));
+    // Refused after the decision: the decision is undone (one more round trip).
+    let before = world.host.ledger.round_trips();
+    assert_eq!(oauth_error(&web_exchange(&code, None)).1, "invalid_dpop_proof");
+    assert_eq!(world.host.ledger.round_trips() - before, 2, "the use, then its undo");
+    assert_eq!(oauth_error(&web_refresh(&rt, None)).1, "invalid_dpop_proof");
+    // The same code and the same refresh token, now with a proof: answered — also where the
+    // isolate's clock is a second behind the one that decided (the undone grant start must be
+    // gone for it too).
+    let now = world.now();
+    world.host.clock.set(now - 1);
+    let r = web_exchange(&code, Some(proof(&world, &k, "POST", TOKEN_URL, "u-1")));
+    world.host.clock.set(now);
+    assert_eq!(r.status, 200, "the code was not spent: {}", String::from_utf8_lossy(&r.body));
+    assert_eq!(json(&r)["token_type"], "DPoP");
+    let r = web_refresh(&rt, Some(proof(&world, &k, "POST", TOKEN_URL, "u-2")));
+    assert_eq!(
+        r.status,
+        200,
+        "the refresh token was not spent: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let next = json(&r)["refresh_token"].as_str().unwrap().to_string();
+    // The grant stands: the first access token is still good, the rotation went on.
+    assert_eq!(world.introspect(first["access_token"].as_str().unwrap())["active"], true);
+    let r = web_refresh(&next, Some(proof(&world, &k, "POST", TOKEN_URL, "u-3")));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // And the replaced token is still a reuse (the undo restored the record, not a copy).
+    assert_eq!(
+        oauth_error(&web_refresh(&rt, Some(proof(&world, &k, "POST", TOKEN_URL, "u-4")))).1,
+        "invalid_grant"
+    );
+    // The SPA's grant was untouched by all of it.
+    assert_eq!(world.introspect(spa["access_token"].as_str().unwrap())["active"], true);
+    assert_eq!(
+        spa_refresh(&world, &spa_rt, Some(&proof(&world, &k, "POST", TOKEN_URL, "u-5"))).status,
+        200
+    );
+}
+
+/// Attacker review: a replaced refresh token of a bound family, stolen, is no use without the
+/// key — not even to revoke the family by presenting it as a reuse (RFC 9449 §5; before, the
+/// reuse was judged first and revoked the grant of the user who holds the key).
+#[test]
+fn a_stolen_replaced_bound_refresh_token_cannot_revoke_its_family_without_the_key() {
+    let world = World::new();
+    let (k, thief) = (key(14), key(15));
+    let code = spa_code(&world, &[]);
+    let r = spa_exchange(&world, &code, Some(&proof(&world, &k, "POST", TOKEN_URL, "s-1")));
+    let first = json(&r)["refresh_token"].as_str().unwrap().to_string();
+    let r = spa_refresh(&world, &first, Some(&proof(&world, &k, "POST", TOKEN_URL, "s-2")));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let current = json(&r)["refresh_token"].as_str().unwrap().to_string();
+    let access = json(&r)["access_token"].as_str().unwrap().to_string();
+    // The thief replays the replaced token, without a proof and with its own key.
+    assert_eq!(oauth_error(&spa_refresh(&world, &first, None)).1, "invalid_grant");
+    let by_thief = proof(&world, &thief, "POST", TOKEN_URL, "s-3");
+    assert_eq!(oauth_error(&spa_refresh(&world, &first, Some(&by_thief))).1, "invalid_grant");
+    // The family stands: its access token is active and its current token refreshes.
+    assert_eq!(world.introspect(&access)["active"], true);
+    let r = spa_refresh(&world, &current, Some(&proof(&world, &k, "POST", TOKEN_URL, "s-4")));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // The holder of the key replaying the replaced token is a reuse: the family ends.
+    let r = spa_refresh(&world, &first, Some(&proof(&world, &k, "POST", TOKEN_URL, "s-5")));
+    assert_eq!(oauth_error(&r).1, "invalid_grant");
+    assert_eq!(world.introspect(&access)["active"], false);
+}

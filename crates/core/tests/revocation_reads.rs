@@ -86,11 +86,12 @@ fn userinfo_and_introspection_ask_the_ledger_once() {
 }
 
 /// The token endpoint's: client credentials ask the ledger once (the client grant and the
-/// client's deletion, one read); a code exchange and a refresh twice (the read, then the
-/// single-use decision — for a code, its use and its grant's start in one step). Before: two,
-/// four and three.
+/// client's deletion, one read); a code exchange and a refresh once too (the single-use
+/// decision, made on the ledger: `Ledger::decide` — for a code, its use and its grant's start
+/// in one step; it answers with what the tokens need). Before: two, four and three; then two
+/// each (a read, then a compare-and-set).
 #[test]
-fn token_requests_ask_the_ledger_at_most_twice() {
+fn token_requests_ask_the_ledger_once() {
     let world = World::new();
     let trips = |f: &dyn Fn() -> Response| {
         let before = world.host.ledger.round_trips();
@@ -122,7 +123,7 @@ fn token_requests_ask_the_ledger_at_most_twice() {
     let code = redirect_params(&done).get("code").unwrap().unwrap().to_string();
     let exchange = || spa_exchange(&world, &code, VERIFIER);
     let (n, tokens) = trips(&exchange);
-    assert_eq!(n, 2, "code exchange");
+    assert_eq!(n, 1, "code exchange");
     let rt = text(&tokens, "refresh_token");
     let refresh = || {
         world.call(form_request(
@@ -131,7 +132,7 @@ fn token_requests_ask_the_ledger_at_most_twice() {
         ))
     };
     let (n, refreshed) = trips(&refresh);
-    assert_eq!(n, 2, "refresh");
+    assert_eq!(n, 1, "refresh");
     assert_ne!(text(&refreshed, "refresh_token"), rt, "rotated");
 }
 
@@ -295,4 +296,53 @@ fn a_deleted_client_cannot_be_read_or_written_back_where_kv_lags() {
         "redirect_uris": ["https://rp.example/cb"], "token_endpoint_auth_method": "client_secret_basic"});
     assert_eq!(managed("PUT", Some(update)).status, 401, "written back");
     assert_eq!(world.delete_registered(&reg).status, 204, "the deletion can be finished");
+}
+
+/// The default `Ledger::decide` (`ports::decide_optimistically`: reads, the rule, then a
+/// compare-and-set against what was read) makes the same decisions as the one-step ledger, and
+/// when another request writes between its reads and its write, decides again on what is
+/// there now — here a revocation that lands mid-refresh: refused, not a 500, not rotated.
+#[test]
+fn the_optimistic_default_decides_the_same_and_again_when_raced() {
+    use gatehouse_core::grant::{grant_key, refresh_token::refresh_grant_id, GrantRecord, Revoked};
+    let world = World::new();
+    world.host.ledger.set_optimistic(true);
+    let q = [
+        ("client_id", SPA),
+        ("redirect_uri", SPA_REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid offline_access"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    let refresh = |rt: &str| {
+        world.call(form_request(
+            "/oauth/token",
+            &[("grant_type", "refresh_token"), ("client_id", SPA), ("refresh_token", rt)],
+        ))
+    };
+    let mut grants = Vec::new();
+    for _ in 0..2 {
+        let code = redirect_params(&world.code_flow(&q)).get("code").unwrap().unwrap().to_string();
+        let r = spa_exchange(&world, &code, VERIFIER);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        grants.push(text(&json(&r), "refresh_token"));
+    }
+    // The first grant: rotated, then the replaced token is a reuse and ends the grant.
+    let r = refresh(&grants[0]);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let next = text(&json(&r), "refresh_token");
+    assert_eq!(oauth_error(&refresh(&grants[0])).1, "invalid_grant");
+    assert_eq!(oauth_error(&refresh(&next)).1, "invalid_grant", "the grant was revoked");
+    // The second: revoked by another request between this refresh's read and its write.
+    let grant_id = refresh_grant_id(&grants[1]).unwrap();
+    let revoked =
+        gatehouse_core::ledger_record::ended_text::<GrantRecord, _>(&Revoked { at: world.now() })
+            .unwrap();
+    world.host.ledger.race_next_cas(&grant_key(grant_id), &revoked);
+    let before = world.host.ledger.round_trips();
+    assert_eq!(oauth_error(&refresh(&grants[1])), (400, "invalid_grant".into()));
+    assert!(world.host.ledger.round_trips() - before > 3, "it read again after losing");
+    world.host.ledger.set_optimistic(false);
+    assert_eq!(oauth_error(&refresh(&grants[1])).1, "invalid_grant", "still revoked");
 }

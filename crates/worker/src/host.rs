@@ -100,8 +100,8 @@ impl Store for KvPort {
 }
 
 /// The ledger, over many single-threaded Durable Objects: a key of a group (`ports::group_of`:
-/// the text before its first `#`) on the group's object, which is what `get_many` and
-/// `compare_and_set_all` need; any other key sharded by key family (the text before the first
+/// the text before its first `#`) on the group's object, which is what `get_many`,
+/// `compare_and_set_all` and `decide` need; any other key sharded by key family (the text before the first
 /// `:`) and a hash of the key. Every operation on one key reaches the same object, which is all
 /// exactly-once needs.
 pub struct DurableLedger {
@@ -213,6 +213,19 @@ impl Ledger for DurableLedger {
             .collect();
         let r = self.call(&first.key, json!({"op": "cas_all", "swaps": wire, "now": now})).await?;
         Ok(r["ok"].as_bool().unwrap_or(false))
+    }
+    async fn decide(
+        &self,
+        decision: &gatehouse_core::decision::Decision,
+        now: UnixTime,
+    ) -> Result<String, PortError> {
+        let anchor = decision.anchor();
+        let r =
+            self.call(&anchor, json!({"op": "decide", "decision": decision, "now": now})).await?;
+        r["answer"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| PortError::new("ledger answer missing"))
     }
     async fn compare_and_set(
         &self,

@@ -1,4 +1,5 @@
-//! The ledger Durable Object: consume-once, compare-and-set and counters on SQLite storage.
+//! The ledger Durable Object: consume-once, compare-and-set, decisions (the core's rules, run
+//! between the reads and the writes: `gatehouse_core::decision`) and counters on SQLite storage.
 //!
 //! Each command is decided by synchronous SQL statements (one, except a tally's few) with no
 //! `await` between reading and writing, so the object's single thread makes it exact: 50 concurrent consumes of one key
@@ -10,6 +11,7 @@
 //! that hit (retried as the core's `notify::deliver` does).
 
 use gatehouse_core::http;
+use gatehouse_core::ports::PortError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{
@@ -73,6 +75,11 @@ enum Command {
     /// Several records of one group (`Ledger::get_many`).
     GetMany {
         keys: Vec<String>,
+        now: i64,
+    },
+    /// A decision made where its records are (`Ledger::decide`).
+    Decide {
+        decision: gatehouse_core::decision::Decision,
         now: i64,
     },
     /// Several compare-and-sets of one group, all or none (`Ledger::compare_and_set_all`).
@@ -257,6 +264,25 @@ impl LedgerObject {
         Ok(rows.first().map(|r| r.n as u64).unwrap_or(0))
     }
 
+    /// Writes records in one statement, so a failure leaves none of them made.
+    fn write_all(&self, writes: Vec<(String, String, Option<i64>)>) -> Result<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let rows = vec!["(?, ?, ?)"; writes.len()].join(", ");
+        let mut values: Vec<SqlStorageValue> = Vec::with_capacity(writes.len() * 3);
+        for (key, value, exp) in writes {
+            values.push(key.into());
+            values.push(value.into());
+            values.push(exp_value(exp));
+        }
+        self.sql.exec(
+            &format!("INSERT INTO ledger (k, v, exp) VALUES {rows} ON CONFLICT(k) DO UPDATE SET v = excluded.v, exp = excluded.exp"),
+            values,
+        )?;
+        Ok(())
+    }
+
     fn run(&self, command: Command) -> Result<Value> {
         Ok(match command {
             Command::Consume { key, now, exp } => {
@@ -300,22 +326,26 @@ impl LedgerObject {
                         break;
                     }
                 }
-                // The writes are one statement, so a failure leaves none of them made.
-                let writes: Vec<WireSwap> = swaps.into_iter().filter(|s| s.new.is_some()).collect();
-                if holds && !writes.is_empty() {
-                    let rows = vec!["(?, ?, ?)"; writes.len()].join(", ");
-                    let mut values: Vec<SqlStorageValue> = Vec::with_capacity(writes.len() * 3);
-                    for swap in writes {
-                        values.push(swap.key.into());
-                        values.push(swap.new.into());
-                        values.push(exp_value(swap.exp));
-                    }
-                    self.sql.exec(
-                        &format!("INSERT INTO ledger (k, v, exp) VALUES {rows} ON CONFLICT(k) DO UPDATE SET v = excluded.v, exp = excluded.exp"),
-                        values,
+                if holds {
+                    self.write_all(
+                        swaps.into_iter().filter_map(|s| Some((s.key, s.new?, s.exp))).collect(),
                     )?;
                 }
                 json!({ "ok": holds })
+            }
+            Command::Decide { decision, now } => {
+                // As for `CasAll`: the reads, the rule and the writes are one step.
+                let ruling = decision
+                    .rule(now, &mut |key| {
+                        self.expire(key, now)
+                            .and_then(|()| self.value(key, now))
+                            .map_err(|e| PortError::new(e.to_string()))
+                    })
+                    .map_err(|e| worker::Error::RustError(e.to_string()))?;
+                self.write_all(
+                    ruling.writes.into_iter().map(|w| (w.key, w.value, w.expires_at)).collect(),
+                )?;
+                json!({ "answer": ruling.answer })
             }
             Command::Cas { key, expected, new, now, exp } => {
                 self.expire(&key, now)?;

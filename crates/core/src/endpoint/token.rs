@@ -36,6 +36,13 @@ pub async fn token<H: Host>(host: &H, config: &Config, req: &Request) -> Result<
     if let Err(e) = client_auth::check_grant(&client, grant_type) {
         return client_check.settle(host, Err(e)).await;
     }
+    // RFC 9449 §4.3: the proof is checked before the grant, which may check a binding in its
+    // own ledger step (`grant::TokenRequest::proof_jkt`).
+    let proof =
+        match dpop::proof(host, config, req, &endpoint_url(&issuer, "oauth/token"), None).await {
+            Ok(proof) => proof,
+            Err(e) => return client_check.settle(host, Err(e)).await,
+        };
     let request = TokenRequest {
         host,
         config,
@@ -45,43 +52,46 @@ pub async fn token<H: Host>(host: &H, config: &Config, req: &Request) -> Result<
         grant_type,
         params: &params,
         client_check: &client_check,
+        proof_jkt: proof.as_ref().map(|p| p.jkt.as_str()),
     };
     let issued = grant::exchange(grant_type, &request).await;
-    let mut issued = client_check.settle(host, issued).await?;
+    let issued = client_check.settle(host, issued).await?;
+    // A decision the grant already made on the ledger is undone if the response fails now.
+    let undo = issued.commit.undo_swaps();
+    let response = respond(host, config, &issuer, &client, &params, proof, issued).await;
+    if response.is_err() {
+        crate::decision::undo(host, &undo).await;
+    }
+    Ok(dpop::with_next_nonce(host, config, req, response?).await)
+}
+
+/// What follows the grant: RAR narrowing, DPoP binding, minting.
+async fn respond<H: Host>(
+    host: &H,
+    config: &Config,
+    issuer: &str,
+    client: &crate::records::ClientRecord,
+    params: &Params,
+    proof: Option<dpop::Proof>,
+    mut issued: grant::Issued,
+) -> Result<Response, Error> {
     // RFC 9396 §6: the client may ask for some of the authorization details the user approved
     // (the code's, the device code's, the refresh token's), never more; a grant without any
     // (client credentials, password) has nothing to ask for. At a code or device code
     // exchange this narrows the grant the refresh token carries on; a refresh narrows its own
-    // access token only (the rotation keeps the grant, `refresh_token::Rotate`).
+    // access token only (the rotation keeps the grant, `refresh_token::Rotation`).
     let approved = &mut issued.resolved.authorization.details;
     *approved = details::narrow(approved, params.get("authorization_details")?)?;
-    bind(host, config, req, &issuer, &mut issued).await?;
-    let response = tokens::mint(host, config, &issuer, &client, issued).await?.into_response();
-    Ok(dpop::with_next_nonce(host, config, req, response).await)
+    bind(proof, &mut issued)?;
+    Ok(tokens::mint(host, config, issuer, client, issued).await?.into_response())
 }
 
 /// RFC 9449 §5: with a DPoP proof, what is issued is bound to its key. A code asked for with
 /// `dpop_jkt` (§10), and a grant whose refresh tokens are bound, need a proof by that key.
 /// An API that requires DPoP gets no unbound token.
-async fn bind<H: Host>(
-    host: &H,
-    config: &Config,
-    req: &Request,
-    issuer: &str,
-    issued: &mut grant::Issued,
-) -> Result<(), Error> {
-    let proof = dpop::proof(host, config, req, &endpoint_url(issuer, "oauth/token"), None).await?;
+fn bind(proof: Option<dpop::Proof>, issued: &mut grant::Issued) -> Result<(), Error> {
     let authorization = &mut issued.resolved.authorization;
-    match (&authorization.jkt, &proof) {
-        (Some(bound), Some(proof)) if *bound == proof.jkt => {}
-        (Some(_), Some(_)) => {
-            return Err(Error::oauth(ErrorCode::InvalidGrant, "bound to another DPoP key"))
-        }
-        (Some(_), None) => {
-            return Err(Error::oauth(ErrorCode::InvalidGrant, "a DPoP proof is required"))
-        }
-        (None, _) => {}
-    }
+    dpop::check_binding(authorization.jkt.as_deref(), proof.as_ref().map(|p| p.jkt.as_str()))?;
     if proof.is_none() && issued.resolved.api.as_ref().is_some_and(|a| a.require_dpop) {
         return Err(dpop::invalid("this API accepts DPoP-bound tokens only: send a DPoP proof"));
     }

@@ -4,12 +4,15 @@
 //!
 //! To add a grant type: add it to [`crate::vocabulary::GrantType`], write a module here with an
 //! `exchange` function that turns a [`TokenRequest`] into an [`Issued`] (what to mint, and the
-//! [`Commit`] — the single-use decision made after minting), and add its row to [`exchange`].
+//! [`Commit`] — the single-use decision, made after minting, or already made on the ledger in
+//! the grant's one round trip and undone if the response fails: [`Made`], `crate::decision`),
+//! and add its row to [`exchange`].
 //! Client authentication, "may this client use this grant", minting and the token response are
 //! done for it by `endpoint::token` and `tokens::mint`. Whether the client was deleted is a
 //! ledger question ([`ClientCheck`]): a grant that reads a record of a [`GrantGroup`] anyway
-//! reads it through [`TokenRequest::read_record`], which answers it in the same round trip;
-//! any other grant's row in [`exchange`] asks first ([`ClientCheck::ask`], one round trip).
+//! reads it through [`TokenRequest::read_record`], or decides on it (`crate::decision`), and
+//! answers it in the same round trip; any other grant's row in [`exchange`] asks first
+//! ([`ClientCheck::ask`], one round trip).
 //! A grant whose user approves elsewhere
 //! adds its own request endpoint (`endpoint::device_authorization`,
 //! `endpoint::backchannel_authentication`), a [`crate::authorization::interaction::Completion`]
@@ -155,8 +158,9 @@ pub enum Subject {
     Client,
 }
 
-/// An authorization with everything its tokens need, loaded and checked. Grants resolve before
-/// they consume anything, so a failure here leaves the code or refresh token unspent.
+/// An authorization with everything its tokens need, loaded and checked. A failure here
+/// leaves the code or refresh token unspent: grants resolve before they consume anything, or
+/// undo the decision they made on the ledger ([`Made`]).
 #[derive(Clone, Debug)]
 pub struct Resolved {
     pub authorization: Authorization,
@@ -192,7 +196,7 @@ pub struct TokenRequest<'a, H: Host> {
     pub config: &'a Config,
     pub issuer: &'a str,
     /// The HTTP request (headers a grant may need, such as the client IP; DPoP proofs are
-    /// checked for every grant by `endpoint::token::bind`).
+    /// checked for every grant by `endpoint::token` before it: [`TokenRequest::proof_jkt`]).
     pub req: &'a crate::http::Request,
     pub client: &'a ClientRecord,
     /// The grant type asked for (a handler may serve more than one).
@@ -201,9 +205,24 @@ pub struct TokenRequest<'a, H: Host> {
     /// Whether the client was deleted: asked along with the grant's own ledger read
     /// ([`TokenRequest::read_record`]), or before the grant ([`ClientCheck::ask`]).
     pub(crate) client_check: &'a ClientCheck,
+    /// RFC 9449: the thumbprint of the request's DPoP proof, checked before the grant (a grant
+    /// that decides on the ledger checks a binding in the same step).
+    pub proof_jkt: Option<&'a str>,
 }
 
 impl<H: Host> TokenRequest<'_, H> {
+    /// Makes a decision on the ledger for this request (`crate::decision`, one round trip),
+    /// which answers whether the client was deleted in passing; its outcome.
+    pub(crate) async fn decide<R: crate::decision::Rule>(
+        &self,
+        rule: R,
+        wrap: impl FnOnce(R) -> crate::decision::Decision,
+    ) -> Result<R::Output, Error> {
+        let answer = crate::decision::ask(self.host, rule, wrap).await?;
+        self.client_check.answer(answer.client_deleted);
+        Ok(answer.outcome?)
+    }
+
     /// Reads the record `name` of `group` in one ledger round trip, and with it whether the
     /// client was deleted (every group holds the deletion marker: [`revoke_client`]). A grant
     /// that reads a grant group reads through here, so the client costs no round trip of its
@@ -289,7 +308,7 @@ impl ClientCheck {
 }
 
 /// What a grant hands to the token response: the resolved authorization to mint tokens for,
-/// and the single-use decision still to make.
+/// and the single-use decision still to make (or made already, with its undo: [`Made`]).
 #[derive(Debug)]
 pub struct Issued {
     pub resolved: Resolved,
@@ -299,8 +318,11 @@ pub struct Issued {
 /// A grant's single-use decision (use the code, rotate the refresh token, …). `tokens::mint`
 /// makes it *after* the tokens are minted and *before* anyone is answered (at the token
 /// endpoint, or for a CIBA push at `/approve`): a failure before
-/// it (the key set unreadable, a signature refused) leaves the code or refresh token unspent,
-/// and a lost race issues nothing (RFC 6749 §5.2). Applying it gives the refresh token, if any.
+/// it (the key set unreadable, a signature refused) leaves the device code or CIBA request
+/// unspent, and a lost race issues nothing (RFC 6749 §5.2). The code and refresh grants decide
+/// first, on the ledger, in the one round trip that also reads what they need ([`Made`]); the
+/// token endpoint undoes that decision if the response fails after it. Applying a commit gives
+/// the refresh token, if any.
 #[derive(Debug)]
 pub enum Commit {
     /// Nothing is spent (client credentials).
@@ -308,13 +330,58 @@ pub enum Commit {
     /// A new grant starts (the user approved just now, as with the password grant): its refresh
     /// family, if one is offered.
     Start,
-    UseCode(Box<authorization_code::UseCode>),
     Device(Box<polling::UseOnce<device_code::DeviceRecord, device_code::DeviceEnded>>),
     Backchannel(Box<polling::UseOnce<ciba::CibaRecord, ciba::CibaEnded>>),
-    Rotate(Box<refresh_token::Rotate>),
+    /// Already decided on the ledger, in the grant's one round trip (a code's use, a
+    /// rotation: `crate::decision`); the token endpoint undoes it if the response fails.
+    Made(Made),
+}
+
+/// A decision the grant made on the ledger before minting (`crate::decision`): the refresh
+/// token it gives, and what undoes it should the response fail after all.
+pub struct Made {
+    refresh_token: Option<String>,
+    undo: Vec<crate::ports::Swap>,
+}
+
+impl Made {
+    /// What a grant that decided on the ledger hands on: `authorization` resolved (the decision
+    /// undone if that fails), the refresh token the decision gives, and `undo`.
+    pub(crate) async fn issue<H: Host>(
+        host: &H,
+        authorization: Authorization,
+        refresh_token: Option<String>,
+        undo: Vec<crate::ports::Swap>,
+    ) -> Result<Issued, Error> {
+        match resolve(host, authorization).await {
+            Ok(resolved) => {
+                Ok(Issued { resolved, commit: Commit::Made(Self { refresh_token, undo }) })
+            }
+            Err(e) => {
+                crate::decision::undo(host, &undo).await;
+                Err(e)
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Made {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The refresh token is a bearer secret.
+        f.debug_struct("Made").field("undo", &self.undo.len()).finish_non_exhaustive()
+    }
 }
 
 impl Commit {
+    /// What undoes the decision if it was made already (`Commit::Made`), for the token
+    /// endpoint to run should the response fail after all (`decision::undo`).
+    pub fn undo_swaps(&self) -> Vec<crate::ports::Swap> {
+        match self {
+            Self::Made(made) => made.undo.clone(),
+            _ => Vec::new(),
+        }
+    }
+
     pub async fn apply<H: Host>(
         self,
         host: &H,
@@ -326,10 +393,9 @@ impl Commit {
                 Ok(Some(refresh_token::start(host, authorization).await?))
             }
             Self::Start => Ok(None),
-            Self::UseCode(code) => code.apply(host, authorization).await,
             Self::Device(device) => device.apply(host, authorization).await,
             Self::Backchannel(request) => request.apply(host, authorization).await,
-            Self::Rotate(rotation) => rotation.apply(host).await,
+            Self::Made(made) => Ok(made.refresh_token),
         }
     }
 }
@@ -339,8 +405,8 @@ pub async fn exchange<H: Host>(
     grant_type: GrantType,
     request: &TokenRequest<'_, H>,
 ) -> Result<Issued, Error> {
-    // The first three read their code or grant through `TokenRequest::read_record`, which
-    // answers whether the client was deleted; the others ask before doing anything for it.
+    // The first three decide on or read their code or grant in a step that also answers
+    // whether the client was deleted; the others ask before doing anything for it.
     let ask = || request.client_check.ask(request.host);
     match grant_type {
         GrantType::AuthorizationCode => authorization_code::exchange(request).await,
@@ -410,18 +476,25 @@ pub const GRANT_GROUPS: u32 = 32;
 ///
 /// | key | what | written by |
 /// |---|---|---|
-/// | `grant:{n}#{grant_id}` | the grant's record (its refresh family; ended when revoked) | `refresh_token`, [`revoke_grant`] |
+/// | `grant:{n}#{grant_id}` | the grant's record (its refresh family; ended when revoked) | `authorization_code` (its start), `refresh_token`, [`revoke_grant`] |
 /// | `grant:{n}#code:{sha256(code)}` | an authorization code of the grant (drawn to fall here) | `authorization_code` |
 /// | `grant:{n}#revoked-token:{jti}` | one revoked access token | [`revoke_token`] |
 /// | `grant:{n}#client-deleted:{client_id}` | a deleted client, in every group | [`revoke_client`] |
 ///
 /// Grant ids, codes and `jti`s are base64url, so a grant's key never reads as one of the others.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct GrantGroup(u32);
 
 impl GrantGroup {
     pub fn of(anchor: &str) -> Self {
         Self(crate::ports::stable_hash(anchor) % GRANT_GROUPS)
+    }
+
+    /// The group of a key of a grant group (`grant:{n}#…`).
+    pub fn of_key(key: &str) -> Option<Self> {
+        let n: u32 = key.strip_prefix("grant:")?.split_once('#')?.0.parse().ok()?;
+        (n < GRANT_GROUPS).then_some(Self(n))
     }
 
     /// A key in this group.
@@ -458,23 +531,53 @@ pub(crate) async fn grant_entry<H: Host>(
 /// it can never start.
 pub async fn revoke_grant<H: Host>(host: &H, grant_id: &str) -> Result<(), Error> {
     let now = host.clock().now();
-    let revoked =
-        ledger_record::update::<_, GrantRecord, Revoked, _>(host, &grant_key(grant_id), |state| {
-            match state {
-                Some(State::Ended(_)) => (Step::Keep, false),
-                // Kept ended until every token the grant issued has expired.
-                Some(State::Live(record)) => {
-                    let keep = record.expires_at.max(now + REVOCATION_SECONDS);
-                    (Step::End(Revoked { at: now }, keep), true)
-                }
-                None => (Step::End(Revoked { at: now }, now + REVOCATION_SECONDS), true),
-            }
-        })
-        .await?;
+    let key = grant_key(grant_id);
+    let revoked = ledger_record::update::<_, GrantRecord, Revoked, _>(host, &key, |state| {
+        revocation(state, now)
+    })
+    .await?;
     if revoked {
         host.log(&format!("revoked grant {grant_id}"));
     }
     Ok(())
+}
+
+/// A grant's revocation, decided on its state: ended, kept until every token it issued has
+/// expired; `true` if this ends it.
+fn revocation(
+    state: Option<&State<GrantRecord, Revoked>>,
+    now: UnixTime,
+) -> (Step<GrantRecord, Revoked>, bool) {
+    match state {
+        Some(State::Ended(_)) => (Step::Keep, false),
+        Some(State::Live(record)) => {
+            let keep = record.expires_at.max(now + REVOCATION_SECONDS);
+            (Step::End(Revoked { at: now }, keep), true)
+        }
+        None => (Step::End(Revoked { at: now }, now + REVOCATION_SECONDS), true),
+    }
+}
+
+/// [`revoke_grant`] inside a ledger decision (`crate::decision`): the write that revokes the
+/// grant, if it is not revoked already.
+pub(crate) fn revoking(
+    grant_id: &str,
+    now: UnixTime,
+    read: &mut crate::decision::Read<'_>,
+) -> Result<Option<crate::decision::Write>, crate::ports::PortError> {
+    let key = grant_key(grant_id);
+    // An unreadable record is revoked over, as `revoke_grant` does.
+    let state = read(&key)?
+        .and_then(|text| ledger_record::parse::<GrantRecord, Revoked>(&key, text).ok())
+        .map(|entry| entry.state);
+    match revocation(state.as_ref(), now).0 {
+        Step::End(marker, keep) => {
+            let value = ledger_record::ended_text::<GrantRecord, _>(&marker)
+                .map_err(|e| crate::ports::PortError::new(format!("{e:?}")))?;
+            Ok(Some(crate::decision::Write { key, value, expires_at: Some(keep) }))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Whether a grant was revoked: read from the ledger, so it is exact everywhere at once.

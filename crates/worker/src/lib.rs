@@ -89,12 +89,12 @@ fn settings(env: &Env) -> std::result::Result<std::rc::Rc<Settings>, String> {
     Ok(read)
 }
 
-/// `DEBUG_COUNTS` answers only on a loopback origin: elsewhere the counts would tell a caller
-/// which paths ran (a known client, a recently read key).
-fn debug_counts(settings: &Settings, request: &http::Request) -> bool {
-    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|p| request.origin == *p || request.origin.starts_with(&format!("{p}:")));
+/// `DEBUG_COUNTS` answers only on a loopback origin (`url`: the request's): elsewhere the counts
+/// would tell a caller which paths ran (a known client, a recently read key).
+fn debug_counts(settings: &Settings, url: &str) -> bool {
+    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"].iter().any(|p| {
+        url.strip_prefix(p).is_some_and(|rest| rest.starts_with(':') || rest.starts_with('/'))
+    });
     settings.debug_counts && loopback
 }
 
@@ -108,14 +108,14 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         }
     };
     let config = &settings.config;
-    let request = match to_core(req).await {
-        Ok(request) => request,
-        Err(e) => return wire(e.to_response()),
-    };
-    // Method, origin and path: a query string (which these documents ignore) is never kept, so
-    // nobody can fill the copies with variants.
-    let reuse_key = format!("{} {}{}", request.method, request.origin, request.path);
-    let keepable = request.query.is_none() && matches!(request.method.as_str(), "GET" | "HEAD");
+    // The copies are looked up before the request is read (its URL parsed, its headers copied
+    // into the core's request): by the method and the URL as the runtime gives them. A URL
+    // with a query (which these documents ignore) is never kept, so nobody can fill the copies
+    // with variants.
+    let url = req.inner().url();
+    let method = req.inner().method();
+    let reuse_key = format!("{method} {url}");
+    let keepable = !url.contains('?') && matches!(method.as_str(), "GET" | "HEAD");
     let generation = REUSE_GENERATION.with(std::cell::Cell::get);
     let now_ms = js_sys::Date::now();
     let reusable = REUSABLE.with(|c| {
@@ -127,11 +127,15 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             .map(|(r, _)| r.clone())
     });
     if let Some(mut response) = reusable {
-        if debug_counts(&settings, &request) {
+        if debug_counts(&settings, &url) {
             response.set_header("gatehouse-counts", "kv=0 ledger=0 sign=0 (reused)");
         }
         return wire(response);
     }
+    let request = match to_core(req).await {
+        Ok(request) => request,
+        Err(e) => return wire(e.to_response()),
+    };
     let host = match host::WorkerHost::new(&env) {
         Ok(host) => host,
         Err(e) => {
@@ -156,7 +160,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             cache.insert(reuse_key, (response.clone(), now_ms));
         }
     });
-    if debug_counts(&settings, &request) {
+    if debug_counts(&settings, &url) {
         response.set_header("gatehouse-counts", &host.counts());
     }
     let deliveries = std::mem::take(&mut response.deliveries);

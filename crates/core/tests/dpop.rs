@@ -112,6 +112,14 @@ fn spa_exchange(world: &World, code: &str, dpop: Option<&str>) -> Response {
     world.call(request)
 }
 
+/// The SPA's code exchanged with a proof by `key`: its tokens, bound to it.
+fn bound_spa_tokens(world: &World, key: &Jwk, jti: &str) -> Value {
+    let code = spa_code(world, &[]);
+    let r = spa_exchange(world, &code, Some(&proof(world, key, "POST", TOKEN_URL, jti)));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    json(&r)
+}
+
 fn spa_refresh(world: &World, refresh_token: &str, dpop: Option<&str>) -> Response {
     let mut request = form_request(
         "/oauth/token",
@@ -121,6 +129,38 @@ fn spa_refresh(world: &World, refresh_token: &str, dpop: Option<&str>) -> Respon
         request = request.with_header("dpop", p);
     }
     world.call(request)
+}
+
+/// A code for the confidential web client (refresh tokens, the API).
+fn web_code(world: &World) -> String {
+    let done = world.code_flow(&[
+        ("client_id", WEB),
+        ("redirect_uri", WEB_REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid offline_access read:messages"),
+        ("audience", API),
+    ]);
+    redirect_params(&done).get("code").unwrap().unwrap().to_string()
+}
+
+/// A token request of the web client (`client_secret_basic`), with a DPoP proof if given.
+fn web_token(world: &World, form: &[(&str, &str)], dpop: Option<String>) -> Response {
+    let mut request =
+        form_request("/oauth/token", form).with_header("authorization", &basic(WEB, WEB_SECRET));
+    if let Some(p) = dpop {
+        request = request.with_header("dpop", &p);
+    }
+    world.call(request)
+}
+
+fn web_exchange(world: &World, code: &str, dpop: Option<String>) -> Response {
+    let form =
+        [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", WEB_REDIRECT)];
+    web_token(world, &form, dpop)
+}
+
+fn web_refresh(world: &World, refresh_token: &str, dpop: Option<String>) -> Response {
+    web_token(world, &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)], dpop)
 }
 
 fn userinfo(world: &World, authorization: &str, dpop: Option<&str>) -> Response {
@@ -301,9 +341,7 @@ fn dpop_jkt_binds_the_code_at_authorize_and_at_par() {
 fn userinfo_takes_a_bound_token_only_with_the_dpop_scheme_and_a_proof_by_its_key() {
     let world = World::new();
     let (k, other) = (key(7), key(8));
-    let code = spa_code(&world, &[]);
-    let r = spa_exchange(&world, &code, Some(&proof(&world, &k, "POST", TOKEN_URL, "u-1")));
-    let access = json(&r)["access_token"].as_str().unwrap().to_string();
+    let access = bound_spa_tokens(&world, &k, "u-1")["access_token"].as_str().unwrap().to_string();
     let ath = gatehouse_core::b64::sha256(&access);
     let with_ath = |key: &Jwk, jti: &str, ath: &str| {
         let ath = ath.to_string();
@@ -354,33 +392,12 @@ fn confidential_clients_refresh_unbound_and_an_api_may_require_dpop() {
     let world = World::new();
     let k = key(9);
     // A confidential client: the access token is bound, the refresh token is not (§5).
-    let done = world.code_flow(&[
-        ("client_id", WEB),
-        ("redirect_uri", WEB_REDIRECT),
-        ("response_type", "code"),
-        ("scope", "openid offline_access read:messages"),
-        ("audience", API),
-    ]);
-    let code = redirect_params(&done).get("code").unwrap().unwrap().to_string();
-    let r = world.call(
-        form_request(
-            "/oauth/token",
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", WEB_REDIRECT),
-            ],
-        )
-        .with_header("authorization", &basic(WEB, WEB_SECRET))
-        .with_header("dpop", &proof(&world, &k, "POST", TOKEN_URL, "c-1")),
-    );
+    let code = web_code(&world);
+    let r = web_exchange(&world, &code, Some(proof(&world, &k, "POST", TOKEN_URL, "c-1")));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(json(&r)["token_type"], "DPoP");
     let rt = json(&r)["refresh_token"].as_str().unwrap().to_string();
-    let r = world.call(
-        form_request("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", &rt)])
-            .with_header("authorization", &basic(WEB, WEB_SECRET)),
-    );
+    let r = web_refresh(&world, &rt, None);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(json(&r)["token_type"], "Bearer");
     // An API that requires DPoP: no unbound token, from the token endpoint or the front channel.
@@ -615,36 +632,9 @@ fn without_server_nonces_no_nonce_is_sent() {
 fn a_response_refused_after_the_ledger_decided_leaves_the_code_and_the_refresh_token_unspent() {
     let world = World::new();
     let k = key(13);
-    let web_code = || {
-        let done = world.code_flow(&[
-            ("client_id", WEB),
-            ("redirect_uri", WEB_REDIRECT),
-            ("response_type", "code"),
-            ("scope", "openid offline_access read:messages"),
-            ("audience", API),
-        ]);
-        redirect_params(&done).get("code").unwrap().unwrap().to_string()
-    };
-    let web_exchange = |code: &str, dpop: Option<String>| {
-        let mut request = form_request(
-            "/oauth/token",
-            &[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", WEB_REDIRECT)],
-        )
-        .with_header("authorization", &basic(WEB, WEB_SECRET));
-        if let Some(p) = dpop {
-            request = request.with_header("dpop", &p);
-        }
-        world.call(request)
-    };
-    let web_refresh = |rt: &str, dpop: Option<String>| {
-        let mut request =
-            form_request("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", rt)])
-                .with_header("authorization", &basic(WEB, WEB_SECRET));
-        if let Some(p) = dpop {
-            request = request.with_header("dpop", &p);
-        }
-        world.call(request)
-    };
+    let web_code = || web_code(&world);
+    let web_exchange = |code: &str, dpop: Option<String>| web_exchange(&world, code, dpop);
+    let web_refresh = |rt: &str, dpop: Option<String>| web_refresh(&world, rt, dpop);
     let first = json(&web_exchange(&web_code(), None));
     let rt = first["refresh_token"].as_str().unwrap().to_string();
     // The SPA's grant, next to it.
@@ -700,9 +690,7 @@ fn a_response_refused_after_the_ledger_decided_leaves_the_code_and_the_refresh_t
 fn a_stolen_replaced_bound_refresh_token_cannot_revoke_its_family_without_the_key() {
     let world = World::new();
     let (k, thief) = (key(14), key(15));
-    let code = spa_code(&world, &[]);
-    let r = spa_exchange(&world, &code, Some(&proof(&world, &k, "POST", TOKEN_URL, "s-1")));
-    let first = json(&r)["refresh_token"].as_str().unwrap().to_string();
+    let first = bound_spa_tokens(&world, &k, "s-1")["refresh_token"].as_str().unwrap().to_string();
     let r = spa_refresh(&world, &first, Some(&proof(&world, &k, "POST", TOKEN_URL, "s-2")));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let current = json(&r)["refresh_token"].as_str().unwrap().to_string();

@@ -57,6 +57,16 @@ fn revoke(world: &World, token: &str) {
     assert_eq!(r.status, 200);
 }
 
+/// The SPA's authorization request for a refresh token, with PKCE.
+const SPA_OFFLINE_QUERY: [(&str, &str); 6] = [
+    ("client_id", SPA),
+    ("redirect_uri", SPA_REDIRECT),
+    ("response_type", "code"),
+    ("scope", "openid offline_access"),
+    ("code_challenge", CHALLENGE),
+    ("code_challenge_method", "S256"),
+];
+
 fn text(v: &serde_json::Value, name: &str) -> String {
     v[name].as_str().unwrap().to_string()
 }
@@ -111,14 +121,7 @@ fn token_requests_ask_the_ledger_once() {
     // The first signature creates the key set (on the ledger, once).
     assert_eq!(m2m().status, 200);
     assert_eq!(trips(&m2m).0, 1, "client credentials");
-    let q = [
-        ("client_id", SPA),
-        ("redirect_uri", SPA_REDIRECT),
-        ("response_type", "code"),
-        ("scope", "openid offline_access"),
-        ("code_challenge", CHALLENGE),
-        ("code_challenge_method", "S256"),
-    ];
+    let q = SPA_OFFLINE_QUERY;
     let done = world.code_flow(&q);
     let code = redirect_params(&done).get("code").unwrap().unwrap().to_string();
     let exchange = || spa_exchange(&world, &code, VERIFIER);
@@ -307,14 +310,7 @@ fn the_optimistic_default_decides_the_same_and_again_when_raced() {
     use gatehouse_core::grant::{grant_key, refresh_token::refresh_grant_id, GrantRecord, Revoked};
     let world = World::new();
     world.host.ledger.set_optimistic(true);
-    let q = [
-        ("client_id", SPA),
-        ("redirect_uri", SPA_REDIRECT),
-        ("response_type", "code"),
-        ("scope", "openid offline_access"),
-        ("code_challenge", CHALLENGE),
-        ("code_challenge_method", "S256"),
-    ];
+    let q = SPA_OFFLINE_QUERY;
     let refresh = |rt: &str| {
         world.call(form_request(
             "/oauth/token",

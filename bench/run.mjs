@@ -23,13 +23,13 @@
 import autocannon from 'autocannon';
 import { fork } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { ADMIN_TOKEN, startWorker } from '../tests/e2e/harness.mjs';
-import { ROOT, WORKER_WASM, workerBuilt } from '../scripts/lib.mjs';
+import { ROOT, WORKER_WASM, run, workerBuilt } from '../scripts/lib.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -963,11 +963,26 @@ function describeFailures(label, name, r) {
 }
 
 // ---- main -------------------------------------------------------------------------------------
-async function workerdFloor() {
+const NOOP_DIR = join(HERE, 'noop-worker');
+const NOOP_SHIM = join(NOOP_DIR, 'build', 'worker', 'shim.mjs');
+
+/** The floors: a no-op JavaScript Worker, or (`rust`) the same answer from a no-op workers-rs
+ *  Worker (bench/noop-worker, built here once), under the same Miniflare and load. */
+async function workerdFloor({ rust = false } = {}) {
   const { Miniflare } = await import('miniflare');
+  if (rust && !existsSync(NOOP_SHIM)) run('worker-build', ['--release'], { cwd: NOOP_DIR });
+  const script = rust
+    ? {
+        scriptPath: NOOP_SHIM,
+        modulesRules: [
+          { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] },
+          { type: 'CompiledWasm', include: ['**/*.wasm'] },
+        ],
+      }
+    : { script: 'export default { fetch() { return new Response(\'{"issuer":"x"}\', { headers: { "content-type": "application/json" } }); } }' };
   const mf = new Miniflare({
     modules: true,
-    script: 'export default { fetch() { return new Response(\'{"issuer":"x"}\', { headers: { "content-type": "application/json" } }); } }',
+    ...script,
     compatibilityDate: '2026-04-26',
     host: '127.0.0.1',
     port: 0,
@@ -1006,6 +1021,9 @@ async function main() {
   // The floor of this harness, first: a no-op JavaScript Worker under the same Miniflare/workerd.
   const floor = await workerdFloor();
   console.log(`workerd floor (a no-op JS Worker, same Miniflare, ${CONNECTIONS} connections): ${fmt(floor.rps)} rps`);
+  // And what the workers-rs glue alone leaves of it (every Rust Worker pays it per request).
+  const rustFloor = await workerdFloor({ rust: true });
+  console.log(`workers-rs floor (the same answer from a no-op Rust Worker): ${fmt(rustFloor.rps)} rps, ${ratio(rustFloor.rps, floor.rps)} the JS floor`);
   const results = [];
   for (const [row, label] of ROWS.filter(([row]) => !only || only.includes(row))) {
     const pair = { row };
@@ -1031,6 +1049,8 @@ async function main() {
   console.log(
     `\nfloor: a no-op JS Worker under the same Miniflare, ${CONNECTIONS} connections, ${SECONDS} s: ` +
       `${fmt(floor.rps)} rps, p50 ${floor.p50} ms, p99 ${floor.p99} ms (the loops' floors: per request of an iteration, 2 and 5).` +
+      `\nworkers-rs floor: the same answer from a no-op workers-rs Worker (bench/noop-worker): ${fmt(rustFloor.rps)} rps, ` +
+      `${ratio(rustFloor.rps, floor.rps)} the JS floor — no Rust Worker gets above it, whatever it does after its glue.` +
       '\nper request: KV reads that reached KV (not the isolate\'s copy), ledger (Durable Object) round trips, signatures;' +
       '\n  counted by the Worker\'s host adapters (DEBUG_COUNTS=true, off in production) on one request made after the row\'s run (a warm isolate).',
   );
@@ -1080,6 +1100,7 @@ async function main() {
       seconds: SECONDS,
       connections: CONNECTIONS,
       floor: { rps: floor.rps, p50_ms: floor.p50, p99_ms: floor.p99 },
+      workers_rs_floor: { rps: rustFloor.rps, p50_ms: rustFloor.p50, p99_ms: rustFloor.p99 },
       rows: results.map(({ row, label, g, o, w, counts }) => ({
         row,
         label,

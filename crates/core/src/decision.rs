@@ -9,8 +9,9 @@
 //!   [`Rule`] in the module it decides for (`grant::authorization_code::UseCode`,
 //!   `grant::refresh_token::Rotation`);
 //! - a variant of [`Decision`] and its rows in [`Decision::anchor`] and [`Decision::rule`];
-//! - the caller sends it with [`ask`], answers its `grant::ClientCheck` with the
-//!   [`Answer`], and undoes it ([`undo`], with the swaps the rule gave) if what follows fails.
+//! - the caller sends it with [`ask`] (a token request's grant: `grant::TokenRequest::decide`,
+//!   which answers its `grant::ClientCheck` with the [`Answer`]), and undoes it ([`undo`], with
+//!   the swaps the rule gave: `grant::Made`) if what follows fails.
 //!
 //! What a rule may do: read and write keys of its anchor's group only (a host keeps a group on
 //! one object; others are refused), text records only (not consume-once marks or counters),

@@ -1,7 +1,8 @@
 // DPoP (RFC 9449) end to end against the built Worker: openid-client and oauth4webapi with
 // their DPoP handles (a non-extractable ES256 key), bound codes (PAR, dpop_jkt), bound access
-// and refresh tokens checked with jose, /userinfo with the DPoP scheme, introspection, and one
-// proof replayed concurrently.
+// and refresh tokens checked with jose, /userinfo with the DPoP scheme, introspection, one
+// proof replayed concurrently, and a refusal after the ledger decided (undone on the Durable
+// Object: the code and the refresh token stay usable).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as client from 'openid-client';
@@ -128,4 +129,39 @@ test('one proof sent five times at once is accepted once', async () => {
   const answers = await Promise.all(Array.from({ length: 5 }, ask));
   const statuses = answers.map((r) => r.status).sort();
   assert.deepEqual(statuses, [200, 400, 400, 400, 400]);
+});
+
+test('oauth4webapi: a token request refused after the ledger decided (no proof for a DPoP-only API) leaves the code and the refresh token usable', async () => {
+  // The code's use and the rotation are decided on the ledger before the tokens are minted;
+  // the refusal that follows (the API requires DPoP) undoes them on the Durable Object.
+  const as = await oauth.processDiscoveryResponse(new URL(worker.url), await oauth.discoveryRequest(new URL(worker.url), insecure));
+  const web = { client_id: 'dpop-web' };
+  const auth = oauth.ClientSecretBasic(SECRET);
+  const DPoP = oauth.DPoP(web, await keyPair());
+  const verifier = oauth.generateRandomCodeVerifier();
+  const url = new URL(as.authorization_endpoint);
+  url.search = new URLSearchParams({ client_id: 'dpop-web', redirect_uri: CB, response_type: 'code', scope: 'openid offline_access read',
+    audience: API, state: 's-u', code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' }).toString();
+  const back = await new Browser(worker.origin, ADA).authorize(url);
+  const params = oauth.validateAuthResponse(as, web, back.url, 's-u');
+  const exchange = async (options) => oauth.processAuthorizationCodeResponse(as, web,
+    await oauth.authorizationCodeGrantRequest(as, web, auth, params, CB, verifier, { ...insecure, ...options }));
+  assert.equal((await oauthError(exchange({}))).error, 'invalid_dpop_proof');
+  const tokens = await exchange({ DPoP });
+  assert.equal(tokens.token_type, 'dpop', 'the same code, now with a proof');
+  assert.ok(tokens.refresh_token);
+  // A confidential client's refresh token is not bound; without a proof the API refuses.
+  const refresh = async (options) => oauth.processRefreshTokenResponse(as, web,
+    await oauth.refreshTokenGrantRequest(as, web, auth, tokens.refresh_token, { ...insecure, ...options }));
+  assert.equal((await oauthError(refresh({}))).error, 'invalid_dpop_proof');
+  const refreshed = await refresh({ DPoP });
+  assert.equal(refreshed.token_type, 'dpop', 'the same refresh token, now with a proof');
+  // The grant stands: the first access token is active, and the replaced refresh token is now
+  // a reuse that ends it.
+  const rs = { client_id: 'dpop-rs' };
+  const active = async () => (await oauth.processIntrospectionResponse(as, rs,
+    await oauth.introspectionRequest(as, rs, oauth.ClientSecretBasic(RS_SECRET), tokens.access_token, insecure))).active;
+  assert.equal(await active(), true);
+  assert.equal((await oauthError(refresh({ DPoP }))).error, 'invalid_grant');
+  assert.equal(await active(), false);
 });

@@ -15,18 +15,16 @@
 //!
 //! What a rule may do: read and write keys of its anchor's group only (a host keeps a group on
 //! one object; others are refused), text records only (not consume-once marks or counters),
-//! at most 33 writes (the Worker writes them in one SQL statement), and write only keys it
-//! read. An error that is not an OAuth refusal is the host's failure (a 500).
+//! at most `ports::MAX_WRITES_PER_STEP` writes (the Worker writes them in one SQL statement),
+//! and write only keys it read. An error that is not an OAuth refusal is the host's failure
+//! (a 500).
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorCode};
 use crate::grant::{authorization_code::UseCode, refresh_token::Rotation, GrantGroup};
-use crate::ports::{group_of, Clock, Host, Ledger, PortError, Swap, UnixTime};
-
-/// The most records one decision may write (the Worker's SQL binds at most 100 parameters).
-pub const MAX_WRITES: usize = 33;
+use crate::ports::{group_of, Clock, Host, Ledger, PortError, Swap, UnixTime, MAX_WRITES_PER_STEP};
 
 /// A decision for the ledger to make (serialized to the host that runs it).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -160,7 +158,7 @@ impl Decision {
             }
             written.push(&write.key);
         }
-        if ruling.writes.len() > MAX_WRITES {
+        if ruling.writes.len() > MAX_WRITES_PER_STEP {
             return Err(PortError::new("decide: more writes than one step can make"));
         }
         Ok(ruling)

@@ -123,7 +123,7 @@ pub trait Ledger {
     /// when every swap's `expected` held, and then every `new` was written. A change to two
     /// records at once (a decision's undo: `decision::undo`) is one round trip and cannot be
     /// half made. Keys of different groups are refused, and so may be more swaps
-    /// than a host can make in one step (the Worker's: 33, its SQL's 100 bound parameters).
+    /// than a host can make in one step ([`MAX_WRITES_PER_STEP`]).
     async fn compare_and_set_all(&self, swaps: &[Swap], now: UnixTime) -> Result<bool, PortError>;
 
     /// Makes `decision` where its records are, in one step (one round trip): the host reads
@@ -258,6 +258,11 @@ pub struct Swap {
     pub new: Option<String>,
     pub expires_at: Option<UnixTime>,
 }
+
+/// The most records one ledger step writes ([`Ledger::compare_and_set_all`],
+/// [`Ledger::decide`]): the Worker's Durable Object writes them in one SQL statement, 3 of its
+/// 100 bound parameters each.
+pub const MAX_WRITES_PER_STEP: usize = 33;
 
 /// A stable hash (FNV-1a, 32 bits) for spreading keys: it must never change between
 /// deployments, or records would be looked for where they are not.

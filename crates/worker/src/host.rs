@@ -110,10 +110,6 @@ pub struct DurableLedger {
     calls: Cell<u32>,
 }
 
-/// The most swaps one `compare_and_set_all` makes (the Durable Object's SQL binds at most 100
-/// parameters in a statement, 3 a swap).
-const MAX_SWAPS: usize = 33;
-
 /// Objects per key family.
 const LEDGER_SHARDS: u32 = 32;
 
@@ -199,8 +195,8 @@ impl Ledger for DurableLedger {
     }
     async fn compare_and_set_all(&self, swaps: &[Swap], now: UnixTime) -> Result<bool, PortError> {
         let Some(first) = swaps.first() else { return Ok(true) };
-        // The Durable Object writes them in one statement: 3 of SQL's 100 bound parameters each.
-        if swaps.len() > MAX_SWAPS {
+        // The Durable Object writes them in one statement.
+        if swaps.len() > gatehouse_core::ports::MAX_WRITES_PER_STEP {
             return Err(PortError::new("compare_and_set_all: more swaps than one step can make"));
         }
         let keys: Vec<String> = swaps.iter().map(|s| s.key.clone()).collect();

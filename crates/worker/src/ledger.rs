@@ -334,12 +334,13 @@ impl LedgerObject {
                 json!({ "ok": holds })
             }
             Command::Decide { decision, now } => {
-                // As for `CasAll`: the reads, the rule and the writes are one step.
+                // As for `CasAll`: the reads, the rule and the writes are one step. The reads
+                // skip expired rows and the writes replace them, so expired rows are only
+                // purged, once.
+                self.expire(&decision.anchor(), now)?;
                 let ruling = decision
                     .rule(now, &mut |key| {
-                        self.expire(key, now)
-                            .and_then(|()| self.value(key, now))
-                            .map_err(|e| PortError::new(e.to_string()))
+                        self.value(key, now).map_err(|e| PortError::new(e.to_string()))
                     })
                     .map_err(|e| worker::Error::RustError(e.to_string()))?;
                 self.write_all(

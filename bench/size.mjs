@@ -29,9 +29,9 @@ if (!existsSync(join(ROOT, 'pkg', 'gatehouse_spa_bg.wasm'))) {
   process.exit(1);
 }
 const rows = [];
-const glue = await bundle('gatehouse', `export { default, createGatehouseClient } from ${JSON.stringify(join(ROOT, 'pkg', 'gatehouse_spa.js'))};`);
+const glue = await bundle('gatehouse', `export { default, createGatehouseClient } from ${JSON.stringify(join(ROOT, 'pkg', 'index.js'))};`);
 const wasm = readFileSync(join(ROOT, 'pkg', 'gatehouse_spa_bg.wasm'));
-rows.push(['@gatehouse/spa (JS glue)', glue.length, gz(glue)]);
+rows.push(['@gatehouse/spa (JS: client + glue)', glue.length, gz(glue)]);
 rows.push(['@gatehouse/spa (.wasm)', wasm.length, gz(wasm)]);
 rows.push(['@gatehouse/spa total', glue.length + wasm.length, gz(glue) + gz(wasm)]);
 const auth0 = await bundle('auth0', `export { createAuth0Client } from '@auth0/auth0-spa-js';`);

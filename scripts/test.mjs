@@ -1,6 +1,7 @@
 // `npm test`: installs what is missing, then runs every test of the project and prints a summary.
 //   lint        cargo fmt --check, clippy (native core, wasm crates) with warnings denied
-//   core        cargo test: unit tests, RFC vectors, in-process endpoint tests (pure-Rust crypto)
+//   core        cargo test: the protocol crate's rules and vectors, the core's unit tests, RFC
+//               vectors, in-process endpoint tests (pure-Rust crypto)
 //   webcrypto   wasm-pack test --headless --chrome: WebCrypto vs the pure-Rust reference
 //   spa         wasm-pack test --headless --chrome and --firefox: the browser package
 //   build       the browser package (wasm-pack) and the Worker (worker-build), release
@@ -62,8 +63,12 @@ if (!skipLint) {
     'clippy', '-p', 'gatehouse-webcrypto', '-p', 'gatehouse-worker', '-p', 'gatehouse-spa',
     '--target', 'wasm32-unknown-unknown', '--all-targets', '--', '-D', 'warnings',
   ]));
+  // The browser package's release build: no std (its own panic handler and allocator).
+  await must(step('lint: clippy (spa, no std)', 'cargo', [
+    'clippy', '-p', 'gatehouse-spa', '--target', 'wasm32-unknown-unknown', '--features', 'bare', '--lib', '--', '-D', 'warnings',
+  ]));
 }
-await must(step('core', 'cargo', ['test', '-p', 'gatehouse-core'], { count: cargoCounts }));
+await must(step('core', 'cargo', ['test', '-p', 'gatehouse-protocol', '-p', 'gatehouse-core'], { count: cargoCounts }));
 await must(step('webcrypto (Chromium)', 'wasm-pack', chromeTest, { cwd: join(ROOT, 'crates/webcrypto'), count: cargoCounts }));
 await must(step('spa (Chromium)', 'wasm-pack', chromeTest, { cwd: join(ROOT, 'crates/spa'), count: cargoCounts }));
 await must(step('spa (Firefox)', 'wasm-pack', firefoxTest, { cwd: join(ROOT, 'crates/spa'), count: cargoCounts }));
@@ -72,6 +77,10 @@ await must(step('build: browser package', 'node', ['scripts/build-spa.mjs', '--n
 const workerOk = (await step('build: worker', 'node', ['scripts/build-worker.mjs', '--no-setup'])) === 0;
 if (workerOk) await must(step('e2e (workerd)', 'node', ['--test', '--test-concurrency=1', 'tests/e2e/'], { count: nodeCounts }));
 else ok = false;
+
+// The browser package's size next to its peers: a report, not a test (issue 13); it never fails
+// the run.
+if (ok) await step('size (npm run size)', 'node', ['bench/size.mjs']);
 
 const size = (file) => {
   try {

@@ -1,6 +1,6 @@
 // The demo SPA: three calls to log in (createGatehouseClient, loginWithRedirect,
 // handleRedirectCallback), then getTokenSilently / fetch to call the API.
-import init, { createCookieSession, createGatehouseClient } from '/pkg/gatehouse_spa.js';
+import init, { createCookieSession, createGatehouseClient } from '/pkg/index.js';
 
 const $ = (id) => document.getElementById(id);
 const status = (text, error = false) => {

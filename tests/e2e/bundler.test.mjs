@@ -20,8 +20,8 @@ test('Vite bundles the package and the bundle runs in Chromium', async () => {
     import init, { createGatehouseClient, createPkcePair, pkceChallenge } from '@gatehouse/spa';
     await init();
     const client = await createGatehouseClient({ domain: 'https://auth.example', clientId: 'spa' });
-    document.body.dataset.challenge = pkceChallenge('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk');
-    document.body.dataset.verifier = String(createPkcePair().codeVerifier.length);
+    document.body.dataset.challenge = await pkceChallenge('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk');
+    document.body.dataset.verifier = String((await createPkcePair()).codeVerifier.length);
     document.body.dataset.authenticated = String(await client.isAuthenticated());
   `);
   await build({

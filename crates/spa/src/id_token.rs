@@ -1,92 +1,238 @@
-//! ID token validation (OIDC Core §3.1.3.7): the signature against the issuer's JWKS (RS256 or
-//! ES256, verified by WebCrypto), then `iss`, `aud`, `azp`, `exp`/`iat` with leeway, `nonce`.
+//! ID token validation (OIDC Core §3.1.3.7): the JWS's outer and header rules, which keys can
+//! have signed it, and the claim checks are `gatehouse-protocol`'s (the Worker applies the same
+//! JWS rules). JSON is the browser's `JSON.parse`; `js/index.js` has WebCrypto verify the
+//! signature (RS256 or ES256) with the keys and parameters `prepareIdToken` gives it.
 
-use gatehouse_core::jose::json::parse_object;
-use gatehouse_core::jose::jwk::Jwk;
-use gatehouse_core::jose::jws::{Jws, JwsError};
-use gatehouse_core::jose::Algorithm;
-use gatehouse_webcrypto::WebCrypto;
-use serde_json::{Map, Value};
+use alloc::string::String;
+use alloc::vec::Vec;
+use gatehouse_protocol::b64;
+pub use gatehouse_protocol::id_token::Expected;
+use gatehouse_protocol::id_token::{self, Claims};
+use gatehouse_protocol::jose::{
+    check_header, Algorithm, Compact, HeaderFacts, JwsRefusal, KeyFacts, WebCryptoParams,
+};
+use js_sys::{Array, Object, Reflect, Uint8Array, JSON};
+use wasm_bindgen::prelude::*;
+
+use crate::{error, get, set, string};
 
 /// Why an ID token was refused: `(error code, description)`.
-pub type Refusal = (&'static str, String);
+pub type Refusal = (&'static str, &'static str);
 
-/// What the token must say.
+/// The claims of a parsed ID token: a plain JS object.
 #[derive(Debug)]
-pub struct Expected<'a> {
-    pub issuer: &'a str,
-    pub client_id: &'a str,
-    /// The nonce sent with the authorization request (absent for refreshed ID tokens).
-    pub nonce: Option<&'a str>,
-    pub now: i64,
-    pub leeway: i64,
-}
+pub struct JsClaims<'a>(pub &'a JsValue);
 
-/// Parses the compact JWS and checks its algorithm; `none` and anything but RS256/ES256 fail.
-pub fn parse(id_token: &str) -> Result<Jws, Refusal> {
-    Jws::parse(id_token, &Algorithm::ALL).map_err(|e| match e {
-        JwsError::AlgNone | JwsError::AlgorithmNotAllowed(_) => {
-            ("unsupported_alg", "the ID token's alg is not RS256 or ES256".to_string())
-        }
-        other => ("invalid_id_token", format!("the ID token is malformed: {other:?}")),
-    })
-}
-
-/// Verifies the signature with the first key whose `kid` matches.
-pub async fn verify_signature(jws: Jws, keys: &[Jwk]) -> Result<Map<String, Value>, Refusal> {
-    let payload = jws.verify(&WebCrypto, keys).await.map_err(|e| match e {
-        JwsError::NoMatchingKey => {
-            ("unknown_kid", "no key of the issuer's JWKS matches the ID token".to_string())
-        }
-        JwsError::BadSignature => {
-            ("invalid_signature", "the ID token's signature does not verify".to_string())
-        }
-        other => ("invalid_id_token", format!("{other:?}")),
-    })?;
-    parse_object(&payload).ok_or_else(|| {
-        ("invalid_id_token", "the ID token's claims are not a JSON object".to_string())
-    })
-}
-
-/// The claim checks of OIDC Core §3.1.3.7 (items 2–3, 9–11).
-pub fn check_claims(claims: &Map<String, Value>, expected: &Expected<'_>) -> Result<(), Refusal> {
-    let text = |name: &str| claims.get(name).and_then(Value::as_str);
-    let number = |name: &str| claims.get(name).and_then(Value::as_i64);
-    if text("iss") != Some(expected.issuer) {
-        return Err(("invalid_iss", format!("iss must be {}", expected.issuer)));
+impl Claims for JsClaims<'_> {
+    fn text(&self, name: &str) -> Option<String> {
+        string(self.0, name)
     }
-    if text("sub").is_none_or(str::is_empty) {
-        return Err(("invalid_id_token", "sub is missing".into()));
+
+    /// A JS number that is a whole number within ±2^53 (JSON has no other integers here).
+    fn integer(&self, name: &str) -> Option<i64> {
+        let n = get(self.0, name).as_f64()?;
+        let whole = n as i64;
+        (whole as f64 == n && whole.unsigned_abs() < (1 << 53)).then_some(whole)
     }
-    let audiences: Vec<&str> = match claims.get("aud") {
-        Some(Value::String(a)) => vec![a.as_str()],
-        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
+
+    fn audiences(&self) -> Vec<String> {
+        let aud = get(self.0, "aud");
+        if let Some(one) = aud.as_string() {
+            return Vec::from([one]);
+        }
+        match aud.dyn_ref::<Array>() {
+            Some(list) => list.iter().filter_map(|a| a.as_string()).collect(),
+            None => Vec::new(),
+        }
+    }
+}
+
+/// A parsed ID token whose signature is not yet checked.
+#[derive(Debug)]
+pub struct Parsed {
+    alg: Algorithm,
+    kid: Option<String>,
+    claims: JsValue,
+    signature: Vec<u8>,
+    signing_input: String,
+}
+
+fn malformed(refusal: JwsRefusal) -> Refusal {
+    match refusal {
+        JwsRefusal::AlgNone | JwsRefusal::AlgorithmNotAllowed => {
+            ("unsupported_alg", "the ID token's alg is not RS256 or ES256")
+        }
+        JwsRefusal::TooLarge => ("invalid_id_token", "the ID token is too large"),
+        JwsRefusal::UnsupportedCritical => {
+            ("invalid_id_token", "the ID token has a critical header extension")
+        }
+        JwsRefusal::Malformed(why) => ("invalid_id_token", why),
+    }
+}
+
+/// Parses JSON text into a plain object; anything else (an array, `null`, a number) is `None`.
+fn json_object(text: &str) -> Option<JsValue> {
+    let value = JSON::parse(text).ok()?;
+    (value.is_object() && !Array::is_array(&value)).then_some(value)
+}
+
+fn object_of(bytes: &[u8], what: &'static str) -> Result<JsValue, Refusal> {
+    core::str::from_utf8(bytes).ok().and_then(json_object).ok_or(("invalid_id_token", what))
+}
+
+fn has(object: &JsValue, name: &str) -> bool {
+    !get(object, name).is_undefined()
+}
+
+/// Parses the compact JWS: three base64url parts, a JSON header whose `alg` is RS256 or ES256
+/// (`none` and everything else refused) without extensions, and a JSON object as payload.
+pub fn parse(id_token: &str) -> Result<Parsed, Refusal> {
+    let compact = Compact::split(id_token).map_err(malformed)?;
+    let header =
+        object_of(&compact.header_bytes().map_err(malformed)?, "the header is not a JSON object")?;
+    let kid = get(&header, "kid");
+    let alg = string(&header, "alg");
+    let facts = HeaderFacts {
+        alg: alg.as_deref(),
+        has_extension: has(&header, "crit") || has(&header, "b64"),
+        kid_not_string: !kid.is_undefined() && kid.as_string().is_none(),
     };
-    if !audiences.contains(&expected.client_id) {
-        return Err(("invalid_aud", "aud does not contain this client".into()));
+    let alg = check_header(&facts, &Algorithm::ALL).map_err(malformed)?;
+    let claims = object_of(
+        &compact.payload_bytes().map_err(malformed)?,
+        "the claims are not a JSON object",
+    )?;
+    Ok(Parsed {
+        alg,
+        kid: kid.as_string(),
+        claims,
+        signature: compact.signature_bytes().map_err(malformed)?,
+        signing_input: compact.signing_input().into(),
+    })
+}
+
+/// A WebCrypto algorithm dictionary from the shared table.
+pub fn algorithm(p: WebCryptoParams) -> JsValue {
+    let o: JsValue = Object::new().into();
+    set(&o, "name", p.name);
+    if let Some(hash) = p.hash {
+        set(&o, "hash", hash);
     }
-    // §3.1.3.7 items 4–5: with several audiences, azp must be this client.
-    if (audiences.len() > 1 || text("azp").is_some()) && text("azp") != Some(expected.client_id) {
-        return Err(("invalid_azp", "azp is not this client".into()));
+    if let Some(curve) = p.named_curve {
+        set(&o, "namedCurve", curve);
     }
-    let exp = number("exp").ok_or_else(|| ("invalid_id_token", "exp is missing".to_string()))?;
-    if exp + expected.leeway <= expected.now {
-        return Err(("expired", "the ID token has expired".into()));
+    if let Some(salt) = p.salt_length {
+        set(&o, "saltLength", salt);
     }
-    let iat = number("iat").ok_or_else(|| ("invalid_id_token", "iat is missing".to_string()))?;
-    if iat - expected.leeway > expected.now {
-        return Err(("invalid_iat", "the ID token was issued in the future".into()));
-    }
-    match (expected.nonce, text("nonce")) {
-        (Some(n), Some(m)) if n == m => {}
-        (None, _) => {}
-        _ => {
-            return Err((
-                "invalid_nonce",
-                "the nonce does not match the authorization request".into(),
-            ))
+    o
+}
+
+/// The JWKS keys that can have signed this token: its `kid` (when it names one), a public key
+/// that fits the algorithm (the protocol's rule).
+fn candidates(token: &Parsed, keys: &JsValue) -> Vec<JsValue> {
+    let Some(keys) = keys.dyn_ref::<Array>() else { return Vec::new() };
+    keys.iter()
+        .filter(|k| k.is_object())
+        .filter(|k| token.kid.is_none() || string(k, "kid") == token.kid)
+        .filter(|k| {
+            let (kty, crv, alg, use_) =
+                (string(k, "kty"), string(k, "crv"), string(k, "alg"), string(k, "use"));
+            let facts = KeyFacts {
+                kty: kty.as_deref().unwrap_or_default(),
+                crv: crv.as_deref(),
+                alg: alg.as_deref(),
+                use_: use_.as_deref(),
+                multi_prime: has(k, "oth"),
+            };
+            token.alg.fits(&facts) && !has(k, "d")
+        })
+        .collect()
+}
+
+/// The key members of a public JWK, as WebCrypto imports it (no `use`, `alg` or `kid` for it to
+/// disagree with).
+fn bare(key: &JsValue) -> Object {
+    let bare = Object::new();
+    for member in ["kty", "crv", "x", "y", "n", "e"] {
+        let value = get(key, member);
+        if !value.is_undefined() {
+            let _ = Reflect::set(&bare, &member.into(), &value);
         }
     }
-    Ok(())
+    bare
+}
+
+/// What WebCrypto needs to check an ID token's signature, after the protocol's rules: the
+/// claims (not yet trusted), `signingInput` and `signature` (bytes), `keyAlgorithm` (for
+/// `importKey`), `verifyAlgorithm` (for `verify`) and `keys`: the issuer's keys that can have
+/// signed it, bare. The token is accepted when one of them verifies.
+pub fn prepare(id_token: &str, jwks_keys: &JsValue) -> Result<JsValue, Refusal> {
+    let token = parse(id_token)?;
+    let candidates = candidates(&token, jwks_keys);
+    if candidates.is_empty() {
+        // No key names this kid with this algorithm: a rotation the cached JWKS has not seen.
+        return Err(("unknown_kid", "no key of the issuer's JWKS matches the ID token"));
+    }
+    // A key that cannot have made a signature of this length is left out (none left: the
+    // signature does not verify).
+    let keys: Array = candidates
+        .iter()
+        .filter(|k| {
+            let modulus = string(k, "n").and_then(|n| b64::decode(&n));
+            token.alg.signature_fits(&token.signature, modulus.as_deref())
+        })
+        .map(|k| JsValue::from(bare(k)))
+        .collect();
+    let prepared: JsValue = Object::new().into();
+    set(&prepared, "claims", token.claims);
+    set(&prepared, "signingInput", Uint8Array::from(token.signing_input.as_bytes()));
+    set(&prepared, "signature", Uint8Array::from(token.signature.as_slice()));
+    set(&prepared, "keyAlgorithm", algorithm(token.alg.webcrypto_key()));
+    set(&prepared, "verifyAlgorithm", algorithm(token.alg.webcrypto_signature()));
+    set(&prepared, "keys", keys);
+    Ok(prepared)
+}
+
+fn thrown((code, description): Refusal) -> JsValue {
+    error(code, description)
+}
+
+/// `prepare`, for `js/index.js`: throws a `GatehouseError` on a refusal.
+#[wasm_bindgen(js_name = prepareIdToken)]
+pub fn prepare_id_token(id_token: &str, jwks_keys: JsValue) -> Result<JsValue, JsValue> {
+    prepare(id_token, &jwks_keys).map_err(thrown)
+}
+
+/// The claim checks, for `js/index.js`: `expected` has `issuer`, `client_id`, `nonce` (absent
+/// for a refreshed ID token), `now` and `leeway` (seconds).
+#[wasm_bindgen(js_name = checkIdTokenClaims)]
+pub fn check_id_token_claims(claims: JsValue, expected: JsValue) -> Result<(), JsValue> {
+    let number = |name: &str| get(&expected, name).as_f64().map_or(0, |n| n as i64);
+    let (issuer, client_id, nonce) =
+        (string(&expected, "issuer"), string(&expected, "client_id"), string(&expected, "nonce"));
+    let expected = Expected {
+        issuer: issuer.as_deref().unwrap_or_default(),
+        client_id: client_id.as_deref().unwrap_or_default(),
+        nonce: nonce.as_deref(),
+        now: number("now"),
+        leeway: number("leeway"),
+    };
+    check_claims(&claims, &expected).map_err(thrown)
+}
+
+/// OIDC Core §12.2, for `js/index.js`.
+#[wasm_bindgen(js_name = checkRefreshedIdToken)]
+pub fn check_refreshed_id_token(previous: JsValue, refreshed: JsValue) -> Result<(), JsValue> {
+    check_refreshed(&previous, &refreshed).map_err(thrown)
+}
+
+/// The claim checks of OIDC Core §3.1.3.7 (the protocol's rule).
+pub fn check_claims(claims: &JsValue, expected: &Expected<'_>) -> Result<(), Refusal> {
+    id_token::check_claims(&JsClaims(claims), expected).map_err(|r| (r.code, r.description))
+}
+
+/// OIDC Core §12.2 for a refreshed ID token (the protocol's rule).
+pub fn check_refreshed(previous: &JsValue, refreshed: &JsValue) -> Result<(), Refusal> {
+    id_token::check_refreshed(&JsClaims(previous), &JsClaims(refreshed))
+        .map_err(|r| (r.code, r.description))
 }

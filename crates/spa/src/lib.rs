@@ -1,146 +1,64 @@
-//! gatehouse-spa: the browser side of Gatehouse. A login client for single-page apps
-//! (authorization code + PKCE, ID token validation with WebCrypto, a token cache with rotating
-//! refresh tokens), built on the core's PKCE and JOSE code.
+//! gatehouse-spa: the browser side of Gatehouse. The login client for single-page apps
+//! (authorization code + PKCE, ID token validation, a token cache with rotating refresh tokens)
+//! is `js/index.js`; every protocol rule it applies is here, compiled to WebAssembly from
+//! `gatehouse-protocol`, the crate whose rules the Worker applies too.
+//!
+//! Small on purpose (issue 13): the browser does what it already can — `fetch`, storage,
+//! `JSON.parse`, `crypto.subtle` (SHA-256, signatures), `crypto.getRandomValues` — and the wasm
+//! holds only the rules, synchronous, with no futures. The release build (feature `bare`) has no
+//! std: no formatting or panic machinery, and a small allocator.
+#![cfg_attr(feature = "bare", no_std)]
 #![forbid(unsafe_code)]
 
-mod browser;
-pub mod client;
-mod cookie_session;
+extern crate alloc;
+
 pub mod id_token;
+pub mod rules;
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests;
 
-pub use client::{create_gatehouse_client, GatehouseClient};
-pub use cookie_session::{create_cookie_session, CookieSession};
-
-#[wasm_bindgen(typescript_custom_section)]
-const TYPES: &'static str = r#"
-/** Options of `createGatehouseClient`. */
-export interface GatehouseClientOptions {
-  /** The authorization server, e.g. "auth.example.com" (https assumed) or "http://127.0.0.1:8787". */
-  domain: string;
-  /** The application's client_id. */
-  clientId: string;
-  /** The expected ID token issuer; default `${domain}/`. */
-  issuer?: string;
-  /** Defaults for every login and token request. */
-  authorizationParams?: AuthorizationParams;
-  /** Where tokens are kept: "memory" (default) or "localstorage" (shared by tabs). */
-  cacheLocation?: "memory" | "localstorage";
-  /** Ask for offline_access and refresh with rotating refresh tokens (default true). */
-  useRefreshTokens?: boolean;
-  /** Clock-skew leeway in seconds for ID token times, and how early tokens are refreshed (default 60). */
-  leeway?: number;
-}
-export interface AuthorizationParams {
-  /** Default: the page's origin followed by "/". */
-  redirect_uri?: string;
-  /** The API (audience) the access token is for. */
-  audience?: string;
-  /** Space-separated scopes; "openid" is always added. Default "openid profile email". */
-  scope?: string;
-  prompt?: "none" | "login" | "consent";
-  login_hint?: string;
-  max_age?: number;
-}
-export interface LoginOptions {
-  authorizationParams?: AuthorizationParams;
-  /** Anything to get back from `handleRedirectCallback`. */
-  appState?: unknown;
-}
-export interface RedirectLoginResult {
-  appState?: unknown;
-}
-export interface GetTokenSilentlyOptions {
-  /** "off" skips the cache and refreshes. */
-  cacheMode?: "on" | "off";
-  authorizationParams?: Pick<AuthorizationParams, "audience" | "scope">;
-}
-export interface LogoutOptions {
-  /** A registered post-logout redirect URI. */
-  returnTo?: string;
-  /** Only forget the tokens here; do not end the server session. */
-  localOnly?: boolean;
-}
-/** The user's claims from the ID token. */
-export interface User {
-  sub: string;
-  name?: string;
-  given_name?: string;
-  family_name?: string;
-  nickname?: string;
-  picture?: string;
-  email?: string;
-  email_verified?: boolean;
-  [claim: string]: unknown;
-}
-export interface IdTokenClaims extends User {
-  iss: string;
-  aud: string | string[];
-  exp: number;
-  iat: number;
-  nonce?: string;
-  /** The raw ID token. */
-  __raw: string;
-}
-/** Cookie mode: what `CookieSession.session()` answers. */
-export interface CookieSessionState {
-  authenticated: boolean;
-  user?: User;
-}
-/** Errors are `Error`s named "GatehouseError" with an OAuth-style `error` code, e.g.
- * "login_required", "invalid_state", "invalid_nonce", "invalid_signature", "expired". */
-export interface GatehouseError extends Error {
-  error: string;
-  error_description: string;
-}
-"#;
-
-use gatehouse_core::authorization::pkce::{PkceCodeChallenge, PkceCodeVerifier};
-use wasm_bindgen::prelude::*;
-
-use browser::BrowserRng;
-
-/// A PKCE verifier and its S256 challenge (RFC 7636 §4.1, §4.2).
-#[wasm_bindgen]
-#[derive(Debug)]
-pub struct PkcePair {
-    verifier: PkceCodeVerifier,
-    challenge: PkceCodeChallenge,
+/// A panic is a trap: nothing to format, nowhere to print it. The code returns errors instead
+/// of panicking (the workspace lints refuse `unwrap` and `expect`).
+#[cfg(all(feature = "bare", target_arch = "wasm32"))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    core::arch::wasm32::unreachable()
 }
 
-#[wasm_bindgen]
-impl PkcePair {
-    /// `code_verifier`: keep it in the transaction state; send it to the token endpoint.
-    #[wasm_bindgen(getter, js_name = codeVerifier)]
-    pub fn code_verifier(&self) -> String {
-        self.verifier.secret().to_string()
+#[cfg(all(feature = "bare", target_arch = "wasm32"))]
+#[global_allocator]
+static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
+    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
+
+use alloc::string::String;
+use gatehouse_protocol::concat;
+use js_sys::Reflect;
+use wasm_bindgen::JsValue;
+
+/// A typed error: a JS `Error` named `GatehouseError` whose `error` property is a
+/// machine-readable code and `error_description` the details (`js/index.js` makes the same).
+pub fn error(code: &str, description: &str) -> JsValue {
+    let e = js_sys::Error::new(&concat(&[code, ": ", description]));
+    e.set_name("GatehouseError");
+    let _ = Reflect::set(&e, &"error".into(), &code.into());
+    let _ = Reflect::set(&e, &"error_description".into(), &description.into());
+    e.into()
+}
+
+/// A property of a JS value (`undefined` when absent or not an object).
+pub fn get(object: &JsValue, name: &str) -> JsValue {
+    if !object.is_object() {
+        return JsValue::UNDEFINED;
     }
-
-    /// `code_challenge`: send it with the authorization request.
-    #[wasm_bindgen(getter, js_name = codeChallenge)]
-    pub fn code_challenge(&self) -> String {
-        self.challenge.as_str().to_string()
-    }
-
-    /// Always `S256` (`plain` is not offered).
-    #[wasm_bindgen(getter, js_name = codeChallengeMethod)]
-    pub fn code_challenge_method(&self) -> String {
-        self.challenge.method().to_string()
-    }
+    Reflect::get(object, &name.into()).unwrap_or(JsValue::UNDEFINED)
 }
 
-/// A fresh PKCE pair: 32 random octets from the browser's CSPRNG as a 43-character verifier.
-#[wasm_bindgen(js_name = createPkcePair)]
-pub fn create_pkce_pair() -> PkcePair {
-    let verifier = PkceCodeVerifier::new_random(&BrowserRng);
-    let challenge = verifier.challenge();
-    PkcePair { verifier, challenge }
+/// A string property of a JS object.
+pub fn string(object: &JsValue, name: &str) -> Option<String> {
+    get(object, name).as_string()
 }
 
-/// The S256 challenge of a verifier; throws on a verifier that RFC 7636 §4.1 does not allow.
-#[wasm_bindgen(js_name = pkceChallenge)]
-pub fn pkce_challenge(code_verifier: &str) -> Result<String, JsError> {
-    let verifier = PkceCodeVerifier::parse(code_verifier).ok_or_else(|| {
-        JsError::new("code_verifier must be 43-128 unreserved characters (RFC 7636 §4.1)")
-    })?;
-    Ok(verifier.challenge().as_str().to_string())
+/// Sets a property of a JS object.
+pub fn set(object: &JsValue, name: &str, value: impl Into<JsValue>) {
+    let _ = Reflect::set(object, &name.into(), &value.into());
 }

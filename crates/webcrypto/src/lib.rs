@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use gatehouse_core::jose::jwk::Jwk;
-use gatehouse_core::jose::Algorithm;
+use gatehouse_core::jose::{Algorithm, WebCryptoParams};
 use gatehouse_core::ports::{Crypto, PortError};
 use gatehouse_core::secret::SecretBytes;
 use js_sys::{Array, Object, Reflect, Uint8Array, JSON};
@@ -83,25 +83,24 @@ fn bytes(value: JsValue) -> Vec<u8> {
     Uint8Array::new(&value).to_vec()
 }
 
-/// The import / sign parameters for each algorithm.
-fn key_algorithm(alg: Algorithm) -> Result<Object, PortError> {
-    match alg {
-        Algorithm::RS256 => {
-            object(&[("name", "RSASSA-PKCS1-v1_5".into()), ("hash", "SHA-256".into())])
-        }
-        Algorithm::ES256 => object(&[("name", "ECDSA".into()), ("namedCurve", "P-256".into())]),
-        Algorithm::PS256 => object(&[("name", "RSA-PSS".into()), ("hash", "SHA-256".into())]),
-    }
+/// A WebCrypto algorithm dictionary from the protocol crate's table (the browser package builds
+/// its own from the same table).
+fn dictionary(p: WebCryptoParams) -> Result<Object, PortError> {
+    let mut members: Vec<(&str, JsValue)> = vec![("name", p.name.into())];
+    members.extend(p.hash.map(|h| ("hash", h.into())));
+    members.extend(p.named_curve.map(|c| ("namedCurve", c.into())));
+    members.extend(p.salt_length.map(|s| ("saltLength", s.into())));
+    object(&members)
 }
 
+/// The import parameters of each algorithm.
+fn key_algorithm(alg: Algorithm) -> Result<Object, PortError> {
+    dictionary(alg.webcrypto_key())
+}
+
+/// The sign / verify parameters of each algorithm.
 fn sign_algorithm(alg: Algorithm) -> Result<Object, PortError> {
-    match alg {
-        Algorithm::RS256 => object(&[("name", "RSASSA-PKCS1-v1_5".into())]),
-        // WebCrypto's ECDSA signatures are already IEEE P1363 r‖s, as JWS wants.
-        Algorithm::ES256 => object(&[("name", "ECDSA".into()), ("hash", "SHA-256".into())]),
-        // RFC 7518 §3.5: the salt is as long as the SHA-256 output.
-        Algorithm::PS256 => object(&[("name", "RSA-PSS".into()), ("saltLength", 32.into())]),
-    }
+    dictionary(alg.webcrypto_signature())
 }
 
 /// The JWK as WebCrypto wants it: our members only (no `use`, `alg` or `kid` to disagree with).
@@ -235,18 +234,10 @@ impl Crypto for WebCrypto {
         if !key.fits(alg) || key.is_private() {
             return Ok(false);
         }
-        match alg {
-            Algorithm::ES256 if signature.len() != 64 => return Ok(false),
-            Algorithm::RS256 | Algorithm::PS256 => {
-                // RFC 7518 §3.3: 2048-bit keys or larger; the signature is as long as the modulus.
-                let modulus =
-                    key.n.as_deref().and_then(gatehouse_core::b64::decode).unwrap_or_default();
-                let modulus = modulus.iter().skip_while(|b| **b == 0).count();
-                if modulus < 256 || signature.len() != modulus {
-                    return Ok(false);
-                }
-            }
-            _ => {}
+        // RFC 7518 §3.3–3.4: the signature's length, and 2048-bit RSA keys or larger.
+        let modulus = key.n.as_deref().and_then(gatehouse_core::b64::decode);
+        if !alg.signature_fits(signature, modulus.as_deref()) {
+            return Ok(false);
         }
         // A key WebCrypto refuses to import cannot have made the signature.
         let Ok(crypto_key) = import_jwk(key, alg, "verify").await else { return Ok(false) };

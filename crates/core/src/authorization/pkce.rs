@@ -3,16 +3,11 @@
 
 use std::fmt;
 
-use crate::b64;
+use gatehouse_protocol::pkce::{self, is_verifier as is_verifier_text};
+use sha2::{Digest, Sha256};
+
 use crate::ports::{random_bytes, Rng};
 use crate::secret::constant_time_eq;
-
-/// RFC 7636 §4.1: `code-verifier = 43*128unreserved`, unreserved = ALPHA / DIGIT / "-" / "." /
-/// "_" / "~".
-fn is_verifier_text(text: &str) -> bool {
-    (43..=128).contains(&text.len())
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-}
 
 /// A PKCE code verifier. It is a secret: `Debug` prints `[redacted]`, and it cannot be cloned, so
 /// it is used once and dropped.
@@ -22,7 +17,7 @@ impl PkceCodeVerifier {
     /// A new verifier from 32 random octets, base64url-encoded to 43 characters, as RFC 7636 §4.1
     /// recommends.
     pub fn new_random(rng: &impl Rng) -> Self {
-        Self(b64::encode(random_bytes::<32>(rng)))
+        Self(pkce::verifier_from(&random_bytes::<32>(rng)))
     }
 
     /// Accepts a verifier received from a client (RFC 7636 §4.1 syntax).
@@ -37,7 +32,7 @@ impl PkceCodeVerifier {
 
     /// `BASE64URL(SHA256(ASCII(code_verifier)))` (RFC 7636 §4.2, S256).
     pub fn challenge(&self) -> PkceCodeChallenge {
-        PkceCodeChallenge(b64::sha256(&self.0))
+        PkceCodeChallenge(pkce::challenge_from_digest(&Sha256::digest(self.0.as_bytes())))
     }
 }
 
@@ -60,7 +55,7 @@ impl PkceCodeChallenge {
             Some("plain") | None => return Err("code_challenge_method must be S256"),
             Some(_) => return Err("unsupported code_challenge_method"),
         }
-        if challenge.len() != 43 || b64::decode(challenge).is_none_or(|d| d.len() != 32) {
+        if !pkce::is_challenge(challenge) {
             return Err("code_challenge must be the base64url SHA-256 of the verifier");
         }
         Ok(Self(challenge.to_string()))
@@ -71,7 +66,7 @@ impl PkceCodeChallenge {
     }
 
     pub fn method(&self) -> &'static str {
-        "S256"
+        pkce::METHOD
     }
 
     /// RFC 7636 §4.6: recompute the challenge from the verifier and compare.

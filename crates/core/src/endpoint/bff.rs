@@ -23,6 +23,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use gatehouse_protocol::authorize::AuthorizationRequest;
+
 use crate::authorization::pkce::PkceCodeVerifier;
 use crate::authorization::session::set_cookie;
 use crate::b64;
@@ -330,20 +332,18 @@ async fn login<H: Host>(
         .put(&format!("bff-tx/{}", digest(&state)), &records::to_json(&tx)?, Some(TX_SECONDS))
         .await?;
     let issuer = config.issuer_for(req);
-    let mut pairs = vec![
-        ("client_id", bff.client_id.clone()),
-        ("response_type", "code".to_string()),
-        ("redirect_uri", endpoint_url(&issuer, "bff/callback")),
-        ("scope", bff.scope.clone()),
-        ("state", state.clone()),
-        ("nonce", nonce),
-        ("code_challenge", verifier.challenge().as_str().to_string()),
-        ("code_challenge_method", "S256".to_string()),
-    ];
-    if let Some(a) = &bff.audience {
-        pairs.push(("audience", a.clone()));
-    }
-    let location = format!("/authorize?{}", encode(pairs.iter().map(|(k, v)| (*k, v.as_str()))));
+    let challenge = verifier.challenge();
+    let request = AuthorizationRequest {
+        endpoint: "/authorize",
+        client_id: &bff.client_id,
+        redirect_uri: &endpoint_url(&issuer, "bff/callback"),
+        scope: &bff.scope,
+        state: &state,
+        nonce: &nonce,
+        code_challenge: challenge.as_str(),
+    };
+    let audience = bff.audience.as_deref().map(|a| ("audience", a));
+    let location = request.url(audience.as_slice());
     Ok(Response::redirect(302, &location)
         .with_header("set-cookie", &set_cookie(req, tx_cookie(req), &state, TX_SECONDS as i64)))
 }

@@ -152,11 +152,7 @@ fn printable(name: &str) -> String {
 
 /// Serializes pairs as `application/x-www-form-urlencoded`.
 pub fn encode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let mut serializer = form_urlencoded::Serializer::new(String::new());
-    for (name, value) in pairs {
-        serializer.append_pair(name, value);
-    }
-    serializer.finish()
+    gatehouse_protocol::form::encode(pairs)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
 
-use super::Algorithm;
+use super::{Algorithm, KeyFacts};
 use crate::b64;
 
 /// A JWK for RSA or EC P-256 keys, public or private. `Debug` prints only `kty` and `kid`.
@@ -88,14 +88,13 @@ impl Jwk {
 
     /// Whether this key can be used with `alg` (type, curve and, if present, `alg`/`use` agree).
     pub fn fits(&self, alg: Algorithm) -> bool {
-        let type_ok = match alg {
-            Algorithm::ES256 => self.kty == "EC" && self.crv.as_deref() == Some("P-256"),
-            Algorithm::RS256 | Algorithm::PS256 => self.kty == "RSA",
-        };
-        type_ok
-            && self.alg.as_deref().is_none_or(|a| a == alg.as_str())
-            && self.use_.as_deref().is_none_or(|u| u == "sig")
-            && self.oth.is_none()
+        alg.fits(&KeyFacts {
+            kty: &self.kty,
+            crv: self.crv.as_deref(),
+            alg: self.alg.as_deref(),
+            use_: self.use_.as_deref(),
+            multi_prime: self.oth.is_some(),
+        })
     }
 
     /// Whether this is a well-formed public key for a supported signature algorithm: EC P-256

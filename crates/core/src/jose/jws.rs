@@ -4,14 +4,15 @@
 
 use serde_json::{Map, Value};
 
+use gatehouse_protocol::jose::{check_header, Compact, HeaderFacts, JwsRefusal};
+
 use super::jwk::Jwk;
 use super::{json, Algorithm};
 use crate::b64;
 use crate::ports::{Crypto, PortError};
 
-/// The largest compact JWS the parser looks at (bytes). Request objects and client assertions
-/// are far smaller; anything bigger is refused before decoding.
-pub const MAX_COMPACT_LEN: usize = 32 * 1024;
+/// The largest compact JWS the parser looks at (bytes): the protocol crate's limit.
+pub use gatehouse_protocol::jose::MAX_COMPACT_LEN;
 
 /// Why a JWS was refused.
 #[derive(Debug, PartialEq, Eq)]
@@ -31,6 +32,18 @@ pub enum JwsError {
     Port(PortError),
 }
 
+impl From<JwsRefusal> for JwsError {
+    fn from(refusal: JwsRefusal) -> Self {
+        match refusal {
+            JwsRefusal::TooLarge => Self::TooLarge,
+            JwsRefusal::Malformed(why) => Self::Malformed(why),
+            JwsRefusal::AlgNone => Self::AlgNone,
+            JwsRefusal::AlgorithmNotAllowed => Self::AlgorithmNotAllowed(String::new()),
+            JwsRefusal::UnsupportedCritical => Self::UnsupportedCritical,
+        }
+    }
+}
+
 /// A parsed, not yet verified, compact JWS.
 #[derive(Debug)]
 pub struct Jws {
@@ -44,48 +57,31 @@ pub struct Jws {
 
 impl Jws {
     /// Parses a compact JWS, accepting only algorithms in `allowed`.
+    /// The outer and header rules are the protocol crate's (the browser applies them too).
     pub fn parse(compact: &str, allowed: &[Algorithm]) -> Result<Self, JwsError> {
-        if compact.len() > MAX_COMPACT_LEN {
-            return Err(JwsError::TooLarge);
-        }
-        let mut parts = compact.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(JwsError::Malformed("a JWS has exactly three parts"));
-        };
-        let header_bytes = b64::decode(h).ok_or(JwsError::Malformed("header is not base64url"))?;
-        let header = json::parse_object(&header_bytes)
+        let parts = Compact::split(compact)?;
+        let header = json::parse_object(&parts.header_bytes()?)
             .ok_or(JwsError::Malformed("header is not a JSON object"))?;
-        let alg_name = header
-            .get("alg")
-            .and_then(Value::as_str)
-            .ok_or(JwsError::Malformed("header has no alg"))?;
-        if alg_name.eq_ignore_ascii_case("none") {
-            return Err(JwsError::AlgNone);
-        }
-        let alg = Algorithm::parse(alg_name)
-            .filter(|a| allowed.contains(a))
-            .ok_or_else(|| JwsError::AlgorithmNotAllowed(alg_name.chars().take(16).collect()))?;
-        if header.contains_key("crit") || header.contains_key("b64") {
-            return Err(JwsError::UnsupportedCritical);
-        }
-        if let Some(kid) = header.get("kid") {
-            if !kid.is_string() {
-                return Err(JwsError::Malformed("kid is not a string"));
-            }
-        }
-        let payload = b64::decode(p).ok_or(JwsError::Malformed("payload is not base64url"))?;
-        let signature = b64::decode(s).ok_or(JwsError::Malformed("signature is not base64url"))?;
-        if signature.is_empty() {
-            return Err(JwsError::Malformed("empty signature"));
-        }
+        let alg_name = header.get("alg").and_then(Value::as_str);
+        let facts = HeaderFacts {
+            alg: alg_name,
+            has_extension: header.contains_key("crit") || header.contains_key("b64"),
+            kid_not_string: header.get("kid").is_some_and(|kid| !kid.is_string()),
+        };
+        let alg = check_header(&facts, allowed).map_err(|refusal| match refusal {
+            JwsRefusal::AlgorithmNotAllowed => JwsError::AlgorithmNotAllowed(
+                alg_name.unwrap_or_default().chars().take(16).collect(),
+            ),
+            other => other.into(),
+        })?;
+        let payload = parts.payload_bytes()?;
+        let signature = parts.signature_bytes()?;
         Ok(Self {
             alg,
             header,
             payload,
             signature,
-            signing_input_len: h.len() + 1 + p.len(),
+            signing_input_len: parts.signing_input().len(),
             compact: compact.to_string(),
         })
     }

@@ -1,6 +1,7 @@
 // Size report (not a test): what an SPA ships for each login library, built the same way —
 // an ESM entry bundled and minified by esbuild, then gzip -9 — side by side.
-//   Gatehouse: pkg/ (JS glue + the .wasm, which the browser fetches separately)
+//   Gatehouse: pkg/ (its client index.js with the wasm-bindgen glue, and the .wasm, which the
+//   browser fetches separately)
 //   @auth0/auth0-spa-js 2.x and oidc-client-ts 3.x from node_modules.
 // Run `npm run build:spa` (or npm test) first. If twiggy is in the tools cache (optional:
 // `cargo install --root ~/.cache/gatehouse-tools twiggy --version 0.8.0`), it also lists what
@@ -45,10 +46,17 @@ const goal = 18 * 1024;
 const total = rows[2][2];
 console.log(`\ngoal ≤ 18 KiB gzip: ${total <= goal ? 'met' : `not met (${kb(total).trim()} KiB)`}`);
 
+// What dominates the wasm: twiggy's top 10 on the module as wasm-bindgen leaves it, with its
+// function names kept (wasm-opt then shrinks it further; the names are stripped in pkg/).
 const twiggy = join(TOOLS, 'bin', 'twiggy');
+const bindgen = join(TOOLS, 'bin', 'wasm-bindgen');
 const named = join(ROOT, 'target', 'wasm32-unknown-unknown', 'release', 'gatehouse_spa.wasm');
-if (existsSync(twiggy) && existsSync(named)) {
-  console.log('\nwhat dominates the wasm (twiggy top, before wasm-bindgen/wasm-opt; names and the bindgen section are stripped later):');
-  const r = spawnSync(twiggy, ['top', '-n', '20', named], { encoding: 'utf8' });
-  console.log(r.stdout.split('\n').filter((l) => !/custom section|function names/.test(l)).join('\n'));
+if (existsSync(twiggy) && existsSync(bindgen) && existsSync(named)) {
+  const out = join(dir, 'named');
+  const b = spawnSync(bindgen, ['--target', 'web', '--keep-debug', '--out-dir', out, named], { encoding: 'utf8' });
+  if (b.status === 0) {
+    console.log('\nwhat dominates the wasm (twiggy top 10, before wasm-opt, names kept):');
+    const r = spawnSync(twiggy, ['top', '-n', '11', join(out, 'gatehouse_spa_bg.wasm')], { encoding: 'utf8' });
+    console.log(r.stdout.split('\n').filter((l) => !/function names/.test(l)).join('\n'));
+  }
 }

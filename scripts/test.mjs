@@ -58,7 +58,7 @@ let ok = true;
 const must = async (p) => { if ((await p) !== 0) ok = false; };
 if (!skipLint) {
   await must(step('lint: rustfmt', 'cargo', ['fmt', '--all', '--', '--check']));
-  await must(step('lint: clippy (core)', 'cargo', ['clippy', '-p', 'gatehouse-core', '--all-targets', '--', '-D', 'warnings']));
+  await must(step('lint: clippy (core)', 'cargo', ['clippy', '-p', 'gatehouse-protocol', '-p', 'gatehouse-core', '--all-targets', '--', '-D', 'warnings']));
   await must(step('lint: clippy (wasm crates)', 'cargo', [
     'clippy', '-p', 'gatehouse-webcrypto', '-p', 'gatehouse-worker', '-p', 'gatehouse-spa',
     '--target', 'wasm32-unknown-unknown', '--all-targets', '--', '-D', 'warnings',

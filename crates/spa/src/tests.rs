@@ -221,7 +221,10 @@ mod id_tokens {
         let rotated = Jwk { kid: Some("k2".into()), ..k.to_public() };
         assert_eq!(code(verify_signature(&token, &jwks(&[rotated])).await), "unknown_kid");
         // A private key in the JWKS is never used; a key for another algorithm neither.
-        assert_eq!(code(verify_signature(&token, &jwks(std::slice::from_ref(&k))).await), "unknown_kid");
+        assert_eq!(
+            code(verify_signature(&token, &jwks(std::slice::from_ref(&k))).await),
+            "unknown_kid"
+        );
         let rsa = key(Algorithm::RS256, "k1").await;
         assert_eq!(code(verify_signature(&token, &jwks(&[rsa.to_public()])).await), "unknown_kid");
         assert_eq!(code(verify_signature(&token, &JsValue::NULL).await), "unknown_kid");

@@ -40,7 +40,7 @@ const cors = { 'access-control-allow-origin': '*', 'content-type': 'application/
  *  `callback(params)` may change the authorization response's query. */
 async function scripted({ idToken, jwks = () => [es.jwk, rs.jwk], callback = (p) => p, token = {} }) {
   const context = await browser.newContext();
-  const seen = { jwks: 0, token: [] };
+  const seen = { jwks: 0, token: [], revoke: [] };
   let nonce;
   await context.route(`${AS}/**`, async (route, request) => {
     const url = new URL(request.url());
@@ -52,7 +52,9 @@ async function scripted({ idToken, jwks = () => [es.jwk, rs.jwk], callback = (p)
     }
     if (url.pathname === '/.well-known/jwks.json') {
       seen.jwks += 1;
-      return route.fulfill({ status: 200, headers: cors, body: JSON.stringify({ keys: jwks(seen.jwks) }) });
+      const keys = jwks(seen.jwks);
+      if (typeof keys === 'number') return route.fulfill({ status: keys, headers: cors, body: '{}' });
+      return route.fulfill({ status: 200, headers: cors, body: JSON.stringify({ keys }) });
     }
     if (url.pathname === '/oauth/token') {
       const form = new URLSearchParams(request.postData());
@@ -62,6 +64,14 @@ async function scripted({ idToken, jwks = () => [es.jwk, rs.jwk], callback = (p)
         refresh_token: `rt-${seen.token.length}`, id_token: await idToken(nonce, form), ...token,
       };
       return route.fulfill({ status: body.error ? 400 : 200, headers: cors, body: JSON.stringify(body) });
+    }
+    if (url.pathname === '/oauth/revoke') {
+      seen.revoke.push(new URLSearchParams(request.postData()));
+      return route.fulfill({ status: 200, headers: cors, body: '' });
+    }
+    if (url.pathname === '/oidc/logout') {
+      seen.logout = url;
+      return route.fulfill({ status: 200, headers: { 'content-type': 'text/html' }, body: 'logged out' });
     }
     return route.fulfill({ status: 404, headers: cors, body: '{}' });
   });
@@ -83,6 +93,7 @@ async function login(page, options = {}) {
       remove: (k) => void window.cache.delete(k), allKeys: () => [...window.cache.keys()] };
     const options = ${JSON.stringify(options)};
     if (options.cache === 'custom') options.cache = cache;
+    if (options.cache === 'custom-no-keys') options.cache = { ...cache, allKeys: undefined };
     const client = await createGatehouseClient({ domain: '${AS}', clientId: 'spa', cacheLocation: 'localstorage',
       authorizationParams: { redirect_uri: location.origin + '/cb', audience: 'https://api.test/', ui_locales: 'fr' },
       ...options });`;
@@ -147,6 +158,8 @@ test('each refused ID token or response has its error code, and nothing is cache
     ['access_denied', { idToken: (n) => sign(es, claims(n)), callback: (p) => new URLSearchParams({ error: 'access_denied', state: p.get('state'), iss: ISSUER }) }],
     ['invalid_grant', { token: () => ({ error: 'invalid_grant', error_description: 'the code was used' }) }],
     ['invalid_response', { token: () => ({ token_type: 'Bearer' }) }],
+    ['network_error', { idToken: (n) => sign(es, claims(n)), jwks: () => 500 }],
+    ['invalid_jwks', { idToken: (n) => sign(es, claims(n)), jwks: () => ({}) }],
   ];
   for (const [code, script] of cases) {
     const s = await scripted(script);
@@ -204,5 +217,102 @@ test('refresh, detailedResponse, a custom cache, checkSession, and a refreshed I
   });
   assert.equal(check, 'resolved');
   assert.deepEqual(s.errors, []);
+  await s.close();
+});
+
+test('max_age: the ID token must carry a recent enough auth_time (OIDC Core §3.1.3.7 item 13)', async () => {
+  const cases = [
+    ['ok', (n) => sign(es, claims(n, { auth_time: now() - 100 }))],
+    ['invalid_auth_time', (n) => sign(es, claims(n, { auth_time: now() - 400 }))],
+    ['invalid_auth_time', (n) => sign(es, claims(n))],
+  ];
+  for (const [code, idToken] of cases) {
+    const s = await scripted({ idToken });
+    const r = await login(s.page, { authorizationParams: { redirect_uri: `${app.origin}/cb`, max_age: 300 } });
+    assert.equal(r.outcome, code);
+    assert.equal(s.seen.authorize.searchParams.get('max_age'), '300');
+    await s.close();
+  }
+});
+
+test('logout: tokens forgotten first, refresh tokens revoked, RP-initiated logout with id_token_hint', async () => {
+  const s = await scripted({ idToken: (n) => sign(es, claims(n)) });
+  assert.equal((await login(s.page)).outcome, 'ok');
+  await Promise.all([
+    s.page.waitForURL(`${AS}/oidc/logout?**`),
+    s.page.evaluate(() => window.client.logout({ logoutParams: { returnTo: `${location.origin}/bye` } })),
+  ]);
+  assert.equal(s.seen.revoke.length, 1);
+  assert.equal(s.seen.revoke[0].get('token'), 'rt-1');
+  assert.equal(s.seen.revoke[0].get('token_type_hint'), 'refresh_token');
+  const q = s.seen.logout.searchParams;
+  assert.equal(q.get('client_id'), 'spa');
+  assert.equal(q.get('post_logout_redirect_uri'), `${app.origin}/bye`);
+  assert.equal((await jose.decodeJwt(q.get('id_token_hint'))).sub, 'user-1');
+  await s.close();
+});
+
+test('a logout while a refresh is on its way: the refresh stores nothing afterwards', async () => {
+  let release;
+  const gate = new Promise((r) => (release = r));
+  let n = 0;
+  const s = await scripted({
+    token: async (form, nonce) => {
+      n += 1;
+      if (form.get('grant_type') === 'refresh_token') await gate;
+      return { access_token: `at-${n}`, token_type: 'Bearer', expires_in: 3600, refresh_token: `rt-${n}`, id_token: await sign(es, claims(nonce)) };
+    },
+  });
+  assert.equal((await login(s.page)).outcome, 'ok');
+  await s.page.evaluate(() => { window.pending = window.client.getTokenSilently({ cacheMode: 'off' }).then((t) => t, (e) => e.error); });
+  await s.page.waitForFunction(() => true);
+  while (s.seen.token.length < 2) await new Promise((r) => setTimeout(r, 20));
+  const loggedOut = s.page.evaluate(() => window.client.logout({ localOnly: true }));
+  await new Promise((r) => setTimeout(r, 200));
+  release();
+  await loggedOut;
+  const after = await s.page.evaluate(async () => ({
+    refresh: await window.pending,
+    authenticated: await window.client.isAuthenticated(),
+    stored: Object.keys(localStorage).filter((k) => k.startsWith('@@gatehouse@@')),
+  }));
+  assert.equal(after.refresh, 'login_required');
+  assert.equal(after.authenticated, false);
+  assert.deepEqual(after.stored, []);
+  assert.deepEqual(s.seen.revoke.map((f) => f.get('token')), ['rt-1']);
+  await s.close();
+});
+
+test('a custom cache without allKeys: another instance (a reload) still finds and forgets every entry', async () => {
+  const s = await scripted({ idToken: (n) => sign(es, claims(n)) });
+  assert.equal((await login(s.page, { cache: 'custom-no-keys' })).outcome, 'ok');
+  const left = await s.page.evaluate(async () => {
+    const { createGatehouseClient } = await import('/pkg/index.js');
+    const cache = { get: (k) => window.cache.get(k), set: (k, v) => void window.cache.set(k, v), remove: (k) => void window.cache.delete(k) };
+    const reloaded = await createGatehouseClient({ domain: 'https://as.test', clientId: 'spa', cache });
+    const before = await reloaded.isAuthenticated();
+    await reloaded.logout({ localOnly: true });
+    return { before, left: [...window.cache.keys()] };
+  });
+  assert.equal(left.before, true);
+  assert.deepEqual(left.left, []);
+  assert.deepEqual(s.seen.revoke.map((f) => f.get('token')), ['rt-1']);
+  await s.close();
+});
+
+test('a refresh whose answer is refused after the server rotated: the replaced refresh token is never sent again', async () => {
+  let kid = 'es-1';
+  const s = await scripted({ idToken: (n) => sign(es, claims(n), { kid }), jwks: (count) => (count === 1 ? [es.jwk] : 500) });
+  assert.equal((await login(s.page)).outcome, 'ok');
+  kid = 'es-2'; // the refreshed ID token names a key the JWKS cannot be fetched for
+  const r = await s.page.evaluate(async () => ({
+    first: await window.client.getTokenSilently({ cacheMode: 'off' }).then(() => 'ok', (e) => e.error),
+    cached: await window.client.getTokenSilently({ cacheMode: 'cache-only' }),
+    second: await window.client.getTokenSilently({ cacheMode: 'off' }).then(() => 'ok', (e) => e.error),
+  }));
+  assert.equal(r.first, 'network_error');
+  assert.equal(r.cached, 'at-1', 'the access token stays while it lives');
+  assert.equal(r.second, 'missing_refresh_token');
+  assert.deepEqual(s.seen.token.map((f) => f.get('refresh_token')), [null, 'rt-1'], 'rt-1 is sent once');
   await s.close();
 });

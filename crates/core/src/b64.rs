@@ -3,7 +3,7 @@
 pub use gatehouse_protocol::b64::{decode, encode};
 
 /// `BASE64URL(SHA-256(bytes))`: how Gatehouse names secrets it stores only hashed (client
-/// secrets, refresh tokens, codes, session ids), and the PKCE S256 transform.
+/// secrets, refresh tokens, codes, session ids); PKCE's S256 is `authorization::pkce` over the protocol crate.
 pub fn sha256(bytes: impl AsRef<[u8]>) -> String {
     use sha2::{Digest, Sha256};
     encode(Sha256::digest(bytes.as_ref()))

@@ -21,10 +21,14 @@ pub struct AuthorizationRequest<'a> {
 }
 
 impl AuthorizationRequest<'_> {
-    /// `{endpoint}?…`: `response_type=code`, the fields above and `code_challenge_method=S256`,
-    /// then `extras` (audience, prompt, …) in their order.
-    pub fn url(&self, extras: &[(&str, &str)]) -> String {
-        let pairs = [
+    /// The query's pairs: `response_type=code`, the fields above and
+    /// `code_challenge_method=S256`, then `extras` (audience, prompt, …) in their order. The
+    /// browser serialises them with `URLSearchParams` (the same URL Standard serializer).
+    pub fn pairs<'a>(
+        &'a self,
+        extras: &'a [(&'a str, &'a str)],
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        let own = [
             ("client_id", self.client_id),
             ("response_type", "code"),
             ("redirect_uri", self.redirect_uri),
@@ -34,8 +38,12 @@ impl AuthorizationRequest<'_> {
             ("code_challenge", self.code_challenge),
             ("code_challenge_method", pkce::METHOD),
         ];
-        let query = form::encode(pairs.into_iter().chain(extras.iter().copied()));
-        crate::concat(&[self.endpoint, "?", &query])
+        own.into_iter().chain(extras.iter().copied())
+    }
+
+    /// `{endpoint}?{pairs}`, form-encoded.
+    pub fn url(&self, extras: &[(&str, &str)]) -> String {
+        crate::concat(&[self.endpoint, "?", &form::encode(self.pairs(extras))])
     }
 }
 

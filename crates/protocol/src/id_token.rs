@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 pub trait Claims {
     /// A string claim.
     fn text(&self, name: &str) -> Option<String>;
-    /// A claim that is a JSON number with an integer value.
+    /// A claim that is a JSON number with a whole value (see [`whole_number`]).
     fn integer(&self, name: &str) -> Option<i64>;
     /// `aud`: one string, or the strings of an array; empty when absent or of another type.
     fn audiences(&self) -> Vec<String>;
@@ -23,8 +23,17 @@ pub struct Expected<'a> {
     /// The nonce sent with the authorization request (absent for refreshed ID tokens).
     pub nonce: Option<&'a str>,
     pub now: i64,
-    /// Clock-skew leeway in seconds for `exp` and `iat`.
+    /// Clock-skew leeway in seconds for `exp`, `iat` and `auth_time`.
     pub leeway: i64,
+    /// The `max_age` the login asked for, if any (OIDC Core §3.1.2.1).
+    pub max_age: Option<i64>,
+}
+
+/// A JSON number as a NumericDate (RFC 7519 §2): a whole value within ±2^53, however it was
+/// written (`1760000600` or `1760000600.0`); JavaScript and serde adapters agree through this.
+pub fn whole_number(n: f64) -> Option<i64> {
+    let whole = n as i64;
+    (whole as f64 == n && whole.unsigned_abs() < (1 << 53)).then_some(whole)
 }
 
 /// Why an ID token was refused: an error code (auth0-spa-js's names) and a description.
@@ -39,7 +48,7 @@ const fn refuse(code: &'static str, description: &'static str) -> Refusal {
 }
 
 /// OIDC Core §3.1.3.7: `iss` (item 2), `sub`, `aud` (3), `azp` (4–5), `exp` (9), `iat` (10),
-/// `nonce` (11).
+/// `nonce` (11), `auth_time` when `max_age` was asked for (13).
 pub fn check_claims(claims: &impl Claims, expected: &Expected<'_>) -> Result<(), Refusal> {
     if claims.text("iss").as_deref() != Some(expected.issuer) {
         return Err(refuse("invalid_iss", "iss is not the expected issuer"));
@@ -67,6 +76,15 @@ pub fn check_claims(claims: &impl Claims, expected: &Expected<'_>) -> Result<(),
     if let Some(nonce) = expected.nonce {
         if claims.text("nonce").as_deref() != Some(nonce) {
             return Err(refuse("invalid_nonce", "the nonce does not match the login request"));
+        }
+    }
+    if let Some(max_age) = expected.max_age {
+        // §3.1.3.7 item 13, §2: with max_age, auth_time is required and may not be too old.
+        let auth_time = claims
+            .integer("auth_time")
+            .ok_or(refuse("invalid_auth_time", "auth_time is missing though max_age was asked"))?;
+        if auth_time.saturating_add(max_age).saturating_add(expected.leeway) < expected.now {
+            return Err(refuse("invalid_auth_time", "the login is older than max_age"));
         }
     }
     Ok(())
@@ -100,7 +118,7 @@ mod tests {
             self.0.get(name).and_then(Value::as_str).map(str::to_owned)
         }
         fn integer(&self, name: &str) -> Option<i64> {
-            self.0.get(name).and_then(Value::as_i64)
+            self.0.get(name).and_then(Value::as_f64).and_then(whole_number)
         }
         fn audiences(&self) -> Vec<String> {
             match self.0.get("aud") {
@@ -127,6 +145,7 @@ mod tests {
                 nonce: e["nonce"].as_str(),
                 now: e["now"].as_i64().unwrap(),
                 leeway: e["leeway"].as_i64().unwrap(),
+                max_age: e["max_age"].as_i64(),
             };
             let got = check_claims(&Json(claims), &expected).err().map(|r| r.code);
             assert_eq!(got, v["error"].as_str(), "{name}");

@@ -20,6 +20,13 @@ pub enum Algorithm {
     PS256,
 }
 
+/// The members that make a JWK private (RFC 7518 §6.2.2, §6.3.2): a key with any of them is
+/// never used to verify (RFC 7517 §9.2), and never published.
+pub const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "oth"];
+
+/// The public members WebCrypto imports a verification key from (RFC 7518 §6.2.1, §6.3.1).
+pub const PUBLIC_KEY_MEMBERS: [&str; 6] = ["kty", "crv", "x", "y", "n", "e"];
+
 /// The members of a JWK that decide whether it fits an algorithm.
 #[derive(Debug, Default)]
 pub struct KeyFacts<'a> {
@@ -48,6 +55,9 @@ const fn params(name: &'static str) -> WebCryptoParams {
 impl Algorithm {
     /// What Gatehouse signs with (a key of each is kept and published).
     pub const ALL: [Algorithm; 2] = [Algorithm::RS256, Algorithm::ES256];
+    /// What a client of Gatehouse accepts for ID tokens (the browser package): what it signs
+    /// with, named apart so that widening one is a choice about the other.
+    pub const ID_TOKEN: [Algorithm; 2] = [Algorithm::RS256, Algorithm::ES256];
     /// What Gatehouse verifies from clients: request objects (RFC 9101) and client assertions.
     pub const CLIENT_SIGNED: [Algorithm; 3] =
         [Algorithm::RS256, Algorithm::ES256, Algorithm::PS256];

@@ -36,12 +36,14 @@ async function postForm(url, params) {
 
 /** The S256 challenge of a verifier (RFC 7636 §4.2): crypto.subtle's SHA-256, the shared rule. */
 export async function pkceChallenge(verifier) {
+  await init();
   if (!rules.isPkceVerifier(verifier)) throw error('invalid_request', 'code_verifier must be 43-128 unreserved characters (RFC 7636 §4.1)');
   return rules.pkceChallengeFromDigest(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))));
 }
 
 /** A fresh verifier (32 random octets, RFC 7636 §4.1) and its challenge. */
 export async function createPkcePair() {
+  await init();
   const codeVerifier = rules.pkceVerifier(random(32));
   return { codeVerifier, codeChallenge: await pkceChallenge(codeVerifier), codeChallengeMethod: 'S256' };
 }
@@ -75,7 +77,8 @@ class GatehouseClient {
   #o;
   #jwks;
   #inFlight = new Map();
-  #written = new Set();
+  /** Bumped by logout: a refresh that started before it never writes after it. */
+  #epoch = 0;
 
   constructor(o) {
     this.#o = o;
@@ -89,21 +92,33 @@ class GatehouseClient {
     return `${this.#o.prefix}@@user@@`;
   }
 
+  /** For a custom cache without allKeys: the list of this client's keys, kept in the cache
+   * itself (as auth0-spa-js does), so that logout finds every entry after a reload too. */
+  get #manifestKey() {
+    return `${this.#o.prefix}@@keys@@`;
+  }
+
   /** The audience and scope a call asks for: its authorizationParams, else the client's. */
   #target(params = {}) {
-    const { audience, scope } = this.#o;
-    return [params.audience ?? audience, params.scope ? rules.normalizeScope(params.scope, scope.split(' ').includes('offline_access')) : scope];
+    const { audience, scope, refresh } = this.#o;
+    return [params.audience ?? audience, params.scope ? rules.normalizeScope(params.scope, refresh) : scope];
   }
 
   async #put(key, value) {
-    this.#written.add(key);
-    await this.#o.cache.set(key, value);
+    const { cache } = this.#o;
+    if (!cache.allKeys) {
+      const keys = await this.#keys();
+      if (!keys.includes(key)) await cache.set(this.#manifestKey, [...keys.filter((k) => k !== this.#manifestKey), key]);
+    }
+    await cache.set(key, value);
   }
 
+  /** Every key of this client in the cache. */
   async #keys() {
     const { cache, prefix } = this.#o;
-    const all = cache.allKeys ? await cache.allKeys() : [...this.#written, this.#userKey];
-    return all.filter((k) => k.startsWith(prefix));
+    if (cache.allKeys) return (await cache.allKeys()).filter((k) => k.startsWith(prefix));
+    const listed = await cache.get(this.#manifestKey);
+    return [...(Array.isArray(listed) ? listed : []), this.#manifestKey];
   }
 
   async #clear() {
@@ -122,7 +137,7 @@ class GatehouseClient {
   }
 
   /** OIDC Core §3.1.3.7: the rules (wasm) say which keys can have signed it; WebCrypto checks. */
-  async #validate(idToken, nonce) {
+  async #validate(idToken, nonce, max_age) {
     let token;
     try {
       token = rules.prepareIdToken(idToken, await this.#jwksKeys(false));
@@ -142,19 +157,21 @@ class GatehouseClient {
     }
     if (!verified) throw error('invalid_signature', "the ID token's signature does not verify");
     const { issuer, clientId: client_id, leeway } = this.#o;
-    rules.checkIdTokenClaims(token.claims, { issuer, client_id, nonce, now: now(), leeway });
+    rules.checkIdTokenClaims(token.claims, { issuer, client_id, nonce, now: now(), leeway, max_age });
     return token.claims;
   }
 
-  /** Keeps a token response (its ID token validated first) and returns the cache entry. */
-  async #store(key, body, nonce, previous) {
+  /** Keeps a token response (its ID token validated first) and returns the cache entry; not
+   * when a logout came meanwhile (`epoch`). */
+  async #store(key, body, { nonce, maxAge, previous, epoch = this.#epoch } = {}) {
     if (typeof body?.access_token !== 'string') throw error('invalid_response', 'no access_token');
     const lifetime = typeof body.expires_in === 'number' ? body.expires_in : 0;
     const entry = { access_token: body.access_token, expires_at: now() + lifetime, lifetime, scope: body.scope ?? '' };
     if (typeof body.id_token === 'string') {
-      const claims = await this.#validate(body.id_token, nonce);
+      const claims = await this.#validate(body.id_token, nonce, maxAge);
       // OIDC Core §12.2: a refreshed ID token is about the same user, from the same issuer.
       if (previous?.claims) rules.checkRefreshedIdToken(previous.claims, claims);
+      if (epoch !== this.#epoch) throw error('login_required', 'logged out meanwhile');
       await this.#put(this.#userKey, { id_token: body.id_token, claims });
       Object.assign(entry, { id_token: body.id_token, claims });
     } else if (previous) {
@@ -163,6 +180,7 @@ class GatehouseClient {
     }
     const refreshToken = body.refresh_token ?? previous?.refresh_token;
     if (refreshToken) entry.refresh_token = refreshToken;
+    if (epoch !== this.#epoch) throw error('login_required', 'logged out meanwhile');
     await this.#put(key, entry);
     return entry;
   }
@@ -180,6 +198,7 @@ class GatehouseClient {
    * stale refresh token written over a rotated one would present a used token and revoke the
    * grant (RFC 9700 §4.14.2). */
   async #refresh(key, forcedPast) {
+    const epoch = this.#epoch;
     const entry = await this.#o.cache.get(key);
     if (!entry) throw error('login_required', 'not logged in');
     if (forcedPast !== undefined ? entry.access_token !== forcedPast : this.#fresh(entry)) return entry;
@@ -197,7 +216,18 @@ class GatehouseClient {
       }
       throw oauthError(body, 'refresh_failed');
     }
-    return this.#store(key, body, undefined, entry);
+    try {
+      return await this.#store(key, body, { previous: entry, epoch });
+    } catch (e) {
+      // The server rotated the refresh token, but its answer was refused (or its JWKS could not
+      // be fetched): the replaced token must never be sent again, or the server takes it for a
+      // stolen one and revokes the grant (RFC 9700 §4.14.2). The access token stays while it lives.
+      if (body.refresh_token && epoch === this.#epoch) {
+        const { refresh_token, ...kept } = entry;
+        await this.#put(key, kept);
+      }
+      throw e;
+    }
   }
 
   /** Saves the login transaction (PKCE verifier, state, nonce) and returns the /authorize URL. */
@@ -208,9 +238,12 @@ class GatehouseClient {
     const redirect_uri = params.redirect_uri ?? this.#o.redirectUri;
     const { codeVerifier: code_verifier, codeChallenge: code_challenge } = await createPkcePair();
     const [state, nonce] = [rules.base64url(random(32)), rules.base64url(random(32))];
-    session().set(this.#o.txKey, { state, nonce, code_verifier, redirect_uri, scope, audience: audience ?? null, appState: options.appState });
-    const request = { endpoint: `${domain}/authorize`, client_id, redirect_uri, scope, state, nonce, code_challenge, audience };
-    return rules.authorizeUrl(request, defaults, params);
+    // OIDC Core §3.1.3.7 item 13: with max_age, the ID token's auth_time is checked.
+    const max_age = Number(params.max_age ?? defaults.max_age ?? NaN);
+    const tx = { state, nonce, code_verifier, redirect_uri, scope, audience: audience ?? null, appState: options.appState };
+    session().set(this.#o.txKey, Number.isFinite(max_age) ? { ...tx, max_age } : tx);
+    const request = { client_id, redirect_uri, scope, state, nonce, code_challenge, audience };
+    return `${domain}/authorize?${new URLSearchParams(rules.authorizeParams(request, defaults, params))}`;
   }
 
   /** Sends the browser to /authorize with PKCE (S256) and a fresh state and nonce. */
@@ -235,7 +268,7 @@ class GatehouseClient {
     const form = { grant_type: 'authorization_code', client_id, code, code_verifier: tx.code_verifier, redirect_uri: tx.redirect_uri };
     const [status, body] = await postForm(`${domain}/oauth/token`, form);
     if (status !== 200) throw oauthError(body, 'token_exchange_failed');
-    await this.#store(this.#key(tx.audience ?? undefined, tx.scope), body, tx.nonce);
+    await this.#store(this.#key(tx.audience ?? undefined, tx.scope), body, { nonce: tx.nonce, maxAge: tx.max_age });
     return { appState: tx.appState };
   }
 
@@ -299,17 +332,24 @@ class GatehouseClient {
     return !!(await this.#user());
   }
 
-  /** Revokes the refresh tokens (RFC 7009), forgets every token, then ends the server session
+  /** Forgets every token, revokes the refresh tokens (RFC 7009), then ends the server session
    * with RP-Initiated Logout (id_token_hint, post_logout_redirect_uri). */
   async logout(options = {}) {
+    this.#epoch += 1;
+    const { cache, domain, clientId: client_id } = this.#o;
     const user = await this.#user();
-    const { domain, clientId: client_id } = this.#o;
+    const tokens = [];
     for (const k of await this.#keys()) {
-      const token = (await this.#o.cache.get(k))?.refresh_token;
-      // Best effort: the server session ends below either way.
-      if (token) await postForm(`${domain}/oauth/revoke`, { token, client_id, token_type_hint: 'refresh_token' }).catch(() => {});
+      // Under each entry's refresh lock: a refresh under way (in this tab or another) ends first,
+      // and what it stored is forgotten here; one in this tab stores nothing (the epoch).
+      await withLock(`gatehouse-refresh:${k}`, async () => {
+        const token = (await cache.get(k))?.refresh_token;
+        if (token) tokens.push(token);
+        await cache.remove(k);
+      });
     }
-    await this.#clear();
+    // Best effort: the server session ends below either way.
+    for (const token of tokens) await postForm(`${domain}/oauth/revoke`, { token, client_id, token_type_hint: 'refresh_token' }).catch(() => {});
     if (options.localOnly || options.openUrl === false) return;
     const query = new URLSearchParams({ client_id });
     if (user?.id_token) query.set('id_token_hint', user.id_token);
@@ -329,6 +369,7 @@ class GatehouseClient {
 /** Creates a login client. `domain` is the authorization server (https:// is assumed without a
  * scheme); the issuer is `${domain}/` unless `issuer` is given. */
 export async function createGatehouseClient(options = {}) {
+  await init(); // once: a no-op when the page already called it
   const { clientId, cacheLocation = 'memory', leeway = 60 } = options;
   if (!options.domain) throw error('invalid_options', 'domain is required');
   if (!clientId) throw error('invalid_options', 'clientId is required');
@@ -338,13 +379,15 @@ export async function createGatehouseClient(options = {}) {
   if (!cache && cacheLocation === 'memory') cache = memoryCache();
   if (!cache && cacheLocation === 'localstorage') cache = storageCache(localStorage);
   if (!cache) throw error('invalid_options', 'cacheLocation must be memory or localstorage');
+  const refresh = options.useRefreshTokens ?? true;
   return new GatehouseClient({
     domain,
+    refresh,
     clientId,
     issuer: options.issuer ?? `${domain}/`,
     redirectUri: defaults.redirect_uri ?? `${location.origin}/`,
     audience: defaults.audience,
-    scope: rules.normalizeScope(defaults.scope, options.useRefreshTokens ?? true),
+    scope: rules.normalizeScope(defaults.scope, refresh),
     defaults,
     cache,
     leeway,

@@ -7,9 +7,10 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use gatehouse_protocol::b64;
 pub use gatehouse_protocol::id_token::Expected;
-use gatehouse_protocol::id_token::{self, Claims};
+use gatehouse_protocol::id_token::{self, whole_number, Claims};
 use gatehouse_protocol::jose::{
     check_header, Algorithm, Compact, HeaderFacts, JwsRefusal, KeyFacts, WebCryptoParams,
+    PRIVATE_MEMBERS, PUBLIC_KEY_MEMBERS,
 };
 use js_sys::{Array, Object, Reflect, Uint8Array, JSON};
 use wasm_bindgen::prelude::*;
@@ -28,11 +29,9 @@ impl Claims for JsClaims<'_> {
         string(self.0, name)
     }
 
-    /// A JS number that is a whole number within ±2^53 (JSON has no other integers here).
+    /// A JS number with a whole value (the protocol's NumericDate rule).
     fn integer(&self, name: &str) -> Option<i64> {
-        let n = get(self.0, name).as_f64()?;
-        let whole = n as i64;
-        (whole as f64 == n && whole.unsigned_abs() < (1 << 53)).then_some(whole)
+        get(self.0, name).as_f64().and_then(whole_number)
     }
 
     fn audiences(&self) -> Vec<String> {
@@ -97,7 +96,7 @@ pub fn parse(id_token: &str) -> Result<Parsed, Refusal> {
         has_extension: has(&header, "crit") || has(&header, "b64"),
         kid_not_string: !kid.is_undefined() && kid.as_string().is_none(),
     };
-    let alg = check_header(&facts, &Algorithm::ALL).map_err(malformed)?;
+    let alg = check_header(&facts, &Algorithm::ID_TOKEN).map_err(malformed)?;
     let claims = object_of(
         &compact.payload_bytes().map_err(malformed)?,
         "the claims are not a JSON object",
@@ -144,7 +143,7 @@ fn candidates(token: &Parsed, keys: &JsValue) -> Vec<JsValue> {
                 use_: use_.as_deref(),
                 multi_prime: has(k, "oth"),
             };
-            token.alg.fits(&facts) && !has(k, "d")
+            token.alg.fits(&facts) && !PRIVATE_MEMBERS.iter().any(|m| has(k, m))
         })
         .collect()
 }
@@ -153,7 +152,7 @@ fn candidates(token: &Parsed, keys: &JsValue) -> Vec<JsValue> {
 /// disagree with).
 fn bare(key: &JsValue) -> Object {
     let bare = Object::new();
-    for member in ["kty", "crv", "x", "y", "n", "e"] {
+    for member in PUBLIC_KEY_MEMBERS {
         let value = get(key, member);
         if !value.is_undefined() {
             let _ = Reflect::set(&bare, &member.into(), &value);
@@ -204,18 +203,19 @@ pub fn prepare_id_token(id_token: &str, jwks_keys: JsValue) -> Result<JsValue, J
 }
 
 /// The claim checks, for `js/index.js`: `expected` has `issuer`, `client_id`, `nonce` (absent
-/// for a refreshed ID token), `now` and `leeway` (seconds).
+/// for a refreshed ID token), `now`, `leeway` (seconds) and `max_age` (when the login asked).
 #[wasm_bindgen(js_name = checkIdTokenClaims)]
 pub fn check_id_token_claims(claims: JsValue, expected: JsValue) -> Result<(), JsValue> {
-    let number = |name: &str| get(&expected, name).as_f64().map_or(0, |n| n as i64);
+    let number = |name: &str| get(&expected, name).as_f64().and_then(whole_number);
     let (issuer, client_id, nonce) =
         (string(&expected, "issuer"), string(&expected, "client_id"), string(&expected, "nonce"));
     let expected = Expected {
         issuer: issuer.as_deref().unwrap_or_default(),
         client_id: client_id.as_deref().unwrap_or_default(),
         nonce: nonce.as_deref(),
-        now: number("now"),
-        leeway: number("leeway"),
+        now: number("now").unwrap_or_default(),
+        leeway: number("leeway").unwrap_or_default(),
+        max_age: number("max_age"),
     };
     check_claims(&claims, &expected).map_err(thrown)
 }

@@ -11,8 +11,10 @@ use wasm_bindgen::prelude::*;
 
 use crate::{error, string};
 
-/// The parameters a login sets itself; `authorizationParams` cannot override them.
-const OWN: [&str; 9] = [
+/// The parameters a login sets itself; `authorizationParams` cannot override them. The last three
+/// would change where or how the response comes (the client reads `query`) or replace the whole
+/// request (RFC 9101, RFC 9126).
+const OWN: [&str; 12] = [
     "client_id",
     "response_type",
     "redirect_uri",
@@ -22,6 +24,9 @@ const OWN: [&str; 9] = [
     "code_challenge",
     "code_challenge_method",
     "audience",
+    "response_mode",
+    "request",
+    "request_uri",
 ];
 
 /// `authorizationParams` sent as they are (as auth0-spa-js does): every string or number member
@@ -41,21 +46,22 @@ fn pass_through(params: &JsValue, into: &mut Vec<(String, String)>) {
     }
 }
 
-/// The authorization request URL. `request` has `endpoint`, `client_id`, `redirect_uri`,
-/// `scope`, `state`, `nonce`, `code_challenge` and optionally `audience`; `defaults` and
-/// `params` are the client's and the call's `authorizationParams`, appended in that order.
-#[wasm_bindgen(js_name = authorizeUrl)]
-pub fn authorize_url(
+/// The authorization request's query as `[name, value]` pairs, for `URLSearchParams` (the same
+/// URL Standard serializer the Worker's `AuthorizationRequest::url` uses). `request` has
+/// `client_id`, `redirect_uri`, `scope`, `state`, `nonce`, `code_challenge` and optionally
+/// `audience`; `defaults` and `params` are the client's and the call's `authorizationParams`,
+/// appended in that order.
+#[wasm_bindgen(js_name = authorizeParams)]
+pub fn authorize_params(
     request: JsValue,
     defaults: JsValue,
     params: JsValue,
-) -> Result<String, JsValue> {
+) -> Result<Array, JsValue> {
     let field = |name: &str| {
         string(&request, name)
             .ok_or_else(|| error("invalid_request", "an authorization request field is missing"))
     };
-    let (endpoint, client_id, redirect_uri) =
-        (field("endpoint")?, field("client_id")?, field("redirect_uri")?);
+    let (client_id, redirect_uri) = (field("client_id")?, field("redirect_uri")?);
     let (scope, state, nonce, code_challenge) =
         (field("scope")?, field("state")?, field("nonce")?, field("code_challenge")?);
     let mut extras: Vec<(String, String)> = Vec::new();
@@ -65,17 +71,16 @@ pub fn authorize_url(
     pass_through(&defaults, &mut extras);
     pass_through(&params, &mut extras);
     let extras: Vec<(&str, &str)> = extras.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let url = AuthorizationRequest {
-        endpoint: &endpoint,
+    let request = AuthorizationRequest {
+        endpoint: "",
         client_id: &client_id,
         redirect_uri: &redirect_uri,
         scope: &scope,
         state: &state,
         nonce: &nonce,
         code_challenge: &code_challenge,
-    }
-    .url(&extras);
-    Ok(url)
+    };
+    Ok(request.pairs(&extras).map(|(k, v)| Array::of2(&k.into(), &v.into())).collect())
 }
 
 /// A login's scope: `openid` first and always, each scope once, `offline_access` with refresh

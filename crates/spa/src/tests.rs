@@ -84,7 +84,7 @@ mod id_tokens {
     const ISS: &str = "https://auth.example/";
 
     fn expected(nonce: Option<&'static str>) -> Expected<'static> {
-        Expected { issuer: ISS, client_id: "spa", nonce, now: NOW, leeway: 60 }
+        Expected { issuer: ISS, client_id: "spa", nonce, now: NOW, leeway: 60, max_age: None }
     }
 
     fn claims() -> Value {
@@ -189,6 +189,7 @@ mod id_tokens {
                 nonce: e["nonce"].as_str(),
                 now: e["now"].as_i64().unwrap(),
                 leeway: e["leeway"].as_i64().unwrap(),
+                max_age: e["max_age"].as_i64(),
             };
             let claims = js(&v["claims"]);
             assert_eq!(
@@ -196,6 +197,10 @@ mod id_tokens {
                 v["error"].as_str().unwrap_or("ok"),
                 "{name}"
             );
+            // The same through the export js/index.js calls, with `expected` as a JS object.
+            let exported = crate::id_token::check_id_token_claims(claims.clone(), js(e));
+            let exported = exported.err().map(|e| get(&e, "error").as_string().unwrap());
+            assert_eq!(exported.as_deref(), v["error"].as_str(), "{name} (export)");
             if let Some(previous) = v.get("previous") {
                 assert_eq!(
                     code(check_refreshed(&js(previous), &claims)),
@@ -228,6 +233,21 @@ mod id_tokens {
         let rsa = key(Algorithm::RS256, "k1").await;
         assert_eq!(code(verify_signature(&token, &jwks(&[rsa.to_public()])).await), "unknown_kid");
         assert_eq!(code(verify_signature(&token, &JsValue::NULL).await), "unknown_kid");
+        // Any private member makes a key unusable, not only `d` (RFC 7518 §6.3.2).
+        for member in ["d", "p", "q", "dp", "dq", "qi", "oth"] {
+            let mut leaked = serde_json::to_value(k.to_public()).unwrap();
+            leaked[member] = "AQAB".into();
+            assert_eq!(
+                code(verify_signature(&token, &js(&json!([leaked]))).await),
+                "unknown_kid",
+                "{member}"
+            );
+        }
+        // The export answers a GatehouseError with the code.
+        let refused =
+            crate::id_token::prepare_id_token(&token, jwks(&[rotated_key(&other)])).unwrap_err();
+        assert_eq!(get(&refused, "error").as_string().as_deref(), Some("unknown_kid"));
+        assert_eq!(get(&refused, "name").as_string().as_deref(), Some("GatehouseError"));
         // A key of the right kid whose modulus is too short for RS256 (1024 bits) is never
         // tried: prepared with no keys, so the signature does not verify.
         let rs = key(Algorithm::RS256, "r1").await;
@@ -309,7 +329,7 @@ mod id_tokens {
 #[wasm_bindgen_test]
 fn authorization_urls_read_back_in_the_browser() {
     let js = |text: &str| js_sys::JSON::parse(text).unwrap();
-    let request = js(r#"{"endpoint": "https://auth.example/authorize", "client_id": "my spa",
+    let request = js(r#"{"client_id": "my spa",
         "redirect_uri": "https://app.example/cb?x=1&y=2", "scope": "openid profile read:messages",
         "state": "st", "nonce": "nn", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
         "audience": "https://api.example/"}"#);
@@ -317,9 +337,29 @@ fn authorization_urls_read_back_in_the_browser() {
         r#"{"redirect_uri": "https://elsewhere.example/", "ui_locales": "fr é", "max_age": 300}"#,
     );
     let params = js(
-        r#"{"prompt": "login", "state": "forged", "code_challenge_method": "plain", "nested": {"a": 1}}"#,
+        r#"{"prompt": "login", "state": "forged", "code_challenge_method": "plain", "nested": {"a": 1},
+        "response_mode": "fragment", "request_uri": "urn:ietf:params:oauth:request_uri:x", "request": "e30.e30.", "response_type": "token"}"#,
     );
-    let url = rules::authorize_url(request, defaults, params).unwrap();
+    // What js/index.js does with the pairs: URLSearchParams serialises them.
+    let pairs = rules::authorize_params(request, defaults, params).unwrap();
+    let query = web_sys::UrlSearchParams::new_with_str_sequence_sequence(&pairs).unwrap();
+    let url = format!("https://auth.example/authorize?{}", String::from(query.to_string()));
+    // The Worker's client (the BFF) serialises the same pairs with the protocol crate's
+    // form encoder: byte for byte the same URL.
+    let own: Vec<(String, String)> = js_sys::Array::from(&pairs)
+        .iter()
+        .map(|p| {
+            let p = js_sys::Array::from(&p);
+            (p.get(0).as_string().unwrap(), p.get(1).as_string().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        url,
+        format!(
+            "https://auth.example/authorize?{}",
+            gatehouse_protocol::form::encode(own.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        )
+    );
     let parsed = web_sys::Url::new(&url).unwrap();
     let q = parsed.search_params();
     assert_eq!(parsed.origin() + &parsed.pathname(), "https://auth.example/authorize");
@@ -337,8 +377,12 @@ fn authorization_urls_read_back_in_the_browser() {
     assert_eq!(q.get("max_age").as_deref(), Some("300"));
     assert_eq!(q.get("prompt").as_deref(), Some("login"));
     assert_eq!(q.get("nested"), None, "only strings and numbers pass");
+    for own in ["response_mode", "request_uri", "request"] {
+        assert_eq!(q.get(own), None, "{own} cannot be passed");
+    }
+    assert_eq!(q.get_all("response_type").length(), 1);
     let missing =
-        rules::authorize_url(js("{}"), JsValue::UNDEFINED, JsValue::UNDEFINED).unwrap_err();
+        rules::authorize_params(js("{}"), JsValue::UNDEFINED, JsValue::UNDEFINED).unwrap_err();
     assert_eq!(
         js_sys::Reflect::get(&missing, &"error".into()).unwrap().as_string().as_deref(),
         Some("invalid_request")
